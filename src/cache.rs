@@ -1,0 +1,138 @@
+//! In-memory caches of indexes and rendered frames, bounded in bytes and keyed by object
+//! version, never by token: two viewers of one study share every entry.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use moka::future::Cache;
+use sha2::{Digest, Sha256};
+
+use crate::dicom::{Index, LoadError};
+use crate::key::ObjectKey;
+use crate::render::{RenderParams, VoiFunction};
+use crate::store::ObjectMeta;
+
+/// One version of one object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectId {
+    /// The key.
+    pub key: ObjectKey,
+    /// Its version.
+    pub meta: ObjectMeta,
+}
+
+/// Output formats of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Baseline JPEG.
+    Jpeg,
+}
+
+impl Format {
+    /// The MIME type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Jpeg => "image/jpeg",
+        }
+    }
+}
+
+/// Everything that changes a rendered frame's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FrameKey {
+    /// The object version.
+    pub object: ObjectId,
+    /// Frame number, from 1.
+    pub frame: u32,
+    /// Window centre and width as bit patterns (f64 is not `Eq`), and the function.
+    pub window: Option<(u64, u64, VoiFunction)>,
+    /// Viewport box.
+    pub viewport: Option<(u32, u32)>,
+    /// Encoder quality.
+    pub quality: u8,
+    /// Output format.
+    pub format: Format,
+}
+
+impl FrameKey {
+    /// The key of frame `frame` of `object` rendered with `params`.
+    pub fn new(object: ObjectId, frame: u32, params: &RenderParams, quality: u8, format: Format) -> Self {
+        // +0.0 and -0.0 render alike, so they share an entry.
+        let bits = |v: f64| (v + 0.0).to_bits();
+        let window = params.window.map(|w| (bits(w.center), bits(w.width), w.function));
+        FrameKey { object, frame, window, viewport: params.viewport, quality, format }
+    }
+
+    /// A strong ETag: a digest of the key, stable across processes, so every framegate behind
+    /// a load balancer answers `If-None-Match` alike.
+    pub fn etag(&self) -> String {
+        let params = format!("{}|{:?}|{:?}|{}|{:?}", self.frame, self.window, self.viewport, self.quality, self.format);
+        let digest = digest(&[self.object.key.as_str().as_bytes(), self.object.meta.etag.as_bytes(), params.as_bytes()]);
+        format!("\"f{}\"", &digest[..32])
+    }
+}
+
+/// Hex SHA-256 of `parts`, each length-prefixed so that no two lists collide.
+pub fn digest(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    hex::encode(h.finalize())
+}
+
+/// Sizes of the caches.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheSizes {
+    /// Bytes of rendered frames.
+    pub frame_bytes: u64,
+    /// Approximate bytes of indexes.
+    pub index_bytes: u64,
+}
+
+/// The caches one server holds.
+#[derive(Clone)]
+pub struct Caches {
+    indexes: Cache<ObjectId, Arc<Index>>,
+    frames: Cache<FrameKey, Bytes>,
+}
+
+impl Caches {
+    /// Empty caches bounded by `sizes`.
+    pub fn new(sizes: CacheSizes) -> Self {
+        Caches {
+            indexes: Cache::builder()
+                .max_capacity(sizes.index_bytes)
+                .weigher(|_, index: &Arc<Index>| index.weight())
+                .build(),
+            frames: Cache::builder()
+                .max_capacity(sizes.frame_bytes)
+                .weigher(|k: &FrameKey, v: &Bytes| u32::try_from(v.len() + k.object.key.as_str().len() + 128).unwrap_or(u32::MAX))
+                .build(),
+        }
+    }
+
+    /// The index of `object`, loading it once however many requests ask at the same time.
+    pub async fn index<F>(&self, object: &ObjectId, load: F) -> Result<Arc<Index>, Arc<LoadError>>
+    where
+        F: Future<Output = Result<Index, LoadError>>,
+    {
+        self.indexes.try_get_with_by_ref(object, async { load.await.map(Arc::new) }).await
+    }
+
+    /// A rendered frame, rendering it once however many requests ask at the same time.
+    pub async fn frame<F, E>(&self, key: FrameKey, render: F) -> Result<Bytes, Arc<E>>
+    where
+        F: Future<Output = Result<Bytes, E>>,
+        E: Send + Sync + 'static,
+    {
+        self.frames.try_get_with(key, render).await
+    }
+
+    /// Forgets an object's index, after the store said it changed.
+    pub async fn forget(&self, object: &ObjectId) {
+        self.indexes.invalidate(object).await;
+    }
+}

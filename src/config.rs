@@ -1,0 +1,136 @@
+//! The command line and its `FRAMEGATE_*` environment variables: the only place either is read.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cache::CacheSizes;
+use crate::dicom::Limits;
+use crate::{ServerSettings, Settings};
+
+/// framegate: signed, lazy, frame-by-frame DICOM and JPEG-stack serving.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve objects from a folder over HTTP.
+    Serve(ServeArgs),
+    /// Print a token for an object key or key prefix.
+    Sign(SignArgs),
+    /// Print a new keys-file line with a random secret.
+    Keygen,
+    /// Print, as JSON, what the index knows of a DICOM file.
+    Inspect {
+        /// The DICOM file.
+        file: PathBuf,
+    },
+    /// Write a sample data set, serve it with a throwaway key, and print signed URLs.
+    Demo(DemoArgs),
+}
+
+/// `framegate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Folder holding the objects.
+    #[arg(long, env = "FRAMEGATE_ROOT")]
+    pub root: PathBuf,
+    /// Keys file: one `KID:SECRET` per line; the first signs, all verify.
+    #[arg(long, env = "FRAMEGATE_KEYS_FILE")]
+    pub keys_file: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "FRAMEGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub tuning: Tuning,
+}
+
+/// Tunables shared by `serve` and `demo`.
+#[derive(Debug, Args)]
+pub struct Tuning {
+    /// Memory for rendered frames, in MiB.
+    #[arg(long, env = "FRAMEGATE_CACHE_MB", default_value_t = 512)]
+    pub cache_mb: u64,
+    /// Longest Cache-Control max-age in seconds (never beyond a token's life).
+    #[arg(long, env = "FRAMEGATE_MAX_AGE", default_value_t = 86_400)]
+    pub max_age: u64,
+    /// Frames rendered at once [default: number of cores].
+    #[arg(long, env = "FRAMEGATE_RENDER_THREADS")]
+    pub render_threads: Option<usize>,
+    /// Frames waiting to render before the server answers 503 [default: 16 per thread].
+    #[arg(long, env = "FRAMEGATE_RENDER_QUEUE")]
+    pub render_queue: Option<usize>,
+    /// Largest DICOM header read to find Pixel Data, in MiB.
+    #[arg(long, env = "FRAMEGATE_MAX_HEADER_MB", default_value_t = 16)]
+    pub max_header_mb: u64,
+    /// Largest rows × columns of one frame, in megapixels.
+    #[arg(long, env = "FRAMEGATE_MAX_FRAME_MEGAPIXELS", default_value_t = 64)]
+    pub max_frame_megapixels: u64,
+    /// Open connections at most.
+    #[arg(long, env = "FRAMEGATE_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Seconds in-flight requests get to finish on shutdown.
+    #[arg(long, env = "FRAMEGATE_SHUTDOWN_GRACE", default_value_t = 10)]
+    pub shutdown_grace: u64,
+}
+
+impl Tuning {
+    /// The settings these flags describe.
+    pub fn settings(&self) -> Settings {
+        let defaults = Settings::default();
+        let threads = self.render_threads.unwrap_or(defaults.render_threads).max(1);
+        Settings {
+            cache: CacheSizes { frame_bytes: self.cache_mb << 20, index_bytes: (self.cache_mb << 20) / 8 },
+            render_threads: threads,
+            render_queue: self.render_queue.unwrap_or(threads * 16),
+            limits: Limits {
+                max_header_bytes: self.max_header_mb.max(1) << 20,
+                max_frame_pixels: self.max_frame_megapixels.max(1) << 20,
+                ..defaults.limits
+            },
+            max_age: self.max_age,
+            server: ServerSettings {
+                max_connections: self.max_connections.max(1),
+                shutdown_grace: Duration::from_secs(self.shutdown_grace),
+                ..defaults.server
+            },
+        }
+    }
+}
+
+/// `framegate sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Keys file; the first key signs.
+    #[arg(long, env = "FRAMEGATE_KEYS_FILE")]
+    pub keys_file: PathBuf,
+    /// Seconds until the token expires.
+    #[arg(long)]
+    pub ttl: u64,
+    /// Object key (`ct/series1/img0001.dcm`) or key prefix (`ct/series1`).
+    pub scope: String,
+}
+
+/// `framegate demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder to write the sample data set into.
+    #[arg(long, env = "FRAMEGATE_DEMO_DIR", default_value = "framegate-demo")]
+    pub dir: PathBuf,
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, env = "FRAMEGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Seconds the printed URLs stay valid.
+    #[arg(long, default_value_t = 3600)]
+    pub ttl: u64,
+    #[command(flatten)]
+    pub tuning: Tuning,
+}

@@ -1,0 +1,260 @@
+//! The attributes framegate reads from a header: an allow-list by construction.
+//!
+//! Nothing here can hold a name, an ID, a date or a UID, so whatever is built from these types
+//! (info.json, stack.json, logs) cannot leak them either.
+
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use dicom_object::mem::InMemElement;
+
+use super::DicomError;
+use crate::render::{VoiFunction, Window};
+
+/// How the pixels of each frame are laid out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    /// Rows per frame.
+    pub rows: u16,
+    /// Columns per frame.
+    pub columns: u16,
+    /// 1 for grey, 3 for colour.
+    pub samples_per_pixel: u16,
+    /// Bits per sample in storage.
+    pub bits_allocated: u16,
+    /// Significant bits per sample.
+    pub bits_stored: u16,
+    /// Most significant bit of a sample.
+    pub high_bit: u16,
+    /// Samples are two's complement.
+    pub signed: bool,
+    /// Photometric Interpretation, e.g. `MONOCHROME2`.
+    pub photometric: String,
+    /// 0: samples interleaved per pixel, 1: one plane per colour.
+    pub planar_configuration: u16,
+    /// Number of frames in the object.
+    pub frames: u32,
+}
+
+/// How stored values become what a person sees.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Presentation {
+    /// Modality LUT slope.
+    pub rescale_slope: f64,
+    /// Modality LUT intercept.
+    pub rescale_intercept: f64,
+    /// The file's VOI windows, first is the default.
+    pub windows: Vec<Window>,
+    /// Palette for PALETTE COLOR images.
+    pub palette: Option<Palette>,
+}
+
+/// A PALETTE COLOR lookup table, one channel per entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Palette {
+    /// Stored value mapped to the first entry.
+    pub first: i32,
+    /// Bits per entry (8 or 16).
+    pub bits: u16,
+    /// Red, green and blue entries.
+    pub channels: [Vec<u16>; 3],
+}
+
+/// Where the image sits and what it shows, for viewers and stacks; no patient data.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Geometry {
+    /// Row and column spacing in mm.
+    pub pixel_spacing: Option<[f64; 2]>,
+    /// Slice thickness in mm.
+    pub slice_thickness: Option<f64>,
+    /// Image Position (Patient): the first pixel's centre in mm.
+    pub image_position: Option<[f64; 3]>,
+    /// Image Orientation (Patient): row and column direction cosines.
+    pub image_orientation: Option<[f64; 6]>,
+    /// Instance Number.
+    pub instance_number: Option<i32>,
+    /// Frame Time in ms, for cine.
+    pub frame_time: Option<f64>,
+    /// Modality code, e.g. `CT`.
+    pub modality: Option<String>,
+    /// Burned In Annotation: the pixels may show text that identifies the patient.
+    pub burned_in_annotation: Option<bool>,
+}
+
+fn get<'a>(obj: &'a InMemDicomObject, tag: Tag) -> Option<&'a InMemElement> {
+    obj.get(tag)
+}
+
+fn int<T: Clone + num_traits::NumCast + std::str::FromStr<Err = std::num::ParseIntError>>(obj: &InMemDicomObject, tag: Tag) -> Option<T> {
+    get(obj, tag)?.to_int::<T>().ok()
+}
+
+fn float(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
+    get(obj, tag)?.to_float64().ok().filter(|v| v.is_finite())
+}
+
+fn floats<const N: usize>(obj: &InMemDicomObject, tag: Tag) -> Option<[f64; N]> {
+    let values = get(obj, tag)?.to_multi_float64().ok()?;
+    let array: [f64; N] = values.get(..N)?.try_into().ok()?;
+    array.iter().all(|v| v.is_finite()).then_some(array)
+}
+
+fn code(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+    let value = get(obj, tag)?.to_str().ok()?;
+    let value = value.trim();
+    // A code string is short upper-case ASCII; anything else is not a code and is dropped.
+    let is_code = !value.is_empty()
+        && value.len() <= 16
+        && value.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b' ');
+    is_code.then(|| value.to_owned())
+}
+
+/// The first item of a functional-group sequence's sub-sequence, where enhanced multi-frame
+/// objects keep their rescale and window.
+fn shared_group<'a>(obj: &'a InMemDicomObject, macro_tag: Tag) -> Option<&'a InMemDicomObject> {
+    let shared = get(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE)?.items()?.first()?;
+    shared.get(macro_tag)?.items()?.first()
+}
+
+impl Image {
+    /// Reads the Image Pixel module.
+    pub fn from_obj(obj: &InMemDicomObject) -> Result<Self, DicomError> {
+        let required = |tag, name| int::<u16>(obj, tag).ok_or(DicomError::Attribute(name));
+        let bits_allocated = required(tags::BITS_ALLOCATED, "BitsAllocated")?;
+        let bits_stored = int(obj, tags::BITS_STORED).unwrap_or(bits_allocated);
+        let image = Image {
+            rows: required(tags::ROWS, "Rows")?,
+            columns: required(tags::COLUMNS, "Columns")?,
+            samples_per_pixel: int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1),
+            bits_allocated,
+            bits_stored,
+            high_bit: int(obj, tags::HIGH_BIT).unwrap_or(bits_stored.saturating_sub(1)),
+            signed: int::<u16>(obj, tags::PIXEL_REPRESENTATION) == Some(1),
+            photometric: code(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_else(|| "MONOCHROME2".into()),
+            planar_configuration: int(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0),
+            frames: int::<i64>(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).try_into().map_err(|_| DicomError::Attribute("NumberOfFrames"))?,
+        };
+        image.validate()?;
+        Ok(image)
+    }
+
+    fn validate(&self) -> Result<(), DicomError> {
+        if self.rows == 0 || self.columns == 0 {
+            return Err(DicomError::Attribute("Rows/Columns"));
+        }
+        if self.frames == 0 {
+            return Err(DicomError::Attribute("NumberOfFrames"));
+        }
+        if !matches!(self.samples_per_pixel, 1 | 3) {
+            return Err(DicomError::Attribute("SamplesPerPixel"));
+        }
+        if !matches!(self.bits_allocated, 1 | 8 | 16 | 32) {
+            return Err(DicomError::UnsupportedImage(format!("{} bits allocated", self.bits_allocated)));
+        }
+        let fits = self.bits_stored >= 1 && self.bits_stored <= self.bits_allocated && self.high_bit < self.bits_allocated;
+        if !fits || self.high_bit + 1 < self.bits_stored {
+            return Err(DicomError::Attribute("BitsStored/HighBit"));
+        }
+        Ok(())
+    }
+
+    /// Pixels per frame.
+    pub fn pixels(&self) -> u64 {
+        u64::from(self.rows) * u64::from(self.columns)
+    }
+
+    /// Stored bits per frame of native (uncompressed) data.
+    pub fn native_frame_bits(&self) -> u64 {
+        // YBR_FULL_422 keeps two luma and one pair of chroma samples per two pixels.
+        let samples = if self.photometric == "YBR_FULL_422" { 2 } else { u64::from(self.samples_per_pixel) };
+        self.pixels() * samples * u64::from(self.bits_allocated)
+    }
+}
+
+impl Presentation {
+    /// Reads the Modality LUT and VOI LUT modules, falling back to an enhanced object's
+    /// shared functional groups.
+    pub fn from_obj(obj: &InMemDicomObject) -> Self {
+        let rescale_source = if get(obj, tags::RESCALE_SLOPE).is_some() || get(obj, tags::RESCALE_INTERCEPT).is_some() {
+            Some(obj)
+        } else {
+            shared_group(obj, tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE)
+        };
+        let window_source = if get(obj, tags::WINDOW_CENTER).is_some() {
+            Some(obj)
+        } else {
+            shared_group(obj, tags::FRAME_VOILUT_SEQUENCE)
+        };
+        Presentation {
+            rescale_slope: rescale_source.and_then(|o| float(o, tags::RESCALE_SLOPE)).filter(|s| *s != 0.0).unwrap_or(1.0),
+            rescale_intercept: rescale_source.and_then(|o| float(o, tags::RESCALE_INTERCEPT)).unwrap_or(0.0),
+            windows: window_source.map(windows).unwrap_or_default(),
+            palette: Palette::from_obj(obj),
+        }
+    }
+}
+
+fn windows(obj: &InMemDicomObject) -> Vec<Window> {
+    let list = |tag| get(obj, tag).and_then(|e| e.to_multi_float64().ok()).unwrap_or_default();
+    let function = match code(obj, tags::VOILUT_FUNCTION).as_deref() {
+        Some("LINEAR_EXACT") => VoiFunction::LinearExact,
+        Some("SIGMOID") => VoiFunction::Sigmoid,
+        _ => VoiFunction::Linear,
+    };
+    list(tags::WINDOW_CENTER)
+        .into_iter()
+        .zip(list(tags::WINDOW_WIDTH))
+        .filter_map(|(center, width)| Window::new(center, width, function))
+        .collect()
+}
+
+impl Palette {
+    fn from_obj(obj: &InMemDicomObject) -> Option<Self> {
+        let channel = |desc_tag, data_tag| -> Option<(Vec<i64>, Vec<u16>)> {
+            let desc: Vec<i64> = get(obj, desc_tag)?.to_multi_int().ok()?;
+            let bytes = get(obj, data_tag)?.to_bytes().ok()?;
+            let data = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+            Some((desc, data))
+        };
+        let red = channel(tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR, tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DATA)?;
+        let green = channel(tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR, tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA)?;
+        let blue = channel(tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR, tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA)?;
+        let desc = red.0.clone();
+        let &[entries, first, bits] = desc.as_slice() else { return None };
+        // An entry count of 0 means 65536 (PS3.3 C.7.6.3.1.5).
+        let entries = if entries == 0 { 65536 } else { usize::try_from(entries).ok()? };
+        let bits = u16::try_from(bits).ok().filter(|b| matches!(b, 8 | 16))?;
+        let unpack = |data: Vec<u16>| -> Option<Vec<u16>> {
+            if bits == 8 && data.len() * 2 >= entries && data.len() < entries {
+                // 8-bit entries packed two to a 16-bit word.
+                Some(data.iter().flat_map(|w| [w & 0xff, w >> 8]).take(entries).collect())
+            } else {
+                (data.len() >= entries).then(|| data[..entries].to_vec())
+            }
+        };
+        Some(Palette {
+            first: i32::try_from(first).ok()?,
+            bits,
+            channels: [unpack(red.1)?, unpack(green.1)?, unpack(blue.1)?],
+        })
+    }
+}
+
+impl Geometry {
+    /// Reads position, spacing and the other viewer-facing attributes.
+    pub fn from_obj(obj: &InMemDicomObject) -> Self {
+        let measures = shared_group(obj, tags::PIXEL_MEASURES_SEQUENCE);
+        Geometry {
+            pixel_spacing: floats(obj, tags::PIXEL_SPACING)
+                .or_else(|| measures.and_then(|m| floats(m, tags::PIXEL_SPACING)))
+                .or_else(|| floats(obj, tags::IMAGER_PIXEL_SPACING)),
+            slice_thickness: float(obj, tags::SLICE_THICKNESS).or_else(|| measures.and_then(|m| float(m, tags::SLICE_THICKNESS))),
+            image_position: floats(obj, tags::IMAGE_POSITION_PATIENT),
+            image_orientation: floats(obj, tags::IMAGE_ORIENTATION_PATIENT),
+            instance_number: int(obj, tags::INSTANCE_NUMBER),
+            frame_time: float(obj, tags::FRAME_TIME),
+            modality: code(obj, tags::MODALITY),
+            burned_in_annotation: code(obj, tags::BURNED_IN_ANNOTATION).map(|v| v == "YES"),
+        }
+    }
+}

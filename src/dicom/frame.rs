@@ -1,0 +1,108 @@
+//! One frame's bytes to pixels.
+//!
+//! Native frames are already samples: only big-endian ones need their bytes swapped.
+//! Compressed frames are wrapped in a one-frame object and decoded by dicom-pixeldata, so every
+//! codec the transfer syntax registry carries works without touching the rest of the file.
+
+use dicom_core::value::PixelFragmentSequence;
+use dicom_core::{DataElement, PrimitiveValue, VR, dicom_value};
+use dicom_dictionary_std::tags;
+use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use dicom_pixeldata::PixelDecoder;
+
+use super::{DicomError, Index, Layout};
+use crate::render::Pixels;
+
+/// Decodes frame bytes read from `index.frame_range(n)`.
+pub fn decode_frame(index: &Index, bytes: &[u8]) -> Result<Pixels, DicomError> {
+    let image = &index.image;
+    let native = |data: Vec<u8>| Pixels {
+        rows: image.rows,
+        columns: image.columns,
+        samples_per_pixel: image.samples_per_pixel,
+        bits_allocated: image.bits_allocated,
+        bits_stored: image.bits_stored,
+        high_bit: image.high_bit,
+        signed: image.signed,
+        photometric: image.photometric.clone(),
+        planar_configuration: image.planar_configuration,
+        data,
+    };
+    match &index.layout {
+        Layout::Native { big_endian: false, .. } => Ok(native(bytes.to_vec())),
+        Layout::Native { big_endian: true, .. } => {
+            let width = usize::from(image.bits_allocated / 8);
+            let mut data = bytes.to_vec();
+            data.chunks_exact_mut(width).for_each(<[u8]>::reverse);
+            Ok(native(data))
+        }
+        Layout::Encapsulated { .. } => decode_encapsulated(index, fragments(bytes)?),
+    }
+}
+
+/// The fragment values of the items in `bytes`.
+fn fragments(bytes: &[u8]) -> Result<Vec<Vec<u8>>, DicomError> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 8 {
+        let group = u16::from_le_bytes([rest[0], rest[1]]);
+        let element = u16::from_le_bytes([rest[2], rest[3]]);
+        let len = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        if (group, element) == (0xFFFE, 0xE0DD) {
+            break;
+        }
+        if (group, element) != (0xFFFE, 0xE000) || len > rest.len() - 8 {
+            return Err(DicomError::Malformed("a frame's fragments are not well formed"));
+        }
+        out.push(rest[8..8 + len].to_vec());
+        rest = &rest[8 + len..];
+    }
+    if out.is_empty() {
+        return Err(DicomError::Malformed("a frame has no fragments"));
+    }
+    Ok(out)
+}
+
+fn decode_encapsulated(index: &Index, fragments: Vec<Vec<u8>>) -> Result<Pixels, DicomError> {
+    let image = &index.image;
+    let ts = index.transfer_syntax;
+    if !ts.can_decode_all() {
+        return Err(DicomError::UnsupportedTransferSyntax(ts.uid().to_owned()));
+    }
+    let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+    let mut elements = vec![
+        us(tags::ROWS, image.rows),
+        us(tags::COLUMNS, image.columns),
+        us(tags::SAMPLES_PER_PIXEL, image.samples_per_pixel),
+        us(tags::BITS_ALLOCATED, image.bits_allocated),
+        us(tags::BITS_STORED, image.bits_stored),
+        us(tags::HIGH_BIT, image.high_bit),
+        us(tags::PIXEL_REPRESENTATION, u16::from(image.signed)),
+        DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, dicom_value!(Str, image.photometric.as_str())),
+        DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, dicom_value!(Str, "1")),
+        DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), fragments)),
+    ];
+    if image.samples_per_pixel > 1 {
+        elements.push(us(tags::PLANAR_CONFIGURATION, image.planar_configuration));
+    }
+    let meta = FileMetaTableBuilder::new()
+        .transfer_syntax(ts.uid())
+        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+        .media_storage_sop_instance_uid("2.25.1")
+        .build()
+        .map_err(|e| DicomError::Decode(e.to_string()))?;
+    let obj = InMemDicomObject::from_element_iter(elements).with_exact_meta(meta);
+    let decoded = obj.decode_pixel_data().map_err(|e| DicomError::Decode(e.to_string()))?;
+    Ok(Pixels {
+        rows: image.rows,
+        columns: image.columns,
+        samples_per_pixel: decoded.samples_per_pixel(),
+        bits_allocated: decoded.bits_allocated(),
+        bits_stored: decoded.bits_stored(),
+        high_bit: decoded.high_bit(),
+        signed: image.signed,
+        photometric: decoded.photometric_interpretation().as_str().to_owned(),
+        planar_configuration: decoded.planar_configuration() as u16,
+        data: decoded.into_data(),
+    })
+}

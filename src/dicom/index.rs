@@ -1,0 +1,371 @@
+//! From a header prefix to an index of frame byte ranges, reading as little as possible.
+
+use std::io::Cursor;
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use dicom_encoding::TransferSyntax;
+use dicom_encoding::transfer_syntax::{Endianness, TransferSyntaxIndex};
+use dicom_object::{FileMetaTable, InMemDicomObject};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use dicom_transfer_syntax_registry::entries::{DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN};
+
+use super::walk::{ITEM, PixelElement, SEQUENCE_DELIMITATION, Walk, walk};
+use super::{DicomError, Geometry, Image, LoadError, Presentation};
+use crate::key::ObjectKey;
+use crate::store::{ObjectMeta, Store};
+
+/// The first read of a file; most headers fit, and one round trip is what matters.
+pub const INITIAL_PREFIX: u64 = 64 * 1024;
+/// An encapsulated object with more fragments than this is refused.
+const MAX_FRAGMENTS: usize = 1 << 20;
+/// Offset of the `DICM` magic after the preamble.
+const MAGIC_AT: usize = 128;
+
+/// Bounds on what one file may make the server read or allocate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest header prefix read to find Pixel Data.
+    pub max_header_bytes: u64,
+    /// Largest rows × columns of one frame.
+    pub max_frame_pixels: u64,
+    /// Largest compressed frame read from the store.
+    pub max_frame_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_header_bytes: 16 << 20, max_frame_pixels: 64 << 20, max_frame_bytes: 256 << 20 }
+    }
+}
+
+/// Where each frame's bytes are in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// Uncompressed frames back to back; frame n at `offset + n * frame_bytes`.
+    Native {
+        /// Offset of the Pixel Data value.
+        offset: u64,
+        /// Bytes per frame.
+        frame_bytes: u64,
+        /// Samples are big endian and must be swapped.
+        big_endian: bool,
+    },
+    /// Compressed frames: each range covers the item headers and fragments of one frame.
+    Encapsulated {
+        /// One file range per frame.
+        frames: Vec<Range<u64>>,
+    },
+}
+
+/// What the server knows of one DICOM object version, enough to serve any frame.
+#[derive(Clone)]
+pub struct Index {
+    /// Transfer syntax of the data set.
+    pub transfer_syntax: &'static TransferSyntax,
+    /// Pixel layout.
+    pub image: Image,
+    /// Rescale, windows, palette.
+    pub presentation: Presentation,
+    /// Spacing, position and other viewer-facing attributes.
+    pub geometry: Geometry,
+    /// Frame byte ranges.
+    pub layout: Layout,
+    /// Bytes of the file read to find Pixel Data.
+    pub header_bytes: u64,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("transfer_syntax", &self.transfer_syntax.uid())
+            .field("image", &self.image)
+            .field("layout", &self.layout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Index {
+    /// Byte range of frame `n` (0-based).
+    pub fn frame_range(&self, n: u32) -> Option<Range<u64>> {
+        match &self.layout {
+            Layout::Native { offset, frame_bytes, .. } => {
+                (n < self.image.frames).then(|| offset + u64::from(n) * frame_bytes..offset + (u64::from(n) + 1) * frame_bytes)
+            }
+            Layout::Encapsulated { frames } => frames.get(n as usize).cloned(),
+        }
+    }
+
+    /// Number of frames that can be served.
+    pub fn frame_count(&self) -> u32 {
+        self.image.frames
+    }
+
+    /// Approximate memory held, for the cache's byte bound.
+    pub fn weight(&self) -> u32 {
+        let frames = match &self.layout {
+            Layout::Native { .. } => 0,
+            Layout::Encapsulated { frames } => frames.len() * std::mem::size_of::<Range<u64>>(),
+        };
+        let palette = self.presentation.palette.as_ref().map_or(0, |p| p.channels.iter().map(|c| c.len() * 2).sum());
+        u32::try_from(1024 + frames + palette).unwrap_or(u32::MAX)
+    }
+
+    /// Reads the header of `key` and locates every frame.
+    pub async fn load(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, limits: &Limits) -> Result<Index, LoadError> {
+        let mut prefix = BytesMut::new();
+        let mut want = INITIAL_PREFIX.min(meta.size);
+        let header = loop {
+            if want > prefix.len() as u64 {
+                prefix.extend_from_slice(&store.read(key, meta, prefix.len() as u64..want).await?);
+            }
+            match parse_header(&prefix, meta.size)? {
+                Parsed::Done(header) => break header,
+                Parsed::NeedMore(end) => {
+                    if end <= prefix.len() as u64 || end > meta.size {
+                        return Err(DicomError::Truncated.into());
+                    }
+                    if end > limits.max_header_bytes {
+                        return Err(DicomError::HeaderTooLarge(limits.max_header_bytes).into());
+                    }
+                    // Grow geometrically so a long header costs a few reads, not many.
+                    want = end.max(2 * prefix.len() as u64).min(meta.size).min(limits.max_header_bytes);
+                }
+            }
+        };
+        let prefix = prefix.freeze();
+        let image = Image::from_obj(&header.obj)?;
+        if image.pixels() > limits.max_frame_pixels {
+            return Err(DicomError::TooManyPixels(image.pixels()).into());
+        }
+        let layout = if header.ts.is_encapsulated_pixel_data() {
+            let reader = Reader { store, key, meta, prefix: &prefix };
+            encapsulated_layout(&reader, &header, &image, limits).await?
+        } else {
+            native_layout(&header, &image)?
+        };
+        Ok(Index {
+            transfer_syntax: header.ts,
+            presentation: Presentation::from_obj(&header.obj),
+            geometry: Geometry::from_obj(&header.obj),
+            image,
+            layout,
+            header_bytes: prefix.len() as u64,
+        })
+    }
+}
+
+/// A parsed header: the data set up to Pixel Data, and where Pixel Data is.
+pub struct Header {
+    /// Transfer syntax of the data set.
+    pub ts: &'static TransferSyntax,
+    /// Every element before Pixel Data.
+    pub obj: InMemDicomObject,
+    /// The Pixel Data element.
+    pub pixel: PixelElement,
+}
+
+/// The outcome of parsing a prefix.
+pub enum Parsed {
+    /// The header is complete.
+    Done(Header),
+    /// Read at least up to this offset and try again.
+    NeedMore(u64),
+}
+
+/// Parses the file meta group and the data set up to Pixel Data from `prefix`, the first bytes
+/// of a file of `file_size` bytes. Pure: no I/O, and nothing is allocated beyond the prefix.
+pub fn parse_header(prefix: &[u8], file_size: u64) -> Result<Parsed, DicomError> {
+    let meta_start = (MAGIC_AT + 4) as u64;
+    if file_size < meta_start {
+        return Err(DicomError::NotDicom);
+    }
+    if (prefix.len() as u64) < meta_start {
+        return Ok(Parsed::NeedMore(meta_start));
+    }
+    if &prefix[MAGIC_AT..MAGIC_AT + 4] != b"DICM" {
+        return Err(DicomError::NotDicom);
+    }
+    let meta_end = match walk(prefix, meta_start, file_size, &EXPLICIT_VR_LITTLE_ENDIAN.erased(), Tag(0x0002, 0xFFFF))? {
+        Walk::Found(end) => end.header_offset,
+        Walk::NeedMore(end) => return Ok(Parsed::NeedMore(end)),
+        Walk::NoPixelData => return Err(DicomError::NoPixelData),
+    };
+    let meta = FileMetaTable::from_reader(Cursor::new(&prefix[MAGIC_AT..meta_end as usize]))
+        .map_err(|e| DicomError::Meta(Box::new(e)))?;
+    let uid = meta.transfer_syntax();
+    let ts = TransferSyntaxRegistry
+        .get(uid)
+        .filter(|ts| !ts.is_unsupported() && ts.uid() != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN.uid())
+        .ok_or_else(|| DicomError::UnsupportedTransferSyntax(uid.to_owned()))?;
+    let pixel = match walk(prefix, meta_end, file_size, ts, tags::PIXEL_DATA)? {
+        Walk::Found(pixel) => pixel,
+        Walk::NeedMore(end) => return Ok(Parsed::NeedMore(end)),
+        Walk::NoPixelData => return Err(DicomError::NoPixelData),
+    };
+    let data_set = &prefix[meta_end as usize..pixel.header_offset as usize];
+    let obj = InMemDicomObject::read_dataset_with_ts(Cursor::new(data_set), ts)
+        .map_err(|e| DicomError::Parse(Box::new(e)))?;
+    Ok(Parsed::Done(Header { ts, obj, pixel }))
+}
+
+fn native_layout(header: &Header, image: &Image) -> Result<Layout, DicomError> {
+    let length = header.pixel.length.ok_or(DicomError::Malformed("native pixel data has undefined length"))?;
+    let bits = image.native_frame_bits();
+    if bits % 8 != 0 {
+        return Err(DicomError::UnsupportedImage("bit-packed frames that do not end on a byte".into()));
+    }
+    let frame_bytes = bits / 8;
+    if u64::from(length) < frame_bytes * u64::from(image.frames) {
+        return Err(DicomError::Malformed("pixel data is shorter than its frames"));
+    }
+    Ok(Layout::Native {
+        offset: header.pixel.value_offset,
+        frame_bytes,
+        big_endian: header.ts.endianness() == Endianness::Big && image.bits_allocated > 8,
+    })
+}
+
+/// Reads byte ranges, from the prefix already held when it covers them.
+struct Reader<'a> {
+    store: &'a dyn Store,
+    key: &'a ObjectKey,
+    meta: &'a ObjectMeta,
+    prefix: &'a Bytes,
+}
+
+impl Reader<'_> {
+    async fn read(&self, range: Range<u64>) -> Result<Bytes, LoadError> {
+        if range.end > self.meta.size {
+            return Err(DicomError::Truncated.into());
+        }
+        if range.end <= self.prefix.len() as u64 {
+            return Ok(self.prefix.slice(range.start as usize..range.end as usize));
+        }
+        Ok(self.store.read(self.key, self.meta, range).await?)
+    }
+
+    /// An item header at `at`: its tag and length, plus up to 4 bytes of its value.
+    async fn item(&self, at: u64) -> Result<(Tag, u32, Bytes), LoadError> {
+        let head = self.read(at..(at + 12).min(self.meta.size)).await?;
+        if head.len() < 8 {
+            return Err(DicomError::Truncated.into());
+        }
+        let word = |i: usize| u16::from_le_bytes([head[i], head[i + 1]]);
+        let tag = Tag(word(0), word(2));
+        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        Ok((tag, len, head.slice(8..)))
+    }
+}
+
+async fn encapsulated_layout(reader: &Reader<'_>, header: &Header, image: &Image, limits: &Limits) -> Result<Layout, LoadError> {
+    if header.pixel.length.is_some() {
+        return Err(DicomError::Malformed("encapsulated pixel data has a defined length").into());
+    }
+    let frames = image.frames as usize;
+    let (tag, bot_len, _) = reader.item(header.pixel.value_offset).await?;
+    if tag != ITEM {
+        return Err(DicomError::Malformed("encapsulated pixel data does not start with an offset table").into());
+    }
+    let first = header.pixel.value_offset + 8 + u64::from(bot_len);
+    let bot = if bot_len > 0 && bot_len as usize == 4 * frames {
+        let raw = reader.read(header.pixel.value_offset + 8..first).await?;
+        raw.chunks_exact(4).map(|c| u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))).collect()
+    } else {
+        Vec::new()
+    };
+
+    let ranges = if let Some(eot) = extended_offsets(&header.obj, frames) {
+        eot.into_iter().map(|(off, len)| first + off..first + off + 8 + len).collect()
+    } else if bot.first() == Some(&0) && bot.windows(2).all(|w| w[0] < w[1]) {
+        let mut ranges: Vec<Range<u64>> = bot.windows(2).map(|w| first + w[0]..first + w[1]).collect();
+        // The last frame ends at the sequence delimiter, which only a walk finds.
+        let last_start = first + bot[frames - 1];
+        let tail = walk_fragments(reader, last_start).await?;
+        let end = tail.last().map_or(last_start, |f| f.range.end);
+        ranges.push(last_start..end);
+        ranges
+    } else {
+        group_fragments(walk_fragments(reader, first).await?, frames)?
+    };
+    for range in &ranges {
+        if range.end > reader.meta.size || range.start >= range.end {
+            return Err(DicomError::Malformed("a frame's offset points outside the file").into());
+        }
+        if range.end - range.start > limits.max_frame_bytes {
+            return Err(DicomError::Malformed("a compressed frame exceeds the configured size limit").into());
+        }
+    }
+    Ok(Layout::Encapsulated { frames: ranges })
+}
+
+/// The Extended Offset Table, when present and consistent: (offset, length) of each frame.
+fn extended_offsets(obj: &InMemDicomObject, frames: usize) -> Option<Vec<(u64, u64)>> {
+    let words = |tag| -> Option<Vec<u64>> {
+        let bytes = obj.get(tag)?.to_bytes().ok()?;
+        Some(bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default())).collect())
+    };
+    let offsets = words(tags::EXTENDED_OFFSET_TABLE)?;
+    let lengths = words(tags::EXTENDED_OFFSET_TABLE_LENGTHS)?;
+    (offsets.len() == frames && lengths.len() == frames).then(|| offsets.into_iter().zip(lengths).collect())
+}
+
+/// One fragment: its item's range in the file, and the first bytes of its value.
+struct Fragment {
+    range: Range<u64>,
+    starts_frame: bool,
+}
+
+/// Walks item headers from `at` to the sequence delimiter.
+async fn walk_fragments(reader: &Reader<'_>, mut at: u64) -> Result<Vec<Fragment>, LoadError> {
+    let mut out = Vec::new();
+    loop {
+        let (tag, len, peek) = reader.item(at).await?;
+        if tag == SEQUENCE_DELIMITATION {
+            return Ok(out);
+        }
+        if tag != ITEM || len == u32::MAX {
+            return Err(DicomError::Malformed("encapsulated pixel data holds something other than fragments").into());
+        }
+        let end = at + 8 + u64::from(len);
+        if end > reader.meta.size {
+            return Err(DicomError::Truncated.into());
+        }
+        out.push(Fragment { range: at..end, starts_frame: starts_codestream(&peek) });
+        if out.len() > MAX_FRAGMENTS {
+            return Err(DicomError::Malformed("too many fragments").into());
+        }
+        at = end;
+    }
+}
+
+/// A fragment that opens a JPEG, JPEG-LS, JPEG 2000 or JPEG XL codestream starts a new frame.
+fn starts_codestream(head: &[u8]) -> bool {
+    matches!(head, [0xFF, 0xD8, ..] | [0xFF, 0x4F, ..] | [0xFF, 0x0A, ..] | [0x00, 0x00, 0x00, 0x0C, ..])
+}
+
+/// Groups fragments into frames when no offset table says where frames start.
+fn group_fragments(fragments: Vec<Fragment>, frames: usize) -> Result<Vec<Range<u64>>, DicomError> {
+    let (Some(first), Some(last)) = (fragments.first(), fragments.last()) else {
+        return Err(DicomError::Malformed("encapsulated pixel data has no fragments"));
+    };
+    if fragments.len() == frames {
+        return Ok(fragments.into_iter().map(|f| f.range).collect());
+    }
+    if frames == 1 {
+        return Ok(vec![first.range.start..last.range.end]);
+    }
+    let mut ranges: Vec<Range<u64>> = Vec::with_capacity(frames);
+    for fragment in fragments {
+        match ranges.last_mut() {
+            Some(open) if !fragment.starts_frame => open.end = fragment.range.end,
+            _ => ranges.push(fragment.range),
+        }
+    }
+    if ranges.len() != frames {
+        return Err(DicomError::Malformed("cannot tell where frames start: no offset table and fragments do not match frames"));
+    }
+    Ok(ranges)
+}

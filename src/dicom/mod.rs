@@ -1,0 +1,52 @@
+//! DICOM files read lazily: a header prefix becomes an [`Index`] of frame byte ranges, and one
+//! frame's bytes become pixels.
+
+mod attrs;
+pub mod describe;
+pub mod frame;
+pub mod index;
+pub mod walk;
+
+pub use attrs::{Geometry, Image, Palette, Presentation};
+pub use frame::decode_frame;
+pub use index::{Index, Layout, Limits};
+
+use crate::store::StoreError;
+
+/// Loading an index or a frame fails in the store or in the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Dicom(#[from] DicomError),
+}
+
+/// Why a file could not be indexed or a frame decoded: always the file's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum DicomError {
+    #[error("not a DICOM file")]
+    NotDicom,
+    #[error("DICOM file is truncated")]
+    Truncated,
+    #[error("malformed DICOM: {0}")]
+    Malformed(&'static str),
+    #[error("DICOM header is larger than {0} bytes")]
+    HeaderTooLarge(u64),
+    #[error("DICOM file has no pixel data")]
+    NoPixelData,
+    #[error("missing or invalid attribute {0}")]
+    Attribute(&'static str),
+    #[error("image of {0} pixels per frame exceeds the configured limit")]
+    TooManyPixels(u64),
+    #[error("unsupported transfer syntax {0}")]
+    UnsupportedTransferSyntax(String),
+    #[error("unsupported image: {0}")]
+    UnsupportedImage(String),
+    #[error("frame does not decode")]
+    Decode(String),
+    #[error("cannot read DICOM header")]
+    Parse(#[source] Box<dicom_object::ReadError>),
+    #[error("cannot read file meta group")]
+    Meta(#[source] Box<dicom_object::meta::Error>),
+}

@@ -1,0 +1,201 @@
+//! Walks the element headers of a file prefix to find where Pixel Data starts.
+//!
+//! dicom-rs decodes each header; this walk only follows the structure (sequences, items,
+//! delimiters) and checks every declared length against the real file size before anything
+//! is read or allocated. A header that passes the walk can then be handed to dicom-object
+//! without risk: every value it will read lies inside the bytes we hold, and nesting is bounded.
+
+use std::io::Cursor;
+
+use dicom_core::header::{HasLength, Header};
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_encoding::TransferSyntax;
+use dicom_encoding::decode::DecodeFrom;
+
+use super::DicomError;
+
+/// Item (FFFE,E000).
+pub const ITEM: Tag = Tag(0xFFFE, 0xE000);
+/// Item Delimitation Item (FFFE,E00D).
+pub const ITEM_DELIMITATION: Tag = Tag(0xFFFE, 0xE00D);
+/// Sequence Delimitation Item (FFFE,E0DD).
+pub const SEQUENCE_DELIMITATION: Tag = Tag(0xFFFE, 0xE0DD);
+
+/// Sequences nested deeper than this are refused; real files stay under ten.
+pub const MAX_NESTING: usize = 32;
+/// The largest element header: tag, VR, reserved, 32-bit length.
+const MAX_HEADER: u64 = 12;
+
+/// Where the top-level Pixel Data element sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PixelElement {
+    /// Offset of the element's header in the file.
+    pub header_offset: u64,
+    /// Offset of the element's value.
+    pub value_offset: u64,
+    /// Value length; `None` for undefined length (encapsulated).
+    pub length: Option<u32>,
+}
+
+/// The result of walking a prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    /// Pixel Data was found.
+    Found(PixelElement),
+    /// The prefix ends before the walk could finish: read at least up to this offset.
+    NeedMore(u64),
+    /// The data set ends without Pixel Data.
+    NoPixelData,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Open {
+    /// Inside a sequence, expecting items; `end` for defined length.
+    Sequence { end: Option<u64> },
+    /// Inside an item's data set.
+    Item { end: Option<u64> },
+    /// Inside nested encapsulated pixel data (an icon): items of raw bytes.
+    Fragments,
+}
+
+impl Open {
+    fn end(self) -> Option<u64> {
+        match self {
+            Open::Sequence { end } | Open::Item { end } => end,
+            Open::Fragments => None,
+        }
+    }
+}
+
+/// Walks elements of `prefix` (the file from offset 0) starting at `start`, encoded in `ts`,
+/// until the top-level element with tag `stop`, the end of the file, or the end of the prefix.
+/// With `stop` of group 0002 and `ts` explicit little endian this walks the file meta group.
+pub fn walk(prefix: &[u8], start: u64, file_size: u64, ts: &TransferSyntax, stop: Tag) -> Result<Walk, DicomError> {
+    let decoder = ts
+        .decoder_for::<Cursor<&[u8]>>()
+        .ok_or_else(|| DicomError::UnsupportedTransferSyntax(ts.uid().to_owned()))?;
+    let held = prefix.len() as u64;
+    let mut cursor = Cursor::new(prefix);
+    cursor.set_position(start);
+    let mut open: Vec<Open> = Vec::new();
+
+    loop {
+        let pos = cursor.position();
+        // Close every defined-length container that ends here.
+        while let Some(end) = open.last().and_then(|o| o.end()) {
+            if pos < end {
+                break;
+            }
+            if pos > end {
+                return Err(DicomError::Malformed("an element overruns its sequence"));
+            }
+            open.pop();
+        }
+        if open.is_empty() && pos >= file_size {
+            return Ok(Walk::NoPixelData);
+        }
+        if pos + 8 > file_size {
+            return Err(DicomError::Truncated);
+        }
+        if pos + MAX_HEADER > held && held < file_size {
+            return Ok(Walk::NeedMore(pos + MAX_HEADER));
+        }
+        if open.is_empty() && stop.group() == 0x0002 && prefix[pos as usize..][..2] != [0x02, 0x00] {
+            // The meta group is over; hand back where the data set starts.
+            return Ok(Walk::Found(PixelElement { header_offset: pos, value_offset: pos, length: Some(0) }));
+        }
+        let (header, _) = decoder.decode_header(&mut cursor).map_err(|_| DicomError::Truncated)?;
+        let value_at = cursor.position();
+        let tag = header.tag();
+        let len = header.length();
+
+        match open.last().copied() {
+            Some(Open::Sequence { end }) => {
+                if tag == SEQUENCE_DELIMITATION && end.is_none() {
+                    open.pop();
+                } else if tag == ITEM {
+                    let item_end = len.get().map(|l| value_at + u64::from(l));
+                    check_end(item_end, file_size, &open)?;
+                    open.push(Open::Item { end: item_end });
+                } else {
+                    return Err(DicomError::Malformed("a sequence holds something other than items"));
+                }
+                continue;
+            }
+            Some(Open::Fragments) => {
+                if tag == SEQUENCE_DELIMITATION {
+                    open.pop();
+                } else if let (true, Some(l)) = (tag == ITEM, len.get()) {
+                    let item_end = value_at + u64::from(l);
+                    check_end(Some(item_end), file_size, &open)?;
+                    if item_end > held {
+                        return Ok(Walk::NeedMore(item_end));
+                    }
+                    cursor.set_position(item_end);
+                } else {
+                    return Err(DicomError::Malformed("encapsulated data holds something other than fragments"));
+                }
+                continue;
+            }
+            Some(Open::Item { end: None }) if tag == ITEM_DELIMITATION => {
+                open.pop();
+                continue;
+            }
+            _ => {}
+        }
+        if tag.group() == 0xFFFE {
+            return Err(DicomError::Malformed("a delimiter stands outside a sequence"));
+        }
+        if open.is_empty() && tag == stop {
+            let length = len.get();
+            if let Some(l) = length {
+                check_end(Some(value_at + u64::from(l)), file_size, &open).map_err(|_| DicomError::Truncated)?;
+            }
+            return Ok(Walk::Found(PixelElement { header_offset: pos, value_offset: value_at, length }));
+        }
+        match len.get() {
+            None => {
+                // Undefined length: a sequence, or an encapsulated value (a nested icon).
+                if !(header.vr() == VR::SQ || header.vr() == VR::UN || tag == tags::PIXEL_DATA) {
+                    return Err(DicomError::Malformed("an element of undefined length is not a sequence"));
+                }
+                let inner = if tag == tags::PIXEL_DATA { Open::Fragments } else { Open::Sequence { end: None } };
+                push(&mut open, inner)?;
+            }
+            Some(l) => {
+                let value_end = value_at + u64::from(l);
+                check_end(Some(value_end), file_size, &open)?;
+                if header.vr() == VR::SQ {
+                    // Walked, not skipped, so that nesting depth is bounded before dicom-object recurses.
+                    push(&mut open, Open::Sequence { end: Some(value_end) })?;
+                } else if value_end > held {
+                    return Ok(Walk::NeedMore(value_end));
+                } else {
+                    cursor.set_position(value_end);
+                }
+            }
+        }
+    }
+}
+
+fn push(open: &mut Vec<Open>, inner: Open) -> Result<(), DicomError> {
+    let depth = open.iter().filter(|o| !matches!(o, Open::Item { .. })).count();
+    if depth >= MAX_NESTING {
+        return Err(DicomError::Malformed("sequences are nested too deep"));
+    }
+    open.push(inner);
+    Ok(())
+}
+
+fn check_end(end: Option<u64>, file_size: u64, open: &[Open]) -> Result<(), DicomError> {
+    let Some(end) = end else { return Ok(()) };
+    if end > file_size {
+        return Err(DicomError::Malformed("an element's length points past the end of the file"));
+    }
+    let container = open.iter().rev().find_map(|o| o.end());
+    if container.is_some_and(|c| end > c) {
+        return Err(DicomError::Malformed("an element overruns its sequence"));
+    }
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! HTTP: routes, the per-request pipeline, and logging of each answer.
+//!
+//! Each object request is the same pipeline of named steps: parse the path, verify the token
+//! (before any storage access), then the operation.
+
+mod error;
+mod frame;
+mod info;
+mod raw;
+pub mod respond;
+mod route;
+mod query;
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use http::header::{self, HeaderMap, HeaderValue};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+
+pub use error::ApiError;
+pub use respond::Body;
+pub use route::{Op, Route};
+
+use crate::State;
+use crate::key::ObjectKey;
+use crate::token::Grant;
+
+/// What every operation gets: the verified request.
+pub struct Ctx<'a> {
+    /// Shared server state.
+    pub state: &'a State,
+    /// The object key or prefix.
+    pub key: ObjectKey,
+    /// What the token grants.
+    pub grant: Grant,
+    /// Unix seconds when the request arrived.
+    pub now: u64,
+    /// HEAD: headers only.
+    pub head: bool,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// Raw query string.
+    pub query: Option<&'a str>,
+}
+
+impl Ctx<'_> {
+    /// Cache lifetime: the configured maximum, cut to the token's remaining life.
+    pub fn max_age(&self) -> u64 {
+        self.grant.remaining(self.now).min(self.state.max_age)
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Answers one request. Never fails: every error becomes its response here.
+pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, std::convert::Infallible> {
+    let started = Instant::now();
+    let mut route_name = "unknown";
+    let mut kid = String::new();
+    let result = dispatch(&state, &req, &mut route_name, &mut kid).await;
+    let response = match result {
+        Ok(response) => response,
+        Err(e) => {
+            if let Some(cause) = &e.cause {
+                tracing::warn!(route = route_name, status = e.status.as_u16(), cause = %cause, "request failed");
+            }
+            respond::error(&e)
+        }
+    };
+    // The path is never logged: it holds the token's signature and keys that may name people.
+    tracing::info!(
+        route = route_name,
+        method = %req.method(),
+        status = response.status().as_u16(),
+        kid = %kid,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+    );
+    Ok(response)
+}
+
+async fn dispatch(state: &State, req: &Request<Incoming>, route_name: &mut &'static str, kid: &mut String) -> Result<Response<Body>, ApiError> {
+    let head = match *req.method() {
+        Method::GET => false,
+        Method::HEAD => true,
+        _ => {
+            let mut e = respond::error(&ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are allowed"));
+            e.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return Ok(e);
+        }
+    };
+    match route::parse(req.uri().path())? {
+        Route::Health => {
+            *route_name = "health";
+            Ok(respond::text("ok\n"))
+        }
+        Route::Object { token, key, op } => {
+            *route_name = op.name();
+            let now = unix_now();
+            let grant = state.keys.verify(&token, &key, now)?;
+            kid.clone_from(&grant.kid);
+            let ctx = Ctx { state, key, grant, now, head, headers: req.headers(), query: req.uri().query() };
+            match op {
+                Op::Raw => raw::serve(&ctx).await,
+                Op::Frame(n, format) => frame::serve(&ctx, n, format).await,
+                Op::Info => info::serve(&ctx).await,
+            }
+        }
+    }
+}

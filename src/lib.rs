@@ -1,0 +1,106 @@
+//! framegate: signed URLs in, DICOM frames out as JPEG, read lazily from a folder or S3.
+//!
+//! A request flows through these modules, in order:
+//! - [`http`]: parses the route, verifies the token with [`token`] before any storage access,
+//!   then runs the operation (raw bytes, a frame, info.json) and maps every error to a status.
+//! - [`key`]: object keys, validated segment by segment; nothing can name a path outside a store.
+//! - [`store`]: the [`store::Store`] trait (size and version, ranged reads, streams) and the
+//!   local folder store.
+//! - [`dicom`]: a header prefix to an [`dicom::Index`] of frame byte ranges, and one frame's
+//!   bytes to pixels (dicom-rs underneath).
+//! - [`render`]: pixels to an 8-bit picture (rescale, window, colour), pure and synchronous;
+//!   [`encode`] turns it into JPEG.
+//! - [`pool`]: bounded CPU work; [`cache`]: moka caches keyed by object version.
+//! - [`server`]: the accept loop and graceful shutdown, entered through [`run`].
+//! - [`config`] is the only reader of flags and environment; [`sample`] makes demo and test data.
+
+#![forbid(unsafe_code)]
+
+pub mod cache;
+pub mod config;
+pub mod dicom;
+pub mod encode;
+pub mod http;
+pub mod key;
+pub mod pool;
+pub mod render;
+pub mod sample;
+pub mod server;
+pub mod store;
+pub mod token;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+pub use server::ServerSettings;
+
+/// Everything a running server shares between requests.
+pub struct State {
+    /// Keys that verify tokens.
+    pub keys: token::Keyring,
+    /// Where objects are read from.
+    pub store: Arc<dyn store::Store>,
+    /// Index and frame caches.
+    pub caches: cache::Caches,
+    /// CPU work.
+    pub pool: pool::RenderPool,
+    /// Bounds on what a file may make us read or allocate.
+    pub limits: dicom::Limits,
+    /// Longest `max-age` ever sent, in seconds.
+    pub max_age: u64,
+    /// Connection settings.
+    pub server: ServerSettings,
+}
+
+/// Tunables of a server, with defaults that suit a small machine.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Cache sizes.
+    pub cache: cache::CacheSizes,
+    /// Frames rendered at once.
+    pub render_threads: usize,
+    /// Frames waiting to render before the server answers 503.
+    pub render_queue: usize,
+    /// File limits.
+    pub limits: dicom::Limits,
+    /// Longest `max-age`, in seconds.
+    pub max_age: u64,
+    /// Connection settings.
+    pub server: ServerSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        Settings {
+            cache: cache::CacheSizes { frame_bytes: 512 << 20, index_bytes: 64 << 20 },
+            render_threads: cores,
+            render_queue: cores * 16,
+            limits: dicom::Limits::default(),
+            max_age: 86_400,
+            server: ServerSettings::default(),
+        }
+    }
+}
+
+impl State {
+    /// A server's state over `store`, trusting `keys`.
+    pub fn new(keys: token::Keyring, store: Arc<dyn store::Store>, settings: Settings) -> Self {
+        State {
+            keys,
+            store,
+            caches: cache::Caches::new(settings.cache),
+            pool: pool::RenderPool::new(settings.render_threads, settings.render_queue),
+            limits: settings.limits,
+            max_age: settings.max_age,
+            server: settings.server,
+        }
+    }
+}
+
+/// Serves HTTP on `listener` until `shutdown` resolves; shared by main, tests and benches.
+pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    server::run(listener, state, shutdown).await
+}

@@ -1,0 +1,115 @@
+//! The `framegate` binary: parse the command line, wire the parts, run.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Parser;
+use framegate::config::{Cli, Command, DemoArgs, ServeArgs, SignArgs};
+use framegate::dicom::{Index, describe};
+use framegate::key::ObjectKey;
+use framegate::store::Store;
+use framegate::store::fs::FsStore;
+use framegate::token::Keyring;
+use framegate::{State, sample};
+use tokio::net::TcpListener;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FRAMEGATE_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("framegate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Keygen => {
+            println!("{}", Keyring::generate_line()?);
+            Ok(())
+        }
+        Command::Sign(args) => sign(&args),
+        command => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(async {
+                match command {
+                    Command::Serve(args) => serve(args).await,
+                    Command::Inspect { file } => inspect(&file).await,
+                    Command::Demo(args) => demo(args).await,
+                    Command::Keygen | Command::Sign(_) => Ok(()),
+                }
+            })
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn sign(args: &SignArgs) -> Result<()> {
+    let keys = Keyring::load(&args.keys_file)?;
+    let scope = ObjectKey::parse_plain(args.scope.trim_matches('/')).map_err(|e| format!("scope {:?}: {e}", args.scope))?;
+    println!("{}", keys.sign(&scope, unix_now() + args.ttl));
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn serve(args: ServeArgs) -> Result<()> {
+    let keys = Keyring::load(&args.keys_file)?;
+    let store = FsStore::new(&args.root).map_err(|e| format!("store root {:?}: {e}", args.root))?;
+    let state = Arc::new(State::new(keys, Arc::new(store), args.tuning.settings()));
+    let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "serving");
+    framegate::run(listener, state, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn inspect(file: &std::path::Path) -> Result<()> {
+    let parent = file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let name = file.file_name().and_then(|n| n.to_str()).ok_or("file name is not UTF-8")?;
+    let store = FsStore::new(parent)?;
+    let key = ObjectKey::parse_plain(name)?;
+    let meta = store.head(&key).await?;
+    let index = Index::load(&store, &key, &meta, &Default::default()).await?;
+    println!("{}", serde_json::to_string_pretty(&describe::inspect(&index))?);
+    Ok(())
+}
+
+async fn demo(args: DemoArgs) -> Result<()> {
+    let written = sample::write_demo(&args.dir)?;
+    let keys = Keyring::parse(&Keyring::generate_line()?)?;
+    let listener = match TcpListener::bind(args.listen).await {
+        Ok(listener) => listener,
+        // Port taken: any free port will do for a demo.
+        Err(_) => TcpListener::bind((args.listen.ip(), 0)).await?,
+    };
+    let base = format!("http://{}", listener.local_addr()?);
+    let expires = unix_now() + args.ttl;
+    println!("framegate demo: sample data in {}", args.dir.display());
+    for line in written.urls(&keys, expires) {
+        println!("  {}: {base}{}", line.0, line.1);
+    }
+    println!("URLs expire in {} s. Ctrl-C stops the server.", args.ttl);
+    let store = FsStore::new(&args.dir)?;
+    let state = Arc::new(State::new(keys, Arc::new(store), args.tuning.settings()));
+    framegate::run(listener, state, shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! Pixels to an 8-bit picture, exactly per DICOM PS3.3 C.11: modality rescale, VOI window,
+//! MONOCHROME1 inversion, colour models; then fitting into a viewport. Synchronous and pure.
+
+mod color;
+mod window;
+
+pub use window::{VoiFunction, Window};
+
+use fast_image_resize::images::Image as FirImage;
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+
+use crate::dicom::Presentation;
+
+/// One decoded frame: samples in little-endian order, as dicom-pixeldata hands them out.
+#[derive(Debug, Clone)]
+pub struct Pixels {
+    /// Rows.
+    pub rows: u16,
+    /// Columns.
+    pub columns: u16,
+    /// 1 or 3.
+    pub samples_per_pixel: u16,
+    /// 1, 8, 16 or 32.
+    pub bits_allocated: u16,
+    /// Significant bits.
+    pub bits_stored: u16,
+    /// Most significant bit.
+    pub high_bit: u16,
+    /// Two's complement samples.
+    pub signed: bool,
+    /// Photometric Interpretation of `data` (after any decoder colour conversion).
+    pub photometric: String,
+    /// 0 interleaved, 1 planar.
+    pub planar_configuration: u16,
+    /// The samples.
+    pub data: Vec<u8>,
+}
+
+/// An 8-bit picture, grey or RGB, row-major.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Picture {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// 1 (grey) or 3 (RGB).
+    pub channels: u8,
+    /// Pixel bytes.
+    pub data: Vec<u8>,
+}
+
+/// What a request may change in the picture.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RenderParams {
+    /// Window to apply instead of the file's.
+    pub window: Option<Window>,
+    /// Fit inside this box, keeping the aspect ratio; never enlarges.
+    pub viewport: Option<(u32, u32)>,
+}
+
+/// Why a decoded frame cannot be turned into a picture.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("decoded frame holds {got} bytes, {want} expected")]
+    Size { got: usize, want: usize },
+    #[error("unsupported photometric interpretation {0}")]
+    Photometric(String),
+    #[error("PALETTE COLOR image has no usable palette")]
+    NoPalette,
+    #[error("cannot resize: {0}")]
+    Resize(String),
+}
+
+/// Renders one frame to an 8-bit picture.
+pub fn render(px: &Pixels, presentation: &Presentation, params: &RenderParams) -> Result<Picture, RenderError> {
+    let picture = match (px.samples_per_pixel, px.photometric.as_str()) {
+        (1, "MONOCHROME1" | "MONOCHROME2") => grey(px, presentation, params.window)?,
+        (1, "PALETTE COLOR") => color::palette(px, presentation.palette.as_ref().ok_or(RenderError::NoPalette)?, stored_values(px)?)?,
+        (3, _) => color::rgb(px)?,
+        (_, other) => return Err(RenderError::Photometric(other.to_owned())),
+    };
+    match params.viewport {
+        Some(viewport) => fit(picture, viewport),
+        None => Ok(picture),
+    }
+}
+
+/// Stored sample values, masked to Bits Stored and sign-extended.
+fn stored_values(px: &Pixels) -> Result<Vec<i32>, RenderError> {
+    let decode = Sample::new(px);
+    let count = usize::from(px.rows) * usize::from(px.columns) * usize::from(px.samples_per_pixel);
+    let want = decode.bytes_for(count);
+    if px.data.len() < want {
+        return Err(RenderError::Size { got: px.data.len(), want });
+    }
+    Ok((0..count).map(|i| decode.value(decode.raw(&px.data, i))).collect())
+}
+
+/// How to read one sample.
+#[derive(Clone, Copy)]
+struct Sample {
+    bits_allocated: u16,
+    shift: u32,
+    mask: u32,
+    sign_bit: u32,
+    signed: bool,
+}
+
+impl Sample {
+    fn new(px: &Pixels) -> Self {
+        let bits = u32::from(px.bits_stored.clamp(1, 32));
+        Sample {
+            bits_allocated: px.bits_allocated,
+            shift: u32::from(px.high_bit + 1).saturating_sub(bits),
+            mask: if bits == 32 { u32::MAX } else { (1u32 << bits) - 1 },
+            sign_bit: 1u32 << (bits - 1),
+            signed: px.signed && bits > 1,
+        }
+    }
+
+    fn bytes_for(&self, count: usize) -> usize {
+        match self.bits_allocated {
+            1 => count.div_ceil(8),
+            b => count * usize::from(b / 8),
+        }
+    }
+
+    /// The masked, unsigned sample at index `i`.
+    #[inline]
+    fn raw(&self, data: &[u8], i: usize) -> u32 {
+        let word = match self.bits_allocated {
+            1 => u32::from((data[i / 8] >> (i % 8)) & 1),
+            8 => u32::from(data[i]),
+            16 => u32::from(u16::from_le_bytes([data[2 * i], data[2 * i + 1]])),
+            _ => u32::from_le_bytes([data[4 * i], data[4 * i + 1], data[4 * i + 2], data[4 * i + 3]]),
+        };
+        (word >> self.shift) & self.mask
+    }
+
+    /// The stored value of a masked sample.
+    #[inline]
+    fn value(&self, raw: u32) -> i32 {
+        if self.signed && raw & self.sign_bit != 0 {
+            (i64::from(raw) - 2 * i64::from(self.sign_bit)) as i32
+        } else {
+            raw as i32
+        }
+    }
+}
+
+/// The largest table worth building: one entry per possible stored value up to 16 bits.
+const MAX_LUT_BITS: u16 = 16;
+
+fn grey(px: &Pixels, presentation: &Presentation, requested: Option<Window>) -> Result<Picture, RenderError> {
+    let sample = Sample::new(px);
+    let count = usize::from(px.rows) * usize::from(px.columns);
+    let want = sample.bytes_for(count);
+    if px.data.len() < want {
+        return Err(RenderError::Size { got: px.data.len(), want });
+    }
+    let (slope, intercept) = (presentation.rescale_slope, presentation.rescale_intercept);
+    let modality = |stored: i32| f64::from(stored) * slope + intercept;
+    let window = match requested.or_else(|| presentation.windows.first().copied()) {
+        Some(window) => window,
+        None => {
+            // No window anywhere: span the frame's own range (C.11.2.1.2 leaves this to us).
+            let (lo, hi) = (0..count)
+                .map(|i| sample.value(sample.raw(&px.data, i)))
+                .fold((i32::MAX, i32::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+            let (a, b) = (modality(lo), modality(hi));
+            Window::spanning(a.min(b), a.max(b))
+        }
+    };
+    let invert = px.photometric == "MONOCHROME1";
+    let level = |raw: u32| {
+        let y = window.level(modality(sample.value(raw)));
+        if invert { 255 - y } else { y }
+    };
+    let data: Vec<u8> = if px.bits_stored <= MAX_LUT_BITS {
+        let lut: Vec<u8> = (0..=sample.mask).map(level).collect();
+        match px.bits_allocated {
+            16 => px.data[..want]
+                .chunks_exact(2)
+                .map(|c| lut[((u32::from(u16::from_le_bytes([c[0], c[1]])) >> sample.shift) & sample.mask) as usize])
+                .collect(),
+            8 => px.data[..want].iter().map(|&b| lut[((u32::from(b) >> sample.shift) & sample.mask) as usize]).collect(),
+            _ => (0..count).map(|i| lut[sample.raw(&px.data, i) as usize]).collect(),
+        }
+    } else {
+        (0..count).map(|i| level(sample.raw(&px.data, i))).collect()
+    };
+    Ok(Picture { width: u32::from(px.columns), height: u32::from(px.rows), channels: 1, data })
+}
+
+/// Shrinks `picture` to fit inside `viewport`, keeping its aspect ratio.
+fn fit(picture: Picture, (max_w, max_h): (u32, u32)) -> Result<Picture, RenderError> {
+    let scale = (f64::from(max_w) / f64::from(picture.width)).min(f64::from(max_h) / f64::from(picture.height));
+    if scale >= 1.0 {
+        return Ok(picture);
+    }
+    let width = ((f64::from(picture.width) * scale).round() as u32).max(1);
+    let height = ((f64::from(picture.height) * scale).round() as u32).max(1);
+    let pixel_type = if picture.channels == 1 { PixelType::U8 } else { PixelType::U8x3 };
+    let src = FirImage::from_vec_u8(picture.width, picture.height, picture.data, pixel_type)
+        .map_err(|e| RenderError::Resize(e.to_string()))?;
+    let mut dst = FirImage::new(width, height, pixel_type);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
+    Resizer::new().resize(&src, &mut dst, &options).map_err(|e| RenderError::Resize(e.to_string()))?;
+    Ok(Picture { width, height, channels: picture.channels, data: dst.into_vec() })
+}
+
+#[cfg(test)]
+mod tests;

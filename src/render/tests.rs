@@ -1,0 +1,152 @@
+use super::*;
+use crate::dicom::{Palette, Presentation};
+
+fn grey16(values: &[u16], signed: bool, bits_stored: u16, photometric: &str) -> Pixels {
+    Pixels {
+        rows: 1,
+        columns: values.len() as u16,
+        samples_per_pixel: 1,
+        bits_allocated: 16,
+        bits_stored,
+        high_bit: bits_stored - 1,
+        signed,
+        photometric: photometric.into(),
+        planar_configuration: 0,
+        data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    }
+}
+
+fn pres(slope: f64, intercept: f64, windows: Vec<Window>) -> Presentation {
+    Presentation { rescale_slope: slope, rescale_intercept: intercept, windows, palette: None }
+}
+
+fn render_default(px: &Pixels, p: &Presentation) -> Vec<u8> {
+    render(px, p, &RenderParams::default()).unwrap().data
+}
+
+#[test]
+fn ct_rescale_then_window() {
+    // Stored 1024 + HU with intercept -1024; window 40/400 linear (low -160, high 239).
+    let px = grey16(&[0, 864, 1064, 1124, 1263, 1264, 4095], false, 12, "MONOCHROME2");
+    let w = Window::new(40.0, 400.0, VoiFunction::Linear).unwrap();
+    let out = render_default(&px, &pres(1.0, -1024.0, vec![w]));
+    // HU: -1024, -160, 40, 100, 239, 240, 3071
+    let expect: Vec<u8> = [-1024.0, -160.0, 40.0, 100.0, 239.0, 240.0, 3071.0].iter().map(|&x| w.level(x)).collect();
+    assert_eq!(out, expect);
+    assert_eq!(out, vec![0, 0, 128, 166, 255, 255, 255]);
+}
+
+#[test]
+fn query_window_overrides_file_window() {
+    let px = grey16(&[1000, 1100], false, 16, "MONOCHROME2");
+    let file = Window::new(40.0, 400.0, VoiFunction::Linear).unwrap();
+    let asked = Window::new(1050.0, 100.0, VoiFunction::LinearExact).unwrap();
+    let params = RenderParams { window: Some(asked), viewport: None };
+    let out = render(&px, &pres(1.0, 0.0, vec![file]), &params).unwrap().data;
+    assert_eq!(out, vec![0, 255]);
+}
+
+#[test]
+fn monochrome1_is_inverted() {
+    let px = grey16(&[0, 100, 200], false, 16, "MONOCHROME1");
+    let out = render_default(&px, &pres(1.0, 0.0, vec![]));
+    assert_eq!(out, vec![255, 127, 0]);
+}
+
+#[test]
+fn signed_samples_are_sign_extended_within_bits_stored() {
+    // 12 bits stored, signed: 0xFFF is -1, 0x800 is -2048; upper nibble is garbage to mask.
+    let px = grey16(&[0xF800, 0xAFFF, 0x0000, 0x07FF], true, 12, "MONOCHROME2");
+    let w = Window::new(0.0, 4096.0, VoiFunction::LinearExact).unwrap();
+    let out = render(&px, &pres(1.0, 0.0, vec![]), &RenderParams { window: Some(w), viewport: None }).unwrap().data;
+    assert_eq!(out, vec![w.level(-2048.0), w.level(-1.0), w.level(0.0), w.level(2047.0)]);
+    assert_eq!(out, vec![0, 127, 128, 255]);
+}
+
+#[test]
+fn without_a_window_the_frame_range_is_spanned() {
+    let px = grey16(&[100, 150, 200], false, 16, "MONOCHROME2");
+    assert_eq!(render_default(&px, &pres(2.0, -100.0, vec![])), vec![0, 128, 255]);
+    // A negative slope flips the range but not the mapping of low modality values to black.
+    assert_eq!(render_default(&px, &pres(-1.0, 0.0, vec![])), vec![255, 128, 0]);
+}
+
+#[test]
+fn eight_bit_rgb_planar_and_interleaved_agree() {
+    let interleaved = Pixels {
+        rows: 1,
+        columns: 2,
+        samples_per_pixel: 3,
+        bits_allocated: 8,
+        bits_stored: 8,
+        high_bit: 7,
+        signed: false,
+        photometric: "RGB".into(),
+        planar_configuration: 0,
+        data: vec![10, 20, 30, 40, 50, 60],
+    };
+    let planar = Pixels { planar_configuration: 1, data: vec![10, 40, 20, 50, 30, 60], ..interleaved.clone() };
+    let p = pres(1.0, 0.0, vec![]);
+    assert_eq!(render_default(&interleaved, &p), vec![10, 20, 30, 40, 50, 60]);
+    assert_eq!(render_default(&planar, &p), vec![10, 20, 30, 40, 50, 60]);
+}
+
+#[test]
+fn ybr_full_and_422_convert_to_rgb() {
+    let full = Pixels {
+        rows: 1,
+        columns: 2,
+        samples_per_pixel: 3,
+        bits_allocated: 8,
+        bits_stored: 8,
+        high_bit: 7,
+        signed: false,
+        photometric: "YBR_FULL".into(),
+        planar_configuration: 0,
+        // Pure red in YCbCr full range is (76, 85, 255); grey 128 is (128, 128, 128).
+        data: vec![76, 85, 255, 128, 128, 128],
+    };
+    let p = pres(1.0, 0.0, vec![]);
+    let out = render_default(&full, &p);
+    assert!(out[0] >= 253 && out[1] <= 2 && out[2] <= 2, "{out:?}");
+    assert_eq!(&out[3..], &[128, 128, 128]);
+    let sub = Pixels { photometric: "YBR_FULL_422".into(), data: vec![128, 200, 128, 128], ..full };
+    assert_eq!(render_default(&sub, &p), vec![128, 128, 128, 200, 200, 200]);
+}
+
+#[test]
+fn palette_maps_stored_values() {
+    let px = Pixels {
+        rows: 1,
+        columns: 3,
+        samples_per_pixel: 1,
+        bits_allocated: 8,
+        bits_stored: 8,
+        high_bit: 7,
+        signed: false,
+        photometric: "PALETTE COLOR".into(),
+        planar_configuration: 0,
+        data: vec![0, 1, 9],
+    };
+    let palette = Palette { first: 0, bits: 16, channels: [vec![0xFF00, 0], vec![0, 0xFF00], vec![0, 0x8000]] };
+    let p = Presentation { palette: Some(palette), ..pres(1.0, 0.0, vec![]) };
+    assert_eq!(render_default(&px, &p), vec![255, 0, 0, 0, 255, 128, 0, 255, 128]);
+}
+
+#[test]
+fn viewport_fits_inside_keeping_aspect() {
+    let px = Pixels { rows: 100, columns: 200, ..grey16(&vec![7; 200 * 100], false, 16, "MONOCHROME2") };
+    let params = RenderParams { window: None, viewport: Some((50, 50)) };
+    let out = render(&px, &pres(1.0, 0.0, vec![]), &params).unwrap();
+    assert_eq!((out.width, out.height), (50, 25));
+    let bigger = RenderParams { window: None, viewport: Some((4000, 4000)) };
+    let out = render(&px, &pres(1.0, 0.0, vec![]), &bigger).unwrap();
+    assert_eq!((out.width, out.height), (200, 100));
+}
+
+#[test]
+fn short_data_is_an_error_not_a_panic() {
+    let mut px = grey16(&[1, 2, 3], false, 16, "MONOCHROME2");
+    px.data.truncate(3);
+    assert_eq!(render(&px, &pres(1.0, 0.0, vec![]), &RenderParams::default()), Err(RenderError::Size { got: 3, want: 6 }));
+}

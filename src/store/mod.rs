@@ -1,0 +1,69 @@
+//! Where objects live: one trait for "how big, which version, give me these bytes".
+//!
+//! Every read after the first `head` names the version it expects (`ObjectMeta::etag`), so a
+//! file replaced while it is served is noticed (`StoreError::Changed`) instead of mixing bytes
+//! of two versions into one frame.
+
+use std::io;
+use std::ops::Range;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::Stream;
+
+use crate::key::ObjectKey;
+
+pub mod fs;
+
+/// A stream of an object's bytes, read as the client takes them.
+pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// What a store knows of one object version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectMeta {
+    /// Size in bytes.
+    pub size: u64,
+    /// Opaque version tag, stable while the object is unchanged (S3's ETag, or size and
+    /// modification time for files), without quotes.
+    pub etag: String,
+}
+
+/// One entry of a listing.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Full key of the object.
+    pub key: ObjectKey,
+    /// Its size and version.
+    pub meta: ObjectMeta,
+}
+
+/// Store failures, with whose fault each is.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no such object")]
+    NotFound,
+    #[error("object changed while being read")]
+    Changed,
+    #[error("storage timed out")]
+    Timeout,
+    #[error("storage is unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage i/o error: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// An object store: a local folder, or S3.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Size and version of an object.
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError>;
+
+    /// Exactly the bytes in `range` of the version `meta` describes.
+    async fn read(&self, key: &ObjectKey, meta: &ObjectMeta, range: Range<u64>) -> Result<Bytes, StoreError>;
+
+    /// The bytes in `range`, streamed.
+    async fn stream(&self, key: &ObjectKey, meta: &ObjectMeta, range: Range<u64>) -> Result<ByteStream, StoreError>;
+
+    /// Objects whose key starts with the segments of `prefix`, at any depth, in no set order.
+    async fn list(&self, prefix: &ObjectKey) -> Result<Vec<Listed>, StoreError>;
+}
