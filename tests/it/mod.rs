@@ -1,0 +1,6 @@
+mod cli;
+mod codecs;
+mod frames;
+mod hostile;
+mod routes;
+pub mod support;

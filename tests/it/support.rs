@@ -1,0 +1,210 @@
+//! The test harness: a real server over a temp folder, a store that counts what it is asked
+//! for, and a small HTTP client.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use framegate::key::ObjectKey;
+use framegate::store::fs::FsStore;
+use framegate::store::{ByteStream, Listed, ObjectMeta, Store, StoreError};
+use framegate::token::Keyring;
+use framegate::{Settings, State};
+use http_body_util::{BodyExt, Empty};
+use hyper::header::HeaderMap;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+/// Fixed keys so failures are reproducible.
+pub const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\nk0:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8\n";
+
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+pub fn key(s: &str) -> ObjectKey {
+    ObjectKey::parse_plain(s).unwrap()
+}
+
+/// A store that records every ranged read and stream it serves.
+pub struct Counting {
+    inner: FsStore,
+    reads: Mutex<Vec<(String, Range<u64>)>>,
+}
+
+impl Counting {
+    /// Ranges read from `key` so far.
+    pub fn reads_of(&self, k: &str) -> Vec<Range<u64>> {
+        self.reads.lock().unwrap().iter().filter(|(name, _)| name == k).map(|(_, r)| r.clone()).collect()
+    }
+
+    pub fn clear(&self) {
+        self.reads.lock().unwrap().clear();
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for Counting {
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
+        self.inner.head(key).await
+    }
+    async fn read(&self, key: &ObjectKey, meta: &ObjectMeta, range: Range<u64>) -> Result<Bytes, StoreError> {
+        self.reads.lock().unwrap().push((key.as_str(), range.clone()));
+        self.inner.read(key, meta, range).await
+    }
+    async fn stream(&self, key: &ObjectKey, meta: &ObjectMeta, range: Range<u64>) -> Result<ByteStream, StoreError> {
+        self.reads.lock().unwrap().push((key.as_str(), range.clone()));
+        self.inner.stream(key, meta, range).await
+    }
+    async fn list(&self, prefix: &ObjectKey) -> Result<Vec<Listed>, StoreError> {
+        self.inner.list(prefix).await
+    }
+}
+
+/// A running server over a temp folder.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub keys: Keyring,
+    pub dir: TempDir,
+    pub store: Arc<Counting>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Self::start_with(Settings::default()).await
+    }
+
+    pub async fn start_with(settings: Settings) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Counting { inner: FsStore::new(dir.path()).unwrap(), reads: Mutex::default() });
+        let state = Arc::new(State::new(Keyring::parse(KEYS).unwrap(), store.clone(), settings));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(framegate::run(listener, state, async {
+            let _ = stopped.await;
+        }));
+        Server { addr, keys: Keyring::parse(KEYS).unwrap(), dir, store, stop: Some(stop), task: Some(task) }
+    }
+
+    pub fn path(&self, rel: &str) -> std::path::PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// A token for `scope` valid for an hour.
+    pub fn token(&self, scope: &str) -> String {
+        self.keys.sign(&key(scope), now() + 3600)
+    }
+
+    /// `http://addr/v1/{token for scope}/{key}{rest}`.
+    pub fn url(&self, scope: &str, k: &str, rest: &str) -> String {
+        format!("http://{}/v1/{}/{}{}", self.addr, self.token(scope), k, rest)
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server and waits for it to drain.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The body decoded as JPEG: (width, height, pixels).
+    pub fn jpeg(&self) -> (u16, u16, Vec<u8>) {
+        assert_eq!(self.header("content-type"), Some("image/jpeg"), "status {} body {:?}", self.status, String::from_utf8_lossy(&self.body));
+        let mut decoder = jpeg_decoder::Decoder::new(&self.body[..]);
+        let pixels = decoder.decode().expect("a valid JPEG");
+        let info = decoder.info().unwrap();
+        (info.width, info.height, pixels)
+    }
+
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_default().to_owned()
+    }
+}
+
+pub async fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Resp {
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut req = hyper::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client.request(req.body(Empty::new()).unwrap()).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Resp { status, headers, body }
+}
+
+pub async fn get(url: &str) -> Resp {
+    request("GET", url, &[]).await
+}
+
+/// Whether an external tool is installed. Missing tools fail the test under CI (where
+/// .ci/run installs them) and skip it elsewhere, with a note.
+pub fn have_tool(tool: &str) -> bool {
+    let found = std::process::Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success()).unwrap_or(false);
+    if !found {
+        assert!(std::env::var_os("CI").is_none(), "{tool} is not installed; .ci/run installs it");
+        eprintln!("skipping: {tool} is not installed (bash .ci/run installs it)");
+    }
+    found
+}
+
+/// Runs a command, panicking with its output when it fails.
+pub fn run(cmd: &str, args: &[&str]) {
+    let out = std::process::Command::new(cmd).args(args).output().unwrap();
+    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Writes a CT slice of `size`² into the server's folder.
+pub fn write_ct(dir: &Path, rel: &str, index: usize, slices: usize, size: u16) {
+    framegate::sample::write(framegate::sample::ct_slice(index, slices, size), &dir.join(rel)).unwrap();
+}
+
+/// Expected grey level of the CT phantom at a pixel, under window (center, width) linear.
+pub fn ct_expected(index: usize, slices: usize, size: u16, col: u16, row: u16, center: f64, width: f64) -> u8 {
+    let z = if slices > 1 { index as f64 / (slices - 1) as f64 } else { 0.5 };
+    let n = f64::from(size);
+    let hu = framegate::sample::ct_hu(2.0 * f64::from(col) / n - 1.0, 2.0 * f64::from(row) / n - 1.0, z);
+    let stored = (i32::from(hu) + 1024).clamp(0, 4095);
+    let w = framegate::render::Window::new(center, width, framegate::render::VoiFunction::Linear).unwrap();
+    w.level(f64::from(stored) - 1024.0)
+}
+
+/// Mean absolute difference between two grey images.
+pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| f64::from(x.abs_diff(*y))).sum::<f64>() / a.len() as f64
+}
