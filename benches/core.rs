@@ -1,1 +1,103 @@
-fn main(){}
+//! Core benches: token verify, index parse of a header prefix, and render + encode of a
+//! 512×512 16-bit CT frame (the 3 ms target), each on one core.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use framegate::dicom::index::{Parsed, parse_header};
+use framegate::dicom::{Image, Index, Layout, Presentation, decode_frame};
+use framegate::key::ObjectKey;
+use framegate::render::{Pixels, RenderParams, render};
+use framegate::sample;
+use framegate::token::Keyring;
+
+fn token(c: &mut Criterion) {
+    let ring = Keyring::parse("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
+    let key = ObjectKey::parse_plain("ct/series1/img0001.dcm").unwrap();
+    let token = ring.sign(&ObjectKey::parse_plain("ct/series1").unwrap(), 4_000_000_000);
+    c.bench_function("token/verify", |b| b.iter(|| ring.verify(black_box(&token), black_box(&key), 1_000).unwrap()));
+}
+
+fn ct_file(size: u16) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ct.dcm");
+    sample::write(sample::ct_slice(20, 40, size), &path).unwrap();
+    std::fs::read(path).unwrap()
+}
+
+fn index_parse(c: &mut Criterion) {
+    let file = ct_file(512);
+    let prefix = &file[..64 * 1024];
+    c.bench_function("index/parse_header 64KiB prefix", |b| {
+        b.iter(|| match parse_header(black_box(prefix), file.len() as u64).unwrap() {
+            Parsed::Done(h) => h.pixel.value_offset,
+            Parsed::NeedMore(_) => unreachable!(),
+        })
+    });
+}
+
+fn ct_pixels() -> (Pixels, Presentation) {
+    let file = ct_file(512);
+    let frame = &file[file.len() - 512 * 512 * 2..];
+    let pixels = Pixels {
+        rows: 512,
+        columns: 512,
+        samples_per_pixel: 1,
+        bits_allocated: 16,
+        bits_stored: 12,
+        high_bit: 11,
+        signed: false,
+        photometric: "MONOCHROME2".into(),
+        planar_configuration: 0,
+        data: frame.to_vec(),
+    };
+    let presentation = Presentation {
+        rescale_slope: 1.0,
+        rescale_intercept: -1024.0,
+        windows: vec![framegate::render::Window::new(40.0, 400.0, Default::default()).unwrap()],
+        palette: None,
+    };
+    (pixels, presentation)
+}
+
+fn render_encode(c: &mut Criterion) {
+    let (pixels, presentation) = ct_pixels();
+    let params = RenderParams::default();
+    c.bench_function("render/window 512x512 16-bit", |b| b.iter(|| render(black_box(&pixels), &presentation, &params).unwrap()));
+    let picture = render(&pixels, &presentation, &params).unwrap();
+    c.bench_function("encode/jpeg-encoder q90 512x512 grey", |b| b.iter(|| framegate::encode::jpeg(black_box(&picture), 90).unwrap()));
+
+    let index = Index {
+        transfer_syntax: dicom_transfer_syntax_registry::TransferSyntaxRegistry
+            .get("1.2.840.10008.1.2.1")
+            .unwrap(),
+        image: Image {
+            rows: 512,
+            columns: 512,
+            samples_per_pixel: 1,
+            bits_allocated: 16,
+            bits_stored: 12,
+            high_bit: 11,
+            signed: false,
+            photometric: "MONOCHROME2".into(),
+            planar_configuration: 0,
+            frames: 1,
+        },
+        presentation,
+        geometry: Default::default(),
+        layout: Layout::Native { offset: 0, frame_bytes: 512 * 512 * 2, big_endian: false },
+        header_bytes: 0,
+    };
+    let bytes = pixels.data.clone();
+    c.bench_function("frame/decode+window+encode 512x512 16-bit", |b| {
+        b.iter(|| {
+            let px = decode_frame(&index, black_box(&bytes)).unwrap();
+            let picture = render(&px, &index.presentation, &params).unwrap();
+            framegate::encode::jpeg(&picture, 90).unwrap()
+        })
+    });
+}
+
+criterion_group!(benches, token, index_parse, render_encode);
+criterion_main!(benches);

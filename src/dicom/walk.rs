@@ -12,6 +12,7 @@ use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntax;
 use dicom_encoding::decode::DecodeFrom;
+use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
 
 use super::DicomError;
 
@@ -51,8 +52,10 @@ pub enum Walk {
 
 #[derive(Debug, Clone, Copy)]
 enum Open {
-    /// Inside a sequence, expecting items; `end` for defined length.
-    Sequence { end: Option<u64> },
+    /// Inside a sequence, expecting items; `end` for defined length. `implicit` for an
+    /// explicit-VR UN element of undefined length, whose content is Implicit VR Little Endian
+    /// (PS3.5 6.2.2).
+    Sequence { end: Option<u64>, implicit: bool },
     /// Inside an item's data set.
     Item { end: Option<u64> },
     /// Inside nested encapsulated pixel data (an icon): items of raw bytes.
@@ -62,7 +65,7 @@ enum Open {
 impl Open {
     fn end(self) -> Option<u64> {
         match self {
-            Open::Sequence { end } | Open::Item { end } => end,
+            Open::Sequence { end, .. } | Open::Item { end } => end,
             Open::Fragments => None,
         }
     }
@@ -72,7 +75,11 @@ impl Open {
 /// until the top-level element with tag `stop`, the end of the file, or the end of the prefix.
 /// With `stop` of group 0002 and `ts` explicit little endian this walks the file meta group.
 pub fn walk(prefix: &[u8], start: u64, file_size: u64, ts: &TransferSyntax, stop: Tag) -> Result<Walk, DicomError> {
-    let decoder = ts
+    let explicit = ts
+        .decoder_for::<Cursor<&[u8]>>()
+        .ok_or_else(|| DicomError::UnsupportedTransferSyntax(ts.uid().to_owned()))?;
+    let implicit = IMPLICIT_VR_LITTLE_ENDIAN
+        .erased()
         .decoder_for::<Cursor<&[u8]>>()
         .ok_or_else(|| DicomError::UnsupportedTransferSyntax(ts.uid().to_owned()))?;
     let held = prefix.len() as u64;
@@ -105,13 +112,15 @@ pub fn walk(prefix: &[u8], start: u64, file_size: u64, ts: &TransferSyntax, stop
             // The meta group is over; hand back where the data set starts.
             return Ok(Walk::Found(PixelElement { header_offset: pos, value_offset: pos, length: Some(0) }));
         }
+        let in_un = open.iter().any(|o| matches!(o, Open::Sequence { implicit: true, .. }));
+        let decoder = if in_un { &implicit } else { &explicit };
         let (header, _) = decoder.decode_header(&mut cursor).map_err(|_| DicomError::Truncated)?;
         let value_at = cursor.position();
         let tag = header.tag();
         let len = header.length();
 
         match open.last().copied() {
-            Some(Open::Sequence { end }) => {
+            Some(Open::Sequence { end, .. }) => {
                 if tag == SEQUENCE_DELIMITATION && end.is_none() {
                     open.pop();
                 } else if tag == ITEM {
@@ -160,7 +169,11 @@ pub fn walk(prefix: &[u8], start: u64, file_size: u64, ts: &TransferSyntax, stop
                 if !(header.vr() == VR::SQ || header.vr() == VR::UN || tag == tags::PIXEL_DATA) {
                     return Err(DicomError::Malformed("an element of undefined length is not a sequence"));
                 }
-                let inner = if tag == tags::PIXEL_DATA { Open::Fragments } else { Open::Sequence { end: None } };
+                let inner = if tag == tags::PIXEL_DATA {
+                    Open::Fragments
+                } else {
+                    Open::Sequence { end: None, implicit: header.vr() == VR::UN }
+                };
                 push(&mut open, inner)?;
             }
             Some(l) => {
@@ -168,7 +181,7 @@ pub fn walk(prefix: &[u8], start: u64, file_size: u64, ts: &TransferSyntax, stop
                 check_end(Some(value_end), file_size, &open)?;
                 if header.vr() == VR::SQ {
                     // Walked, not skipped, so that nesting depth is bounded before dicom-object recurses.
-                    push(&mut open, Open::Sequence { end: Some(value_end) })?;
+                    push(&mut open, Open::Sequence { end: Some(value_end), implicit: false })?;
                 } else if value_end > held {
                     return Ok(Walk::NeedMore(value_end));
                 } else {

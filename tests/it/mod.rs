@@ -2,5 +2,6 @@ mod cli;
 mod codecs;
 mod frames;
 mod hostile;
+mod pydicom;
 mod routes;
 pub mod support;

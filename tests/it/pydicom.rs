@@ -1,0 +1,103 @@
+//! The public test files of the pydicom wheel (`bash .ci/fetch-pydicom` unpacks them into
+//! target/pydicom): every file gets an answer and the server never fails; the ones the core
+//! supports render, and lossless variants of one image render identically.
+
+use std::path::PathBuf;
+
+use super::support::*;
+
+fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("FRAMEGATE_PYDICOM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pydicom/pydicom/data/test_files"));
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(std::env::var_os("CI").is_none(), "pydicom test files missing in {dir:?}; .ci/run fetches them");
+    eprintln!("skipping: pydicom test files not found (run bash .ci/fetch-pydicom)");
+    None
+}
+
+/// Files the core must render, with their frame count and size.
+const RENDERS: &[(&str, u32, u16, u16)] = &[
+    ("CT_small.dcm", 1, 128, 128),
+    ("MR_small.dcm", 1, 64, 64),
+    ("MR_small_RLE.dcm", 1, 64, 64),
+    ("MR_small_bigendian.dcm", 1, 64, 64),
+    ("MR_small_expb.dcm", 1, 64, 64),
+    ("MR_small_implicit.dcm", 1, 64, 64),
+    ("MR_small_jp2klossless.dcm", 1, 64, 64),
+    ("MR_small_padded.dcm", 1, 64, 64),
+    ("JPEG2000.dcm", 1, 256, 1024),
+    ("rtdose.dcm", 15, 10, 10),
+    ("liver_1frame.dcm", 1, 512, 512),
+    ("examples_palette.dcm", 1, 800, 350),
+    ("examples_rgb_color.dcm", 1, 320, 240),
+    ("examples_ybr_color.dcm", 30, 320, 240),
+    ("SC_rgb_rle.dcm", 1, 100, 100),
+    ("SC_rgb_rle_16bit_2frame.dcm", 2, 100, 100),
+    ("SC_ybr_full_422_uncompressed.dcm", 1, 100, 100),
+    ("SC_rgb_jpeg_dcmtk.dcm", 1, 100, 100),
+    ("SC_rgb_small_odd.dcm", 1, 3, 3),
+];
+
+#[tokio::test]
+async fn every_public_test_file_gets_an_answer_and_nothing_breaks() {
+    let Some(corpus) = corpus() else { return };
+    let server = Server::start().await;
+    let target = server.path("pd");
+    std::fs::create_dir_all(&target).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".dcm"))
+        .collect();
+    names.sort();
+    assert!(names.len() > 60, "corpus looks incomplete: {} files", names.len());
+    let mut rendered = Vec::new();
+    for name in &names {
+        std::fs::copy(corpus.join(name), target.join(name)).unwrap();
+        let info = get(&server.url("pd", &format!("pd/{name}"), "/-/info.json")).await;
+        let frame = get(&server.url("pd", &format!("pd/{name}"), "/-/frames/1.jpg")).await;
+        for r in [&info, &frame] {
+            assert!(matches!(r.status, 200 | 415 | 422), "{name}: {} {}", r.status, String::from_utf8_lossy(&r.body));
+            if r.status != 200 {
+                assert!(!r.error().is_empty(), "{name}");
+            }
+        }
+        if frame.status == 200 {
+            frame.jpeg();
+            rendered.push(name.clone());
+        }
+    }
+    for (name, frames, width, height) in RENDERS {
+        assert!(rendered.contains(&name.to_string()), "{name} should render");
+        let info = get(&server.url("pd", &format!("pd/{name}"), "/-/info.json")).await.json();
+        assert_eq!(info["frames"], *frames, "{name}");
+        let last = get(&server.url("pd", &format!("pd/{name}"), &format!("/-/frames/{frames}.jpg"))).await;
+        let (w, h, _) = last.jpeg();
+        assert_eq!((w, h), (*width, *height), "{name}");
+    }
+    eprintln!("{} of {} files render: {rendered:?}", rendered.len(), names.len());
+    assert_eq!(get(&format!("{}/healthz", server.base())).await.status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn lossless_variants_of_one_image_render_identically() {
+    let Some(corpus) = corpus() else { return };
+    let server = Server::start().await;
+    std::fs::create_dir_all(server.path("pd")).unwrap();
+    let variants = ["MR_small.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm", "MR_small_jp2klossless.dcm", "MR_small_padded.dcm"];
+    let mut bodies = Vec::new();
+    for name in variants {
+        std::fs::copy(corpus.join(name), server.path(&format!("pd/{name}"))).unwrap();
+        let r = get(&server.url("pd", &format!("pd/{name}"), "/-/frames/1.jpg")).await;
+        assert_eq!(r.status, 200, "{name}");
+        bodies.push((name, r.body));
+    }
+    for (name, body) in &bodies[1..] {
+        assert!(*body == bodies[0].1, "{name} renders differently from MR_small.dcm");
+    }
+    server.stop().await;
+}
