@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cache::CacheSizes;
 use crate::dicom::Limits;
+use crate::store::s3::S3Options;
 use crate::{ServerSettings, Settings};
 
 /// framegate: signed, lazy, frame-by-frame DICOM and JPEG-stack serving.
@@ -39,10 +40,13 @@ pub enum Command {
 
 /// `framegate serve`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("store").required(true).args(["root", "s3_bucket"])))]
 pub struct ServeArgs {
     /// Folder holding the objects.
     #[arg(long, env = "FRAMEGATE_ROOT")]
-    pub root: PathBuf,
+    pub root: Option<PathBuf>,
+    #[command(flatten)]
+    pub s3: S3Args,
     /// Keys file: one `KID:SECRET` per line; the first signs, all verify.
     #[arg(long, env = "FRAMEGATE_KEYS_FILE")]
     pub keys_file: PathBuf,
@@ -51,6 +55,44 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub tuning: Tuning,
+}
+
+/// The S3 store; credentials come from the standard AWS chain.
+#[derive(Debug, Args)]
+pub struct S3Args {
+    /// Bucket holding the objects (instead of --root).
+    #[arg(long, env = "FRAMEGATE_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// Key prefix inside the bucket.
+    #[arg(long, env = "FRAMEGATE_S3_PREFIX", default_value = "")]
+    pub s3_prefix: String,
+    /// Endpoint of an S3-compatible store (MinIO, Ceph, R2).
+    #[arg(long, env = "FRAMEGATE_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// Region [default: from the AWS chain].
+    #[arg(long, env = "FRAMEGATE_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// Address buckets by path, as most S3-compatible stores want.
+    #[arg(long, env = "FRAMEGATE_S3_PATH_STYLE")]
+    pub s3_path_style: bool,
+    /// Seconds for one S3 request, retries included.
+    #[arg(long, env = "FRAMEGATE_S3_TIMEOUT", default_value_t = 20)]
+    pub s3_timeout: u64,
+}
+
+impl S3Args {
+    /// The store options, when a bucket is named.
+    pub fn options(&self) -> Option<S3Options> {
+        let bucket = self.s3_bucket.as_ref()?;
+        let mut options = S3Options::new(bucket.clone());
+        options.prefix = self.s3_prefix.clone();
+        options.endpoint = self.s3_endpoint.clone();
+        options.region = self.s3_region.clone();
+        options.path_style = self.s3_path_style;
+        options.timeout = Duration::from_secs(self.s3_timeout.max(1));
+        options.attempt_timeout = options.attempt_timeout.min(options.timeout);
+        Some(options)
+    }
 }
 
 /// Tunables shared by `serve` and `demo`.

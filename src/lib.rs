@@ -4,8 +4,8 @@
 //! - [`http`]: parses the route, verifies the token with [`token`] before any storage access,
 //!   then runs the operation (raw bytes, a frame, info.json) and maps every error to a status.
 //! - [`key`]: object keys, validated segment by segment; nothing can name a path outside a store.
-//! - [`store`]: the [`store::Store`] trait (size and version, ranged reads, streams) and the
-//!   local folder store.
+//! - [`store`]: the [`store::Store`] trait (size and version, ranged reads, streams), the
+//!   local folder and S3 stores, and a wrapper that feeds [`metrics`].
 //! - [`dicom`]: a header prefix to an [`dicom::Index`] of frame byte ranges, and one frame's
 //!   bytes to pixels (dicom-rs underneath).
 //! - [`render`]: pixels to an 8-bit picture (rescale, window, colour), pure and synchronous;
@@ -22,6 +22,7 @@ pub mod dicom;
 pub mod encode;
 pub mod http;
 pub mod key;
+pub mod metrics;
 pub mod pool;
 pub mod render;
 pub mod sample;
@@ -40,8 +41,10 @@ pub use server::ServerSettings;
 pub struct State {
     /// Keys that verify tokens.
     pub keys: token::Keyring,
-    /// Where objects are read from.
+    /// Where objects are read from (metered).
     pub store: Arc<dyn store::Store>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<metrics::Metrics>,
     /// Index and frame caches.
     pub caches: cache::Caches,
     /// CPU work.
@@ -88,9 +91,11 @@ impl Default for Settings {
 impl State {
     /// A server's state over `store`, trusting `keys`.
     pub fn new(keys: token::Keyring, store: Arc<dyn store::Store>, settings: Settings) -> Self {
+        let metrics = Arc::new(metrics::Metrics::default());
         State {
             keys,
-            store,
+            store: Arc::new(store::metered::Metered::new(store, metrics.clone())),
+            metrics,
             caches: cache::Caches::new(settings.cache),
             pool: pool::RenderPool::new(settings.render_threads, settings.render_queue),
             limits: settings.limits,

@@ -10,6 +10,7 @@ use framegate::dicom::{Index, describe};
 use framegate::key::ObjectKey;
 use framegate::store::Store;
 use framegate::store::fs::FsStore;
+use framegate::store::s3::S3Store;
 use framegate::token::Keyring;
 use framegate::{State, sample};
 use tokio::net::TcpListener;
@@ -72,10 +73,20 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+async fn open_store(args: &ServeArgs) -> Result<Arc<dyn Store>> {
+    if let Some(options) = args.s3.options() {
+        let store = S3Store::connect(&options).await;
+        store.check().await.map_err(|e| format!("s3 bucket {:?}: {e}", options.bucket))?;
+        return Ok(Arc::new(store));
+    }
+    let root = args.root.as_ref().ok_or("either --root or --s3-bucket is needed")?;
+    Ok(Arc::new(FsStore::new(root).map_err(|e| format!("store root {root:?}: {e}"))?))
+}
+
 async fn serve(args: ServeArgs) -> Result<()> {
     let keys = Keyring::load(&args.keys_file)?;
-    let store = FsStore::new(&args.root).map_err(|e| format!("store root {:?}: {e}", args.root))?;
-    let state = Arc::new(State::new(keys, Arc::new(store), args.tuning.settings()));
+    let store = open_store(&args).await?;
+    let state = Arc::new(State::new(keys, store, args.tuning.settings()));
     let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, "serving");
     framegate::run(listener, state, shutdown_signal()).await?;

@@ -166,6 +166,14 @@ pub fn cine(frames: u32, size: u16) -> InMemDicomObject {
 
 /// Writes `obj` as a DICOM file in Explicit VR Little Endian.
 pub fn write(obj: InMemDicomObject, path: &Path) -> io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, to_bytes(obj)?)
+}
+
+/// `obj` as the bytes of a DICOM file in Explicit VR Little Endian.
+pub fn to_bytes(obj: InMemDicomObject) -> io::Result<Vec<u8>> {
     let class = obj.get(tags::SOP_CLASS_UID).and_then(|e| e.to_str().ok()).unwrap_or_default().into_owned();
     let instance = obj.get(tags::SOP_INSTANCE_UID).and_then(|e| e.to_str().ok()).unwrap_or_default().into_owned();
     let meta = FileMetaTableBuilder::new()
@@ -175,10 +183,9 @@ pub fn write(obj: InMemDicomObject, path: &Path) -> io::Result<()> {
         .implementation_class_uid(uid(&[9]))
         .build()
         .map_err(io::Error::other)?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    obj.with_exact_meta(meta).write_to_file(path).map_err(io::Error::other)
+    let mut out = Vec::new();
+    obj.with_exact_meta(meta).write_all(&mut out).map_err(io::Error::other)?;
+    Ok(out)
 }
 
 /// Writes a grey JPEG of stack image `n`.

@@ -24,6 +24,7 @@ pub use route::{Op, Route};
 
 use crate::State;
 use crate::key::ObjectKey;
+use crate::metrics::{HttpLabels, RouteLabel};
 use crate::token::Grant;
 
 /// What every operation gets: the verified request.
@@ -70,11 +71,14 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Respons
             respond::error(&e)
         }
     };
+    let status = response.status().as_u16();
+    state.metrics.http_requests.get_or_create(&HttpLabels { route: route_name, status }).inc();
+    state.metrics.http_seconds.get_or_create(&RouteLabel { route: route_name }).observe(started.elapsed().as_secs_f64());
     // The path is never logged: it holds the token's signature and keys that may name people.
     tracing::info!(
         route = route_name,
         method = %req.method(),
-        status = response.status().as_u16(),
+        status,
         kid = %kid,
         ms = started.elapsed().as_secs_f64() * 1000.0,
     );
@@ -94,7 +98,11 @@ async fn dispatch(state: &State, req: &Request<Incoming>, route_name: &mut &'sta
     match route::parse(req.uri().path())? {
         Route::Health => {
             *route_name = "health";
-            Ok(respond::text("ok\n"))
+            Ok(respond::text("ok\n".into()))
+        }
+        Route::Metrics => {
+            *route_name = "metrics";
+            Ok(respond::text(state.metrics.encode()))
         }
         Route::Object { token, key, op } => {
             *route_name = op.name();

@@ -99,7 +99,7 @@ pub fn bytes(content_type: &str, body: Bytes, caching: &Caching, head: bool) -> 
 }
 
 /// A small uncached text answer.
-pub fn text(body: &'static str) -> Response<Body> {
+pub fn text(body: String) -> Response<Body> {
     let mut response = Response::new(full(body));
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

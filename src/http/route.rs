@@ -9,6 +9,8 @@ use crate::key::ObjectKey;
 pub enum Route {
     /// Liveness.
     Health,
+    /// Prometheus metrics.
+    Metrics,
     /// Something about one object or prefix, under a token.
     Object {
         /// The token, unverified.
@@ -44,8 +46,10 @@ impl Op {
 
 /// Parses a request path (without the query).
 pub fn parse(path: &str) -> Result<Route, ApiError> {
-    if path == "/healthz" {
-        return Ok(Route::Health);
+    match path {
+        "/healthz" => return Ok(Route::Health),
+        "/metrics" => return Ok(Route::Metrics),
+        _ => {}
     }
     let rest = path.strip_prefix("/v1/").ok_or_else(|| ApiError::not_found("no such route"))?;
     let mut segments = rest.split('/');
@@ -92,7 +96,7 @@ mod tests {
     fn object(path: &str) -> (String, String, Op) {
         match parse(path).unwrap() {
             Route::Object { token, key, op } => (token, key.as_str(), op),
-            Route::Health => panic!("not an object route"),
+            other => panic!("not an object route: {other:?}"),
         }
     }
 

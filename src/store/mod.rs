@@ -14,6 +14,8 @@ use futures_util::Stream;
 use crate::key::ObjectKey;
 
 pub mod fs;
+pub mod metered;
+pub mod s3;
 
 /// A stream of an object's bytes, read as the client takes them.
 pub type ByteStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;

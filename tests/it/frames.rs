@@ -6,12 +6,19 @@ use framegate::sample;
 const FRAMES: u32 = 24;
 const SIZE: u16 = 128;
 
-async fn cine_server() -> (Server, u64) {
-    let server = Server::start().await;
-    sample::write(sample::cine(FRAMES, SIZE), &server.path("xa/cine.dcm")).unwrap();
-    let size = std::fs::metadata(server.path("xa/cine.dcm")).unwrap().len();
+async fn cine_server(backend: Backend) -> (Server, u64) {
+    let server = Server::start_on(backend, Default::default()).await;
+    let bytes = sample::to_bytes(sample::cine(FRAMES, SIZE)).unwrap();
+    let size = bytes.len() as u64;
+    server.put("xa/cine.dcm", bytes).await;
     (server, size)
 }
+
+crate::on_both_stores!(
+    frame_n_reads_only_the_header_prefix_and_frame_n,
+    concurrent_identical_requests_render_once,
+    info_and_frame_count_of_a_multiframe_file,
+);
 
 fn expected_cine(frame: u32) -> Vec<u8> {
     // The file's window is 2048/4096 linear.
@@ -20,9 +27,8 @@ fn expected_cine(frame: u32) -> Vec<u8> {
     (0..s).flat_map(|row| (0..s).map(move |col| w.level(f64::from(sample::cine_value(frame, col, row, s))))).collect()
 }
 
-#[tokio::test]
-async fn frame_n_reads_only_the_header_prefix_and_frame_n() {
-    let (server, size) = cine_server().await;
+async fn frame_n_reads_only_the_header_prefix_and_frame_n(backend: Backend) {
+    let (server, size) = cine_server(backend).await;
     let frame_bytes = u64::from(SIZE) * u64::from(SIZE) * 2;
     assert!(size > 64 * 1024 + frame_bytes, "the file must be larger than what one frame needs");
     let r = get(&server.url("xa", "xa/cine.dcm", "/-/frames/17.jpg?quality=100")).await;
@@ -50,9 +56,8 @@ async fn frame_n_reads_only_the_header_prefix_and_frame_n() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn concurrent_identical_requests_render_once() {
-    let (server, _) = cine_server().await;
+async fn concurrent_identical_requests_render_once(backend: Backend) {
+    let (server, _) = cine_server(backend).await;
     let url = server.url("xa", "xa/cine.dcm", "/-/frames/5.jpg");
     let requests: Vec<_> = (0..16).map(|_| tokio::spawn({
         let url = url.clone();
@@ -70,9 +75,8 @@ async fn concurrent_identical_requests_render_once() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn info_and_frame_count_of_a_multiframe_file() {
-    let (server, _) = cine_server().await;
+async fn info_and_frame_count_of_a_multiframe_file(backend: Backend) {
+    let (server, _) = cine_server(backend).await;
     let info = get(&server.url("xa", "xa/cine.dcm", "/-/info.json")).await.json();
     assert_eq!(info["frames"], FRAMES);
     assert_eq!(info["frame_time"], 66.7);

@@ -4,14 +4,25 @@ use super::support::*;
 
 const SIZE: u16 = 64;
 
-async fn ct_server() -> Server {
-    let server = Server::start().await;
+async fn ct_server(backend: Backend) -> Server {
+    let server = Server::start_on(backend, Default::default()).await;
     for i in 0..3 {
-        write_ct(server.dir.path(), &format!("ct/series1/img{}.dcm", i + 1), i, 3, SIZE);
+        server.put_ct(&format!("ct/series1/img{}.dcm", i + 1), i, 3, SIZE).await;
     }
-    write_ct(server.dir.path(), "ct/series10/img1.dcm", 0, 1, SIZE);
+    server.put_ct("ct/series10/img1.dcm", 0, 1, SIZE).await;
     server
 }
+
+crate::on_both_stores!(
+    frame_is_a_jpeg_of_the_windowed_slice,
+    window_and_viewport_change_the_picture,
+    info_describes_the_image_and_nothing_about_the_patient,
+    raw_bytes_with_ranges_and_validators,
+    frames_answer_if_none_match_without_rendering,
+    tokens_gate_every_object_route,
+    bad_requests_get_clear_answers,
+    a_replaced_object_is_reindexed,
+);
 
 #[tokio::test]
 async fn health() {
@@ -21,9 +32,8 @@ async fn health() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn frame_is_a_jpeg_of_the_windowed_slice() {
-    let server = ct_server().await;
+async fn frame_is_a_jpeg_of_the_windowed_slice(backend: Backend) {
+    let server = ct_server(backend).await;
     let r = get(&server.url("ct/series1", "ct/series1/img2.dcm", "/-/frames/1.jpg?quality=100")).await;
     assert_eq!(r.status, 200);
     let (w, h, pixels) = r.jpeg();
@@ -41,9 +51,8 @@ async fn frame_is_a_jpeg_of_the_windowed_slice() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn window_and_viewport_change_the_picture() {
-    let server = ct_server().await;
+async fn window_and_viewport_change_the_picture(backend: Backend) {
+    let server = ct_server(backend).await;
     let lung = get(&server.url("ct/series1", "ct/series1/img2.dcm", "/-/frames/1.jpg?window=-600,1500&quality=100")).await;
     let (_, _, pixels) = lung.jpeg();
     let expected: Vec<u8> = (0..SIZE).flat_map(|row| (0..SIZE).map(move |col| ct_expected(1, 3, SIZE, col, row, -600.0, 1500.0))).collect();
@@ -54,9 +63,8 @@ async fn window_and_viewport_change_the_picture() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn info_describes_the_image_and_nothing_about_the_patient() {
-    let server = ct_server().await;
+async fn info_describes_the_image_and_nothing_about_the_patient(backend: Backend) {
+    let server = ct_server(backend).await;
     let r = get(&server.url("ct/series1", "ct/series1/img1.dcm", "/-/info.json")).await;
     assert_eq!(r.status, 200);
     let info = r.json();
@@ -79,10 +87,9 @@ async fn info_describes_the_image_and_nothing_about_the_patient() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn raw_bytes_with_ranges_and_validators() {
-    let server = ct_server().await;
-    let file = std::fs::read(server.path("ct/series1/img1.dcm")).unwrap();
+async fn raw_bytes_with_ranges_and_validators(backend: Backend) {
+    let server = ct_server(backend).await;
+    let file = framegate::sample::to_bytes(framegate::sample::ct_slice(0, 3, SIZE)).unwrap();
     let url = server.url("ct/series1", "ct/series1/img1.dcm", "");
     let whole = get(&url).await;
     assert_eq!(whole.status, 200);
@@ -114,9 +121,8 @@ async fn raw_bytes_with_ranges_and_validators() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn frames_answer_if_none_match_without_rendering() {
-    let server = ct_server().await;
+async fn frames_answer_if_none_match_without_rendering(backend: Backend) {
+    let server = ct_server(backend).await;
     let url = server.url("ct/series1", "ct/series1/img1.dcm", "/-/frames/1.jpg");
     let first = get(&url).await;
     let etag = first.header("etag").unwrap().to_owned();
@@ -131,9 +137,8 @@ async fn frames_answer_if_none_match_without_rendering() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn tokens_gate_every_object_route() {
-    let server = ct_server().await;
+async fn tokens_gate_every_object_route(backend: Backend) {
+    let server = ct_server(backend).await;
     let base = server.base();
     let frame = "/-/frames/1.jpg";
     // A series token opens its files, not a sibling series whose name extends it.
@@ -164,9 +169,8 @@ async fn tokens_gate_every_object_route() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn bad_requests_get_clear_answers() {
-    let server = ct_server().await;
+async fn bad_requests_get_clear_answers(backend: Backend) {
+    let server = ct_server(backend).await;
     let base = server.base();
     let t = server.token("ct");
     let cases: &[(&str, u16)] = &[
@@ -198,14 +202,13 @@ async fn bad_requests_get_clear_answers() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_replaced_file_is_reindexed() {
-    let server = ct_server().await;
+async fn a_replaced_object_is_reindexed(backend: Backend) {
+    let server = ct_server(backend).await;
     let url = server.url("ct", "ct/series1/img1.dcm", "/-/info.json");
     assert_eq!(get(&url).await.json()["rows"], SIZE);
     // Replace it with a bigger slice under the same name.
     std::thread::sleep(std::time::Duration::from_millis(20));
-    write_ct(server.dir.path(), "ct/series1/img1.dcm", 0, 3, 32);
+    server.put_ct("ct/series1/img1.dcm", 0, 3, 32).await;
     assert_eq!(get(&url).await.json()["rows"], 32);
     let (w, _, _) = get(&server.url("ct", "ct/series1/img1.dcm", "/-/frames/1.jpg")).await.jpeg();
     assert_eq!(w, 32);

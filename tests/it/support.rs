@@ -10,6 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use framegate::key::ObjectKey;
 use framegate::store::fs::FsStore;
+use framegate::store::s3::S3Store;
+
+use super::s3server::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
 use framegate::store::{ByteStream, Listed, ObjectMeta, Store, StoreError};
 use framegate::token::Keyring;
 use framegate::{Settings, State};
@@ -33,7 +36,7 @@ pub fn key(s: &str) -> ObjectKey {
 
 /// A store that records every ranged read and stream it serves.
 pub struct Counting {
-    inner: FsStore,
+    inner: Arc<dyn Store>,
     reads: Mutex<Vec<(String, Range<u64>)>>,
 }
 
@@ -66,24 +69,47 @@ impl Store for Counting {
     }
 }
 
-/// A running server over a temp folder.
+/// Which store a test server reads from; shared suites run on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Fs,
+    S3,
+}
+
+/// A running server over a temp folder, or over an in-process S3 server whose bucket lives in
+/// that folder.
 pub struct Server {
     pub addr: SocketAddr,
     pub keys: Keyring,
     pub dir: TempDir,
     pub store: Arc<Counting>,
+    pub s3: Option<S3Server>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Server {
     pub async fn start() -> Server {
-        Self::start_with(Settings::default()).await
+        Self::start_on(Backend::Fs, Settings::default()).await
     }
 
-    pub async fn start_with(settings: Settings) -> Server {
+    pub async fn start_on(backend: Backend, settings: Settings) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Counting { inner: FsStore::new(dir.path()).unwrap(), reads: Mutex::default() });
+        let (inner, s3): (Arc<dyn Store>, _) = match backend {
+            Backend::Fs => (Arc::new(FsStore::new(dir.path()).unwrap()), None),
+            Backend::S3 => {
+                let s3 = S3Server::start(dir.path()).await;
+                let store = S3Store::from_sdk(&s3.sdk(ACCESS_KEY, SECRET_KEY), &s3.options(BUCKET));
+                (Arc::new(store), Some(s3))
+            }
+        };
+        Self::start_over(dir, inner, s3, settings).await
+    }
+
+    /// A server over any store.
+    pub async fn start_over(dir: TempDir, inner: Arc<dyn Store>, s3: Option<S3Server>, settings: Settings) -> Server {
+        capture_logs();
+        let store = Arc::new(Counting { inner, reads: Mutex::default() });
         let state = Arc::new(State::new(Keyring::parse(KEYS).unwrap(), store.clone(), settings));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -91,11 +117,31 @@ impl Server {
         let task = tokio::spawn(framegate::run(listener, state, async {
             let _ = stopped.await;
         }));
-        Server { addr, keys: Keyring::parse(KEYS).unwrap(), dir, store, stop: Some(stop), task: Some(task) }
+        Server { addr, keys: Keyring::parse(KEYS).unwrap(), dir, store, s3, stop: Some(stop), task: Some(task) }
     }
 
+    /// A local path; for S3 servers the object is not visible through it, use `put`.
     pub fn path(&self, rel: &str) -> std::path::PathBuf {
         self.dir.path().join(rel)
+    }
+
+    /// Stores `bytes` as object `rel`, in the folder or through the S3 API.
+    pub async fn put(&self, rel: &str, bytes: Vec<u8>) {
+        match &self.s3 {
+            Some(s3) => s3.put(rel, bytes).await,
+            None => {
+                let path = self.path(rel);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, bytes).unwrap();
+            }
+        }
+    }
+
+    /// Stores a CT slice of `size`² as `rel` and returns its bytes.
+    pub async fn put_ct(&self, rel: &str, index: usize, slices: usize, size: u16) -> Vec<u8> {
+        let bytes = framegate::sample::to_bytes(framegate::sample::ct_slice(index, slices, size)).unwrap();
+        self.put(rel, bytes.clone()).await;
+        bytes
     }
 
     /// A token for `scope` valid for an hour.
@@ -188,9 +234,60 @@ pub fn run(cmd: &str, args: &[&str]) {
     assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// Writes a CT slice of `size`² into the server's folder.
+/// Writes a CT slice of `size`² into a folder.
 pub fn write_ct(dir: &Path, rel: &str, index: usize, slices: usize, size: u16) {
     framegate::sample::write(framegate::sample::ct_slice(index, slices, size), &dir.join(rel)).unwrap();
+}
+
+/// Everything the servers of this test binary logged, for tests that check what is logged.
+static LOGS: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+
+fn capture_logs() {
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = {
+            let buffer = buffer.clone();
+            move || LogWriter(buffer.clone())
+        };
+        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(writer).with_max_level(tracing::Level::INFO).finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    });
+}
+
+/// All log lines so far.
+pub fn logs() -> String {
+    LOGS.get().map(|b| String::from_utf8_lossy(&b.lock().unwrap()).into_owned()).unwrap_or_default()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs a test body once per backend.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::super::support::Backend;
+            #[tokio::test]
+            async fn fs() {
+                super::$name(Backend::Fs).await
+            }
+            #[tokio::test]
+            async fn s3() {
+                super::$name(Backend::S3).await
+            }
+        }
+    )*};
 }
 
 /// Expected grey level of the CT phantom at a pixel, under window (center, width) linear.

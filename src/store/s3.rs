@@ -1,0 +1,238 @@
+//! An S3 bucket (or any S3-compatible endpoint) as the store: HEAD for size and ETag, ranged
+//! GETs pinned to that ETag with `If-Match`, so a replaced object is noticed, never spliced.
+//!
+//! Retries (a few, with backoff, on 5xx, throttling and connection errors, never on 4xx) and
+//! timeouts are the SDK's standard machinery, configured here once.
+
+use std::fmt::Debug;
+use std::io;
+use std::ops::Range;
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use bytes::Bytes;
+use tokio_util::io::ReaderStream;
+
+use super::{ByteStream, Listed, ObjectMeta, Store, StoreError};
+use crate::key::ObjectKey;
+
+/// Bytes per chunk when streaming an object to a client.
+const STREAM_CHUNK: usize = 64 * 1024;
+/// Listings stop here: a prefix holding more is a misuse, not a series.
+const MAX_LISTED: usize = 100_000;
+
+/// Where the objects are and how patient to be with the endpoint.
+#[derive(Debug, Clone)]
+pub struct S3Options {
+    /// Bucket name.
+    pub bucket: String,
+    /// Key prefix prepended to every object key (`studies/` for `studies/ct/...`).
+    pub prefix: String,
+    /// Endpoint override for S3-compatible stores (MinIO, Ceph, R2) or tests.
+    pub endpoint: Option<String>,
+    /// Region; otherwise from the standard AWS chain.
+    pub region: Option<String>,
+    /// Address buckets by path (`endpoint/bucket/key`) rather than by host name.
+    pub path_style: bool,
+    /// Time for one attempt (connect, send, response headers).
+    pub attempt_timeout: Duration,
+    /// Time for a whole request, retries and reading a ranged body included.
+    pub timeout: Duration,
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+}
+
+impl S3Options {
+    /// Options for `bucket` with production defaults.
+    pub fn new(bucket: impl Into<String>) -> Self {
+        S3Options {
+            bucket: bucket.into(),
+            prefix: String::new(),
+            endpoint: None,
+            region: None,
+            path_style: false,
+            attempt_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(20),
+            max_attempts: 3,
+        }
+    }
+}
+
+/// Objects in one bucket under one prefix.
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl S3Store {
+    /// Connects with credentials and region from the standard AWS chain (environment,
+    /// profile, web identity, instance metadata), as production does.
+    pub async fn connect(options: &S3Options) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = &options.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        Self::from_sdk(&loader.load().await, options)
+    }
+
+    /// A store from an SDK configuration (credentials, region, HTTP client) and our options,
+    /// which apply the endpoint, addressing, retries and timeouts. Tests come in here too.
+    pub fn from_sdk(sdk: &SdkConfig, options: &S3Options) -> Self {
+        let mut config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(options.path_style)
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(options.max_attempts.max(1))
+                    .with_initial_backoff(Duration::from_millis(50))
+                    .with_max_backoff(Duration::from_secs(1)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(options.attempt_timeout.min(Duration::from_secs(3)))
+                    .operation_attempt_timeout(options.attempt_timeout)
+                    .operation_timeout(options.timeout)
+                    .build(),
+            );
+        if let Some(endpoint) = &options.endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        if let Some(region) = &options.region {
+            config = config.region(Region::new(region.clone()));
+        }
+        let prefix = options.prefix.trim_matches('/');
+        S3Store {
+            client: Client::from_conf(config.build()),
+            bucket: options.bucket.clone(),
+            prefix: if prefix.is_empty() { String::new() } else { format!("{prefix}/") },
+            timeout: options.timeout,
+        }
+    }
+
+    /// Checks at start-up that the bucket exists and the credentials may read it, so a
+    /// misconfiguration stops the server with a clear message instead of failing every request.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        self.client.head_bucket().bucket(&self.bucket).send().await.map(|_| ()).map_err(|e| match classify(e, "head bucket") {
+            StoreError::NotFound => StoreError::Unavailable(format!("bucket {:?} does not exist", self.bucket)),
+            other => other,
+        })
+    }
+
+    fn full_key(&self, key: &ObjectKey) -> String {
+        format!("{}{}", self.prefix, key.as_str())
+    }
+
+    async fn get(&self, key: &ObjectKey, meta: &ObjectMeta, range: &Range<u64>) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, StoreError> {
+        if range.start >= range.end || range.end > meta.size {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "read past the end of the object").into());
+        }
+        self.client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .range(format!("bytes={}-{}", range.start, range.end - 1))
+            .if_match(format!("\"{}\"", meta.etag))
+            .send()
+            .await
+            .map_err(|e| classify(e, "get object"))
+    }
+}
+
+/// Maps an SDK failure to whose fault it is; logs what the operator needs, never a secret.
+fn classify<E: ProvideErrorMetadata + Debug>(err: SdkError<E, HttpResponse>, op: &str) -> StoreError {
+    match &err {
+        SdkError::TimeoutError(_) => StoreError::Timeout,
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => StoreError::Timeout,
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("");
+            let status = service.raw().status().as_u16();
+            match code {
+                "NoSuchKey" | "NotFound" => StoreError::NotFound,
+                "PreconditionFailed" => StoreError::Changed,
+                "NoSuchBucket" => StoreError::Unavailable("bucket does not exist".into()),
+                "AccessDenied" | "Forbidden" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" => {
+                    StoreError::Unavailable(format!("storage refused {op} ({code}): check credentials and s3:GetObject permission"))
+                }
+                // HEAD answers carry no error body, so only the status tells.
+                _ if status == 404 => StoreError::NotFound,
+                _ if status == 412 => StoreError::Changed,
+                _ if status == 403 => {
+                    StoreError::Unavailable(format!("storage refused {op} (403): check credentials and s3:GetObject permission"))
+                }
+                _ => StoreError::Unavailable(format!("{op} failed: {}", if code.is_empty() { "service error" } else { code })),
+            }
+        }
+        SdkError::DispatchFailure(_) => StoreError::Unavailable(format!("{op}: cannot reach storage")),
+        SdkError::ResponseError(_) => StoreError::Unavailable(format!("{op}: unreadable response from storage")),
+        _ => StoreError::Unavailable(format!("{op} failed")),
+    }
+}
+
+fn unquote(etag: &str) -> String {
+    etag.trim_start_matches("W/").trim_matches('"').to_owned()
+}
+
+#[async_trait::async_trait]
+impl Store for S3Store {
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await
+            .map_err(|e| classify(e, "head object"))?;
+        let size = out.content_length().and_then(|l| u64::try_from(l).ok()).ok_or_else(|| StoreError::Unavailable("HEAD without a length".into()))?;
+        let etag = out.e_tag().map(unquote).filter(|e| !e.is_empty()).ok_or_else(|| StoreError::Unavailable("HEAD without an ETag".into()))?;
+        Ok(ObjectMeta { size, etag })
+    }
+
+    async fn read(&self, key: &ObjectKey, meta: &ObjectMeta, range: Range<u64>) -> Result<Bytes, StoreError> {
+        let want = range.end - range.start;
+        let read = async {
+            let out = self.get(key, meta, &range).await?;
+            let body = out.body.collect().await.map_err(|e| StoreError::Unavailable(format!("body cut short: {e}")))?;
+            Ok::<_, StoreError>(body.into_bytes())
+        };
+        let bytes = tokio::time::timeout(self.timeout, read).await.map_err(|_| StoreError::Timeout)??;
+        if bytes.len() as u64 != want {
+            return Err(StoreError::Unavailable(format!("storage sent {} bytes for a range of {want}", bytes.len())));
+        }
+        Ok(bytes)
+    }
+
+    async fn stream(&self, key: &ObjectKey, meta: &ObjectMeta, range: Range<u64>) -> Result<ByteStream, StoreError> {
+        let out = self.get(key, meta, &range).await?;
+        // S3's body is read only as fast as the client takes it: memory stays flat.
+        Ok(Box::pin(ReaderStream::with_capacity(out.body.into_async_read(), STREAM_CHUNK)))
+    }
+
+    async fn list(&self, prefix: &ObjectKey) -> Result<Vec<Listed>, StoreError> {
+        let full = format!("{}{}/", self.prefix, prefix.as_str());
+        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(&full).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(e, "list objects"))?;
+            for object in page.contents() {
+                let Some(name) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) else { continue };
+                // Keys that are not valid framegate keys cannot be addressed by a URL anyway.
+                let Ok(key) = ObjectKey::parse_plain(name) else { continue };
+                let size = object.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+                let etag = object.e_tag().map(unquote).unwrap_or_default();
+                out.push(Listed { key, meta: ObjectMeta { size, etag } });
+            }
+            if out.len() > MAX_LISTED {
+                return Err(StoreError::Unavailable(format!("more than {MAX_LISTED} objects under one prefix")));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,160 @@
+//! What only the S3 store has: a bucket, credentials, ETags, and a network that fails.
+
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::Ordering;
+
+use base64::Engine;
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use framegate::store::Store;
+use framegate::store::s3::S3Store;
+
+use super::s3server::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
+use super::support::*;
+use framegate::sample;
+
+const GIB: u64 = 1 << 30;
+const SIDE: u16 = 1024;
+const FRAME: u64 = SIDE as u64 * SIDE as u64 * 2;
+
+/// Writes a 1 GiB multi-frame object straight into the bucket folder, sparse: the header and
+/// frames 1 and 300 hold the cine's first frame, every other frame is zeros. The ETag goes
+/// where s3s-fs 0.14.1 keeps it, so no 1 GiB upload (and MD5) is needed.
+fn write_gib_object(root: &std::path::Path, key: &str) -> (u64, u64) {
+    let mut obj = sample::cine(1, SIDE);
+    obj.put(DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from((GIB / FRAME).to_string())));
+    let mut bytes = sample::to_bytes(obj).unwrap();
+    let header = bytes.len() as u64 - FRAME;
+    let length_at = header as usize - 4;
+    bytes[length_at..header as usize].copy_from_slice(&(GIB as u32).to_le_bytes());
+    let path = root.join(BUCKET).join(key);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(&path).unwrap();
+    file.write_all_at(&bytes, 0).unwrap();
+    file.write_all_at(&bytes[header as usize..], header + 299 * FRAME).unwrap();
+    file.set_len(header + GIB).unwrap();
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let info = root.join(format!(".bucket-{}.object-{}.internal.json", b64(BUCKET), b64(key)));
+    std::fs::write(info, r#"{"e_tag":"gib-object-v1"}"#).unwrap();
+    (header, header + GIB)
+}
+
+#[tokio::test]
+async fn a_frame_of_a_gib_object_costs_its_header_and_that_frame() {
+    let server = Server::start_on(Backend::S3, Default::default()).await;
+    let (header, size) = write_gib_object(server.dir.path(), "big/cine.dcm");
+    let s3 = &server.s3.as_ref().unwrap().s3;
+    let info = get(&server.url("big", "big/cine.dcm", "/-/info.json")).await;
+    assert_eq!(info.status, 200, "{}", String::from_utf8_lossy(&info.body));
+    assert_eq!(info.json()["frames"], GIB / FRAME);
+    // The raw route knows the whole size without reading it.
+    let head = request("HEAD", &server.url("big", "big/cine.dcm", ""), &[]).await;
+    assert_eq!(head.header("content-length"), Some(&*size.to_string()));
+
+    let r = get(&server.url("big", "big/cine.dcm", "/-/frames/300.jpg?quality=100")).await;
+    let (w, h, pixels) = r.jpeg();
+    assert_eq!((w, h), (SIDE, SIDE));
+    let window = framegate::render::Window::new(2048.0, 4096.0, Default::default()).unwrap();
+    let s = u32::from(SIDE);
+    let expected: Vec<u8> = (0..s).flat_map(|row| (0..s).map(move |col| window.level(f64::from(sample::cine_value(0, col, row, s))))).collect();
+    assert!(mean_abs_diff(&pixels, &expected) < 1.5);
+    // Counted by the S3 server: one header read and one frame, nothing else.
+    assert_eq!(s3.served("big/cine.dcm"), vec![64 * 1024, FRAME]);
+    assert_eq!(server.store.reads_of("big/cine.dcm")[1], header + 299 * FRAME..header + 300 * FRAME);
+    // A zero frame next to it renders black.
+    let (_, _, zeros) = get(&server.url("big", "big/cine.dcm", "/-/frames/299.jpg")).await.jpeg();
+    assert!(zeros.iter().all(|&p| p < 3));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_bucket_stops_start_up_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(dir.path()).await;
+    let store = S3Store::from_sdk(&s3.sdk(ACCESS_KEY, SECRET_KEY), &s3.options("no-such-bucket"));
+    let err = store.check().await.unwrap_err().to_string();
+    assert_eq!(err, "storage is unavailable: bucket \"no-such-bucket\" does not exist");
+    let good = S3Store::from_sdk(&s3.sdk(ACCESS_KEY, SECRET_KEY), &s3.options(BUCKET));
+    good.check().await.unwrap();
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_a_502_and_a_log_line_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(dir.path()).await;
+    s3.put("ct/a.dcm", sample::to_bytes(sample::ct_slice(0, 1, 16)).unwrap()).await;
+    let wrong_secret = "wrong-secret-that-must-not-be-logged";
+    let store = S3Store::from_sdk(&s3.sdk(ACCESS_KEY, wrong_secret), &s3.options(BUCKET));
+    let server = Server::start_over(dir, std::sync::Arc::new(store), Some(s3), Default::default()).await;
+    for route in ["/-/frames/1.jpg", "/-/info.json", ""] {
+        let r = get(&server.url("ct", "ct/a.dcm", route)).await;
+        assert_eq!((r.status, r.error()), (502, "storage is unavailable".to_owned()), "{route}");
+    }
+    let logs = logs();
+    assert!(logs.contains("check credentials and s3:GetObject permission"), "{logs}");
+    for secret in [wrong_secret, SECRET_KEY] {
+        assert!(!logs.contains(secret), "a secret reached the log");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_replaced_object_is_never_mixed_with_its_old_version() {
+    let server = Server::start_on(Backend::S3, Default::default()).await;
+    server.put_ct("ct/a.dcm", 0, 1, 32).await;
+    let key = key("ct/a.dcm");
+    let old = server.store.head(&key).await.unwrap();
+    assert_eq!(get(&server.url("ct", "ct/a.dcm", "/-/info.json")).await.json()["rows"], 32);
+    server.put_ct("ct/a.dcm", 0, 1, 48).await;
+    // A read pinned to the old ETag is refused by S3 (If-Match), not answered with new bytes.
+    let stale = server.store.read(&key, &old, 0..128).await;
+    assert!(matches!(stale, Err(framegate::store::StoreError::Changed)), "{stale:?}");
+    // The next request sees the new ETag and re-indexes.
+    assert_eq!(get(&server.url("ct", "ct/a.dcm", "/-/info.json")).await.json()["rows"], 48);
+    let (w, _, _) = get(&server.url("ct", "ct/a.dcm", "/-/frames/1.jpg")).await.jpeg();
+    assert_eq!(w, 48);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn faults_end_in_a_frame_or_a_clean_5xx_and_the_server_goes_on() {
+    let server = Server::start_on(Backend::S3, Default::default()).await;
+    server.put_ct("ct/a.dcm", 0, 1, 32).await;
+    server.put_ct("ct/b.dcm", 0, 1, 32).await;
+    let faults = &server.s3.as_ref().unwrap().s3.faults;
+    let frame = |k: &str| server.url("ct", k, "/-/frames/1.jpg");
+
+    // Two 503s are retried away.
+    faults.unavailable.store(2, Ordering::SeqCst);
+    assert_eq!(get(&frame("ct/a.dcm")).await.status, 200);
+    // A store that stays down is a 502, quickly.
+    faults.unavailable.store(100, Ordering::SeqCst);
+    let r = get(&frame("ct/b.dcm")).await;
+    assert_eq!((r.status, r.error()), (502, "storage is unavailable".to_owned()));
+    faults.unavailable.store(0, Ordering::SeqCst);
+    // One stall past the attempt timeout is retried; stalls past the whole timeout are a 504.
+    faults.stall_ms.store(1500, Ordering::SeqCst);
+    faults.stalled.store(1, Ordering::SeqCst);
+    assert_eq!(get(&frame("ct/b.dcm")).await.status, 200);
+    server.put_ct("ct/c.dcm", 0, 1, 32).await;
+    faults.stalled.store(100, Ordering::SeqCst);
+    let r = get(&frame("ct/c.dcm")).await;
+    assert_eq!((r.status, r.error()), (504, "storage timed out".to_owned()));
+    faults.stalled.store(0, Ordering::SeqCst);
+    // A body cut short is retried, or ends in a 502, never in a frame made of half the bytes.
+    let whole = get(&frame("ct/a.dcm")).await.body;
+    faults.cut.store(1, Ordering::SeqCst);
+    let r = get(&frame("ct/c.dcm")).await;
+    assert_eq!((r.status, &r.body), (200, &whole), "the same slice as a.dcm");
+    server.put_ct("ct/d.dcm", 0, 1, 32).await;
+    faults.cut.store(100, Ordering::SeqCst);
+    let r = get(&frame("ct/d.dcm")).await;
+    assert_eq!((r.status, r.error()), (502, "storage is unavailable".to_owned()));
+    faults.cut.store(0, Ordering::SeqCst);
+    // And everything works again.
+    for k in ["ct/a.dcm", "ct/b.dcm", "ct/c.dcm", "ct/d.dcm"] {
+        assert_eq!(get(&frame(k)).await.status, 200, "{k}");
+    }
+    assert_eq!(get(&format!("{}/healthz", server.base())).await.status, 200);
+    server.stop().await;
+}

@@ -1,0 +1,213 @@
+//! A real S3 protocol server in-process: s3s over s3s-fs on 127.0.0.1:0, with SigV4, plus what
+//! AWS does that s3s-fs leaves out (`If-Match` on GET) and switches to inject faults.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::Credentials;
+use aws_sdk_s3::config::SharedCredentialsProvider;
+use bytes::Bytes;
+use hyper_util::rt::TokioIo;
+use s3s::dto::{GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput, StreamingBlob};
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+use s3s_fs::FileSystem;
+
+pub const ACCESS_KEY: &str = "AKIAFRAMEGATETEST";
+pub const SECRET_KEY: &str = "framegate-test-secret-do-not-log-me";
+pub const BUCKET: &str = "framegate-test";
+
+/// Faults to inject into the next requests.
+#[derive(Default)]
+pub struct Faults {
+    /// Answer this many HEAD/GET requests with 503.
+    pub unavailable: AtomicU32,
+    /// Stall this many requests by `stall`.
+    pub stalled: AtomicU32,
+    /// Stall duration in ms.
+    pub stall_ms: AtomicU32,
+    /// Cut this many GET bodies to half their length.
+    pub cut: AtomicU32,
+}
+
+fn take(counter: &AtomicU32) -> bool {
+    counter.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+}
+
+/// s3s-fs with If-Match, faults and a log of the byte ranges served; clones share all three,
+/// so the test keeps one and s3s serves another.
+#[derive(Clone)]
+pub struct TestS3 {
+    fs: Arc<FileSystem>,
+    root: Arc<std::path::PathBuf>,
+    pub faults: Arc<Faults>,
+    served: Arc<Mutex<Vec<(String, u64)>>>,
+}
+
+impl TestS3 {
+    async fn inject(&self) -> S3Result<()> {
+        if take(&self.faults.stalled) {
+            tokio::time::sleep(Duration::from_millis(u64::from(self.faults.stall_ms.load(Ordering::SeqCst)))).await;
+        }
+        if take(&self.faults.unavailable) {
+            return Err(s3_error!(ServiceUnavailable, "injected fault"));
+        }
+        Ok(())
+    }
+
+    /// Bytes of GET bodies served for `key` so far.
+    pub fn served(&self, key: &str) -> Vec<u64> {
+        self.served.lock().unwrap().iter().filter(|(k, _)| k == key).map(|(_, n)| *n).collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl S3 for TestS3 {
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.inject().await?;
+        // S3 has no folders: a key that names one of s3s-fs's directories is simply missing.
+        if self.root.join(&req.input.bucket).join(&req.input.key).is_dir() {
+            return Err(s3_error!(NoSuchKey));
+        }
+        self.fs.head_object(req).await
+    }
+
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        self.inject().await?;
+        let key = req.input.key.clone();
+        if let Some(wanted) = req.input.if_match.clone() {
+            let head = S3Request {
+                input: HeadObjectInput::builder().bucket(req.input.bucket.clone()).key(key.clone()).build().unwrap(),
+                method: hyper::Method::HEAD,
+                uri: req.uri.clone(),
+                headers: req.headers.clone(),
+                extensions: Default::default(),
+                credentials: req.credentials.clone(),
+                region: req.region.clone(),
+                service: req.service.clone(),
+                trailing_headers: None,
+            };
+            let current = self.fs.head_object(head).await?.output.e_tag;
+            let matches = match (&wanted, &current) {
+                (s3s::dto::ETagCondition::ETag(w), Some(c)) => w.value() == c.value(),
+                (s3s::dto::ETagCondition::Any, Some(_)) => true,
+                _ => false,
+            };
+            if !matches {
+                return Err(s3_error!(PreconditionFailed, "If-Match does not match"));
+            }
+        }
+        let mut resp = self.fs.get_object(req).await?;
+        let length = resp.output.content_length.unwrap_or(0) as u64;
+        self.served.lock().unwrap().push((key, length));
+        if take(&self.faults.cut) {
+            use futures_util::TryStreamExt;
+            let body = resp.output.body.take().unwrap();
+            let all: Vec<Bytes> = body.try_collect().await.map_err(|_| s3_error!(InternalError))?;
+            let all: Vec<u8> = all.concat();
+            let half = Bytes::from(all[..all.len() / 2].to_vec());
+            resp.output.body = Some(StreamingBlob::wrap(futures_util::stream::once(async move { Ok::<_, std::io::Error>(half) })));
+        }
+        Ok(resp)
+    }
+
+    async fn put_object(&self, req: S3Request<s3s::dto::PutObjectInput>) -> S3Result<S3Response<s3s::dto::PutObjectOutput>> {
+        self.fs.put_object(req).await
+    }
+
+    async fn create_bucket(&self, req: S3Request<s3s::dto::CreateBucketInput>) -> S3Result<S3Response<s3s::dto::CreateBucketOutput>> {
+        self.fs.create_bucket(req).await
+    }
+
+    async fn head_bucket(&self, req: S3Request<s3s::dto::HeadBucketInput>) -> S3Result<S3Response<s3s::dto::HeadBucketOutput>> {
+        self.fs.head_bucket(req).await
+    }
+
+    async fn list_objects_v2(&self, req: S3Request<s3s::dto::ListObjectsV2Input>) -> S3Result<S3Response<s3s::dto::ListObjectsV2Output>> {
+        self.fs.list_objects_v2(req).await
+    }
+}
+
+/// A running S3 server.
+pub struct S3Server {
+    pub addr: SocketAddr,
+    pub s3: TestS3,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl S3Server {
+    /// Serves `root` (buckets are its folders) on 127.0.0.1:0, creating [`BUCKET`].
+    pub async fn start(root: &Path) -> S3Server {
+        let s3 = TestS3 { fs: Arc::new(FileSystem::new(root).unwrap()), root: Arc::new(root.to_owned()), faults: Arc::default(), served: Arc::default() };
+        let service = {
+            let mut b = s3s::service::S3ServiceBuilder::new(s3.clone());
+            b.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+            b.build()
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                // Without it every small response waits on Nagle and delayed ACKs (~40 ms).
+                stream.set_nodelay(true).unwrap();
+                let service = service.clone();
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        let server = S3Server { addr, s3, task };
+        server.client(ACCESS_KEY, SECRET_KEY).create_bucket().bucket(BUCKET).send().await.unwrap();
+        server
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The SDK configuration production would load from the environment, with these credentials.
+    pub fn sdk(&self, access: &str, secret: &str) -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(access, secret, None, None, "test")))
+            .region(Region::new("us-east-1"))
+            .build()
+    }
+
+    /// framegate's store options for this server.
+    pub fn options(&self, bucket: &str) -> framegate::store::s3::S3Options {
+        let mut options = framegate::store::s3::S3Options::new(bucket);
+        options.endpoint = Some(self.endpoint());
+        options.path_style = true;
+        options.attempt_timeout = Duration::from_millis(700);
+        options.timeout = Duration::from_secs(3);
+        options
+    }
+
+    /// A plain client, for uploads.
+    pub fn client(&self, access: &str, secret: &str) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk(access, secret)).endpoint_url(self.endpoint()).force_path_style(true).build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    pub async fn put(&self, key: &str, bytes: Vec<u8>) {
+        self.client(ACCESS_KEY, SECRET_KEY)
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+            .send()
+            .await
+            .unwrap();
+    }
+}
