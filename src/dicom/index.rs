@@ -141,7 +141,7 @@ impl Index {
             return Err(DicomError::TooManyPixels(image.pixels()).into());
         }
         let layout = if header.ts.is_encapsulated_pixel_data() {
-            let reader = Reader { store, key, meta, prefix: &prefix };
+            let reader = Reader { store, key, meta, prefix: &prefix, window: Default::default() };
             encapsulated_layout(&reader, &header, &image, limits).await?
         } else {
             native_layout(&header, &image)?
@@ -228,12 +228,18 @@ fn native_layout(header: &Header, image: &Image) -> Result<Layout, DicomError> {
     })
 }
 
+/// Item headers are read in windows this large while fragments are small, so walking a file
+/// of many small fragments costs a read per window, not a round trip per fragment.
+const WALK_WINDOW: u64 = 64 * 1024;
+
 /// Reads byte ranges, from the prefix already held when it covers them.
 struct Reader<'a> {
     store: &'a dyn Store,
     key: &'a ObjectKey,
     meta: &'a ObjectMeta,
     prefix: &'a Bytes,
+    /// The last read-ahead window of the fragment walk: its offset and bytes.
+    window: std::sync::Mutex<(u64, Bytes)>,
 }
 
 impl Reader<'_> {
@@ -248,8 +254,24 @@ impl Reader<'_> {
     }
 
     /// An item header at `at`: its tag and length, plus up to 4 bytes of its value.
-    async fn item(&self, at: u64) -> Result<(Tag, u32, Bytes), LoadError> {
-        let head = self.read(at..(at + 12).min(self.meta.size)).await?;
+    /// `ahead` asks for a read-ahead window, worth it when the last fragment was small.
+    async fn item(&self, at: u64, ahead: bool) -> Result<(Tag, u32, Bytes), LoadError> {
+        let end = (at + 12).min(self.meta.size);
+        let cached = {
+            let window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+            let (start, bytes) = &*window;
+            (at >= *start && end <= start + bytes.len() as u64).then(|| bytes.slice((at - start) as usize..(end - start) as usize))
+        };
+        let head = match cached {
+            Some(head) => head,
+            None if ahead && end > self.prefix.len() as u64 => {
+                let bytes = self.read(at..(at + WALK_WINDOW).min(self.meta.size)).await?;
+                let head = bytes.slice(..(end - at) as usize);
+                *self.window.lock().unwrap_or_else(|e| e.into_inner()) = (at, bytes);
+                head
+            }
+            None => self.read(at..end).await?,
+        };
         if head.len() < 8 {
             return Err(DicomError::Truncated.into());
         }
@@ -265,7 +287,7 @@ async fn encapsulated_layout(reader: &Reader<'_>, header: &Header, image: &Image
         return Err(DicomError::Malformed("encapsulated pixel data has a defined length").into());
     }
     let frames = image.frames as usize;
-    let (tag, bot_len, _) = reader.item(header.pixel.value_offset).await?;
+    let (tag, bot_len, _) = reader.item(header.pixel.value_offset, false).await?;
     if tag != ITEM {
         return Err(DicomError::Malformed("encapsulated pixel data does not start with an offset table").into());
     }
@@ -320,9 +342,10 @@ struct Fragment {
 
 /// Walks item headers from `at` to the sequence delimiter.
 async fn walk_fragments(reader: &Reader<'_>, mut at: u64) -> Result<Vec<Fragment>, LoadError> {
-    let mut out = Vec::new();
+    let mut out: Vec<Fragment> = Vec::new();
     loop {
-        let (tag, len, peek) = reader.item(at).await?;
+        let small = out.last().is_none_or(|f| f.range.end - f.range.start < WALK_WINDOW / 2);
+        let (tag, len, peek) = reader.item(at, small).await?;
         if tag == SEQUENCE_DELIMITATION {
             return Ok(out);
         }

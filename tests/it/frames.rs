@@ -103,3 +103,67 @@ async fn jpeg_stack_images_are_served_as_they_are() {
     assert_eq!((not_dicom.status, not_dicom.error()), (422, "not a DICOM file".to_owned()));
     server.stop().await;
 }
+
+/// A multi-frame JPEG baseline object with an empty offset table, as gdcm writes them: frame
+/// `k` (from 1) is a flat grey of level `(k - 1) mod 256`.
+fn jpeg_cine(frames: u32, side: u16) -> Vec<u8> {
+    use dicom_core::value::PixelFragmentSequence;
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let fragments: Vec<Vec<u8>> = (0..frames)
+        .map(|k| {
+            let mut jpeg = Vec::new();
+            let pixels = vec![(k % 256) as u8; usize::from(side) * usize::from(side)];
+            jpeg_encoder::Encoder::new(&mut jpeg, 95).encode(&pixels, side, side, jpeg_encoder::ColorType::Luma).unwrap();
+            if jpeg.len() % 2 == 1 {
+                jpeg.push(0);
+            }
+            jpeg
+        })
+        .collect();
+    let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+    let obj = dicom_object::InMemDicomObject::from_element_iter([
+        DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.7.2")),
+        DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from("2.25.42")),
+        us(tags::SAMPLES_PER_PIXEL, 1),
+        DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME2")),
+        DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from(frames.to_string())),
+        us(tags::ROWS, side),
+        us(tags::COLUMNS, side),
+        us(tags::BITS_ALLOCATED, 8),
+        us(tags::BITS_STORED, 8),
+        us(tags::HIGH_BIT, 7),
+        us(tags::PIXEL_REPRESENTATION, 0),
+        DataElement::new(tags::WINDOW_CENTER, VR::DS, PrimitiveValue::from("128")),
+        DataElement::new(tags::WINDOW_WIDTH, VR::DS, PrimitiveValue::from("256")),
+        DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), fragments)),
+    ]);
+    let meta = dicom_object::FileMetaTableBuilder::new()
+        .transfer_syntax("1.2.840.10008.1.2.4.50")
+        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7.2")
+        .media_storage_sop_instance_uid("2.25.42")
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    obj.with_exact_meta(meta).write_all(&mut out).unwrap();
+    out
+}
+
+crate::on_both_stores!(an_empty_offset_table_is_walked_in_windows);
+
+async fn an_empty_offset_table_is_walked_in_windows(backend: Backend) {
+    let server = Server::start_on(backend, Default::default()).await;
+    let bytes = jpeg_cine(600, 64);
+    let size = bytes.len() as u64;
+    assert!(size > 3 * 64 * 1024, "{size}");
+    server.put("xa/jpeg.dcm", bytes).await;
+    let r = get(&server.url("xa", "xa/jpeg.dcm", "/-/frames/200.jpg")).await;
+    let (_, _, pixels) = r.jpeg();
+    assert!(pixels.iter().all(|&p| p.abs_diff(199) <= 1), "frame 200 is grey 199");
+    let reads = server.store.reads_of("xa/jpeg.dcm");
+    // The prefix, one read per 64 KiB window of item headers, and the frame: not 600 round trips.
+    assert!(reads.len() <= 2 + size.div_ceil(64 * 1024) as usize, "{} reads: {reads:?}", reads.len());
+    let frame = reads.last().unwrap();
+    assert!(frame.end - frame.start < 1024, "only the frame's own item is read last: {frame:?}");
+    server.stop().await;
+}

@@ -1,43 +1,13 @@
 //! What only the S3 store has: a bucket, credentials, ETags, and a network that fails.
 
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::Ordering;
 
-use base64::Engine;
-use dicom_core::{DataElement, PrimitiveValue, VR};
-use dicom_dictionary_std::tags;
 use framegate::store::Store;
 use framegate::store::s3::S3Store;
 
-use super::s3server::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
+use super::s3server::{ACCESS_KEY, BUCKET, FRAME, GIB, S3Server, SECRET_KEY, SIDE, write_gib_object};
 use super::support::*;
 use framegate::sample;
-
-const GIB: u64 = 1 << 30;
-const SIDE: u16 = 1024;
-const FRAME: u64 = SIDE as u64 * SIDE as u64 * 2;
-
-/// Writes a 1 GiB multi-frame object straight into the bucket folder, sparse: the header and
-/// frames 1 and 300 hold the cine's first frame, every other frame is zeros. The ETag goes
-/// where s3s-fs 0.14.1 keeps it, so no 1 GiB upload (and MD5) is needed.
-fn write_gib_object(root: &std::path::Path, key: &str) -> (u64, u64) {
-    let mut obj = sample::cine(1, SIDE);
-    obj.put(DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from((GIB / FRAME).to_string())));
-    let mut bytes = sample::to_bytes(obj).unwrap();
-    let header = bytes.len() as u64 - FRAME;
-    let length_at = header as usize - 4;
-    bytes[length_at..header as usize].copy_from_slice(&(GIB as u32).to_le_bytes());
-    let path = root.join(BUCKET).join(key);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let file = std::fs::File::create(&path).unwrap();
-    file.write_all_at(&bytes, 0).unwrap();
-    file.write_all_at(&bytes[header as usize..], header + 299 * FRAME).unwrap();
-    file.set_len(header + GIB).unwrap();
-    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-    let info = root.join(format!(".bucket-{}.object-{}.internal.json", b64(BUCKET), b64(key)));
-    std::fs::write(info, r#"{"e_tag":"gib-object-v1"}"#).unwrap();
-    (header, header + GIB)
-}
 
 #[tokio::test]
 async fn a_frame_of_a_gib_object_costs_its_header_and_that_frame() {

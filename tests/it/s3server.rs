@@ -211,3 +211,30 @@ impl S3Server {
             .unwrap();
     }
 }
+
+pub const GIB: u64 = 1 << 30;
+pub const SIDE: u16 = 1024;
+pub const FRAME: u64 = SIDE as u64 * SIDE as u64 * 2;
+
+/// Writes a 1 GiB multi-frame object straight into the bucket folder, sparse: the header and
+/// frames 1 and 300 hold the cine's first frame, every other frame is zeros. The ETag goes
+/// where s3s-fs 0.14.1 keeps it, so no 1 GiB upload (and MD5) is needed.
+pub fn write_gib_object(root: &std::path::Path, key: &str) -> (u64, u64) {
+    let mut obj = framegate::sample::cine(1, SIDE);
+    obj.put(dicom_core::DataElement::new(dicom_dictionary_std::tags::NUMBER_OF_FRAMES, dicom_core::VR::IS, dicom_core::PrimitiveValue::from((GIB / FRAME).to_string())));
+    let mut bytes = framegate::sample::to_bytes(obj).unwrap();
+    let header = bytes.len() as u64 - FRAME;
+    let length_at = header as usize - 4;
+    bytes[length_at..header as usize].copy_from_slice(&(GIB as u32).to_le_bytes());
+    let path = root.join(BUCKET).join(key);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(&path).unwrap();
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(&bytes, 0).unwrap();
+    file.write_all_at(&bytes[header as usize..], header + 299 * FRAME).unwrap();
+    file.set_len(header + GIB).unwrap();
+    let b64 = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s);
+    let info = root.join(format!(".bucket-{}.object-{}.internal.json", b64(BUCKET), b64(key)));
+    std::fs::write(info, r#"{"e_tag":"gib-object-v1"}"#).unwrap();
+    (header, header + GIB)
+}
