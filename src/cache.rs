@@ -97,6 +97,8 @@ pub struct CacheSizes {
 pub struct Caches {
     indexes: Cache<ObjectId, Arc<Index>>,
     frames: Cache<FrameKey, Bytes>,
+    /// Width and height of JPEG and PNG stack images (`None`: not an image we can size).
+    image_sizes: Cache<ObjectId, Option<(u32, u32)>>,
 }
 
 impl Caches {
@@ -110,6 +112,10 @@ impl Caches {
             frames: Cache::builder()
                 .max_capacity(sizes.frame_bytes)
                 .weigher(|k: &FrameKey, v: &Bytes| u32::try_from(v.len() + k.object.key.as_str().len() + 128).unwrap_or(u32::MAX))
+                .build(),
+            image_sizes: Cache::builder()
+                .max_capacity(sizes.index_bytes)
+                .weigher(|k: &ObjectId, _| u32::try_from(k.key.as_str().len() + k.meta.etag.len() + 64).unwrap_or(u32::MAX))
                 .build(),
         }
     }
@@ -129,6 +135,15 @@ impl Caches {
         E: Send + Sync + 'static,
     {
         self.frames.try_get_with(key, render).await
+    }
+
+    /// The size of a stack image, read once per version.
+    pub async fn image_size<F, E>(&self, object: &ObjectId, read: F) -> Result<Option<(u32, u32)>, Arc<E>>
+    where
+        F: Future<Output = Result<Option<(u32, u32)>, E>>,
+        E: Send + Sync + 'static,
+    {
+        self.image_sizes.try_get_with_by_ref(object, read).await
     }
 
     /// Forgets an object's index, after the store said it changed.

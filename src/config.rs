@@ -122,6 +122,9 @@ pub struct Tuning {
     /// Seconds in-flight requests get to finish on shutdown.
     #[arg(long, env = "FRAMEGATE_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
+    /// Origin allowed to read responses cross-origin (repeat, or comma-separate); none by default.
+    #[arg(long = "cors-origin", env = "FRAMEGATE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
 }
 
 impl Tuning {
@@ -144,6 +147,7 @@ impl Tuning {
                 shutdown_grace: Duration::from_secs(self.shutdown_grace),
                 ..defaults.server
             },
+            cors_origins: self.cors_origins.clone(),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - [`render`]: pixels to an 8-bit picture (rescale, window, colour), pure and synchronous;
 //!   [`encode`] turns it into JPEG.
 //! - [`pool`]: bounded CPU work; [`cache`]: moka caches keyed by object version.
+//! - [`stack`]: the ordered frames of a folder or multi-frame object, for viewers.
 //! - [`server`]: the accept loop and graceful shutdown, entered through [`run`].
 //! - [`config`] is the only reader of flags and environment; [`sample`] makes demo and test data.
 
@@ -27,6 +28,7 @@ pub mod pool;
 pub mod render;
 pub mod sample;
 pub mod server;
+pub mod stack;
 pub mod store;
 pub mod token;
 
@@ -55,10 +57,12 @@ pub struct State {
     pub max_age: u64,
     /// Connection settings.
     pub server: ServerSettings,
+    /// Cross-origin access.
+    pub cors: http::Cors,
 }
 
 /// Tunables of a server, with defaults that suit a small machine.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Cache sizes.
     pub cache: cache::CacheSizes,
@@ -72,6 +76,8 @@ pub struct Settings {
     pub max_age: u64,
     /// Connection settings.
     pub server: ServerSettings,
+    /// Origins allowed to read responses; empty turns CORS off.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Settings {
@@ -84,6 +90,7 @@ impl Default for Settings {
             limits: dicom::Limits::default(),
             max_age: 86_400,
             server: ServerSettings::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -101,6 +108,7 @@ impl State {
             limits: settings.limits,
             max_age: settings.max_age,
             server: settings.server,
+            cors: http::Cors::new(settings.cors_origins),
         }
     }
 }

@@ -253,6 +253,10 @@ impl Demo {
         let mid = &self.ct[self.ct.len() / 2];
         let path = |token: &str, k: &ObjectKey, rest: &str| format!("/v1/{token}/{}{rest}", k.to_url_path());
         vec![
+            ("viewer, CT series".into(), path(&series_token, &series, "/-/view")),
+            ("viewer, multi-frame cine".into(), path(&cine_token, &self.cine, "/-/view")),
+            ("viewer, JPEG stack".into(), path(&stack_token, &key("photos/stack"), "/-/view")),
+            ("CT series stack.json".into(), path(&series_token, &series, "/-/stack.json")),
             ("CT slice, soft-tissue window".into(), path(&series_token, mid, "/-/frames/1.jpg")),
             ("CT slice, lung window".into(), path(&series_token, mid, "/-/frames/1.jpg?window=-600,1500")),
             ("CT slice info".into(), path(&series_token, mid, "/-/info.json")),

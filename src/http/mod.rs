@@ -3,13 +3,16 @@
 //! Each object request is the same pipeline of named steps: parse the path, verify the token
 //! (before any storage access), then the operation.
 
+mod cors;
 mod error;
 mod frame;
 mod info;
 mod raw;
 pub mod respond;
-mod route;
 mod query;
+mod route;
+mod stack;
+mod view;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -18,6 +21,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
+pub use cors::Cors;
 pub use error::ApiError;
 pub use respond::Body;
 pub use route::{Op, Route};
@@ -62,7 +66,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Respons
     let mut route_name = "unknown";
     let mut kid = String::new();
     let result = dispatch(&state, &req, &mut route_name, &mut kid).await;
-    let response = match result {
+    let mut response = match result {
         Ok(response) => response,
         Err(e) => {
             if let Some(cause) = &e.cause {
@@ -71,6 +75,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Respons
             respond::error(&e)
         }
     };
+    state.cors.apply(req.headers(), &mut response);
     let status = response.status().as_u16();
     state.metrics.http_requests.get_or_create(&HttpLabels { route: route_name, status }).inc();
     state.metrics.http_seconds.get_or_create(&RouteLabel { route: route_name }).observe(started.elapsed().as_secs_f64());
@@ -86,6 +91,12 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Respons
 }
 
 async fn dispatch(state: &State, req: &Request<Incoming>, route_name: &mut &'static str, kid: &mut String) -> Result<Response<Body>, ApiError> {
+    if req.method() == Method::OPTIONS {
+        if let Some(preflight) = state.cors.preflight(req.headers()) {
+            *route_name = "preflight";
+            return Ok(preflight);
+        }
+    }
     let head = match *req.method() {
         Method::GET => false,
         Method::HEAD => true,
@@ -114,6 +125,8 @@ async fn dispatch(state: &State, req: &Request<Incoming>, route_name: &mut &'sta
                 Op::Raw => raw::serve(&ctx).await,
                 Op::Frame(n, format) => frame::serve(&ctx, n, format).await,
                 Op::Info => info::serve(&ctx).await,
+                Op::Stack => stack::serve(&ctx).await,
+                Op::View => view::serve(&ctx),
             }
         }
     }

@@ -31,6 +31,10 @@ pub enum Op {
     Frame(u32, Format),
     /// Viewer-facing metadata.
     Info,
+    /// The ordered frames of a prefix or object.
+    Stack,
+    /// The built-in viewer.
+    View,
 }
 
 impl Op {
@@ -40,6 +44,8 @@ impl Op {
             Op::Raw => "raw",
             Op::Frame(..) => "frame",
             Op::Info => "info",
+            Op::Stack => "stack",
+            Op::View => "view",
         }
     }
 }
@@ -69,6 +75,8 @@ pub fn parse(path: &str) -> Result<Route, ApiError> {
 fn operation(segments: &[&str]) -> Result<Op, ApiError> {
     match segments {
         ["info.json"] => Ok(Op::Info),
+        ["stack.json"] => Ok(Op::Stack),
+        ["view"] => Ok(Op::View),
         ["frames", file] => {
             let (number, ext) = file.split_once('.').ok_or_else(|| ApiError::bad_request("frame needs an extension"))?;
             let format = match ext {

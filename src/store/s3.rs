@@ -16,6 +16,7 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
 use tokio_util::io::ReaderStream;
 
 use super::{ByteStream, Listed, ObjectMeta, Store, StoreError};
@@ -25,6 +26,8 @@ use crate::key::ObjectKey;
 const STREAM_CHUNK: usize = 64 * 1024;
 /// Listings stop here: a prefix holding more is a misuse, not a series.
 const MAX_LISTED: usize = 100_000;
+/// HEADs at once for listed objects that came without an ETag.
+const LIST_HEADS: usize = 16;
 
 /// Where the objects are and how patient to be with the endpoint.
 #[derive(Debug, Clone)]
@@ -219,6 +222,7 @@ impl Store for S3Store {
         let full = format!("{}{}/", self.prefix, prefix.as_str());
         let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(&full).into_paginator().send();
         let mut out = Vec::new();
+        let mut untagged = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify(e, "list objects"))?;
             for object in page.contents() {
@@ -226,13 +230,20 @@ impl Store for S3Store {
                 // Keys that are not valid framegate keys cannot be addressed by a URL anyway.
                 let Ok(key) = ObjectKey::parse_plain(name) else { continue };
                 let size = object.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
-                let etag = object.e_tag().map(unquote).unwrap_or_default();
-                out.push(Listed { key, meta: ObjectMeta { size, etag } });
+                match object.e_tag().map(unquote).filter(|e| !e.is_empty()) {
+                    Some(etag) => out.push(Listed { key, meta: ObjectMeta { size, etag } }),
+                    None => untagged.push(key),
+                }
             }
-            if out.len() > MAX_LISTED {
+            if out.len() + untagged.len() > MAX_LISTED {
                 return Err(StoreError::Unavailable(format!("more than {MAX_LISTED} objects under one prefix")));
             }
         }
+        // AWS lists every ETag; some compatible stores (s3s-fs) do not, and a HEAD each fills in.
+        let heads = futures_util::stream::iter(untagged)
+            .map(|key| async move { self.head(&key).await.map(|meta| Listed { key, meta }) })
+            .buffer_unordered(LIST_HEADS);
+        out.extend(heads.try_collect::<Vec<_>>().await?);
         Ok(out)
     }
 }

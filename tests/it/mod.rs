@@ -6,4 +6,5 @@ mod pydicom;
 mod routes;
 mod s3;
 pub mod s3server;
+mod stacks;
 pub mod support;

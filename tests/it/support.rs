@@ -93,6 +93,10 @@ impl Server {
         Self::start_on(Backend::Fs, Settings::default()).await
     }
 
+    pub async fn start_with(settings: Settings) -> Server {
+        Self::start_on(Backend::Fs, settings).await
+    }
+
     pub async fn start_on(backend: Backend, settings: Settings) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let (inner, s3): (Arc<dyn Store>, _) = match backend {

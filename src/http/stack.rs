@@ -1,0 +1,76 @@
+//! `/-/stack.json`: gathers the members of a prefix (or one object) and hands them to
+//! [`crate::stack`]. Headers only, read concurrently with a bound, each cached.
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use hyper::Response;
+
+use super::respond::{self, Body, Caching};
+use super::{ApiError, Ctx};
+use crate::cache::{ObjectId, digest};
+use crate::dicom::{Index, LoadError};
+use crate::stack::{Member, manifest};
+use crate::store::{Listed, StoreError};
+
+/// Headers read at once while indexing a series: enough to hide S3 latency, few enough to
+/// leave the store to other requests.
+const CONCURRENCY: usize = 16;
+/// How much of a JPEG or PNG is read to learn its size.
+const IMAGE_PREFIX: u64 = 64 * 1024;
+
+/// Serves `{key}/-/stack.json`.
+pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+    let store = &ctx.state.store;
+    let listed = match store.head(&ctx.key).await {
+        Ok(meta) => vec![Listed { key: ctx.key.clone(), meta }],
+        Err(StoreError::NotFound) => store.list(&ctx.key).await?,
+        Err(e) => return Err(e.into()),
+    };
+    if listed.is_empty() {
+        return Err(ApiError::not_found("no objects under this prefix"));
+    }
+    let mut version: Vec<String> = listed.iter().map(|l| format!("{}\u{0}{}", l.key.as_str(), l.meta.etag)).collect();
+    version.sort();
+    let etag = format!("\"s{}\"", &digest(&[version.join("\u{1}").as_bytes()])[..32]);
+    let caching = Caching { etag, max_age: ctx.max_age(), shared: true };
+    if caching.not_modified(ctx.headers) {
+        return Ok(caching.not_modified_response());
+    }
+    let members: Vec<Member> = stream::iter(listed)
+        .map(|listed| member(ctx, listed))
+        .buffer_unordered(CONCURRENCY)
+        .try_filter_map(|m| async move { Ok(m) })
+        .try_collect()
+        .await?;
+    if members.is_empty() {
+        return Err(ApiError::not_found("no DICOM, JPEG or PNG objects under this prefix"));
+    }
+    let body = Bytes::from(serde_json::to_vec(&manifest(&ctx.key, members)).unwrap_or_default());
+    Ok(respond::bytes("application/json", body, &caching, ctx.head))
+}
+
+/// One listed object as a stack member; `None` for objects that are neither DICOM images nor
+/// JPEG/PNG (reports, stray files), which a stack leaves out.
+async fn member(ctx: &Ctx<'_>, listed: Listed) -> Result<Option<Member>, ApiError> {
+    let state = ctx.state;
+    let object = ObjectId { key: listed.key, meta: listed.meta };
+    if matches!(object.key.extension().as_deref(), Some("jpg" | "jpeg" | "png")) {
+        let size = state
+            .caches
+            .image_size(&object, async {
+                let head = state.store.read(&object.key, &object.meta, 0..object.meta.size.min(IMAGE_PREFIX)).await?;
+                Ok::<_, StoreError>(imagesize::blob_size(&head).ok().map(|s| (s.width as u32, s.height as u32)))
+            })
+            .await
+            .map_err(|e| ApiError::from(&*e))?;
+        return Ok(size.map(|(width, height)| Member::Image { key: object.key, width, height }));
+    }
+    let load = Index::load(state.store.as_ref(), &object.key, &object.meta, &state.limits);
+    match state.caches.index(&object, load).await {
+        Ok(index) => Ok(Some(Member::Dicom { key: object.key, index })),
+        Err(e) => match &*e {
+            LoadError::Dicom(_) => Ok(None),
+            LoadError::Store(_) => Err(e.into()),
+        },
+    }
+}

@@ -1,0 +1,131 @@
+//! stack.json over both stores, the viewer page, and CORS.
+
+use super::support::*;
+use framegate::sample;
+
+crate::on_both_stores!(a_series_is_ordered_along_the_slice_normal, a_multiframe_object_and_a_jpeg_folder_are_stacks);
+
+/// Resolves `rel` against the manifest URL the way a browser does.
+fn resolve(manifest: &str, rel: &str) -> String {
+    let mut base: Vec<&str> = manifest.rsplitn(2, '/').nth(1).unwrap().split('/').collect();
+    for part in rel.split('/') {
+        match part {
+            ".." => {
+                base.pop();
+            }
+            p => base.push(p),
+        }
+    }
+    base.join("/")
+}
+
+async fn a_series_is_ordered_along_the_slice_normal(backend: Backend) {
+    let server = Server::start_on(backend, Default::default()).await;
+    // Names run against the anatomy: file "a" is the lowest slice, so name order is wrong.
+    let names = ["e", "a", "d", "b", "c"];
+    for (i, name) in names.iter().enumerate() {
+        server.put_ct(&format!("ct/s1/{name}.dcm"), i, names.len(), 16).await;
+    }
+    server.put("ct/s1/notes.txt", b"not an image".to_vec()).await;
+    let url = server.url("ct/s1", "ct/s1", "/-/stack.json");
+    let r = get(&url).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let stack = r.json();
+    assert_eq!(stack["frames"], 5);
+    assert_eq!(stack["modality"], "CT");
+    assert_eq!(stack["pixel_spacing"][0], 0.9765625);
+    assert_eq!(stack["spacing_between_slices"], 2.5);
+    let entries = stack["entries"].as_array().unwrap();
+    let urls: Vec<&str> = entries.iter().map(|e| e["url"].as_str().unwrap()).collect();
+    // Slice i sits at z = -2.5 i: highest first.
+    assert_eq!(urls, ["../e.dcm/-/frames/1.jpg", "../a.dcm/-/frames/1.jpg", "../d.dcm/-/frames/1.jpg", "../b.dcm/-/frames/1.jpg", "../c.dcm/-/frames/1.jpg"]);
+    assert_eq!(entries[1]["position"], -2.5);
+    assert_eq!(entries[0]["window"]["center"], 40.0);
+    assert_eq!(entries[0]["rows"], 16);
+    for entry in entries {
+        let frame = get(&resolve(&url, entry["url"].as_str().unwrap())).await;
+        assert_eq!(frame.status, 200);
+    }
+    let text = String::from_utf8_lossy(&r.body);
+    for planted in sample::PLANTED {
+        assert!(!text.contains(planted), "stack.json leaks {planted}");
+    }
+    // Cached: a second listing reads no headers again.
+    server.store.clear();
+    let again = request("GET", &url, &[("if-none-match", r.header("etag").unwrap())]).await;
+    assert_eq!(again.status, 304);
+    assert_eq!(get(&url).await.body, r.body);
+    for name in names {
+        assert!(server.store.reads_of(&format!("ct/s1/{name}.dcm")).is_empty());
+    }
+    assert_eq!(get(&server.url("ct", "ct/none", "/-/stack.json")).await.status, 404);
+    server.stop().await;
+}
+
+async fn a_multiframe_object_and_a_jpeg_folder_are_stacks(backend: Backend) {
+    let server = Server::start_on(backend, Default::default()).await;
+    server.put("xa/cine.dcm", sample::to_bytes(sample::cine(7, 32)).unwrap()).await;
+    for n in [1, 2, 10, 3] {
+        let path = server.dir.path().join(format!("img{n}.jpg"));
+        sample::write_stack_image(n, 40, &path).unwrap();
+        server.put(&format!("photos/img{n}.jpg"), std::fs::read(&path).unwrap()).await;
+    }
+    let url = server.url("xa", "xa/cine.dcm", "/-/stack.json");
+    let stack = get(&url).await.json();
+    assert_eq!(stack["frames"], 7);
+    assert_eq!(stack["frame_time"], 66.7);
+    assert_eq!(stack["entries"][6]["url"], "frames/7.jpg");
+    assert_eq!(get(&resolve(&url, "frames/7.jpg")).await.status, 200);
+
+    let url = server.url("photos", "photos", "/-/stack.json");
+    let stack = get(&url).await.json();
+    let urls: Vec<&str> = stack["entries"].as_array().unwrap().iter().map(|e| e["url"].as_str().unwrap()).collect();
+    assert_eq!(urls, ["../img1.jpg", "../img2.jpg", "../img3.jpg", "../img10.jpg"]);
+    assert_eq!((stack["entries"][0]["rows"].as_u64(), stack["entries"][0]["columns"].as_u64()), (Some(40), Some(40)));
+    let image = get(&resolve(&url, "../img10.jpg")).await;
+    assert_eq!(image.header("content-type"), Some("image/jpeg"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_viewer_page_is_self_contained() {
+    let server = Server::start().await;
+    let r = get(&server.url("ct", "ct/s1", "/-/view")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+    assert!(r.header("content-security-policy").unwrap().contains("connect-src 'self'"));
+    let html = String::from_utf8_lossy(&r.body);
+    assert!(html.contains("fetch(\"stack.json\""));
+    assert!(html.contains("name=\"viewport\""));
+    assert!(!html.contains("src=\"http"), "no external scripts");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn cors_answers_only_allowed_origins() {
+    let settings = framegate::Settings { cors_origins: vec!["https://portal.example".into()], ..Default::default() };
+    let server = Server::start_with(settings).await;
+    server.put_ct("ct/a.dcm", 0, 1, 16).await;
+    let url = server.url("ct", "ct/a.dcm", "/-/frames/1.jpg");
+    let ok = request("GET", &url, &[("origin", "https://portal.example")]).await;
+    assert_eq!(ok.header("access-control-allow-origin"), Some("https://portal.example"));
+    assert!(ok.header("access-control-expose-headers").unwrap().contains("Content-Range"));
+    assert_eq!(ok.header("vary"), Some("Origin"));
+    let other = request("GET", &url, &[("origin", "https://evil.example")]).await;
+    assert_eq!(other.status, 200);
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    let preflight = request("OPTIONS", &url, &[("origin", "https://portal.example"), ("access-control-request-method", "GET"), ("access-control-request-headers", "range")]).await;
+    assert_eq!(preflight.status, 204);
+    assert_eq!(preflight.header("access-control-allow-methods"), Some("GET, HEAD"));
+    assert!(preflight.header("access-control-allow-headers").unwrap().contains("Range"));
+    // Off by default.
+    let plain = Server::start().await;
+    plain.put_ct("ct/a.dcm", 0, 1, 16).await;
+    let r = request("GET", &plain.url("ct", "ct/a.dcm", "/-/frames/1.jpg"), &[("origin", "https://portal.example")]).await;
+    assert_eq!((r.header("access-control-allow-origin"), r.header("vary")), (None, None));
+    let r = request("OPTIONS", &plain.url("ct", "ct/a.dcm", ""), &[("origin", "https://portal.example"), ("access-control-request-method", "GET")]).await;
+    assert_eq!(r.status, 405);
+    server.stop().await;
+    plain.stop().await;
+}
