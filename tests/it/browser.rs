@@ -1,0 +1,334 @@
+//! The viewer in a real headless Chromium, driven over WebDriver (chromedriver): scrolling by
+//! wheel, keys and touch, pinch, window/level, prefetch, an expired token, and screenshots.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::actions::{
+    InputSource, MOUSE_BUTTON_RIGHT, MouseActions, PointerAction, TouchActions, WheelAction, WheelActions,
+};
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use super::support::*;
+
+const SLICES: usize = 100;
+
+/// chromedriver on a free loopback port, stopped (by its pid) on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn browser(width: u32, height: u32, mobile: bool) -> Option<(Driver, Client)> {
+    if !have_tool("chromedriver") || !have_tool("chromium") {
+        return None;
+    }
+    let port = free_port();
+    let child = Command::new("chromedriver").arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let driver = Driver { child, port, _profile: profile };
+    let mut args = vec![
+        "--headless".to_owned(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-quic".into(),
+        "--no-first-run".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--disable-dev-shm-usage".into(),
+        format!("--user-data-dir={}", driver._profile.path().display()),
+        format!("--window-size={width},{height}"),
+    ];
+    if mobile {
+        args.push("--touch-events=enabled".into());
+    }
+    let mut options = json!({ "binary": "/usr/bin/chromium", "args": args });
+    if mobile {
+        options["mobileEmulation"] = json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "touch": true, "mobile": true } });
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), options);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{}", driver.port)).await {
+            Ok(client) => return Some((driver, client)),
+            Err(e) if Instant::now() > deadline => panic!("cannot start chromium through chromedriver: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+async fn state(client: &Client) -> Value {
+    client
+        .execute(
+            "const c = document.getElementById('canvas'); const x = c.getContext('2d');
+             const px = x.getImageData(Math.floor(c.width / 2), Math.floor(c.height / 2), 1, 1).data;
+             return { index: fg.index, zoom: fg.zoom, window: fg.window, error: fg.error, shown: fg.shown,
+                      requested: fg.requested, counter: document.getElementById('counter').textContent,
+                      message: document.getElementById('message').textContent,
+                      image: c.toDataURL().length + ':' + Array.from(x.getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 == 0).slice(0, 200000)).reduce((a, b) => (a * 31 + b) % 1000000007, 7),
+                      centre: px[0] };",
+            vec![],
+        )
+        .await
+        .unwrap()
+}
+
+/// Waits until `test` holds for the viewer state, or fails with the last state.
+async fn until(client: &Client, what: &str, test: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let s = state(client).await;
+        if test(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}: {s}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn press(client: &Client, keys: &[Key]) {
+    let text: String = keys.iter().map(|k| char::from(*k)).collect();
+    client.find(Locator::Css("body")).await.unwrap().send_keys(&text).await.unwrap();
+}
+
+fn shown_frame(s: &Value) -> Option<String> {
+    let shown = s["shown"].as_str()?;
+    Some(shown.to_owned())
+}
+
+async fn series_server() -> Server {
+    let server = Server::start().await;
+    for i in 0..SLICES {
+        server.put_ct(&format!("ct/s1/slice{:03}.dcm", i + 1), i, SLICES, 128).await;
+    }
+    server
+}
+
+fn screenshot_path(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[tokio::test]
+async fn desktop_viewer_scrolls_zooms_windows_and_prefetches() {
+    let Some((_driver, client)) = browser(1280, 800, false).await else { return };
+    let server = series_server().await;
+    client.goto(&server.url("ct/s1", "ct/s1", "/-/view")).await.unwrap();
+    let s = until(&client, "the first frame", |s| s["shown"].is_string()).await;
+    assert_eq!(s["counter"], format!("1 / {SLICES}"));
+    let first = s["image"].clone();
+
+    // Prefetch asked for the frames ahead.
+    let s = until(&client, "prefetch", |s| s["requested"].as_array().unwrap().len() >= 8).await;
+    let requested: Vec<&str> = s["requested"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(requested.iter().any(|u| u.contains("slice002.dcm")) && requested.iter().any(|u| u.contains("slice005.dcm")), "{requested:?}");
+
+    // The mouse wheel moves down the stack and the picture changes.
+    let canvas = client.find(Locator::Id("canvas")).await.unwrap();
+    let wheel = WheelActions::new("wheel".into()).then(WheelAction::Scroll { duration: None, x: 640, y: 400, delta_x: 0, delta_y: 120 });
+    client.perform_actions(wheel).await.unwrap();
+    let s = until(&client, "a wheel step", |s| s["index"].as_u64().unwrap() > 0 && shown_frame(s).is_some_and(|u| !u.contains("slice001"))).await;
+    let after_wheel = s["index"].as_u64().unwrap();
+    // Keys: down arrow twice, then End.
+    press(&client, &[Key::Down, Key::Down]).await;
+    let s = until(&client, "two key steps", |s| s["index"].as_u64() == Some(after_wheel + 2)).await;
+    let s = until(&client, "the new frame drawn", |x| x["image"] != first && shown_frame(x) == shown_frame(&s)).await;
+    assert_ne!(s["image"], first, "the displayed image changes");
+    press(&client, &[Key::End]).await;
+    let s = until(&client, "the last frame", |s| s["index"].as_u64() == Some(SLICES as u64 - 1)).await;
+    assert_eq!(s["counter"], format!("{SLICES} / {SLICES}"));
+    press(&client, &[Key::Home]).await;
+    until(&client, "back to the middle", |s| s["index"].as_u64() == Some(0)).await;
+    for _ in 0..50 {
+        press(&client, &[Key::Down]).await;
+    }
+    let before = until(&client, "the middle slice", |s| s["index"].as_u64() == Some(50) && shown_frame(s).is_some_and(|u| u.contains("slice051"))).await;
+    let before = until(&client, "the middle slice drawn", |x| x["image"] != s["image"] && shown_frame(x) == shown_frame(&before)).await;
+    std::fs::write(screenshot_path("viewer-desktop.png"), client.screenshot().await.unwrap()).unwrap();
+
+    // Right-drag changes window/level: new frames with a window, and different pixels.
+    let drag = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement { element: canvas.clone(), duration: None, x: 0.0, y: 0.0 })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_RIGHT })
+        .then(PointerAction::MoveBy { duration: Some(Duration::from_millis(200)), x: -150.0, y: 60.0 })
+        .then(PointerAction::Up { button: MOUSE_BUTTON_RIGHT });
+    client.perform_actions(drag).await.unwrap();
+    let s = until(&client, "a windowed frame", |s| s["window"].is_object() && shown_frame(s).is_some_and(|u| u.contains("window="))).await;
+    let s = until(&client, "windowed pixels", |x| x["image"] != before["image"] && shown_frame(x) == shown_frame(&s)).await;
+    assert_ne!(s["image"], before["image"], "window/level changes the pixels");
+    assert!(s["window"]["width"].as_f64().unwrap() < 400.0, "dragging left narrows the window: {}", s["window"]);
+
+    // Ctrl-wheel zooms.
+    client.execute("document.getElementById('stage').dispatchEvent(new WheelEvent('wheel', {deltaY: -200, ctrlKey: true, clientX: 640, clientY: 400, bubbles: true, cancelable: true}))", vec![]).await.unwrap();
+    until(&client, "zoom", |s| s["zoom"].as_f64().unwrap() > 1.5).await;
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn phone_viewer_swipes_and_pinches() {
+    let Some((_driver, client)) = browser(390, 844, true).await else { return };
+    let server = series_server().await;
+    client.goto(&server.url("ct/s1", "ct/s1", "/-/view")).await.unwrap();
+    let s = until(&client, "the first frame", |s| s["shown"].is_string()).await;
+    let first = s["image"].clone();
+    let canvas = client.find(Locator::Id("canvas")).await.unwrap();
+
+    // One finger swiping up moves through the stack.
+    let swipe = TouchActions::new("finger".into())
+        .then(PointerAction::MoveToElement { element: canvas.clone(), duration: None, x: 0.0, y: 100.0 })
+        .then(PointerAction::Down { button: 0 })
+        .then(PointerAction::MoveBy { duration: Some(Duration::from_millis(300)), x: 0.0, y: -120.0 })
+        .then(PointerAction::Up { button: 0 });
+    client.perform_actions(swipe).await.unwrap();
+    let s = until(&client, "a swipe", |s| s["index"].as_u64().unwrap() >= 5).await;
+    let s = until(&client, "the swiped-to frame", |x| x["image"] != first && shown_frame(x) == shown_frame(&s)).await;
+    assert_ne!(s["image"], first);
+    std::fs::write(screenshot_path("viewer-phone.png"), client.screenshot().await.unwrap()).unwrap();
+
+    // Two fingers moving apart zoom in.
+    let finger = |id: &str, dx: f64| {
+        TouchActions::new(id.into())
+            .then(PointerAction::MoveToElement { element: canvas.clone(), duration: None, x: dx, y: 0.0 })
+            .then(PointerAction::Down { button: 0 })
+            .then(PointerAction::MoveBy { duration: Some(Duration::from_millis(300)), x: dx * 3.0, y: 0.0 })
+            .then(PointerAction::Up { button: 0 })
+    };
+    client.perform_actions(fantoccini::actions::Actions::from(finger("f1", -30.0)).and(finger("f2", 30.0))).await.unwrap();
+    let s = until(&client, "a pinch", |s| s["zoom"].as_f64().unwrap() > 1.5).await;
+    assert!(s["index"].as_u64().unwrap() >= 5);
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_token_shows_a_message_not_a_broken_image() {
+    let Some((_driver, client)) = browser(800, 600, false).await else { return };
+    let server = series_server().await;
+    let token = server.keys.sign(&key("ct/s1"), now() + 3);
+    client.goto(&format!("{}/v1/{token}/ct/s1/-/view", server.base())).await.unwrap();
+    until(&client, "the first frame", |s| s["shown"].is_string()).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    press(&client, &[Key::End]).await;
+    let s = until(&client, "the expiry message", |s| s["error"] == 410).await;
+    assert!(s["message"].as_str().unwrap().contains("expired"), "{s}");
+    let shown = client.execute("return getComputedStyle(document.getElementById('message')).display", vec![]).await.unwrap();
+    assert_eq!(shown, "flex");
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+/// Serves the `examples/` folder (with its npm-installed DWV) on loopback, as a portal would.
+async fn examples_server() -> Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    if !root.join("node_modules/dwv/dist/dwv.min.js").is_file() {
+        assert!(std::env::var_os("CI").is_none(), "examples/node_modules is missing; .ci/run installs it with npm ci");
+        eprintln!("skipping: run `npm ci --prefix examples` to install DWV");
+        return None;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let root = root.clone();
+            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let root = root.clone();
+                async move {
+                    let path = req.uri().path().trim_start_matches('/');
+                    let file = (!path.split('/').any(|s| s == "..")).then(|| root.join(path)).filter(|p| p.is_file());
+                    let (status, kind, body) = match file {
+                        Some(file) => {
+                            let kind = match file.extension().and_then(|e| e.to_str()) {
+                                Some("html") => "text/html; charset=utf-8",
+                                Some("js") => "text/javascript",
+                                Some("json" | "map") => "application/json",
+                                _ => "application/octet-stream",
+                            };
+                            (200, kind, std::fs::read(file).unwrap())
+                        }
+                        None => (404, "text/plain", b"not found".to_vec()),
+                    };
+                    let response = hyper::Response::builder().status(status).header("content-type", kind).body(http_body_util::Full::new(bytes::Bytes::from(body))).unwrap();
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            });
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    Some((addr, task))
+}
+
+async fn dwv_result(client: &Client) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = client.execute("return window.loaded || (window.loadError && {error: window.loadError}) || null", vec![]).await.unwrap();
+        if !r.is_null() {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "DWV did not finish loading");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The brightest grey level on DWV's canvas.
+async fn dwv_brightest(client: &Client) -> u64 {
+    let v = client
+        .execute(
+            "const c = document.querySelector('#layerGroup0 canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+             let m = 0; for (let i = 0; i < d.length; i += 4) m = Math.max(m, d[i]); return m;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    v.as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn dwv_loads_a_stack_through_jpg_urls_and_a_raw_dcm() {
+    let Some((static_addr, static_task)) = examples_server().await else { return };
+    let Some((_driver, client)) = browser(1024, 768, false).await else { return };
+    let origin = format!("http://{static_addr}");
+    let server = Server::start_with(framegate::Settings { cors_origins: vec![origin.clone()], ..Default::default() }).await;
+    for i in 0..20 {
+        server.put_ct(&format!("ct/s1/slice{:02}.dcm", i + 1), i, 20, 128).await;
+    }
+    let stack = server.url("ct/s1", "ct/s1", "/-/stack.json");
+    let encode = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    client.goto(&format!("{origin}/dwv-stack.html?stack={}", encode(&stack))).await.unwrap();
+    let result = dwv_result(&client).await;
+    assert_eq!(result["frames"], 20, "{result}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(dwv_brightest(&client).await > 100, "DWV draws the frames");
+    std::fs::write(screenshot_path("dwv-stack.png"), client.screenshot().await.unwrap()).unwrap();
+
+    let raw = server.url("ct/s1", "ct/s1/slice10.dcm", "");
+    client.goto(&format!("{origin}/dwv-dicom.html?url={}", encode(&raw))).await.unwrap();
+    let result = dwv_result(&client).await;
+    assert!(result.get("error").is_none(), "{result}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(dwv_brightest(&client).await > 100, "DWV draws the DICOM file");
+    client.close().await.unwrap();
+    server.stop().await;
+    static_task.abort();
+}
