@@ -125,14 +125,17 @@ pub struct Tuning {
     /// Origin allowed to read responses cross-origin (repeat, or comma-separate); none by default.
     #[arg(long = "cors-origin", env = "FRAMEGATE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// Proxy address or network whose X-Forwarded-For is believed (repeat, or comma-separate).
+    #[arg(long = "trusted-proxy", env = "FRAMEGATE_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Tuning {
-    /// The settings these flags describe.
-    pub fn settings(&self) -> Settings {
+    /// The settings these flags describe, or what is wrong with them.
+    pub fn settings(&self) -> Result<Settings, String> {
         let defaults = Settings::default();
         let threads = self.render_threads.unwrap_or(defaults.render_threads).max(1);
-        Settings {
+        Ok(Settings {
             cache: CacheSizes { frame_bytes: self.cache_mb << 20, index_bytes: (self.cache_mb << 20) / 8 },
             render_threads: threads,
             render_queue: self.render_queue.unwrap_or(threads * 16),
@@ -148,7 +151,8 @@ impl Tuning {
                 ..defaults.server
             },
             cors_origins: self.cors_origins.clone(),
-        }
+            trusted_proxies: crate::http::TrustedProxies::parse(&self.trusted_proxies)?,
+        })
     }
 }
 

@@ -59,6 +59,8 @@ pub struct State {
     pub server: ServerSettings,
     /// Cross-origin access.
     pub cors: http::Cors,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: http::TrustedProxies,
 }
 
 /// Tunables of a server, with defaults that suit a small machine.
@@ -78,6 +80,8 @@ pub struct Settings {
     pub server: ServerSettings,
     /// Origins allowed to read responses; empty turns CORS off.
     pub cors_origins: Vec<String>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: http::TrustedProxies,
 }
 
 impl Default for Settings {
@@ -91,6 +95,7 @@ impl Default for Settings {
             max_age: 86_400,
             server: ServerSettings::default(),
             cors_origins: Vec::new(),
+            trusted_proxies: http::TrustedProxies::default(),
         }
     }
 }
@@ -109,6 +114,7 @@ impl State {
             max_age: settings.max_age,
             server: settings.server,
             cors: http::Cors::new(settings.cors_origins),
+            trusted_proxies: settings.trusted_proxies,
         }
     }
 }

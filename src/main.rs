@@ -86,7 +86,7 @@ async fn open_store(args: &ServeArgs) -> Result<Arc<dyn Store>> {
 async fn serve(args: ServeArgs) -> Result<()> {
     let keys = Keyring::load(&args.keys_file)?;
     let store = open_store(&args).await?;
-    let state = Arc::new(State::new(keys, store, args.tuning.settings()));
+    let state = Arc::new(State::new(keys, store, args.tuning.settings()?));
     let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     tracing::info!(address = %listener.local_addr()?, "serving");
     framegate::run(listener, state, shutdown_signal()).await?;
@@ -120,7 +120,7 @@ async fn demo(args: DemoArgs) -> Result<()> {
     }
     println!("URLs expire in {} s. Ctrl-C stops the server.", args.ttl);
     let store = FsStore::new(&args.dir)?;
-    let state = Arc::new(State::new(keys, Arc::new(store), args.tuning.settings()));
+    let state = Arc::new(State::new(keys, Arc::new(store), args.tuning.settings()?));
     framegate::run(listener, state, shutdown_signal()).await?;
     Ok(())
 }

@@ -47,7 +47,7 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
     tokio::pin!(shutdown);
 
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -66,7 +66,7 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
         // Frames are small writes; Nagle would hold them back by up to 40 ms.
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        let service = service_fn(move |req| http::handle(state.clone(), req));
+        let service = service_fn(move |req| http::handle(state.clone(), peer, req));
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _ = connection.await;

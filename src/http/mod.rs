@@ -3,6 +3,8 @@
 //! Each object request is the same pipeline of named steps: parse the path, verify the token
 //! (before any storage access), then the operation.
 
+mod auth;
+mod client;
 mod cors;
 mod error;
 mod frame;
@@ -14,6 +16,7 @@ mod route;
 mod stack;
 mod view;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -21,6 +24,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
+pub use client::TrustedProxies;
 pub use cors::Cors;
 pub use error::ApiError;
 pub use respond::Body;
@@ -61,7 +65,7 @@ fn unix_now() -> u64 {
 }
 
 /// Answers one request. Never fails: every error becomes its response here.
-pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, std::convert::Infallible> {
+pub async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Result<Response<Body>, std::convert::Infallible> {
     let started = Instant::now();
     let mut route_name = "unknown";
     let mut kid = String::new();
@@ -85,6 +89,7 @@ pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Respons
         method = %req.method(),
         status,
         kid = %kid,
+        client = %client::address(&state.trusted_proxies, peer, req.headers()),
         ms = started.elapsed().as_secs_f64() * 1000.0,
     );
     Ok(response)
@@ -114,6 +119,12 @@ async fn dispatch(state: &State, req: &Request<Incoming>, route_name: &mut &'sta
         Route::Metrics => {
             *route_name = "metrics";
             Ok(respond::text(state.metrics.encode()))
+        }
+        Route::Auth => {
+            *route_name = "auth";
+            let (response, key_id) = auth::check(state, req.headers(), unix_now())?;
+            *kid = key_id;
+            Ok(response)
         }
         Route::Object { token, key, op } => {
             *route_name = op.name();

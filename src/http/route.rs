@@ -11,6 +11,8 @@ pub enum Route {
     Health,
     /// Prometheus metrics.
     Metrics,
+    /// Token check for NGINX's `auth_request`.
+    Auth,
     /// Something about one object or prefix, under a token.
     Object {
         /// The token, unverified.
@@ -55,6 +57,7 @@ pub fn parse(path: &str) -> Result<Route, ApiError> {
     match path {
         "/healthz" => return Ok(Route::Health),
         "/metrics" => return Ok(Route::Metrics),
+        "/auth" => return Ok(Route::Auth),
         _ => {}
     }
     let rest = path.strip_prefix("/v1/").ok_or_else(|| ApiError::not_found("no such route"))?;

@@ -3,6 +3,7 @@ mod cli;
 mod codecs;
 mod frames;
 mod hostile;
+mod nginx;
 mod pydicom;
 mod routes;
 mod s3;

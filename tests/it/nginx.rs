@@ -1,0 +1,233 @@
+//! The shipped NGINX config, run by the real nginx in front of two framegate servers.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::support::*;
+
+/// nginx running the shipped config (ports and paths moved into a temp dir), stopped by its pid
+/// on drop.
+pub struct Nginx {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Nginx {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+}
+
+/// Replaces `from` with `to`, insisting that the shipped file still contains `from`.
+fn swap(text: String, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "the shipped nginx config no longer contains {from:?}");
+    text.replace(from, to)
+}
+
+pub fn start_nginx(upstreams: [SocketAddr; 2], files: &Path) -> Option<Nginx> {
+    if !have_tool("nginx") {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("nginx");
+    let read = |name: &str| std::fs::read_to_string(shipped.join(name)).unwrap();
+
+    let mut main = read("nginx.conf");
+    main = swap(main, "pid /run/nginx-framegate.pid;", &format!("pid {d}/nginx.pid;\nuser root;"));
+    main = swap(main, "error_log /var/log/nginx/error.log warn;", &format!("error_log {d}/error.log warn;"));
+    main = swap(main, "worker_processes auto;", "worker_processes 1;");
+    main = swap(main, "listen 80;", &format!("listen 127.0.0.1:{port};"));
+    main = swap(
+        main,
+        "http {",
+        &format!("http {{\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n    fastcgi_temp_path {d}/fastcgi;\n    uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;"),
+    );
+    let mut http = read("framegate-http.conf");
+    http = swap(http, "127.0.0.1:8081", &upstreams[0].to_string());
+    http = swap(http, "127.0.0.1:8082", &upstreams[1].to_string());
+    http = swap(http, "/var/cache/nginx/framegate", &format!("{d}/cache"));
+    let mut server = read("framegate.conf");
+    server = server.replace("/var/log/nginx/framegate.log", &format!("{d}/access.log"));
+    server = swap(server, "/srv/files/", &format!("{}/", files.display()));
+    std::fs::write(dir.path().join("nginx.conf"), main).unwrap();
+    std::fs::write(dir.path().join("framegate-http.conf"), http).unwrap();
+    std::fs::write(dir.path().join("framegate.conf"), server).unwrap();
+
+    let child = Command::new("nginx")
+        .args(["-p", &d, "-c", &format!("{d}/nginx.conf"), "-e", &format!("{d}/error.log"), "-g", "daemon off;"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
+        assert!(Instant::now() < deadline, "nginx did not start: {log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(Nginx { child, port, dir })
+}
+
+/// Two framegate servers over one folder (the second owns it, so the first can be stopped),
+/// and nginx in front.
+async fn setup() -> Option<(Server, Server, Nginx)> {
+    if !have_tool("nginx") {
+        return None;
+    }
+    let b = Server::start().await;
+    let a = Server::start_over(tempfile::tempdir().unwrap(), std::sync::Arc::new(framegate::store::fs::FsStore::new(b.dir.path()).unwrap()), None, Default::default()).await;
+    for i in 0..6 {
+        b.put_ct(&format!("ct/s1/img{i}.dcm"), i, 6, 32).await;
+    }
+    let nginx = start_nginx([a.addr, b.addr], b.dir.path())?;
+    Some((a, b, nginx))
+}
+
+fn frame_path(token: &str, k: &str) -> String {
+    format!("/v1/{token}/{k}/-/frames/1.jpg")
+}
+
+#[tokio::test]
+async fn frames_through_nginx_are_cached_without_the_token_yet_always_checked() {
+    let Some((a, b, nginx)) = setup().await else { return };
+    let series = a.token("ct/s1");
+    let direct = get(&a.url("ct/s1", "ct/s1/img2.dcm", "/-/frames/1.jpg")).await;
+    let first = get(&nginx.url(&frame_path(&series, "ct/s1/img2.dcm"))).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.body, direct.body, "byte-identical through nginx");
+    assert_eq!(first.header("x-cache-status"), Some("MISS"));
+    let upstream_reads = a.store.reads_of("ct/s1/img2.dcm").len() + b.store.reads_of("ct/s1/img2.dcm").len();
+
+    // Another viewer, another token (this one for the file alone, short-lived): a cache hit.
+    let other = a.keys.sign(&key("ct/s1/img2.dcm"), now() + 100);
+    let second = get(&nginx.url(&frame_path(&other, "ct/s1/img2.dcm"))).await;
+    assert_eq!((second.status, second.header("x-cache-status")), (200, Some("HIT")));
+    assert_eq!(second.body, direct.body);
+    assert_eq!(a.store.reads_of("ct/s1/img2.dcm").len() + b.store.reads_of("ct/s1/img2.dcm").len(), upstream_reads);
+    // The browser is told what the second token allows, not what the first one did.
+    let age: u64 = second.header("cache-control").unwrap().strip_prefix("private, max-age=").unwrap().parse().unwrap();
+    assert!((90..=100).contains(&age), "{age}");
+
+    // A forged or expired token is refused although the frame sits in nginx's cache.
+    let mut forged = other.clone();
+    forged.replace_range(forged.len() - 2.., "AA");
+    let r = get(&nginx.url(&frame_path(&forged, "ct/s1/img2.dcm"))).await;
+    assert_eq!((r.status, r.error()), (403, "forbidden".to_owned()));
+    let expired = a.keys.sign(&key("ct/s1"), now() - 1);
+    let r = get(&nginx.url(&frame_path(&expired, "ct/s1/img2.dcm"))).await;
+    assert_eq!((r.status, r.error()), (410, "token has expired".to_owned()));
+    let r = get(&nginx.url(&frame_path(&series, "ct/s10/img2.dcm"))).await;
+    assert_eq!(r.status, 403);
+
+    // info.json and the raw route pass through; raw is never cached by nginx.
+    assert_eq!(get(&nginx.url(&format!("/v1/{series}/ct/s1/img2.dcm/-/info.json"))).await.json()["rows"], 32);
+    let raw = request("GET", &nginx.url(&format!("/v1/{series}/ct/s1/img2.dcm")), &[("range", "bytes=128-131")]).await;
+    assert_eq!((raw.status, &raw.body[..]), (206, &b"DICM"[..]));
+    assert_eq!(raw.header("x-cache-status"), None);
+
+    // The access log names the key id, never a signature.
+    let log = nginx.access_log();
+    assert!(log.contains("/v1/k1.*/ct/s1/img2.dcm/-/frames/1.jpg"), "{log}");
+    for token in [&series, &other, &forged, &expired] {
+        let signature = token.rsplit('.').next().unwrap();
+        assert!(!log.contains(signature), "a token signature reached the access log");
+    }
+    drop(nginx);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_static_route_is_gated_by_the_same_tokens() {
+    let Some((a, b, nginx)) = setup().await else { return };
+    let file = std::fs::read(b.path("ct/s1/img1.dcm")).unwrap();
+    let token = a.token("ct/s1");
+    let url = nginx.url(&format!("/files/{token}/ct/s1/img1.dcm"));
+    let whole = get(&url).await;
+    assert_eq!((whole.status, whole.body.len()), (200, file.len()));
+    assert_eq!(whole.body, file);
+    let part = request("GET", &url, &[("range", "bytes=128-131")]).await;
+    assert_eq!((part.status, &part.body[..]), (206, &b"DICM"[..]));
+    let other_series = a.token("ct/s2");
+    assert_eq!(get(&nginx.url(&format!("/files/{other_series}/ct/s1/img1.dcm"))).await.status, 403);
+    assert_eq!(get(&nginx.url("/files/nonsense/ct/s1/img1.dcm")).await.status, 403);
+    let expired = a.keys.sign(&key("ct/s1"), now() - 5);
+    let r = get(&nginx.url(&format!("/files/{expired}/ct/s1/img1.dcm"))).await;
+    assert_eq!((r.status, r.error()), (410, "token has expired".to_owned()));
+    assert!(!nginx.access_log().contains(token.rsplit('.').next().unwrap()));
+    drop(nginx);
+    a.stop().await;
+    b.stop().await;
+}
+
+const OBJECTS: usize = 24;
+
+#[tokio::test]
+async fn objects_stick_to_one_upstream_and_fail_over() {
+    let Some((a, b, nginx)) = setup().await else { return };
+    for i in 6..OBJECTS {
+        b.put_ct(&format!("ct/s1/img{i}.dcm"), i, OBJECTS, 16).await;
+    }
+    let token = a.token("ct/s1");
+    for round in 0..3 {
+        for i in 0..OBJECTS {
+            let r = get(&nginx.url(&format!("/v1/{token}/ct/s1/img{i}.dcm/-/frames/1.jpg?quality={}", 50 + round))).await;
+            assert_eq!(r.status, 200);
+        }
+    }
+    let mut on_a = Vec::new();
+    for i in 0..OBJECTS {
+        let k = format!("ct/s1/img{i}.dcm");
+        let (ra, rb) = (a.store.reads_of(&k).len(), b.store.reads_of(&k).len());
+        assert!(ra == 0 || rb == 0, "{k} was served by both upstreams ({ra} and {rb} reads)");
+        if ra > 0 {
+            on_a.push(i);
+        }
+    }
+    assert!(!on_a.is_empty() && on_a.len() < OBJECTS, "the hash spreads {OBJECTS} objects over both upstreams: {on_a:?} on the first");
+    // Stop the first framegate: its objects are served by the second.
+    a.stop().await;
+    for i in 0..OBJECTS {
+        let r = get(&nginx.url(&format!("/v1/{token}/ct/s1/img{i}.dcm/-/frames/1.jpg?quality=70"))).await;
+        assert_eq!(r.status, 200, "img{i} after failover: {}", String::from_utf8_lossy(&r.body));
+    }
+    drop(nginx);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn auth_answers_for_the_original_uri_without_touching_storage() {
+    let server = Server::start().await;
+    server.put_ct("ct/a.dcm", 0, 1, 16).await;
+    let auth = format!("{}/auth", server.base());
+    let token = server.token("ct");
+    let ok = request("GET", &auth, &[("x-original-uri", &format!("/v1/{token}/ct/a.dcm/-/frames/1.jpg?quality=5"))]).await;
+    assert_eq!(ok.status, 204);
+    assert!(ok.header("x-framegate-max-age").unwrap().parse::<u64>().unwrap() > 3500);
+    // No object needs to exist: the check is the token's alone.
+    assert_eq!(request("GET", &auth, &[("x-original-uri", &format!("/v1/{token}/ct/none.dcm"))]).await.status, 204);
+    assert_eq!(request("GET", &auth, &[("x-original-uri", &format!("/v1/{token}/mr/a.dcm"))]).await.status, 403);
+    let expired = server.keys.sign(&key("ct"), now() - 1);
+    let original = format!("/v1/{expired}/ct/a.dcm");
+    assert_eq!(request("GET", &auth, &[("x-original-uri", &original)]).await.status, 410);
+    assert_eq!(request("GET", &auth, &[("x-original-uri", &original), ("x-framegate-auth", "nginx")]).await.status, 401);
+    assert_eq!(request("GET", &auth, &[]).await.status, 400);
+    assert!(server.store.reads_of("ct/a.dcm").is_empty());
+    server.stop().await;
+}
