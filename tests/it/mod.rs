@@ -4,6 +4,7 @@ mod codecs;
 mod frames;
 mod hostile;
 mod nginx;
+pub mod nginxproc;
 mod pydicom;
 mod routes;
 mod s3;
