@@ -6,6 +6,7 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use framegate::dicom::index::{Parsed, parse_header};
+use framegate::dicom::walk::PixelElement;
 use framegate::dicom::{Image, Index, Layout, Presentation, decode_frame};
 use framegate::key::ObjectKey;
 use framegate::render::{Pixels, RenderParams, render};
@@ -88,6 +89,8 @@ fn render_encode(c: &mut Criterion) {
         geometry: Default::default(),
         layout: Layout::Native { offset: 0, frame_bytes: 512 * 512 * 2, big_endian: false },
         header_bytes: 0,
+        pixel: PixelElement { header_offset: 0, value_offset: 0, length: Some(512 * 512 * 2) },
+        pixel_end: 512 * 512 * 2,
     };
     let bytes = pixels.data.clone();
     c.bench_function("frame/decode+window+encode 512x512 16-bit", |b| {

@@ -22,6 +22,26 @@ pub struct ObjectId {
     pub meta: ObjectMeta,
 }
 
+/// What an object is, by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// DICOM Part 10 (`DICM` after the preamble).
+    Dicom,
+    /// JPEG or PNG.
+    Image,
+    /// Anything else.
+    Other,
+}
+
+/// A de-identified representation: a new header held here, then the original Pixel Data.
+#[derive(Debug)]
+pub struct Deidentified {
+    /// Preamble, meta group and de-identified data set up to Pixel Data.
+    pub header: Bytes,
+    /// The original Pixel Data element (header included) in the stored object.
+    pub pixel: std::ops::Range<u64>,
+}
+
 /// Output formats of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -83,6 +103,10 @@ pub fn digest(parts: &[&[u8]]) -> String {
     hex::encode(h.finalize())
 }
 
+fn object_weight(object: &ObjectId) -> u32 {
+    u32::try_from(object.key.as_str().len() + object.meta.etag.len() + 64).unwrap_or(u32::MAX)
+}
+
 /// Sizes of the caches.
 #[derive(Debug, Clone, Copy)]
 pub struct CacheSizes {
@@ -99,6 +123,10 @@ pub struct Caches {
     frames: Cache<FrameKey, Bytes>,
     /// Width and height of JPEG and PNG stack images (`None`: not an image we can size).
     image_sizes: Cache<ObjectId, Option<(u32, u32)>>,
+    /// What each object is, for the raw route's policy.
+    kinds: Cache<ObjectId, Kind>,
+    /// De-identified headers.
+    deidentified: Cache<ObjectId, Arc<Deidentified>>,
 }
 
 impl Caches {
@@ -113,9 +141,11 @@ impl Caches {
                 .max_capacity(sizes.frame_bytes)
                 .weigher(|k: &FrameKey, v: &Bytes| u32::try_from(v.len() + k.object.key.as_str().len() + 128).unwrap_or(u32::MAX))
                 .build(),
-            image_sizes: Cache::builder()
+            image_sizes: Cache::builder().max_capacity(sizes.index_bytes).weigher(|k: &ObjectId, _| object_weight(k)).build(),
+            kinds: Cache::builder().max_capacity(sizes.index_bytes).weigher(|k: &ObjectId, _| object_weight(k)).build(),
+            deidentified: Cache::builder()
                 .max_capacity(sizes.index_bytes)
-                .weigher(|k: &ObjectId, _| u32::try_from(k.key.as_str().len() + k.meta.etag.len() + 64).unwrap_or(u32::MAX))
+                .weigher(|k: &ObjectId, d: &Arc<Deidentified>| object_weight(k).saturating_add(u32::try_from(d.header.len()).unwrap_or(u32::MAX)))
                 .build(),
         }
     }
@@ -144,6 +174,24 @@ impl Caches {
         E: Send + Sync + 'static,
     {
         self.image_sizes.try_get_with_by_ref(object, read).await
+    }
+
+    /// What an object is, sniffed once per version.
+    pub async fn kind<F, E>(&self, object: &ObjectId, sniff: F) -> Result<Kind, Arc<E>>
+    where
+        F: Future<Output = Result<Kind, E>>,
+        E: Send + Sync + 'static,
+    {
+        self.kinds.try_get_with_by_ref(object, sniff).await
+    }
+
+    /// The de-identified header of an object version, built once.
+    pub async fn deidentified<F, E>(&self, object: &ObjectId, build: F) -> Result<Arc<Deidentified>, Arc<E>>
+    where
+        F: Future<Output = Result<Deidentified, E>>,
+        E: Send + Sync + 'static,
+    {
+        self.deidentified.try_get_with_by_ref(object, async { build.await.map(Arc::new) }).await
     }
 
     /// Forgets an object's index, after the store said it changed.

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::cache::CacheSizes;
 use crate::dicom::Limits;
 use crate::store::s3::S3Options;
-use crate::{ServerSettings, Settings};
+use crate::{RawDicom, ServerSettings, Settings};
 
 /// framegate: signed, lazy, frame-by-frame DICOM and JPEG-stack serving.
 #[derive(Debug, Parser)]
@@ -128,6 +128,12 @@ pub struct Tuning {
     /// Proxy address or network whose X-Forwarded-For is believed (repeat, or comma-separate).
     #[arg(long = "trusted-proxy", env = "FRAMEGATE_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
+    /// What the raw route hands out for DICOM objects.
+    #[arg(long, env = "FRAMEGATE_RAW_DICOM", value_enum, default_value_t = RawDicom::Deidentify)]
+    pub raw_dicom: RawDicom,
+    /// Secret (base64url, 32 bytes or more) for UID pseudonyms [default: derived from the first key].
+    #[arg(long, env = "FRAMEGATE_PSEUDONYM_KEY", hide_env_values = true)]
+    pub pseudonym_key: Option<String>,
 }
 
 impl Tuning {
@@ -152,8 +158,21 @@ impl Tuning {
             },
             cors_origins: self.cors_origins.clone(),
             trusted_proxies: crate::http::TrustedProxies::parse(&self.trusted_proxies)?,
+            raw_dicom: self.raw_dicom,
+            pseudonym_key: self.pseudonym_key.as_deref().map(pseudonym_key).transpose()?,
         })
     }
+}
+
+fn pseudonym_key(text: &str) -> Result<Vec<u8>, String> {
+    use base64::Engine;
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim().trim_end_matches('='))
+        .map_err(|_| "pseudonym key is not base64url".to_owned())?;
+    if key.len() < crate::token::MIN_SECRET_BYTES {
+        return Err(format!("pseudonym key is {} bytes, at least {} are needed", key.len(), crate::token::MIN_SECRET_BYTES));
+    }
+    Ok(key)
 }
 
 /// `framegate sign`.

@@ -12,6 +12,7 @@
 //!   [`encode`] turns it into JPEG.
 //! - [`pool`]: bounded CPU work; [`cache`]: moka caches keyed by object version.
 //! - [`stack`]: the ordered frames of a folder or multi-frame object, for viewers.
+//! - [`deid`]: de-identified DICOM headers (PS3.15 Annex E), for the raw route.
 //! - [`server`]: the accept loop and graceful shutdown, entered through [`run`].
 //! - [`config`] is the only reader of flags and environment; [`sample`] makes demo and test data.
 
@@ -19,6 +20,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod deid;
 pub mod dicom;
 pub mod encode;
 pub mod http;
@@ -61,6 +63,22 @@ pub struct State {
     pub cors: http::Cors,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: http::TrustedProxies,
+    /// What the raw route does with DICOM objects.
+    pub raw_dicom: RawDicom,
+    /// UID pseudonyms for de-identified objects.
+    pub pseudonyms: deid::Pseudonyms,
+}
+
+/// What the raw route may hand out for a DICOM object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RawDicom {
+    /// The object with its identifying attributes taken out, streamed (the default).
+    #[default]
+    Deidentify,
+    /// The object as stored, patient data included: for trusted internal routes only.
+    Original,
+    /// No raw DICOM at all (403).
+    Deny,
 }
 
 /// Tunables of a server, with defaults that suit a small machine.
@@ -82,6 +100,10 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: http::TrustedProxies,
+    /// What the raw route does with DICOM objects.
+    pub raw_dicom: RawDicom,
+    /// Secret for UID pseudonyms; derived from the first signing key when absent.
+    pub pseudonym_key: Option<Vec<u8>>,
 }
 
 impl Default for Settings {
@@ -96,6 +118,8 @@ impl Default for Settings {
             server: ServerSettings::default(),
             cors_origins: Vec::new(),
             trusted_proxies: http::TrustedProxies::default(),
+            raw_dicom: RawDicom::default(),
+            pseudonym_key: None,
         }
     }
 }
@@ -104,7 +128,10 @@ impl State {
     /// A server's state over `store`, trusting `keys`.
     pub fn new(keys: token::Keyring, store: Arc<dyn store::Store>, settings: Settings) -> Self {
         let metrics = Arc::new(metrics::Metrics::default());
+        let pseudonym_key = settings.pseudonym_key.unwrap_or_else(|| keys.derive(b"fg1-pseudonyms"));
         State {
+            pseudonyms: deid::Pseudonyms::new(pseudonym_key),
+            raw_dicom: settings.raw_dicom,
             keys,
             store: Arc::new(store::metered::Metered::new(store, metrics.clone())),
             metrics,

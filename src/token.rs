@@ -153,6 +153,15 @@ impl Keyring {
         Ok(format!("k{}:{}", hex::encode(id), URL_SAFE_NO_PAD.encode(secret)))
     }
 
+    /// A secret for another purpose, derived from the signing key, so a deployment needs one
+    /// secret only. Rotating the signing key changes it.
+    pub fn derive(&self, label: &[u8]) -> Vec<u8> {
+        // parse() refuses an empty keyring; HMAC accepts keys of any length.
+        let mut mac = HmacSha256::new_from_slice(&self.keys[0].secret).expect("hmac takes any key length");
+        mac.update(label);
+        mac.finalize().into_bytes().to_vec()
+    }
+
     fn find(&self, kid: &str) -> Option<&Key> {
         self.keys.iter().find(|k| k.kid == kid)
     }

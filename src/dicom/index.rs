@@ -75,6 +75,10 @@ pub struct Index {
     pub layout: Layout,
     /// Bytes of the file read to find Pixel Data.
     pub header_bytes: u64,
+    /// Where the top-level Pixel Data element is.
+    pub pixel: PixelElement,
+    /// Where the Pixel Data element ends (after its sequence delimiter, if encapsulated).
+    pub pixel_end: u64,
 }
 
 impl std::fmt::Debug for Index {
@@ -140,7 +144,7 @@ impl Index {
         if image.pixels() > limits.max_frame_pixels {
             return Err(DicomError::TooManyPixels(image.pixels()).into());
         }
-        let layout = if header.ts.is_encapsulated_pixel_data() {
+        let (layout, pixel_end) = if header.ts.is_encapsulated_pixel_data() {
             let reader = Reader { store, key, meta, prefix: &prefix, window: Default::default() };
             encapsulated_layout(&reader, &header, &image, limits).await?
         } else {
@@ -153,12 +157,16 @@ impl Index {
             image,
             layout,
             header_bytes: prefix.len() as u64,
+            pixel: header.pixel,
+            pixel_end,
         })
     }
 }
 
 /// A parsed header: the data set up to Pixel Data, and where Pixel Data is.
 pub struct Header {
+    /// The file meta group.
+    pub meta: FileMetaTable,
     /// Transfer syntax of the data set.
     pub ts: &'static TransferSyntax,
     /// Every element before Pixel Data.
@@ -208,10 +216,10 @@ pub fn parse_header(prefix: &[u8], file_size: u64) -> Result<Parsed, DicomError>
     let data_set = &prefix[meta_end as usize..pixel.header_offset as usize];
     let obj = InMemDicomObject::read_dataset_with_ts(Cursor::new(data_set), ts)
         .map_err(|e| DicomError::Parse(Box::new(e)))?;
-    Ok(Parsed::Done(Header { ts, obj, pixel }))
+    Ok(Parsed::Done(Header { meta, ts, obj, pixel }))
 }
 
-fn native_layout(header: &Header, image: &Image) -> Result<Layout, DicomError> {
+fn native_layout(header: &Header, image: &Image) -> Result<(Layout, u64), DicomError> {
     let length = header.pixel.length.ok_or(DicomError::Malformed("native pixel data has undefined length"))?;
     let bits = image.native_frame_bits();
     if bits % 8 != 0 {
@@ -221,11 +229,12 @@ fn native_layout(header: &Header, image: &Image) -> Result<Layout, DicomError> {
     if u64::from(length) < frame_bytes * u64::from(image.frames) {
         return Err(DicomError::Malformed("pixel data is shorter than its frames"));
     }
-    Ok(Layout::Native {
+    let layout = Layout::Native {
         offset: header.pixel.value_offset,
         frame_bytes,
         big_endian: header.ts.endianness() == Endianness::Big && image.bits_allocated > 8,
-    })
+    };
+    Ok((layout, header.pixel.value_offset + u64::from(length)))
 }
 
 /// Item headers are read in windows this large while fragments are small, so walking a file
@@ -282,7 +291,7 @@ impl Reader<'_> {
     }
 }
 
-async fn encapsulated_layout(reader: &Reader<'_>, header: &Header, image: &Image, limits: &Limits) -> Result<Layout, LoadError> {
+async fn encapsulated_layout(reader: &Reader<'_>, header: &Header, image: &Image, limits: &Limits) -> Result<(Layout, u64), LoadError> {
     if header.pixel.length.is_some() {
         return Err(DicomError::Malformed("encapsulated pixel data has a defined length").into());
     }
@@ -320,7 +329,13 @@ async fn encapsulated_layout(reader: &Reader<'_>, header: &Header, image: &Image
             return Err(DicomError::Malformed("a compressed frame exceeds the configured size limit").into());
         }
     }
-    Ok(Layout::Encapsulated { frames: ranges })
+    // The last frame's items are followed by the sequence delimiter: that is where Pixel Data ends.
+    let last = ranges.last().map_or(first, |r| r.end);
+    let (tag, _, _) = reader.item(last, false).await?;
+    if tag != SEQUENCE_DELIMITATION {
+        return Err(DicomError::Malformed("encapsulated pixel data does not end with a sequence delimiter").into());
+    }
+    Ok((Layout::Encapsulated { frames: ranges }, last + 8))
 }
 
 /// The Extended Offset Table, when present and consistent: (offset, length) of each frame.

@@ -9,7 +9,8 @@ use super::query::FrameQuery;
 use super::respond::{self, Body, Caching};
 use super::{ApiError, Ctx};
 use crate::cache::{Format, FrameKey, ObjectId};
-use crate::dicom::{Index, decode_frame};
+use crate::State;
+use crate::dicom::{Index, LoadError, decode_frame};
 use crate::{encode, render};
 
 /// How often a request starts over when the object changes under it.
@@ -17,14 +18,15 @@ const ATTEMPTS: usize = 2;
 
 /// The current version of the object and its index, built once per version.
 pub async fn load_index(ctx: &Ctx<'_>) -> Result<(ObjectId, Arc<Index>), ApiError> {
-    let state = ctx.state;
-    let meta = state.store.head(&ctx.key).await?;
+    let meta = ctx.state.store.head(&ctx.key).await?;
     let object = ObjectId { key: ctx.key.clone(), meta };
-    let index = state
-        .caches
-        .index(&object, Index::load(state.store.as_ref(), &object.key, &object.meta, &state.limits))
-        .await?;
+    let index = index_of(ctx.state, &object).await?;
     Ok((object, index))
+}
+
+/// The index of one object version, from the cache or built once.
+pub async fn index_of(state: &State, object: &ObjectId) -> Result<Arc<Index>, Arc<LoadError>> {
+    state.caches.index(object, Index::load(state.store.as_ref(), &object.key, &object.meta, &state.limits)).await
 }
 
 /// Serves frame `number` (from 1).

@@ -1,26 +1,134 @@
-//! `/v1/{token}/{key}`: the stored bytes as they are, streamed, with `Range`.
+//! `/v1/{token}/{key}`: the stored bytes, streamed, with `Range`. DICOM objects are handed out
+//! as the `--raw-dicom` policy says: de-identified (the default), as stored, or not at all.
 
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, stream};
 use http::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
+use super::frame::index_of;
 use super::respond::{self, Body, Caching};
 use super::{ApiError, Ctx};
+use crate::RawDicom;
+use crate::cache::{Deidentified, Kind, ObjectId, digest};
+use crate::dicom::index::{Parsed, parse_header};
+use crate::dicom::{DicomError, LoadError};
+use crate::store::StoreError;
+
+/// Bytes read to tell DICOM from JPEG and PNG.
+const SNIFF: u64 = 132;
 
 /// Serves the object's bytes, whole or one range.
 pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+    let meta = ctx.state.store.head(&ctx.key).await?;
+    let object = ObjectId { key: ctx.key.clone(), meta };
+    if ctx.state.raw_dicom == RawDicom::Original {
+        return original(ctx, &object).await;
+    }
+    match kind(ctx, &object).await? {
+        Kind::Image => original(ctx, &object).await,
+        Kind::Dicom if ctx.state.raw_dicom == RawDicom::Deny => {
+            Err(ApiError::new(StatusCode::FORBIDDEN, "raw DICOM is not served here: use the frame routes"))
+        }
+        Kind::Dicom => deidentified(ctx, &object).await,
+        Kind::Other => Err(ApiError::new(StatusCode::FORBIDDEN, "only DICOM, JPEG and PNG objects are served raw")),
+    }
+}
+
+/// What an object is, by its first bytes (not its name: a `.jpg` that is DICOM is DICOM).
+async fn kind(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Kind, ApiError> {
     let store = &ctx.state.store;
-    let meta = store.head(&ctx.key).await?;
+    let sniff = async {
+        let head = store.read(&object.key, &object.meta, 0..object.meta.size.min(SNIFF)).await?;
+        Ok::<_, StoreError>(match &head[..] {
+            [0xFF, 0xD8, 0xFF, ..] | [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Kind::Image,
+            h if h.len() == SNIFF as usize && &h[128..132] == b"DICM" => Kind::Dicom,
+            _ => Kind::Other,
+        })
+    };
+    if object.meta.size == 0 {
+        return Ok(Kind::Other);
+    }
+    ctx.state.caches.kind(object, sniff).await.map_err(|e| ApiError::from(&*e))
+}
+
+async fn original(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>, ApiError> {
     // Raw DICOM holds patient data: browsers may keep it, shared caches may not.
-    let caching = Caching { etag: format!("\"{}\"", meta.etag), max_age: ctx.max_age(), shared: false };
+    let caching = Caching { etag: format!("\"{}\"", object.meta.etag), max_age: ctx.max_age(), shared: false };
+    let content_type = content_type(ctx.key.extension().as_deref());
+    let store = &ctx.state.store;
+    ranged(ctx, &caching, content_type, object.meta.size, |span| async move {
+        Ok(into_body(store.stream(&object.key, &object.meta, span).await?))
+    })
+    .await
+}
+
+/// The de-identified header from memory, then the original Pixel Data from the store.
+async fn deidentified(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>, ApiError> {
+    let state = ctx.state;
+    let build = async {
+        let index = index_of(state, object).await.map_err(|e| match &*e {
+            LoadError::Dicom(DicomError::NoPixelData) => {
+                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "DICOM objects without pixel data are not served de-identified")
+            }
+            other => other.into(),
+        })?;
+        let prefix = state.store.read(&object.key, &object.meta, 0..index.pixel.value_offset).await?;
+        let Parsed::Done(header) = parse_header(&prefix, object.meta.size)? else {
+            return Err(ApiError::from(DicomError::Truncated));
+        };
+        let pseudonyms = state.pseudonyms.clone();
+        let bytes = state
+            .pool
+            .run(move || crate::deid::header(&header.meta, header.obj, header.ts, &pseudonyms))
+            .await?
+            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        Ok(Deidentified { header: Bytes::from(bytes), pixel: index.pixel.header_offset..index.pixel_end })
+    };
+    let deid: Arc<Deidentified> = state.caches.deidentified(object, build).await?;
+    let total = deid.header.len() as u64 + (deid.pixel.end - deid.pixel.start);
+    // A different representation from the stored one: a different strong validator.
+    let tag = digest(&[object.meta.etag.as_bytes(), b"deid-basic-1", state.pseudonyms.fingerprint().as_bytes()]);
+    let caching = Caching { etag: format!("\"d{}\"", &tag[..32]), max_age: ctx.max_age(), shared: false };
+    let store = &state.store;
+    let response = ranged(ctx, &caching, "application/dicom", total, |span| async move {
+        let split = deid.header.len() as u64;
+        let head = (span.start < split).then(|| deid.header.slice(span.start as usize..span.end.min(split) as usize));
+        let pixels = if span.end > split {
+            let from = deid.pixel.start + span.start.max(split) - split;
+            let to = deid.pixel.start + span.end - split;
+            Some(store.stream(&object.key, &object.meta, from..to).await?)
+        } else {
+            None
+        };
+        let head = stream::iter(head.map(Ok));
+        Ok(match pixels {
+            Some(pixels) => into_body(Box::pin(head.chain(pixels))),
+            None => into_body(Box::pin(head)),
+        })
+    })
+    .await?;
+    Ok(response)
+}
+
+/// Answers `If-None-Match`, `Range` and `If-Range` for a representation of `total` bytes whose
+/// body for a span `body` makes.
+async fn ranged<'a, F, Fut>(ctx: &Ctx<'_>, caching: &Caching, content_type: &str, total: u64, body: F) -> Result<Response<Body>, ApiError>
+where
+    F: FnOnce(Range<u64>) -> Fut,
+    Fut: Future<Output = Result<Body, ApiError>>,
+{
     if caching.not_modified(ctx.headers) {
         return Ok(caching.not_modified_response());
     }
-    let content_type = content_type(ctx.key.extension().as_deref());
-    let range = match requested_range(ctx, &caching, meta.size) {
+    let range = match requested_range(ctx, caching, total) {
         Ok(range) => range,
         Err(()) => {
             let mut response = respond::error(&ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable"));
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", meta.size)) {
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{total}")) {
                 response.headers_mut().insert(header::CONTENT_RANGE, v);
             }
             return Ok(response);
@@ -28,14 +136,14 @@ pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     };
     let (status, span) = match range {
         Some(r) => (StatusCode::PARTIAL_CONTENT, r),
-        None => (StatusCode::OK, 0..meta.size),
+        None => (StatusCode::OK, 0..total),
     };
-    let body = if ctx.head { respond::empty() } else { store.stream(&ctx.key, &meta, span.clone()).await.map(into_body)? };
-    let mut response = respond::ok(status, content_type, span.end - span.start, body, &caching, ctx.head);
+    let body = if ctx.head || span.is_empty() { respond::empty() } else { body(span.clone()).await? };
+    let mut response = respond::ok(status, content_type, span.end - span.start, body, caching, ctx.head);
     let headers = response.headers_mut();
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if status == StatusCode::PARTIAL_CONTENT {
-        if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{}", span.start, span.end - 1, meta.size)) {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{total}", span.start, span.end - 1)) {
             headers.insert(header::CONTENT_RANGE, v);
         }
     }

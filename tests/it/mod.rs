@@ -1,5 +1,6 @@
 mod browser;
 mod cli;
+mod deid;
 mod codecs;
 mod frames;
 mod hostile;

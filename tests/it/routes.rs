@@ -5,7 +5,9 @@ use super::support::*;
 const SIZE: u16 = 64;
 
 async fn ct_server(backend: Backend) -> Server {
-    let server = Server::start_on(backend, Default::default()).await;
+    // The raw route hands out the stored bytes only under the `original` policy.
+    let settings = framegate::Settings { raw_dicom: framegate::RawDicom::Original, ..Default::default() };
+    let server = Server::start_on(backend, settings).await;
     for i in 0..3 {
         server.put_ct(&format!("ct/series1/img{}.dcm", i + 1), i, 3, SIZE).await;
     }

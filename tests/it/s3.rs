@@ -11,7 +11,8 @@ use framegate::sample;
 
 #[tokio::test]
 async fn a_frame_of_a_gib_object_costs_its_header_and_that_frame() {
-    let server = Server::start_on(Backend::S3, Default::default()).await;
+    let settings = framegate::Settings { raw_dicom: framegate::RawDicom::Original, ..Default::default() };
+    let server = Server::start_on(Backend::S3, settings).await;
     let (header, size) = write_gib_object(server.dir.path(), "big/cine.dcm");
     let s3 = &server.s3.as_ref().unwrap().s3;
     let info = get(&server.url("big", "big/cine.dcm", "/-/info.json")).await;

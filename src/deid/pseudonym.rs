@@ -1,0 +1,45 @@
+//! Deterministic UID pseudonyms: the same UID always maps to the same new one, so a series
+//! stays a series, and nobody without the key can map it back.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// Maps UIDs to pseudonyms under the `2.25` (UUID) root, keyed by a server secret.
+#[derive(Clone)]
+pub struct Pseudonyms {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Pseudonyms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pseudonyms(..)")
+    }
+}
+
+impl Pseudonyms {
+    /// Pseudonyms under `key` (at least 32 bytes of secret).
+    pub fn new(key: Vec<u8>) -> Self {
+        Pseudonyms { key }
+    }
+
+    /// A short, non-secret fingerprint of the key, so validators change when it does.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(&self.digest(b"fg1-fingerprint")[..8])
+    }
+
+    fn digest(&self, input: &[u8]) -> [u8; 32] {
+        // HMAC accepts keys of any length.
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("hmac takes any key length");
+        mac.update(input);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The pseudonym of `uid`: `2.25.` and a version 8 (custom) UUID as a decimal integer.
+    pub fn uid(&self, uid: &str) -> String {
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&self.digest(format!("fg1-uid|{uid}").as_bytes())[..16]);
+        bytes[6] = (bytes[6] & 0x0F) | 0x80;
+        bytes[8] = (bytes[8] & 0x3F) | 0x80;
+        format!("2.25.{}", u128::from_be_bytes(bytes))
+    }
+}

@@ -1,0 +1,183 @@
+//! The raw route under each `--raw-dicom` policy; de-identified DICOM streamed on the fly.
+
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+use dicom_core::value::DataSetSequence;
+use dicom_core::{DataElement, Length, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::{StandardDataDictionary, tags};
+use dicom_object::InMemDicomObject;
+
+use super::support::*;
+use framegate::store::Store;
+use framegate::{RawDicom, Settings, sample};
+
+/// A planted value for an attribute of the profile's table, distinctive enough to search for
+/// in bytes, or `None` for VRs whose values cannot be told apart in a byte stream.
+fn plant(n: usize, vr: VR) -> Option<PrimitiveValue> {
+    Some(match vr {
+        VR::PN | VR::LO | VR::SH | VR::LT | VR::ST | VR::UT | VR::UC => PrimitiveValue::from(format!("PLANTED{n:04}X")),
+        VR::AE | VR::CS => PrimitiveValue::from(format!("PLNT{n:04}")),
+        VR::UI => PrimitiveValue::from(format!("1.2.826.0.1.3680043.10.{n}")),
+        VR::DA => PrimitiveValue::from(format!("1901{:02}{:02}", 1 + n % 12, 1 + n % 28)),
+        VR::DT => PrimitiveValue::from(format!("1901{:02}{:02}1234{:02}", 1 + n % 12, 1 + n % 28, n % 60)),
+        _ => return None,
+    })
+}
+
+/// Every attribute of Table E.1-1 that the dictionary types, with a planted value; the values
+/// that must not leave.
+fn planted_object(series: u64, instance: u64) -> (InMemDicomObject, Vec<String>) {
+    let mut obj = sample::ct_slice(0, 1, 32);
+    let mut planted = std::collections::BTreeMap::new();
+    let table = include_str!("../../src/deid/basic_profile.tsv");
+    for (n, line) in table.lines().filter(|l| !l.starts_with('#')).enumerate() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let (g, e) = (u16::from_str_radix(f[0], 16).unwrap(), u16::from_str_radix(f[1], 16).unwrap());
+        if f[2] != "FFFF" || g <= 0x0002 {
+            continue;
+        }
+        let tag = Tag(g, e);
+        let Some(entry) = StandardDataDictionary.by_tag(tag) else { continue };
+        let VirtualVr::Exact(vr) = entry.vr() else { continue };
+        if vr == VR::SQ {
+            // A sequence with an identifying value inside.
+            let value = format!("PLANTEDSQ{n:04}X");
+            let item = InMemDicomObject::from_element_iter([DataElement::new(tags::PATIENT_NAME, VR::PN, PrimitiveValue::from(value.as_str()))]);
+            obj.put(DataElement::new(tag, VR::SQ, DataSetSequence::new(vec![item], Length::UNDEFINED)));
+            planted.insert(tag, value);
+        } else if let Some(value) = plant(n, vr) {
+            planted.insert(tag, value.to_str().into_owned());
+            obj.put(DataElement::new(tag, vr, value));
+        }
+    }
+    // The identity of this instance, and a private block.
+    for (tag, value) in [
+        (tags::STUDY_INSTANCE_UID, "1.2.826.0.1.3680043.10.7777".to_owned()),
+        (tags::SERIES_INSTANCE_UID, format!("1.2.826.0.1.3680043.10.8888.{series}")),
+        (tags::SOP_INSTANCE_UID, format!("1.2.826.0.1.3680043.10.9999.{series}.{instance}")),
+    ] {
+        planted.insert(tag, value.clone());
+        obj.put(DataElement::new(tag, VR::UI, PrimitiveValue::from(value)));
+    }
+    obj.put(DataElement::new(Tag(0x0011, 0x0010), VR::LO, PrimitiveValue::from("ACME PRIVATE")));
+    obj.put(DataElement::new(Tag(0x0011, 0x1001), VR::LO, PrimitiveValue::from("PRIVATEPLANT")));
+    planted.insert(Tag(0x0011, 0x1001), "PRIVATEPLANT".into());
+    (obj, planted.into_values().collect())
+}
+
+fn parse(bytes: &[u8]) -> dicom_object::DefaultDicomObject {
+    dicom_object::OpenFileOptions::new().from_reader(std::io::Cursor::new(&bytes[128..])).expect("the de-identified file parses")
+}
+
+fn text(obj: &InMemDicomObject, tag: Tag) -> String {
+    obj.get(tag).map(|e| e.to_str().unwrap().into_owned()).unwrap_or_default()
+}
+
+crate::on_both_stores!(deidentified_dicom_carries_no_planted_value_and_the_same_pixels);
+
+async fn deidentified_dicom_carries_no_planted_value_and_the_same_pixels(backend: Backend) {
+    let server = Server::start_on(backend, Settings::default()).await;
+    let (a, planted) = planted_object(1, 1);
+    let (b, _) = planted_object(1, 2);
+    let original = sample::to_bytes(a).unwrap();
+    server.put("ct/s/a.dcm", original.clone()).await;
+    server.put("ct/s/b.dcm", sample::to_bytes(b).unwrap()).await;
+    assert!(planted.len() > 300, "{} planted values", planted.len());
+    for value in &planted {
+        assert!(original.windows(value.len()).any(|w| w == value.as_bytes()), "{value} was planted");
+    }
+
+    let url = server.url("ct/s", "ct/s/a.dcm", "");
+    let r = get(&url).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("content-type"), Some("application/dicom"));
+    assert_eq!(r.header("content-length"), Some(&*r.body.len().to_string()));
+    for value in &planted {
+        assert!(!r.body.windows(value.len()).any(|w| w == value.as_bytes()), "{value} left in the de-identified file");
+    }
+    let deid = parse(&r.body);
+    let orig = parse(&original);
+    // The pixels are the stored ones, byte for byte, and what a viewer needs is kept.
+    assert_eq!(deid.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap(), orig.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap());
+    for tag in [tags::ROWS, tags::COLUMNS, tags::BITS_STORED, tags::PHOTOMETRIC_INTERPRETATION, tags::PIXEL_SPACING, tags::WINDOW_CENTER, tags::WINDOW_WIDTH, tags::RESCALE_INTERCEPT, tags::RESCALE_SLOPE, tags::IMAGE_POSITION_PATIENT, tags::IMAGE_ORIENTATION_PATIENT, tags::MODALITY, tags::BURNED_IN_ANNOTATION] {
+        assert_eq!(text(&deid, tag), text(&orig, tag), "{tag} changed");
+    }
+    assert_eq!(text(&deid, tags::PATIENT_IDENTITY_REMOVED), "YES");
+    assert!(text(&deid, tags::STUDY_INSTANCE_UID).starts_with("2.25."));
+    assert_eq!(deid.meta().media_storage_sop_instance_uid(), text(&deid, tags::SOP_INSTANCE_UID));
+
+    // Stable: the same bytes twice; a series keeps one pseudonymous Series Instance UID.
+    assert_eq!(get(&url).await.body, r.body);
+    let other = parse(&get(&server.url("ct/s", "ct/s/b.dcm", "")).await.body);
+    assert_eq!(text(&other, tags::SERIES_INSTANCE_UID), text(&deid, tags::SERIES_INSTANCE_UID));
+    assert_ne!(text(&other, tags::SOP_INSTANCE_UID), text(&deid, tags::SOP_INSTANCE_UID));
+
+    // Ranges on the de-identified representation, across the header/pixel boundary.
+    let boundary = r.body.len() - 32 * 32 * 2 - 12;
+    for (start, end) in [(0, 131), (boundary - 100, boundary + 100), (boundary, r.body.len() - 1), (5, r.body.len() - 1)] {
+        let part = request("GET", &url, &[("range", &format!("bytes={start}-{end}"))]).await;
+        assert_eq!(part.status, 206);
+        assert_eq!(part.body, r.body[start..=end], "bytes {start}-{end}");
+        assert_eq!(part.header("content-range"), Some(&*format!("bytes {start}-{end}/{}", r.body.len())));
+    }
+    let etag = r.header("etag").unwrap().to_owned();
+    assert_ne!(etag, format!("\"{}\"", server.store.head(&key("ct/s/a.dcm")).await.unwrap().etag));
+    assert_eq!(request("GET", &url, &[("if-none-match", &etag)]).await.status, 304);
+    assert_eq!(request("HEAD", &url, &[]).await.header("content-length"), Some(&*r.body.len().to_string()));
+
+    // dcmtk reads it too.
+    if have_tool("dcmdump") {
+        let path = server.dir.path().join("deid-out.dcm");
+        std::fs::write(&path, &r.body).unwrap();
+        let out = std::process::Command::new("dcmdump").arg(&path).output().unwrap();
+        assert!(out.status.success(), "dcmdump: {}", String::from_utf8_lossy(&out.stderr));
+        let dump = String::from_utf8_lossy(&out.stdout);
+        assert!(dump.contains("PatientIdentityRemoved") && dump.contains("YES"));
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_policy_decides_what_the_raw_route_hands_out() {
+    let (obj, planted) = planted_object(1, 1);
+    let original = sample::to_bytes(obj).unwrap();
+    let stack_image = {
+        let path = tempfile::tempdir().unwrap().keep().join("img.jpg");
+        sample::write_stack_image(1, 16, &path).unwrap();
+        std::fs::read(path).unwrap()
+    };
+    for policy in [RawDicom::Original, RawDicom::Deny, RawDicom::Deidentify] {
+        let server = Server::start_with(Settings { raw_dicom: policy, ..Default::default() }).await;
+        server.put("s/a.dcm", original.clone()).await;
+        server.put("s/disguised.jpg", original.clone()).await;
+        server.put("s/img.jpg", stack_image.clone()).await;
+        server.put("s/notes.txt", b"Doe^Jane was here".to_vec()).await;
+        let raw = |k: &str| server.url("s", k, "");
+        let dicom = get(&raw("s/a.dcm")).await;
+        let disguised = get(&raw("s/disguised.jpg")).await;
+        let image = get(&raw("s/img.jpg")).await;
+        let notes = get(&raw("s/notes.txt")).await;
+        assert_eq!((image.status, &image.body[..]), (200, &stack_image[..]), "{policy:?}: JPEG stack files are served as they are");
+        match policy {
+            RawDicom::Original => {
+                assert_eq!(dicom.body, original);
+                assert_eq!(notes.status, 200);
+            }
+            RawDicom::Deny => {
+                assert_eq!((dicom.status, dicom.error()), (403, "raw DICOM is not served here: use the frame routes".to_owned()));
+                assert_eq!(disguised.status, 403, "a DICOM file named .jpg is still DICOM");
+                assert_eq!(notes.status, 403);
+            }
+            RawDicom::Deidentify => {
+                assert_eq!(dicom.status, 200);
+                assert_eq!(disguised.status, 200);
+                for body in [&dicom.body, &disguised.body] {
+                    assert!(!planted.iter().any(|p| body.windows(p.len()).any(|w| w == p.as_bytes())));
+                }
+                assert_eq!((notes.status, notes.error()), (403, "only DICOM, JPEG and PNG objects are served raw".to_owned()));
+            }
+        }
+        // Frames are served under every policy.
+        assert_eq!(get(&server.url("s", "s/a.dcm", "/-/frames/1.jpg")).await.status, 200);
+        server.stop().await;
+    }
+}
