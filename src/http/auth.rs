@@ -5,9 +5,8 @@
 use http::header::HeaderMap;
 use hyper::{Response, StatusCode};
 
-use super::respond::{self, Body};
-use super::route::{self, Route};
 use super::ApiError;
+use super::respond::{self, Body};
 use crate::State;
 
 /// The header NGINX sends with the URI of the original request.
@@ -26,15 +25,12 @@ pub fn check(state: &State, headers: &HeaderMap, now: u64) -> Result<(Response<B
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| ApiError::bad_request("missing X-Original-URI"))?;
     let path = uri.split(['?', '#']).next().unwrap_or_default();
-    let Route::Object { token, key, .. } = route::parse(path)? else {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden"));
-    };
-    let grant = match state.keys.verify(&token, &key, now) {
-        Ok(grant) => grant,
-        Err(crate::token::TokenError::Expired) if headers.contains_key(NGINX_MODE) => {
+    let grant = match super::authorize(&state.keys, path, now) {
+        Ok((_, grant)) => grant,
+        Err(e) if e.status == StatusCode::GONE && headers.contains_key(NGINX_MODE) => {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "token has expired"));
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     let mut response = Response::new(respond::empty());
     *response.status_mut() = StatusCode::NO_CONTENT;

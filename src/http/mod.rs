@@ -33,7 +33,7 @@ pub use route::{Op, Route};
 use crate::State;
 use crate::key::ObjectKey;
 use crate::metrics::{HttpLabels, RouteLabel};
-use crate::token::Grant;
+use crate::token::{Grant, Keyring};
 
 /// What every operation gets: the verified request.
 pub struct Ctx<'a> {
@@ -57,6 +57,18 @@ impl Ctx<'_> {
     /// Cache lifetime: the configured maximum, cut to the token's remaining life.
     pub fn max_age(&self) -> u64 {
         self.grant.remaining(self.now).min(self.state.max_age)
+    }
+}
+
+/// Parses an object path and verifies its token, touching no storage: what `/auth` answers,
+/// and what the token property tests drive a million times.
+pub fn authorize(keys: &Keyring, path: &str, now: u64) -> Result<(ObjectKey, Grant), ApiError> {
+    match route::parse(path)? {
+        Route::Object { token, key, .. } => {
+            let grant = keys.verify(&token, &key, now)?;
+            Ok((key, grant))
+        }
+        _ => Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden")),
     }
 }
 

@@ -25,7 +25,7 @@ fn plant(n: usize, vr: VR) -> Option<PrimitiveValue> {
 
 /// Every attribute of Table E.1-1 that the dictionary types, with a planted value; the values
 /// that must not leave.
-fn planted_object(series: u64, instance: u64) -> (InMemDicomObject, Vec<String>) {
+pub fn planted_object(series: u64, instance: u64) -> (InMemDicomObject, Vec<String>) {
     let mut obj = sample::ct_slice(0, 1, 32);
     let mut planted = std::collections::BTreeMap::new();
     let table = include_str!("../../src/deid/basic_profile.tsv");
