@@ -14,7 +14,8 @@
 //! - [`stack`]: the ordered frames of a folder or multi-frame object, for viewers.
 //! - [`deid`]: de-identified DICOM headers (PS3.15 Annex E), for the raw route.
 //! - [`server`]: the accept loop and graceful shutdown, entered through [`run`].
-//! - [`config`] is the only reader of flags and environment; [`sample`] makes demo and test data.
+//! - [`config`] is the only reader of flags and environment; [`sample`] makes demo and test data;
+//!   `fuzzing` holds the fuzz harnesses, shared by `fuzz/` and the regression tests.
 
 #![forbid(unsafe_code)]
 
@@ -23,6 +24,8 @@ pub mod config;
 pub mod deid;
 pub mod dicom;
 pub mod encode;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod key;
 pub mod metrics;

@@ -63,11 +63,51 @@ fn fragments(bytes: &[u8]) -> Result<Vec<Vec<u8>>, DicomError> {
     Ok(out)
 }
 
+const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
+
+/// An RLE frame starts with a 64-byte header: the segment count (at most 15) and their offsets.
+/// dicom-rs trusts the count, allocating and slicing by it, so a hostile one is refused here.
+fn check_rle_header(fragment: &[u8]) -> Result<(), DicomError> {
+    let bad = || DicomError::Malformed("an RLE frame header is invalid");
+    let header = fragment.get(..64).ok_or_else(bad)?;
+    let word = |i: usize| u32::from_le_bytes([header[4 * i], header[4 * i + 1], header[4 * i + 2], header[4 * i + 3]]) as usize;
+    let segments = word(0);
+    if segments > 15 || (1..=segments).any(|i| word(i) > fragment.len() || (i > 1 && word(i) < word(i - 1))) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// Width and height a compressed frame declares: from a JPEG's frame header, or a JPEG 2000
+/// codestream's SIZ segment. `None` when the stream is neither, or too short to say.
+fn declared_size(stream: &[u8]) -> Option<(u32, u32)> {
+    if let [0xFF, 0x4F, 0xFF, 0x51, _, _, _, _, rest @ ..] = stream {
+        // SIZ: Rsiz, then Xsiz, Ysiz, XOsiz, YOsiz (PS3.5 A.4.4 / ITU-T T.800 A.5.1).
+        let word = |i: usize| rest.get(i..i + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        let (x, y, x0, y0) = (word(0)?, word(4)?, word(8)?, word(12)?);
+        return Some((x.checked_sub(x0)?, y.checked_sub(y0)?));
+    }
+    if stream.starts_with(&[0xFF, 0xD8]) {
+        return imagesize::blob_size(stream).ok().map(|s| (s.width as u32, s.height as u32));
+    }
+    None
+}
+
 fn decode_encapsulated(index: &Index, fragments: Vec<Vec<u8>>) -> Result<Pixels, DicomError> {
     let image = &index.image;
     let ts = index.transfer_syntax;
     if !ts.can_decode_all() {
         return Err(DicomError::UnsupportedTransferSyntax(ts.uid().to_owned()));
+    }
+    if ts.uid() == RLE_LOSSLESS {
+        fragments.iter().try_for_each(|f| check_rle_header(f))?;
+    }
+    // A decoder would fill the declared frame from a smaller stream, or overrun it from a larger
+    // one: a codestream that contradicts Rows and Columns is refused.
+    if let Some((w, h)) = fragments.first().and_then(|f| declared_size(f)) {
+        if (w, h) != (u32::from(image.columns), u32::from(image.rows)) {
+            return Err(DicomError::Malformed("the compressed frame's size differs from Rows and Columns"));
+        }
     }
     let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
     let mut elements = vec![
@@ -92,17 +132,22 @@ fn decode_encapsulated(index: &Index, fragments: Vec<Vec<u8>>) -> Result<Pixels,
         .build()
         .map_err(|e| DicomError::Decode(e.to_string()))?;
     let obj = InMemDicomObject::from_element_iter(elements).with_exact_meta(meta);
-    let decoded = obj.decode_pixel_data().map_err(|e| DicomError::Decode(e.to_string()))?;
-    Ok(Pixels {
-        rows: image.rows,
-        columns: image.columns,
-        samples_per_pixel: decoded.samples_per_pixel(),
-        bits_allocated: decoded.bits_allocated(),
-        bits_stored: decoded.bits_stored(),
-        high_bit: decoded.high_bit(),
-        signed: image.signed,
-        photometric: decoded.photometric_interpretation().as_str().to_owned(),
-        planar_configuration: decoded.planar_configuration() as u16,
-        data: decoded.into_data(),
-    })
+    // Some codecs index past their buffers on malformed streams (fuzzing found one in RLE):
+    // such a panic is the file's fault and answered like any undecodable frame.
+    let decode = || {
+        let decoded = obj.decode_pixel_data().map_err(|e| DicomError::Decode(e.to_string()))?;
+        Ok(Pixels {
+            rows: image.rows,
+            columns: image.columns,
+            samples_per_pixel: decoded.samples_per_pixel(),
+            bits_allocated: decoded.bits_allocated(),
+            bits_stored: decoded.bits_stored(),
+            high_bit: decoded.high_bit(),
+            signed: image.signed,
+            photometric: decoded.photometric_interpretation().as_str().to_owned(),
+            planar_configuration: decoded.planar_configuration() as u16,
+            data: decoded.into_data(),
+        })
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).unwrap_or_else(|_| Err(DicomError::Decode(format!("{} decoder panicked", ts.name()))))
 }

@@ -253,7 +253,8 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     async fn read(&self, range: Range<u64>) -> Result<Bytes, LoadError> {
-        if range.end > self.meta.size {
+        // Offsets come from the file: one pointing past its end, or backwards, is the file's fault.
+        if range.end > self.meta.size || range.start > range.end {
             return Err(DicomError::Truncated.into());
         }
         if range.end <= self.prefix.len() as u64 {
@@ -329,13 +330,12 @@ async fn encapsulated_layout(reader: &Reader<'_>, header: &Header, image: &Image
             return Err(DicomError::Malformed("a compressed frame exceeds the configured size limit").into());
         }
     }
-    // The last frame's items are followed by the sequence delimiter: that is where Pixel Data ends.
-    let last = ranges.last().map_or(first, |r| r.end);
-    let (tag, _, _) = reader.item(last, false).await?;
-    if tag != SEQUENCE_DELIMITATION {
-        return Err(DicomError::Malformed("encapsulated pixel data does not end with a sequence delimiter").into());
-    }
-    Ok((Layout::Encapsulated { frames: ranges }, last + 8))
+    // Pixel Data ends after its sequence delimiter, normally right after the last frame's items;
+    // when offset tables leave fragments after it, the walk goes on to the delimiter.
+    let last = ranges.iter().map(|r| r.end).max().unwrap_or(first);
+    let rest = walk_fragments(reader, last).await?;
+    let pixel_end = rest.last().map_or(last, |f| f.range.end) + 8;
+    Ok((Layout::Encapsulated { frames: ranges }, pixel_end))
 }
 
 /// The Extended Offset Table, when present and consistent: (offset, length) of each frame.

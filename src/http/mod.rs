@@ -11,7 +11,7 @@ mod frame;
 mod info;
 mod raw;
 pub mod respond;
-mod query;
+pub mod query;
 mod route;
 mod stack;
 mod view;

@@ -90,3 +90,96 @@ async fn hostile_files_get_clear_4xx_answers() {
     assert_eq!(get(&server.url("bad", "bad/good.dcm", "/-/frames/1.jpg")).await.status, 200);
     server.stop().await;
 }
+
+/// An encapsulated JPEG baseline object whose fragments are `frames` flat grey JPEGs of
+/// `jpeg_side`², declared as `declared`² pixels, with the given offset tables.
+fn encapsulated(frames: u32, jpeg_side: u16, declared: u16, bot: Vec<u32>, eot: Option<(Vec<u64>, Vec<u64>)>, icon: bool) -> Vec<u8> {
+    use dicom_core::value::{DataSetSequence, PixelFragmentSequence};
+    use dicom_core::Length;
+    let fragments: Vec<Vec<u8>> = (0..frames)
+        .map(|k| {
+            let mut jpeg = Vec::new();
+            let pixels = vec![(40 * k) as u8; usize::from(jpeg_side) * usize::from(jpeg_side)];
+            jpeg_encoder::Encoder::new(&mut jpeg, 95).encode(&pixels, jpeg_side, jpeg_side, jpeg_encoder::ColorType::Luma).unwrap();
+            if jpeg.len() % 2 == 1 {
+                jpeg.push(0);
+            }
+            jpeg
+        })
+        .collect();
+    let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+    let mut elements = vec![
+        DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.7")),
+        DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from("2.25.7")),
+        us(tags::SAMPLES_PER_PIXEL, 1),
+        DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME2")),
+        DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from(frames.to_string())),
+        us(tags::ROWS, declared),
+        us(tags::COLUMNS, declared),
+        us(tags::BITS_ALLOCATED, 8),
+        us(tags::BITS_STORED, 8),
+        us(tags::HIGH_BIT, 7),
+        us(tags::PIXEL_REPRESENTATION, 0),
+        DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(bot, fragments.clone())),
+    ];
+    if let Some((offsets, lengths)) = eot {
+        let bytes = |v: Vec<u64>| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        elements.push(DataElement::new(tags::EXTENDED_OFFSET_TABLE, VR::OV, PrimitiveValue::from(bytes(offsets))));
+        elements.push(DataElement::new(tags::EXTENDED_OFFSET_TABLE_LENGTHS, VR::OV, PrimitiveValue::from(bytes(lengths))));
+    }
+    if icon {
+        // An icon with its own encapsulated Pixel Data, nested in a sequence before the image's.
+        let icon = dicom_object::InMemDicomObject::from_element_iter([
+            us(tags::ROWS, 4),
+            us(tags::COLUMNS, 4),
+            DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), vec![fragments[0].clone()])),
+        ]);
+        elements.push(DataElement::new(tags::ICON_IMAGE_SEQUENCE, VR::SQ, DataSetSequence::new(vec![icon], Length::UNDEFINED)));
+    }
+    let meta = dicom_object::FileMetaTableBuilder::new()
+        .transfer_syntax("1.2.840.10008.1.2.4.50")
+        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+        .media_storage_sop_instance_uid("2.25.7")
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    dicom_object::InMemDicomObject::from_element_iter(elements).with_exact_meta(meta).write_all(&mut out).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn lying_offset_tables_nested_pixel_data_and_mismatched_jpegs() {
+    let server = Server::start().await;
+    let item = |side: u16| {
+        let mut jpeg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpeg, 95).encode(&vec![0; usize::from(side) * usize::from(side)], side, side, jpeg_encoder::ColorType::Luma).unwrap();
+        (jpeg.len() + jpeg.len() % 2 + 8) as u32
+    };
+    let step = item(16);
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("past-end.dcm", encapsulated(2, 16, 16, vec![0, 1 << 30], None, false), 422),
+        // A table that runs backwards is not believed: the fragments are walked instead.
+        ("backwards.dcm", encapsulated(3, 16, 16, vec![0, 2 * step, step], None, false), 200),
+        ("eot-past-end.dcm", encapsulated(2, 16, 16, vec![], Some((vec![0, 1 << 40], vec![100, 100])), false), 422),
+        // Two frames that point at the same fragment: each renders that fragment.
+        ("eot-overlap.dcm", encapsulated(2, 16, 16, vec![], Some((vec![0, 0], vec![u64::from(step - 8), u64::from(step - 8)])), false), 200),
+        ("icon.dcm", encapsulated(2, 16, 16, vec![], None, true), 200),
+        ("bigger-than-jpeg.dcm", encapsulated(2, 16, 32, vec![], None, false), 422),
+    ];
+    for (name, bytes, status) in &cases {
+        server.put(&format!("h/{name}"), bytes.clone()).await;
+        // An identity window: flat frames would otherwise span their own single value.
+        let r = get(&server.url("h", &format!("h/{name}"), "/-/frames/2.jpg?window=128,256")).await;
+        assert_eq!(r.status, *status, "{name}: {}", String::from_utf8_lossy(&r.body));
+        if *status == 200 {
+            let (w, _, pixels) = r.jpeg();
+            assert_eq!(w, 16, "{name}");
+            let expected = if *name == "eot-overlap.dcm" { 0 } else { 40 };
+            assert!(pixels.iter().all(|p| p.abs_diff(expected) <= 2), "{name}: frame 2 shows its own fragment, not {}", pixels[0]);
+        }
+    }
+    let mismatch = get(&server.url("h", "h/bigger-than-jpeg.dcm", "/-/frames/1.jpg")).await;
+    assert_eq!(mismatch.error(), "malformed DICOM: the compressed frame's size differs from Rows and Columns");
+    assert_eq!(get(&format!("{}/healthz", server.base())).await.status, 200);
+    server.stop().await;
+}

@@ -3,6 +3,7 @@ mod cli;
 pub mod deid;
 mod codecs;
 mod frames;
+mod fuzz_regressions;
 mod hostile;
 mod nginx;
 pub mod nginxproc;

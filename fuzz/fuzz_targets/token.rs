@@ -1,0 +1,7 @@
+//! See `framegate::fuzzing::token`: the harness lives in the library, shared with the
+//! regression tests over every crash this target found.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = framegate::fuzzing::token(data);
+});

@@ -1,0 +1,26 @@
+//! Every crash the fuzzers found, run through the same harness, must now return normally.
+
+use std::path::Path;
+
+fn input(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz").join(name)).unwrap()
+}
+
+#[test]
+fn an_item_offset_past_the_end_is_an_error_not_a_slice_panic() {
+    // An encapsulated header whose fragment walk pointed before its own start.
+    assert_eq!(framegate::fuzzing::index(&input("index-backwards-offset.bin")), None);
+}
+
+#[test]
+fn an_rle_segment_shorter_than_its_frame_is_an_error_not_a_panic() {
+    // dicom-rs's RLE decoder indexes past a short segment; the frame is refused instead.
+    assert_eq!(framegate::fuzzing::rle_frame(&input("frame-rle-short-segment.bin")), Err("frame does not decode".to_owned()));
+}
+
+#[test]
+fn an_rle_header_with_a_huge_segment_count_is_refused_before_the_decoder_allocates() {
+    // dicom-rs allocates and slices by the declared count: libFuzzer saw it run out of memory.
+    let refused = framegate::fuzzing::rle_frame(&input("frame-rle-segment-count.bin"));
+    assert_eq!(refused, Err("malformed DICOM: an RLE frame header is invalid".to_owned()));
+}
