@@ -33,7 +33,10 @@ pub fn decode_frame(index: &Index, bytes: &[u8]) -> Result<Pixels, DicomError> {
         Layout::Native { big_endian: true, .. } => {
             let width = usize::from(image.bits_allocated / 8);
             let mut data = bytes.to_vec();
-            data.chunks_exact_mut(width).for_each(<[u8]>::reverse);
+            // Bytes and bits have no order to swap (fuzzing found 1-bit data marked big endian).
+            if width > 1 {
+                data.chunks_exact_mut(width).for_each(<[u8]>::reverse);
+            }
             Ok(native(data))
         }
         Layout::Encapsulated { .. } => decode_encapsulated(index, fragments(bytes)?),

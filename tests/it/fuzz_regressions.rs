@@ -24,3 +24,11 @@ fn an_rle_header_with_a_huge_segment_count_is_refused_before_the_decoder_allocat
     let refused = framegate::fuzzing::rle_frame(&input("frame-rle-segment-count.bin"));
     assert_eq!(refused, Err("malformed DICOM: an RLE frame header is invalid".to_owned()));
 }
+
+#[test]
+fn big_endian_one_bit_data_has_nothing_to_swap() {
+    // Swapping in chunks of bits_allocated / 8 bytes panicked on a zero chunk for 1-bit samples;
+    // this input is a 3×2 MONOCHROME1 frame of 1-bit samples in explicit big endian.
+    let jpeg = framegate::fuzzing::frame(&input("frame-big-endian-1-bit.bin"));
+    assert!(jpeg.is_ok(), "{jpeg:?}");
+}
