@@ -81,7 +81,7 @@ pub struct Geometry {
     pub burned_in_annotation: Option<bool>,
 }
 
-fn get<'a>(obj: &'a InMemDicomObject, tag: Tag) -> Option<&'a InMemElement> {
+fn get(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemElement> {
     obj.get(tag)
 }
 
@@ -111,7 +111,7 @@ fn code(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
 
 /// The first item of a functional-group sequence's sub-sequence, where enhanced multi-frame
 /// objects keep their rescale and window.
-fn shared_group<'a>(obj: &'a InMemDicomObject, macro_tag: Tag) -> Option<&'a InMemDicomObject> {
+fn shared_group(obj: &InMemDicomObject, macro_tag: Tag) -> Option<&InMemDicomObject> {
     let shared = get(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE)?.items()?.first()?;
     shared.get(macro_tag)?.items()?.first()
 }

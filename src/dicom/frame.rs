@@ -107,11 +107,10 @@ fn decode_encapsulated(index: &Index, fragments: Vec<Vec<u8>>) -> Result<Pixels,
     }
     // A decoder would fill the declared frame from a smaller stream, or overrun it from a larger
     // one: a codestream that contradicts Rows and Columns is refused.
-    if let Some((w, h)) = fragments.first().and_then(|f| declared_size(f)) {
-        if (w, h) != (u32::from(image.columns), u32::from(image.rows)) {
+    if let Some((w, h)) = fragments.first().and_then(|f| declared_size(f))
+        && (w, h) != (u32::from(image.columns), u32::from(image.rows)) {
             return Err(DicomError::Malformed("the compressed frame's size differs from Rows and Columns"));
         }
-    }
     let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
     let mut elements = vec![
         us(tags::ROWS, image.rows),

@@ -222,7 +222,7 @@ pub fn parse_header(prefix: &[u8], file_size: u64) -> Result<Parsed, DicomError>
 fn native_layout(header: &Header, image: &Image) -> Result<(Layout, u64), DicomError> {
     let length = header.pixel.length.ok_or(DicomError::Malformed("native pixel data has undefined length"))?;
     let bits = image.native_frame_bits();
-    if bits % 8 != 0 {
+    if !bits.is_multiple_of(8) {
         return Err(DicomError::UnsupportedImage("bit-packed frames that do not end on a byte".into()));
     }
     let frame_bytes = bits / 8;

@@ -108,12 +108,11 @@ pub async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>)
 }
 
 async fn dispatch(state: &State, req: &Request<Incoming>, route_name: &mut &'static str, kid: &mut String) -> Result<Response<Body>, ApiError> {
-    if req.method() == Method::OPTIONS {
-        if let Some(preflight) = state.cors.preflight(req.headers()) {
+    if req.method() == Method::OPTIONS
+        && let Some(preflight) = state.cors.preflight(req.headers()) {
             *route_name = "preflight";
             return Ok(preflight);
         }
-    }
     let head = match *req.method() {
         Method::GET => false,
         Method::HEAD => true,

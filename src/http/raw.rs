@@ -116,7 +116,7 @@ async fn deidentified(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>
 
 /// Answers `If-None-Match`, `Range` and `If-Range` for a representation of `total` bytes whose
 /// body for a span `body` makes.
-async fn ranged<'a, F, Fut>(ctx: &Ctx<'_>, caching: &Caching, content_type: &str, total: u64, body: F) -> Result<Response<Body>, ApiError>
+async fn ranged<F, Fut>(ctx: &Ctx<'_>, caching: &Caching, content_type: &str, total: u64, body: F) -> Result<Response<Body>, ApiError>
 where
     F: FnOnce(Range<u64>) -> Fut,
     Fut: Future<Output = Result<Body, ApiError>>,
@@ -142,11 +142,10 @@ where
     let mut response = respond::ok(status, content_type, span.end - span.start, body, caching, ctx.head);
     let headers = response.headers_mut();
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if status == StatusCode::PARTIAL_CONTENT {
-        if let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{total}", span.start, span.end - 1)) {
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{total}", span.start, span.end - 1)) {
             headers.insert(header::CONTENT_RANGE, v);
         }
-    }
     Ok(response)
 }
 
@@ -170,11 +169,10 @@ fn content_type(extension: Option<&str>) -> &'static str {
 /// Multiple ranges and stale `If-Range` fall back to the whole object, as RFC 9110 allows.
 fn requested_range(ctx: &Ctx<'_>, caching: &Caching, size: u64) -> Result<Option<std::ops::Range<u64>>, ()> {
     let Some(value) = ctx.headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else { return Ok(None) };
-    if let Some(if_range) = ctx.headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
-        if if_range.trim() != caching.etag {
+    if let Some(if_range) = ctx.headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok())
+        && if_range.trim() != caching.etag {
             return Ok(None);
         }
-    }
     parse_range(value, size)
 }
 

@@ -304,6 +304,15 @@ async fn dwv_brightest(client: &Client) -> u64 {
     v.as_u64().unwrap()
 }
 
+/// Waits until DWV's canvas shows the phantom (its body is mid-grey, its spine white).
+async fn drawn(client: &Client, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while dwv_brightest(client).await <= 100 {
+        assert!(Instant::now() < deadline, "{what}: the canvas stayed dark");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn dwv_loads_a_stack_through_jpg_urls_and_a_raw_dcm() {
     let Some((static_addr, static_task)) = examples_server().await else { return };
@@ -318,16 +327,14 @@ async fn dwv_loads_a_stack_through_jpg_urls_and_a_raw_dcm() {
     client.goto(&format!("{origin}/dwv-stack.html?stack={}", encode(&stack))).await.unwrap();
     let result = dwv_result(&client).await;
     assert_eq!(result["frames"], 20, "{result}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(dwv_brightest(&client).await > 100, "DWV draws the frames");
+    drawn(&client, "DWV draws the frames").await;
     std::fs::write(screenshot_path("dwv-stack.png"), client.screenshot().await.unwrap()).unwrap();
 
     let raw = server.url("ct/s1", "ct/s1/slice10.dcm", "");
     client.goto(&format!("{origin}/dwv-dicom.html?url={}", encode(&raw))).await.unwrap();
     let result = dwv_result(&client).await;
     assert!(result.get("error").is_none(), "{result}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(dwv_brightest(&client).await > 100, "DWV draws the DICOM file");
+    drawn(&client, "DWV draws the DICOM file").await;
     client.close().await.unwrap();
     server.stop().await;
     static_task.abort();

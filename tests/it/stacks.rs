@@ -7,7 +7,7 @@ crate::on_both_stores!(a_series_is_ordered_along_the_slice_normal, a_multiframe_
 
 /// Resolves `rel` against the manifest URL the way a browser does.
 fn resolve(manifest: &str, rel: &str) -> String {
-    let mut base: Vec<&str> = manifest.rsplitn(2, '/').nth(1).unwrap().split('/').collect();
+    let mut base: Vec<&str> = manifest.rsplit_once('/').unwrap().0.split('/').collect();
     for part in rel.split('/') {
         match part {
             ".." => {
