@@ -69,10 +69,17 @@ pub enum RenderError {
     NoPalette,
     #[error("cannot resize: {0}")]
     Resize(String),
+    #[error("decoded frame has {0} bits allocated")]
+    BitsAllocated(u16),
 }
 
 /// Renders one frame to an 8-bit picture.
 pub fn render(px: &Pixels, presentation: &Presentation, params: &RenderParams) -> Result<Picture, RenderError> {
+    // Samples are read 1, 8, 16 or 32 bits at a time; a decoder reporting anything else is
+    // refused rather than read out of bounds.
+    if !matches!(px.bits_allocated, 1 | 8 | 16 | 32) {
+        return Err(RenderError::BitsAllocated(px.bits_allocated));
+    }
     let picture = match (px.samples_per_pixel, px.photometric.as_str()) {
         (1, "MONOCHROME1" | "MONOCHROME2") => grey(px, presentation, params.window)?,
         (1, "PALETTE COLOR") => color::palette(px, presentation.palette.as_ref().ok_or(RenderError::NoPalette)?, stored_values(px)?)?,

@@ -32,3 +32,11 @@ fn big_endian_one_bit_data_has_nothing_to_swap() {
     let jpeg = framegate::fuzzing::frame(&input("frame-big-endian-1-bit.bin"));
     assert!(jpeg.is_ok(), "{jpeg:?}");
 }
+
+#[test]
+fn native_ybr_422_with_an_odd_pixel_count_is_measured_by_whole_groups() {
+    // A 1×1 YBR_FULL_422 frame of 32-bit samples: its one pixel's Y Y Cb Cr group (16 bytes) was
+    // read from 10 bytes, because the check counted two samples per pixel.
+    let refused = framegate::fuzzing::frame(&input("frame-ybr422-odd-width.bin"));
+    assert_eq!(refused, Err("decoded frame holds 10 bytes, 16 expected".to_owned()));
+}
