@@ -62,7 +62,7 @@ async fn main() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut server = Command::new(env!("CARGO_BIN_EXE_framegate"))
         .args(["serve", "--root", root.to_str().unwrap(), "--keys-file", dir.path().join("keys").to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--cache-mb", "64"])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--cache-mb", &std::env::var("SOAK_CACHE_MB").unwrap_or_else(|_| "64".into())])
         .env("FRAMEGATE_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

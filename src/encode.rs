@@ -19,5 +19,7 @@ pub fn jpeg(picture: &Picture, quality: u8) -> Result<Vec<u8>, EncodeError> {
     // Width and height come from 16-bit DICOM Rows and Columns, so they always fit.
     let (w, h) = (picture.width as u16, picture.height as u16);
     Encoder::new(&mut out, quality.clamp(1, 100)).encode(&picture.data, w, h, color)?;
+    // The frame cache weighs a frame by its length: its allocation must not be twice that.
+    out.shrink_to_fit();
     Ok(out)
 }
