@@ -167,3 +167,36 @@ async fn an_empty_offset_table_is_walked_in_windows(backend: Backend) {
     assert!(frame.end - frame.start < 1024, "only the frame's own item is read last: {frame:?}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_render_queue_answers_503_with_retry_after_and_recovers() {
+    // One render at a time and no queue: concurrent cold frames beyond the first are shed.
+    let settings = framegate::Settings { render_threads: 1, render_queue: 0, ..Default::default() };
+    let server = Server::start_on(Backend::Fs, settings).await;
+    server.put("xa/big.dcm", sample::to_bytes(sample::cine(12, 1024)).unwrap()).await;
+    let requests: Vec<_> = (1..=12)
+        .map(|n| tokio::spawn({
+            let url = server.url("xa", "xa/big.dcm", &format!("/-/frames/{n}.jpg"));
+            async move { get(&url).await }
+        }))
+        .collect();
+    let mut shed = 0;
+    for r in requests {
+        let r = r.await.unwrap();
+        match r.status {
+            200 => {}
+            503 => {
+                shed += 1;
+                assert_eq!(r.header("retry-after"), Some("1"));
+                assert_eq!(r.error(), "server is busy, retry shortly");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(shed > 0, "twelve concurrent renders through one slot shed some");
+    // Load gone, the shed frames render.
+    for n in 1..=12 {
+        assert_eq!(get(&server.url("xa", "xa/big.dcm", &format!("/-/frames/{n}.jpg"))).await.status, 200);
+    }
+    server.stop().await;
+}
