@@ -38,10 +38,10 @@ fn index_parse(c: &mut Criterion) {
     });
 }
 
-fn ct_pixels() -> (Pixels, Presentation) {
+/// The stored frame's description, and the same frame decoded.
+fn ct_frame() -> (Image, Pixels, Presentation) {
     let file = ct_file(512);
-    let frame = &file[file.len() - 512 * 512 * 2..];
-    let pixels = Pixels {
+    let image = Image {
         rows: 512,
         columns: 512,
         samples_per_pixel: 1,
@@ -51,7 +51,19 @@ fn ct_pixels() -> (Pixels, Presentation) {
         signed: false,
         photometric: "MONOCHROME2".into(),
         planar_configuration: 0,
-        data: frame.to_vec(),
+        frames: 1,
+    };
+    let pixels = Pixels {
+        rows: image.rows,
+        columns: image.columns,
+        samples_per_pixel: image.samples_per_pixel,
+        bits_allocated: image.bits_allocated,
+        bits_stored: image.bits_stored,
+        high_bit: image.high_bit,
+        signed: image.signed,
+        photometric: image.photometric.clone(),
+        planar_configuration: image.planar_configuration,
+        data: file[file.len() - 512 * 512 * 2..].to_vec(),
     };
     let presentation = Presentation {
         rescale_slope: 1.0,
@@ -59,11 +71,11 @@ fn ct_pixels() -> (Pixels, Presentation) {
         windows: vec![framegate::render::Window::new(40.0, 400.0, Default::default()).unwrap()],
         palette: None,
     };
-    (pixels, presentation)
+    (image, pixels, presentation)
 }
 
 fn render_encode(c: &mut Criterion) {
-    let (pixels, presentation) = ct_pixels();
+    let (image, pixels, presentation) = ct_frame();
     let params = RenderParams::default();
     c.bench_function("render/window 512x512 16-bit", |b| b.iter(|| render(black_box(&pixels), &presentation, &params).unwrap()));
     let picture = render(&pixels, &presentation, &params).unwrap();
@@ -73,18 +85,7 @@ fn render_encode(c: &mut Criterion) {
         transfer_syntax: dicom_transfer_syntax_registry::TransferSyntaxRegistry
             .get("1.2.840.10008.1.2.1")
             .unwrap(),
-        image: Image {
-            rows: 512,
-            columns: 512,
-            samples_per_pixel: 1,
-            bits_allocated: 16,
-            bits_stored: 12,
-            high_bit: 11,
-            signed: false,
-            photometric: "MONOCHROME2".into(),
-            planar_configuration: 0,
-            frames: 1,
-        },
+        image,
         presentation,
         geometry: Default::default(),
         layout: Layout::Native { offset: 0, frame_bytes: 512 * 512 * 2, big_endian: false },

@@ -2,7 +2,7 @@
 //! the tests. Pixel values come from pure functions, so a test can compute what it expects.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
@@ -268,8 +268,4 @@ impl Demo {
         ]
     }
 
-    /// Where the demo writes by default.
-    pub fn default_dir() -> PathBuf {
-        PathBuf::from("framegate-demo")
-    }
 }
