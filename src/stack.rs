@@ -53,7 +53,8 @@ fn normal(orientation: &[f64; 6]) -> Option<[f64; 3]> {
 /// Distance of a slice along `normal`.
 fn position(index: &Index, normal: Option<[f64; 3]>) -> Option<f64> {
     let (p, n) = (index.geometry.image_position?, normal?);
-    Some(p[0] * n[0] + p[1] * n[1] + p[2] * n[2])
+    // + 0.0 turns a -0.0 (a zero coordinate times a negative cosine) into the 0 a viewer expects.
+    Some(p[0] * n[0] + p[1] * n[1] + p[2] * n[2] + 0.0)
 }
 
 fn natural(a: &ObjectKey, b: &ObjectKey) -> Ordering {
