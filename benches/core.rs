@@ -53,18 +53,7 @@ fn ct_frame() -> (Image, Pixels, Presentation) {
         planar_configuration: 0,
         frames: 1,
     };
-    let pixels = Pixels {
-        rows: image.rows,
-        columns: image.columns,
-        samples_per_pixel: image.samples_per_pixel,
-        bits_allocated: image.bits_allocated,
-        bits_stored: image.bits_stored,
-        high_bit: image.high_bit,
-        signed: image.signed,
-        photometric: image.photometric.clone(),
-        planar_configuration: image.planar_configuration,
-        data: file[file.len() - 512 * 512 * 2..].to_vec(),
-    };
+    let pixels = image.frame(file[file.len() - 512 * 512 * 2..].to_vec());
     let presentation = Presentation {
         rescale_slope: 1.0,
         rescale_intercept: -1024.0,

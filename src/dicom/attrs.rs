@@ -158,6 +158,22 @@ impl Image {
         Ok(())
     }
 
+    /// A frame of these samples as stored (native data, little endian).
+    pub fn frame(&self, data: Vec<u8>) -> crate::render::Pixels {
+        crate::render::Pixels {
+            rows: self.rows,
+            columns: self.columns,
+            samples_per_pixel: self.samples_per_pixel,
+            bits_allocated: self.bits_allocated,
+            bits_stored: self.bits_stored,
+            high_bit: self.high_bit,
+            signed: self.signed,
+            photometric: self.photometric.clone(),
+            planar_configuration: self.planar_configuration,
+            data,
+        }
+    }
+
     /// Pixels per frame.
     pub fn pixels(&self) -> u64 {
         u64::from(self.rows) * u64::from(self.columns)

@@ -16,20 +16,8 @@ use crate::render::Pixels;
 /// Decodes frame bytes read from `index.frame_range(n)`.
 pub fn decode_frame(index: &Index, bytes: &[u8]) -> Result<Pixels, DicomError> {
     let image = &index.image;
-    let native = |data: Vec<u8>| Pixels {
-        rows: image.rows,
-        columns: image.columns,
-        samples_per_pixel: image.samples_per_pixel,
-        bits_allocated: image.bits_allocated,
-        bits_stored: image.bits_stored,
-        high_bit: image.high_bit,
-        signed: image.signed,
-        photometric: image.photometric.clone(),
-        planar_configuration: image.planar_configuration,
-        data,
-    };
     match &index.layout {
-        Layout::Native { big_endian: false, .. } => Ok(native(bytes.to_vec())),
+        Layout::Native { big_endian: false, .. } => Ok(image.frame(bytes.to_vec())),
         Layout::Native { big_endian: true, .. } => {
             let width = usize::from(image.bits_allocated / 8);
             let mut data = bytes.to_vec();
@@ -37,7 +25,7 @@ pub fn decode_frame(index: &Index, bytes: &[u8]) -> Result<Pixels, DicomError> {
             if width > 1 {
                 data.chunks_exact_mut(width).for_each(<[u8]>::reverse);
             }
-            Ok(native(data))
+            Ok(image.frame(data))
         }
         Layout::Encapsulated { .. } => decode_encapsulated(index, fragments(bytes)?),
     }
