@@ -58,7 +58,7 @@ fn ct_frame() -> (Image, Pixels, Presentation) {
         rescale_slope: 1.0,
         rescale_intercept: -1024.0,
         windows: vec![framegate::render::Window::new(40.0, 400.0, Default::default()).unwrap()],
-        palette: None,
+        ..Presentation::default()
     };
     (image, pixels, presentation)
 }

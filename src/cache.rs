@@ -47,6 +47,8 @@ pub struct Deidentified {
 pub enum Format {
     /// Baseline JPEG.
     Jpeg,
+    /// 8-bit PNG: the rendered pixels exactly.
+    Png,
 }
 
 impl Format {
@@ -54,6 +56,7 @@ impl Format {
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Jpeg => "image/jpeg",
+            Format::Png => "image/png",
         }
     }
 }
@@ -69,25 +72,37 @@ pub struct FrameKey {
     pub window: Option<(u64, u64, VoiFunction)>,
     /// Viewport box.
     pub viewport: Option<(u32, u32)>,
-    /// Encoder quality.
-    pub quality: u8,
+    /// JPEG quality, when the request named one: no quality means the stored JPEG may be sent
+    /// as it is, which no named quality does.
+    pub quality: Option<u8>,
     /// Output format.
     pub format: Format,
 }
 
+/// A frame as the cache holds it.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The encoded picture.
+    pub body: Bytes,
+    /// The body is the stored JPEG itself, not a transcoding of it.
+    pub passthrough: bool,
+}
+
 impl FrameKey {
     /// The key of frame `frame` of `object` rendered with `params`.
-    pub fn new(object: ObjectId, frame: u32, params: &RenderParams, quality: u8, format: Format) -> Self {
+    pub fn new(object: ObjectId, frame: u32, params: &RenderParams, quality: Option<u8>, format: Format) -> Self {
         // +0.0 and -0.0 render alike, so they share an entry.
         let bits = |v: f64| (v + 0.0).to_bits();
         let window = params.window.map(|w| (bits(w.center), bits(w.width), w.function));
+        // PNG has no quality: every quality names the same picture.
+        let quality = quality.filter(|_| format == Format::Jpeg);
         FrameKey { object, frame, window, viewport: params.viewport, quality, format }
     }
 
     /// A strong ETag: a digest of the key, stable across processes, so every framegate behind
     /// a load balancer answers `If-None-Match` alike.
     pub fn etag(&self) -> String {
-        let params = format!("{}|{:?}|{:?}|{}|{:?}", self.frame, self.window, self.viewport, self.quality, self.format);
+        let params = format!("{}|{:?}|{:?}|{:?}|{:?}", self.frame, self.window, self.viewport, self.quality, self.format);
         let digest = digest(&[self.object.key.as_str().as_bytes(), self.object.meta.etag.as_bytes(), params.as_bytes()]);
         format!("\"f{}\"", &digest[..32])
     }
@@ -120,7 +135,7 @@ pub struct CacheSizes {
 #[derive(Clone)]
 pub struct Caches {
     indexes: Cache<ObjectId, Arc<Index>>,
-    frames: Cache<FrameKey, Bytes>,
+    frames: Cache<FrameKey, Rendered>,
     /// Width and height of JPEG and PNG stack images (`None`: not an image we can size).
     image_sizes: Cache<ObjectId, Option<(u32, u32)>>,
     /// What each object is, for the raw route's policy.
@@ -139,7 +154,7 @@ impl Caches {
                 .build(),
             frames: Cache::builder()
                 .max_capacity(sizes.frame_bytes)
-                .weigher(|k: &FrameKey, v: &Bytes| u32::try_from(v.len() + k.object.key.as_str().len() + 128).unwrap_or(u32::MAX))
+                .weigher(|k: &FrameKey, v: &Rendered| u32::try_from(v.body.len() + k.object.key.as_str().len() + 128).unwrap_or(u32::MAX))
                 .build(),
             image_sizes: Cache::builder().max_capacity(sizes.index_bytes).weigher(|k: &ObjectId, _| object_weight(k)).build(),
             kinds: Cache::builder().max_capacity(sizes.index_bytes).weigher(|k: &ObjectId, _| object_weight(k)).build(),
@@ -159,9 +174,9 @@ impl Caches {
     }
 
     /// A rendered frame, rendering it once however many requests ask at the same time.
-    pub async fn frame<F, E>(&self, key: FrameKey, render: F) -> Result<Bytes, Arc<E>>
+    pub async fn frame<F, E>(&self, key: FrameKey, render: F) -> Result<Rendered, Arc<E>>
     where
-        F: Future<Output = Result<Bytes, E>>,
+        F: Future<Output = Result<Rendered, E>>,
         E: Send + Sync + 'static,
     {
         self.frames.try_get_with(key, render).await

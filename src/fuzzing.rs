@@ -69,7 +69,7 @@ pub fn token(data: &[u8]) -> bool {
 pub fn query(data: &[u8]) -> bool {
     let Ok(query) = std::str::from_utf8(data) else { return false };
     let Ok(q) = crate::http::query::FrameQuery::parse(Some(query)) else { return false };
-    assert!((1..=100).contains(&q.quality));
+    assert!((1..=100).contains(&q.jpeg_quality()));
     true
 }
 
@@ -137,7 +137,7 @@ fn frame_with(ts: &str, data: &[u8]) -> Result<usize, String> {
     let index = Index {
         transfer_syntax: ts,
         image,
-        presentation: Presentation { rescale_slope: 1.0, rescale_intercept: f64::from(*center) - 128.0, windows: Vec::new(), palette: None },
+        presentation: Presentation { rescale_slope: 1.0, rescale_intercept: f64::from(*center) - 128.0, ..Presentation::default() },
         geometry: Default::default(),
         layout,
         header_bytes: 0,

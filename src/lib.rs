@@ -16,8 +16,9 @@
 //! - [`server`]: the accept loop and graceful shutdown, entered through [`run`].
 //! - [`config`] is the only reader of flags and environment; [`sample`] makes demo and test data;
 //!   `fuzzing` holds the fuzz harnesses, shared by `fuzz/` and the regression tests.
+//! - `turbo` (the `turbo` feature) binds libjpeg-turbo, the one module allowed `unsafe`.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod cache;
 pub mod config;
@@ -36,6 +37,9 @@ pub mod server;
 pub mod stack;
 pub mod store;
 pub mod token;
+#[cfg(feature = "turbo")]
+#[allow(unsafe_code)]
+pub mod turbo;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -47,6 +47,67 @@ pub struct Presentation {
     pub windows: Vec<Window>,
     /// Palette for PALETTE COLOR images.
     pub palette: Option<Palette>,
+    /// A Modality LUT Sequence, which replaces the rescale when present.
+    pub modality_lut: Option<Lut>,
+    /// The VOI LUT Sequence, used when the file has no window.
+    pub voi_luts: Vec<Lut>,
+}
+
+impl Presentation {
+    /// Stored values are shown as they are: no rescale, LUT or window to apply.
+    pub fn is_identity(&self) -> bool {
+        self.rescale_slope == 1.0
+            && self.rescale_intercept == 0.0
+            && self.windows.is_empty()
+            && self.modality_lut.is_none()
+            && self.voi_luts.is_empty()
+    }
+}
+
+/// A lookup table of a Modality or VOI LUT Sequence item (PS3.3 C.11.1, C.11.2): the input
+/// `first` maps to `data[0]`; inputs outside the table take its first or last entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lut {
+    /// The first input value mapped.
+    pub first: i32,
+    /// Bits of each entry, from the descriptor.
+    pub bits: u16,
+    /// The entries, never empty.
+    pub data: Vec<u16>,
+}
+
+impl Lut {
+    /// The entry for input `x`.
+    pub fn get(&self, x: i64) -> u16 {
+        let i = (x - i64::from(self.first)).clamp(0, self.data.len() as i64 - 1);
+        self.data[i as usize]
+    }
+
+    /// The largest entry value the descriptor allows.
+    pub fn max(&self) -> f64 {
+        f64::from((1u32 << self.bits.clamp(1, 16)) - 1)
+    }
+
+    fn from_item(item: &InMemDicomObject, signed_input: bool) -> Option<Self> {
+        let desc: Vec<i64> = get(item, tags::LUT_DESCRIPTOR)?.to_multi_int().ok()?;
+        let &[entries, first, bits] = desc.as_slice() else { return None };
+        let entries = if entries == 0 { 65536 } else { usize::try_from(entries).ok().filter(|e| *e <= 65536)? };
+        // The descriptor's first value is US unless the input is signed (C.11.1.1.1).
+        let first = if signed_input && first >= 32768 { first - 65536 } else { first };
+        let bits = u16::try_from(bits).ok().filter(|b| (8..=16).contains(b))?;
+        let bytes = get(item, tags::LUT_DATA)?.to_bytes().ok()?;
+        let words: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        Some(Lut { first: i32::try_from(first).ok()?, bits, data: unpack_entries(words, entries, bits)? })
+    }
+}
+
+/// LUT entries from their data words: one per word, or two 8-bit entries packed in each.
+fn unpack_entries(words: Vec<u16>, entries: usize, bits: u16) -> Option<Vec<u16>> {
+    if bits == 8 && words.len() * 2 >= entries && words.len() < entries {
+        Some(words.iter().flat_map(|w| [w & 0xff, w >> 8]).take(entries).collect())
+    } else {
+        (words.len() >= entries && entries > 0).then(|| words[..entries].to_vec())
+    }
 }
 
 /// A PALETTE COLOR lookup table, one channel per entry.
@@ -201,11 +262,18 @@ impl Presentation {
         } else {
             shared_group(obj, tags::FRAME_VOILUT_SEQUENCE)
         };
+        let signed = int::<u16>(obj, tags::PIXEL_REPRESENTATION) == Some(1);
+        let items = |tag| get(obj, tag).and_then(|e| e.items()).unwrap_or_default();
+        let modality_lut = items(tags::MODALITY_LUT_SEQUENCE).first().and_then(|item| Lut::from_item(item, signed));
+        // A VOI LUT's input is the modality output, signed when a rescale can make it negative.
+        let voi_signed = signed || modality_lut.is_none() && float(obj, tags::RESCALE_INTERCEPT).is_some_and(|i| i < 0.0);
         Presentation {
             rescale_slope: rescale_source.and_then(|o| float(o, tags::RESCALE_SLOPE)).filter(|s| *s != 0.0).unwrap_or(1.0),
             rescale_intercept: rescale_source.and_then(|o| float(o, tags::RESCALE_INTERCEPT)).unwrap_or(0.0),
             windows: window_source.map(windows).unwrap_or_default(),
             palette: Palette::from_obj(obj),
+            voi_luts: items(tags::VOILUT_SEQUENCE).iter().filter_map(|item| Lut::from_item(item, voi_signed)).collect(),
+            modality_lut,
         }
     }
 }
@@ -226,34 +294,88 @@ fn windows(obj: &InMemDicomObject) -> Vec<Window> {
 
 impl Palette {
     fn from_obj(obj: &InMemDicomObject) -> Option<Self> {
-        let channel = |desc_tag, data_tag| -> Option<(Vec<i64>, Vec<u16>)> {
+        let words = |tag| -> Option<Vec<u16>> {
+            let bytes = get(obj, tag)?.to_bytes().ok()?;
+            Some(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
+        };
+        // Segmented tables (C.7.9.2) are expanded here, so the renderer sees one kind only.
+        let channel = |desc_tag, data_tag, segmented_tag| -> Option<(Vec<i64>, Vec<u16>)> {
             let desc: Vec<i64> = get(obj, desc_tag)?.to_multi_int().ok()?;
-            let bytes = get(obj, data_tag)?.to_bytes().ok()?;
-            let data = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+            let data = match words(data_tag) {
+                Some(data) => data,
+                None => expand_segments(&words(segmented_tag)?)?,
+            };
             Some((desc, data))
         };
-        let red = channel(tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR, tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DATA)?;
-        let green = channel(tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR, tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA)?;
-        let blue = channel(tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR, tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA)?;
+        let red = channel(
+            tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
+            tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+            tags::SEGMENTED_RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+        )?;
+        let green = channel(
+            tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
+            tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+            tags::SEGMENTED_GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+        )?;
+        let blue = channel(
+            tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
+            tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+            tags::SEGMENTED_BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+        )?;
         let desc = red.0.clone();
         let &[entries, first, bits] = desc.as_slice() else { return None };
         // An entry count of 0 means 65536 (PS3.3 C.7.6.3.1.5).
         let entries = if entries == 0 { 65536 } else { usize::try_from(entries).ok()? };
         let bits = u16::try_from(bits).ok().filter(|b| matches!(b, 8 | 16))?;
-        let unpack = |data: Vec<u16>| -> Option<Vec<u16>> {
-            if bits == 8 && data.len() * 2 >= entries && data.len() < entries {
-                // 8-bit entries packed two to a 16-bit word.
-                Some(data.iter().flat_map(|w| [w & 0xff, w >> 8]).take(entries).collect())
-            } else {
-                (data.len() >= entries).then(|| data[..entries].to_vec())
-            }
-        };
+        let unpack = |data: Vec<u16>| unpack_entries(data, entries, bits);
         Some(Palette {
             first: i32::try_from(first).ok()?,
             bits,
             channels: [unpack(red.1)?, unpack(green.1)?, unpack(blue.1)?],
         })
     }
+}
+
+/// The most entries a palette can have; expansion stops there whatever the segments say.
+const MAX_ENTRIES: usize = 65536;
+
+/// Expands segmented palette data (PS3.3 C.7.9.2): discrete, linear and indirect segments.
+fn expand_segments(words: &[u16]) -> Option<Vec<u16>> {
+    let mut out = Vec::new();
+    expand_from(words, 0, usize::MAX, &mut out, 0)?;
+    (!out.is_empty()).then_some(out)
+}
+
+/// Expands up to `count` segments starting at word `at`; indirect segments recurse once, as
+/// they may only point at direct ones.
+fn expand_from(words: &[u16], mut at: usize, count: usize, out: &mut Vec<u16>, depth: u8) -> Option<()> {
+    let mut done = 0;
+    while at < words.len() && done < count && out.len() < MAX_ENTRIES {
+        let (opcode, length) = (words[at], usize::from(*words.get(at + 1)?));
+        at += 2;
+        match opcode {
+            0 => {
+                out.extend_from_slice(words.get(at..at + length)?);
+                at += length;
+            }
+            1 => {
+                let (y0, y1) = (f64::from(*out.last()?), f64::from(*words.get(at)?));
+                out.extend((1..=length).map(|i| (y0 + (y1 - y0) * i as f64 / length as f64).round() as u16));
+                at += 1;
+            }
+            2 if depth == 0 => {
+                let low = u32::from(*words.get(at)?);
+                let high = u32::from(*words.get(at + 1)?);
+                let offset = usize::try_from((high << 16 | low) / 2).ok()?;
+                expand_from(words, offset, length, out, 1)?;
+                at += 2;
+            }
+            _ => return None,
+        }
+        done += 1;
+    }
+    out.truncate(MAX_ENTRIES);
+    Some(())
 }
 
 impl Geometry {

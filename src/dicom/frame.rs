@@ -1,7 +1,8 @@
 //! One frame's bytes to pixels.
 //!
 //! Native frames are already samples: only big-endian ones need their bytes swapped.
-//! Compressed frames are wrapped in a one-frame object and decoded by dicom-pixeldata, so every
+//! JPEG frames go to libjpeg-turbo when the build has it (every process and precision); other
+//! compressed frames are wrapped in a one-frame object and decoded by dicom-pixeldata, so every
 //! codec the transfer syntax registry carries works without touching the rest of the file.
 
 use dicom_core::value::PixelFragmentSequence;
@@ -10,6 +11,8 @@ use dicom_dictionary_std::tags;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use dicom_pixeldata::PixelDecoder;
 
+#[cfg(feature = "turbo")]
+use super::Image;
 use super::{DicomError, Index, Layout};
 use crate::render::Pixels;
 
@@ -17,7 +20,7 @@ use crate::render::Pixels;
 pub fn decode_frame(index: &Index, bytes: &[u8]) -> Result<Pixels, DicomError> {
     let image = &index.image;
     match &index.layout {
-        Layout::Native { big_endian: false, .. } => Ok(image.frame(bytes.to_vec())),
+        Layout::Native { big_endian: false, .. } | Layout::Inflated { .. } => Ok(image.frame(bytes.to_vec())),
         Layout::Native { big_endian: true, .. } => {
             let width = usize::from(image.bits_allocated / 8);
             let mut data = bytes.to_vec();
@@ -55,6 +58,70 @@ fn fragments(bytes: &[u8]) -> Result<Vec<Vec<u8>>, DicomError> {
 }
 
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
+const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
+const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
+/// The JPEG processes of DICOM: baseline, extended, and the two lossless syntaxes.
+const JPEG_FAMILY: [&str; 4] = [JPEG_BASELINE, JPEG_EXTENDED, "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"];
+
+/// What a JPEG stream's frame header (SOFn) declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct JpegFrame {
+    /// The SOF marker's low nibble: 0 baseline, 1 extended, 3 lossless, ...
+    process: u8,
+    precision: u8,
+    components: u8,
+}
+
+/// Finds the frame header of a JPEG stream, walking its marker segments up to the first scan.
+fn jpeg_frame(stream: &[u8]) -> Option<JpegFrame> {
+    let mut at = 2;
+    if !stream.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    loop {
+        while stream.get(at) == Some(&0xFF) && stream.get(at + 1) == Some(&0xFF) {
+            at += 1; // fill bytes
+        }
+        let [0xFF, marker] = *stream.get(at..at + 2)? else { return None };
+        let rest = &stream[at + 2..];
+        match marker {
+            0xD0..=0xD7 | 0x01 => at += 2,
+            0xDA | 0xD9 => return None,
+            _ => {
+                let len = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+                // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
+                if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+                    return Some(JpegFrame { process: marker & 0x0F, precision: *rest.get(2)?, components: *rest.get(7)? });
+                }
+                at += 2 + len;
+            }
+        }
+    }
+}
+
+/// The stored JPEG of an unchanged frame, when a browser shows it exactly as framegate would
+/// render it: 8-bit baseline (or 8-bit extended Huffman), grey with no rescale or window to
+/// apply, or JPEG's own YCbCr colour. `None` sends the frame through the renderer.
+pub fn browser_ready_jpeg(index: &Index, bytes: &[u8]) -> Option<Vec<u8>> {
+    let image = &index.image;
+    let ts = index.transfer_syntax.uid();
+    if !matches!(ts, JPEG_BASELINE | JPEG_EXTENDED) || image.bits_allocated != 8 || image.bits_stored != 8 || image.signed {
+        return None;
+    }
+    let ready = match (image.samples_per_pixel, image.photometric.as_str()) {
+        (1, "MONOCHROME2") => index.presentation.is_identity(),
+        // RGB is left out: its streams may or may not hold YCbCr, which browsers always assume.
+        (3, "YBR_FULL_422" | "YBR_FULL") => true,
+        _ => false,
+    };
+    if !ready {
+        return None;
+    }
+    let stream = fragments(bytes).ok()?.concat();
+    let header = jpeg_frame(&stream)?;
+    let fits = declared_size(&stream) == Some((u32::from(image.columns), u32::from(image.rows)));
+    (matches!(header.process, 0 | 1) && header.precision == 8 && u16::from(header.components) == image.samples_per_pixel && fits).then_some(stream)
+}
 
 /// An RLE frame starts with a 64-byte header: the segment count (at most 15) and their offsets.
 /// dicom-rs trusts the count, allocating and slicing by it, so a hostile one is refused here.
@@ -84,14 +151,56 @@ fn declared_size(stream: &[u8]) -> Option<(u32, u32)> {
     None
 }
 
+/// Decodes a JPEG stream with libjpeg-turbo: 8-, 12- and 16-bit samples, colour converted to
+/// RGB by the library as jpeg-decoder would.
+#[cfg(feature = "turbo")]
+fn decode_turbo(image: &Image, stream: &[u8]) -> Result<Pixels, DicomError> {
+    if let Some((w, h)) = declared_size(stream)
+        && (w, h) != (u32::from(image.columns), u32::from(image.rows))
+    {
+        return Err(DicomError::Malformed("the compressed frame's size differs from Rows and Columns"));
+    }
+    let decoded = crate::turbo::decode(stream, image.pixels()).map_err(|e| DicomError::Decode(e.to_string()))?;
+    if (decoded.width, decoded.height) != (image.columns, image.rows) {
+        return Err(DicomError::Malformed("the compressed frame's size differs from Rows and Columns"));
+    }
+    let wide = decoded.precision > 8;
+    let mut pixels = image.frame(decoded.data);
+    pixels.samples_per_pixel = decoded.components;
+    pixels.bits_allocated = if wide { 16 } else { 8 };
+    // Stored bits beyond what the stream holds would shift samples out of place.
+    pixels.bits_stored = image.bits_stored.min(decoded.precision).max(1);
+    pixels.high_bit = pixels.bits_stored - 1;
+    if decoded.components == 3 {
+        pixels.photometric = "RGB".into();
+        pixels.planar_configuration = 0;
+    }
+    Ok(pixels)
+}
+
+/// Transfer syntaxes whose codec is a cargo feature this build was made without.
+const FEATURE_CODECS: &[(&str, &str)] = &[("1.2.840.10008.1.2.4.80", "jpegls"), ("1.2.840.10008.1.2.4.81", "jpegls")];
+
 fn decode_encapsulated(index: &Index, fragments: Vec<Vec<u8>>) -> Result<Pixels, DicomError> {
     let image = &index.image;
     let ts = index.transfer_syntax;
     if !ts.can_decode_all() {
+        if let Some((_, feature)) = FEATURE_CODECS.iter().find(|(uid, _)| *uid == ts.uid()) {
+            return Err(DicomError::CodecNotBuilt(ts.name().to_owned(), feature));
+        }
         return Err(DicomError::UnsupportedTransferSyntax(ts.uid().to_owned()));
     }
     if ts.uid() == RLE_LOSSLESS {
         fragments.iter().try_for_each(|f| check_rle_header(f))?;
+    }
+    if JPEG_FAMILY.contains(&ts.uid()) {
+        let stream = fragments.concat();
+        #[cfg(feature = "turbo")]
+        return decode_turbo(image, &stream);
+        #[cfg(not(feature = "turbo"))]
+        if jpeg_frame(&stream).is_some_and(|f| f.precision > 8 && f.process != 3) {
+            return Err(DicomError::CodecNotBuilt(format!("{} with {}-bit samples", ts.name(), image.bits_stored), "turbo"));
+        }
     }
     // A decoder would fill the declared frame from a smaller stream, or overrun it from a larger
     // one: a codestream that contradicts Rows and Columns is refused.

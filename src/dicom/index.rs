@@ -58,6 +58,13 @@ pub enum Layout {
         /// One file range per frame.
         frames: Vec<Range<u64>>,
     },
+    /// A deflated data set, inflated once: its native (little-endian) Pixel Data value is held.
+    Inflated {
+        /// Bytes per frame.
+        frame_bytes: u64,
+        /// The Pixel Data value.
+        data: Bytes,
+    },
 }
 
 /// What the server knows of one DICOM object version, enough to serve any frame.
@@ -99,7 +106,16 @@ impl Index {
                 (n < self.image.frames).then(|| offset + u64::from(n) * frame_bytes..offset + (u64::from(n) + 1) * frame_bytes)
             }
             Layout::Encapsulated { frames } => frames.get(n as usize).cloned(),
+            Layout::Inflated { .. } => None,
         }
+    }
+
+    /// Frame `n` when its bytes are held in memory rather than read from the store.
+    pub fn held_frame(&self, n: u32) -> Option<Bytes> {
+        let Layout::Inflated { frame_bytes, data } = &self.layout else { return None };
+        let start = usize::try_from(u64::from(n) * frame_bytes).ok()?;
+        let end = start.checked_add(usize::try_from(*frame_bytes).ok()?)?;
+        (n < self.image.frames && end <= data.len()).then(|| data.slice(start..end))
     }
 
     /// Number of frames that can be served.
@@ -112,6 +128,7 @@ impl Index {
         let frames = match &self.layout {
             Layout::Native { .. } => 0,
             Layout::Encapsulated { frames } => frames.len() * std::mem::size_of::<Range<u64>>(),
+            Layout::Inflated { data, .. } => data.len(),
         };
         let palette = self.presentation.palette.as_ref().map_or(0, |p| p.channels.iter().map(|c| c.len() * 2).sum());
         u32::try_from(1024 + frames + palette).unwrap_or(u32::MAX)
@@ -127,6 +144,7 @@ impl Index {
             }
             match parse_header(&prefix, meta.size)? {
                 Parsed::Done(header) => break header,
+                Parsed::Deflated(meta_end) => return load_deflated(store, key, meta, meta_end, limits).await,
                 Parsed::NeedMore(end) => {
                     if end <= prefix.len() as u64 || end > meta.size {
                         return Err(DicomError::Truncated.into());
@@ -148,7 +166,7 @@ impl Index {
             let reader = Reader { store, key, meta, prefix: &prefix, window: Default::default() };
             encapsulated_layout(&reader, &header, &image, limits).await?
         } else {
-            native_layout(&header, &image)?
+            native_layout(&header.pixel, header.ts.endianness() == Endianness::Big, &image)?
         };
         Ok(Index {
             transfer_syntax: header.ts,
@@ -181,6 +199,9 @@ pub enum Parsed {
     Done(Header),
     /// Read at least up to this offset and try again.
     NeedMore(u64),
+    /// The data set after the meta group (which ends at this offset) is deflated: it has no
+    /// random access, so only the whole object will do.
+    Deflated(u64),
 }
 
 /// Parses the file meta group and the data set up to Pixel Data from `prefix`, the first bytes
@@ -204,9 +225,12 @@ pub fn parse_header(prefix: &[u8], file_size: u64) -> Result<Parsed, DicomError>
     let meta = FileMetaTable::from_reader(Cursor::new(&prefix[MAGIC_AT..meta_end as usize]))
         .map_err(|e| DicomError::Meta(Box::new(e)))?;
     let uid = meta.transfer_syntax();
+    if uid == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN.uid() {
+        return Ok(Parsed::Deflated(meta_end));
+    }
     let ts = TransferSyntaxRegistry
         .get(uid)
-        .filter(|ts| !ts.is_unsupported() && ts.uid() != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN.uid())
+        .filter(|ts| !ts.is_unsupported())
         .ok_or_else(|| DicomError::UnsupportedTransferSyntax(uid.to_owned()))?;
     let pixel = match walk(prefix, meta_end, file_size, ts, tags::PIXEL_DATA)? {
         Walk::Found(pixel) => pixel,
@@ -219,8 +243,56 @@ pub fn parse_header(prefix: &[u8], file_size: u64) -> Result<Parsed, DicomError>
     Ok(Parsed::Done(Header { meta, ts, obj, pixel }))
 }
 
-fn native_layout(header: &Header, image: &Image) -> Result<(Layout, u64), DicomError> {
-    let length = header.pixel.length.ok_or(DicomError::Malformed("native pixel data has undefined length"))?;
+/// Reads a deflated object whole (it must fit the frame size limit, inflated too), then indexes
+/// the inflated data set like a native little-endian one held in memory.
+async fn load_deflated(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, meta_end: u64, limits: &Limits) -> Result<Index, LoadError> {
+    use std::io::Read;
+    let limit = limits.max_frame_bytes;
+    let too_large = || DicomError::UnsupportedImage(format!("deflated objects over {} MiB", limit >> 20));
+    if meta.size > limit {
+        return Err(too_large().into());
+    }
+    let whole = store.read(key, meta, 0..meta.size).await?;
+    let mut inflated = Vec::new();
+    flate2::read::DeflateDecoder::new(&whole[meta_end as usize..])
+        .take(limit + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|_| DicomError::Malformed("the deflated data set does not inflate"))?;
+    if inflated.len() as u64 > limit {
+        return Err(too_large().into());
+    }
+    let size = inflated.len() as u64;
+    let registered = |uid| TransferSyntaxRegistry.get(uid).ok_or_else(|| DicomError::UnsupportedTransferSyntax(uid.to_owned()));
+    let (deflated, ts) = (registered(DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN.uid())?, registered(EXPLICIT_VR_LITTLE_ENDIAN.uid())?);
+    let pixel = match walk(&inflated, 0, size, ts, tags::PIXEL_DATA)? {
+        Walk::Found(pixel) => pixel,
+        Walk::NeedMore(_) => return Err(DicomError::Truncated.into()),
+        Walk::NoPixelData => return Err(DicomError::NoPixelData.into()),
+    };
+    let obj = InMemDicomObject::read_dataset_with_ts(Cursor::new(&inflated[..pixel.header_offset as usize]), ts)
+        .map_err(|e| DicomError::Parse(Box::new(e)))?;
+    let image = Image::from_obj(&obj)?;
+    if image.pixels() > limits.max_frame_pixels {
+        return Err(DicomError::TooManyPixels(image.pixels()).into());
+    }
+    let (Layout::Native { offset, frame_bytes, .. }, end) = native_layout(&pixel, false, &image)? else {
+        return Err(DicomError::Malformed("deflated pixel data is not native").into());
+    };
+    let data = Bytes::from(inflated).slice(offset as usize..end as usize);
+    Ok(Index {
+        transfer_syntax: deflated,
+        presentation: Presentation::from_obj(&obj),
+        geometry: Geometry::from_obj(&obj),
+        image,
+        layout: Layout::Inflated { frame_bytes, data },
+        header_bytes: meta.size,
+        pixel,
+        pixel_end: end,
+    })
+}
+
+fn native_layout(pixel: &PixelElement, big_endian: bool, image: &Image) -> Result<(Layout, u64), DicomError> {
+    let length = pixel.length.ok_or(DicomError::Malformed("native pixel data has undefined length"))?;
     let bits = image.native_frame_bits();
     if !bits.is_multiple_of(8) {
         return Err(DicomError::UnsupportedImage("bit-packed frames that do not end on a byte".into()));
@@ -229,12 +301,8 @@ fn native_layout(header: &Header, image: &Image) -> Result<(Layout, u64), DicomE
     if u64::from(length) < frame_bytes * u64::from(image.frames) {
         return Err(DicomError::Malformed("pixel data is shorter than its frames"));
     }
-    let layout = Layout::Native {
-        offset: header.pixel.value_offset,
-        frame_bytes,
-        big_endian: header.ts.endianness() == Endianness::Big && image.bits_allocated > 8,
-    };
-    Ok((layout, header.pixel.value_offset + u64::from(length)))
+    let layout = Layout::Native { offset: pixel.value_offset, frame_bytes, big_endian: big_endian && image.bits_allocated > 8 };
+    Ok((layout, pixel.value_offset + u64::from(length)))
 }
 
 /// Item headers are read in windows this large while fragments are small, so walking a file

@@ -7,8 +7,8 @@ pub mod frame;
 pub mod index;
 pub mod walk;
 
-pub use attrs::{Geometry, Image, Palette, Presentation};
-pub use frame::decode_frame;
+pub use attrs::{Geometry, Image, Lut, Palette, Presentation};
+pub use frame::{browser_ready_jpeg, decode_frame};
 pub use index::{Index, Layout, Limits};
 
 use crate::store::StoreError;
@@ -41,6 +41,8 @@ pub enum DicomError {
     TooManyPixels(u64),
     #[error("unsupported transfer syntax {0}")]
     UnsupportedTransferSyntax(String),
+    #[error("{0} needs a build with the {1} feature")]
+    CodecNotBuilt(String, &'static str),
     #[error("unsupported image: {0}")]
     UnsupportedImage(String),
     #[error("frame does not decode")]

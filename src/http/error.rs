@@ -87,7 +87,9 @@ impl From<&StoreError> for ApiError {
 impl From<&DicomError> for ApiError {
     fn from(e: &DicomError) -> Self {
         let status = match e {
-            DicomError::UnsupportedTransferSyntax(_) | DicomError::UnsupportedImage(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            DicomError::UnsupportedTransferSyntax(_) | DicomError::UnsupportedImage(_) | DicomError::CodecNotBuilt(..) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         let cause = match e {

@@ -1,4 +1,5 @@
-//! `/-/frames/{n}.jpg`: one frame, read by range, decoded, windowed and encoded, then cached.
+//! `/-/frames/{n}.jpg|png`: one frame, read by range, decoded, windowed and encoded, then
+//! cached; or, when the stored frame is already the JPEG asked for, sent as it is.
 
 use std::sync::Arc;
 
@@ -8,9 +9,9 @@ use hyper::Response;
 use super::query::FrameQuery;
 use super::respond::{self, Body, Caching};
 use super::{ApiError, Ctx};
-use crate::cache::{Format, FrameKey, ObjectId};
+use crate::cache::{Format, FrameKey, ObjectId, Rendered};
 use crate::State;
-use crate::dicom::{Index, LoadError, decode_frame};
+use crate::dicom::{Index, LoadError, browser_ready_jpeg, decode_frame};
 use crate::{encode, render};
 
 /// How often a request starts over when the object changes under it.
@@ -45,9 +46,9 @@ pub async fn serve(ctx: &Ctx<'_>, number: u32, format: Format) -> Result<Respons
 async fn serve_once(ctx: &Ctx<'_>, number: u32, format: Format, query: &FrameQuery) -> Result<Response<Body>, ApiError> {
     let (object, index) = load_index(ctx).await?;
     let count = index.frame_count();
-    let range = number
+    let n = number
         .checked_sub(1)
-        .and_then(|n| index.frame_range(n))
+        .filter(|n| *n < count)
         .ok_or_else(|| ApiError::not_found(format!("frame {number} is out of range: the object has {count}")))?;
     let key = FrameKey::new(object.clone(), number, &query.params, query.quality, format);
     let caching = Caching { etag: key.etag(), max_age: ctx.max_age(), shared: true };
@@ -56,12 +57,16 @@ async fn serve_once(ctx: &Ctx<'_>, number: u32, format: Format, query: &FrameQue
     }
     let state = ctx.state;
     let render = async {
-        let bytes = state.store.read(&object.key, &object.meta, range).await?;
+        let bytes = match (index.held_frame(n), index.frame_range(n)) {
+            (Some(held), _) => held,
+            (None, Some(range)) => state.store.read(&object.key, &object.meta, range).await?,
+            (None, None) => return Err(ApiError::not_found(format!("frame {number} is out of range: the object has {count}"))),
+        };
         let (index, query) = (index.clone(), *query);
-        state.pool.run(move || render_frame(&index, &bytes, &query)).await?
+        state.pool.run(move || render_frame(&index, &bytes, &query, format)).await?
     };
-    let body = match state.caches.frame(key, render).await {
-        Ok(body) => body,
+    let rendered = match state.caches.frame(key, render).await {
+        Ok(rendered) => rendered,
         Err(e) => {
             if e.stale {
                 state.caches.forget(&object).await;
@@ -69,12 +74,26 @@ async fn serve_once(ctx: &Ctx<'_>, number: u32, format: Format, query: &FrameQue
             return Err(e.into());
         }
     };
-    Ok(respond::bytes(format.content_type(), body, &caching, ctx.head))
+    let mut response = respond::bytes(format.content_type(), rendered.body, &caching, ctx.head);
+    let transcode = if rendered.passthrough { "passthrough" } else { "rendered" };
+    response.headers_mut().insert("x-framegate-transcode", hyper::header::HeaderValue::from_static(transcode));
+    Ok(response)
 }
 
-/// Decode, window, encode: the CPU part, run on the render pool.
-pub fn render_frame(index: &Index, bytes: &[u8], query: &FrameQuery) -> Result<Bytes, ApiError> {
+/// Decode, window, encode: the CPU part, run on the render pool. A stored JPEG that already is
+/// what an unchanged request would get is sent as it is: re-encoding would only lose detail.
+pub fn render_frame(index: &Index, bytes: &[u8], query: &FrameQuery, format: Format) -> Result<Rendered, ApiError> {
+    if format == Format::Jpeg
+        && query.is_unchanged()
+        && let Some(jpeg) = browser_ready_jpeg(index, bytes)
+    {
+        return Ok(Rendered { body: Bytes::from(jpeg), passthrough: true });
+    }
     let pixels = decode_frame(index, bytes)?;
     let picture = render::render(&pixels, &index.presentation, &query.params)?;
-    Ok(Bytes::from(encode::jpeg(&picture, query.quality)?))
+    let body = match format {
+        Format::Jpeg => encode::jpeg(&picture, query.jpeg_quality())?,
+        Format::Png => encode::png(&picture)?,
+    };
+    Ok(Rendered { body: Bytes::from(body), passthrough: false })
 }

@@ -10,17 +10,23 @@ use crate::render::{RenderParams, VoiFunction, Window};
 const MAX_VIEWPORT: u32 = 16_384;
 
 /// A parsed frame query.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct FrameQuery {
     /// Window and viewport.
     pub params: RenderParams,
-    /// JPEG quality.
-    pub quality: u8,
+    /// JPEG quality, if named.
+    pub quality: Option<u8>,
 }
 
-impl Default for FrameQuery {
-    fn default() -> Self {
-        FrameQuery { params: RenderParams::default(), quality: DEFAULT_QUALITY }
+impl FrameQuery {
+    /// The JPEG quality to encode at.
+    pub fn jpeg_quality(&self) -> u8 {
+        self.quality.unwrap_or(DEFAULT_QUALITY)
+    }
+
+    /// The request asks for the picture as stored: no window, viewport or quality.
+    pub fn is_unchanged(&self) -> bool {
+        *self == FrameQuery::default()
     }
 }
 
@@ -41,11 +47,13 @@ impl FrameQuery {
                     &mut window
                 }
                 "quality" => {
-                    out.quality = value
-                        .parse::<u8>()
-                        .ok()
-                        .filter(|q| (1..=100).contains(q))
-                        .ok_or_else(|| ApiError::bad_request("quality must be 1 to 100"))?;
+                    out.quality = Some(
+                        value
+                            .parse::<u8>()
+                            .ok()
+                            .filter(|q| (1..=100).contains(q))
+                            .ok_or_else(|| ApiError::bad_request("quality must be 1 to 100"))?,
+                    );
                     &mut quality
                 }
                 "viewport" => {
@@ -104,7 +112,7 @@ mod tests {
     fn parses_every_parameter() {
         let q = FrameQuery::parse(Some("window=-600.5,1500,sigmoid&quality=75&viewport=256,128")).unwrap();
         assert_eq!(q.params.window, Window::new(-600.5, 1500.0, VoiFunction::Sigmoid));
-        assert_eq!(q.quality, 75);
+        assert_eq!(q.quality, Some(75));
         assert_eq!(q.params.viewport, Some((256, 128)));
         let q = FrameQuery::parse(Some("window=40%2C400")).unwrap();
         assert_eq!(q.params.window, Window::new(40.0, 400.0, VoiFunction::Linear));

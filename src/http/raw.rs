@@ -15,7 +15,7 @@ use super::{ApiError, Ctx};
 use crate::RawDicom;
 use crate::cache::{Deidentified, Kind, ObjectId, digest};
 use crate::dicom::index::{Parsed, parse_header};
-use crate::dicom::{DicomError, LoadError};
+use crate::dicom::{DicomError, Layout, LoadError};
 use crate::store::StoreError;
 
 /// Bytes read to tell DICOM from JPEG and PNG.
@@ -76,6 +76,10 @@ async fn deidentified(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>
             }
             other => other.into(),
         })?;
+        if matches!(index.layout, Layout::Inflated { .. }) {
+            // Its Pixel Data has no byte range in the stored object to stream after a new header.
+            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "deflated DICOM objects are not served de-identified"));
+        }
         let prefix = state.store.read(&object.key, &object.meta, 0..index.pixel.value_offset).await?;
         let Parsed::Done(header) = parse_header(&prefix, object.meta.size)? else {
             return Err(ApiError::from(DicomError::Truncated));

@@ -84,7 +84,8 @@ fn operation(segments: &[&str]) -> Result<Op, ApiError> {
             let (number, ext) = file.split_once('.').ok_or_else(|| ApiError::bad_request("frame needs an extension"))?;
             let format = match ext {
                 "jpg" | "jpeg" => Format::Jpeg,
-                _ => return Err(ApiError::bad_request("frame format must be jpg")),
+                "png" => Format::Png,
+                _ => return Err(ApiError::bad_request("frame format must be jpg or png")),
             };
             Ok(Op::Frame(frame_number(number)?, format))
         }

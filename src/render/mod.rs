@@ -9,7 +9,7 @@ pub use window::{VoiFunction, Window};
 use fast_image_resize::images::Image as FirImage;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
-use crate::dicom::Presentation;
+use crate::dicom::{Lut, Presentation};
 
 /// One decoded frame: samples in little-endian order, as dicom-pixeldata hands them out.
 #[derive(Debug, Clone)]
@@ -155,6 +155,13 @@ impl Sample {
     }
 }
 
+/// How modality values become display levels.
+#[derive(Clone, Copy)]
+enum Voi<'a> {
+    Window(Window),
+    Lut(&'a Lut),
+}
+
 /// The largest table worth building: one entry per possible stored value up to 16 bits.
 const MAX_LUT_BITS: u16 = 16;
 
@@ -166,21 +173,37 @@ fn grey(px: &Pixels, presentation: &Presentation, requested: Option<Window>) -> 
         return Err(RenderError::Size { got: px.data.len(), want });
     }
     let (slope, intercept) = (presentation.rescale_slope, presentation.rescale_intercept);
-    let modality = |stored: i32| f64::from(stored) * slope + intercept;
-    let window = match requested.or_else(|| presentation.windows.first().copied()) {
-        Some(window) => window,
-        None => {
+    let modality = |stored: i32| match &presentation.modality_lut {
+        Some(lut) => f64::from(lut.get(i64::from(stored))),
+        None => f64::from(stored) * slope + intercept,
+    };
+    // The VOI transform (C.11.2): the requested window, else the file's first window, else its
+    // first VOI LUT, else a window chosen here.
+    let voi = match (requested.or_else(|| presentation.windows.first().copied()), presentation.voi_luts.first()) {
+        (Some(window), _) => Voi::Window(window),
+        (None, Some(lut)) => Voi::Lut(lut),
+        (None, None) if presentation.is_identity() && !px.signed && px.bits_stored <= 8 => {
+            // An 8-bit image without a window is already display-ready: its values are shown
+            // as they are (this is also what lets a stored JPEG pass through unchanged).
+            Voi::Window(Window::spanning(0.0, f64::from((1u32 << px.bits_stored) - 1)))
+        }
+        (None, None) => {
             // No window anywhere: span the frame's own range (C.11.2.1.2 leaves this to us).
             let (lo, hi) = (0..count)
                 .map(|i| sample.value(sample.raw(&px.data, i)))
                 .fold((i32::MAX, i32::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
             let (a, b) = (modality(lo), modality(hi));
-            Window::spanning(a.min(b), a.max(b))
+            Voi::Window(Window::spanning(a.min(b), a.max(b)))
         }
     };
     let invert = px.photometric == "MONOCHROME1";
     let level = |raw: u32| {
-        let y = window.level(modality(sample.value(raw)));
+        let x = modality(sample.value(raw));
+        let y = match voi {
+            Voi::Window(window) => window.level(x),
+            // A VOI LUT's entries span 0..=2^bits-1, scaled here to the 8-bit output.
+            Voi::Lut(lut) => (f64::from(lut.get(x.round() as i64)) * 255.0 / lut.max()).round().min(255.0) as u8,
+        };
         if invert { 255 - y } else { y }
     };
     let data: Vec<u8> = if px.bits_stored <= MAX_LUT_BITS {

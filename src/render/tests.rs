@@ -17,7 +17,7 @@ fn grey16(values: &[u16], signed: bool, bits_stored: u16, photometric: &str) -> 
 }
 
 fn pres(slope: f64, intercept: f64, windows: Vec<Window>) -> Presentation {
-    Presentation { rescale_slope: slope, rescale_intercept: intercept, windows, palette: None }
+    Presentation { rescale_slope: slope, rescale_intercept: intercept, windows, ..Presentation::default() }
 }
 
 fn render_default(px: &Pixels, p: &Presentation) -> Vec<u8> {
