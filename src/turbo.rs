@@ -22,8 +22,9 @@ thread_local! {
     static COMPRESSOR: RefCell<Option<turbojpeg::Compressor>> = const { RefCell::new(None) };
 }
 
-/// Encodes `picture` as a baseline JPEG at `quality`, with the same 4:2:0 chroma subsampling
-/// jpeg-encoder uses, so the two encoders are compared on equal terms.
+/// Encodes `picture` as a baseline JPEG at `quality`, subsampling chroma as jpeg-encoder does
+/// (4:2:0 below quality 90, none from 90), so that both builds serve the same picture and the
+/// encoders are compared on equal terms.
 pub fn encode(picture: &Picture, quality: u8) -> Result<Vec<u8>, TurboError> {
     let err = |e: turbojpeg::Error| TurboError(e.to_string());
     COMPRESSOR.with(|cell| {
@@ -35,7 +36,8 @@ pub fn encode(picture: &Picture, quality: u8) -> Result<Vec<u8>, TurboError> {
         compressor.set_quality(i32::from(quality.clamp(1, 100))).map_err(err)?;
         let (format, subsamp) = match picture.channels {
             1 => (turbojpeg::PixelFormat::GRAY, turbojpeg::Subsamp::Gray),
-            _ => (turbojpeg::PixelFormat::RGB, turbojpeg::Subsamp::Sub2x2),
+            _ if quality < 90 => (turbojpeg::PixelFormat::RGB, turbojpeg::Subsamp::Sub2x2),
+            _ => (turbojpeg::PixelFormat::RGB, turbojpeg::Subsamp::None),
         };
         compressor.set_subsamp(subsamp).map_err(err)?;
         let image = turbojpeg::Image {
@@ -93,8 +95,10 @@ impl Drop for Handle {
 /// larger than `max_pixels` before anything is allocated.
 pub fn decode(stream: &[u8], max_pixels: u64) -> Result<Decoded, TurboError> {
     let handle = Handle::decompressor()?;
+    // size_t in the generated bindings, whatever width the platform gives it.
+    let len = stream.len() as _;
     // SAFETY: the handle is live and `stream` is a valid slice for the duration of the call.
-    if unsafe { raw::tj3DecompressHeader(handle.0, stream.as_ptr(), stream.len()) } != 0 {
+    if unsafe { raw::tj3DecompressHeader(handle.0, stream.as_ptr(), len) } != 0 {
         return Err(handle.error());
     }
     let width = handle.get(raw::TJPARAM_TJPARAM_JPEGWIDTH);
@@ -114,7 +118,7 @@ pub fn decode(stream: &[u8], max_pixels: u64) -> Result<Decoded, TurboError> {
     let data = if bits <= 8 {
         let mut out = vec![0u8; samples];
         // SAFETY: `out` holds height × pitch samples of the requested width, as the call writes.
-        status = unsafe { raw::tj3Decompress8(handle.0, stream.as_ptr(), stream.len(), out.as_mut_ptr(), pitch, format) };
+        status = unsafe { raw::tj3Decompress8(handle.0, stream.as_ptr(), len, out.as_mut_ptr(), pitch, format) };
         out
     } else {
         let mut out = vec![0u16; samples];
@@ -122,9 +126,9 @@ pub fn decode(stream: &[u8], max_pixels: u64) -> Result<Decoded, TurboError> {
         // writes i16 samples in 0..4096, which share the u16 layout.
         status = unsafe {
             if bits <= 12 {
-                raw::tj3Decompress12(handle.0, stream.as_ptr(), stream.len(), out.as_mut_ptr().cast(), pitch, format)
+                raw::tj3Decompress12(handle.0, stream.as_ptr(), len, out.as_mut_ptr().cast(), pitch, format)
             } else {
-                raw::tj3Decompress16(handle.0, stream.as_ptr(), stream.len(), out.as_mut_ptr(), pitch, format)
+                raw::tj3Decompress16(handle.0, stream.as_ptr(), len, out.as_mut_ptr(), pitch, format)
             }
         };
         out.iter().flat_map(|s| s.to_le_bytes()).collect()

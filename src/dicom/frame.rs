@@ -99,9 +99,25 @@ fn jpeg_frame(stream: &[u8]) -> Option<JpegFrame> {
     }
 }
 
+/// Whether the renderer shows every 8-bit value as itself under the file's default VOI: no
+/// rescale or LUT, and no window, or one (like centre 128, width 256) that changes nothing.
+/// MONOCHROME1's inversion fails the test, as it should.
+fn renders_unchanged(index: &Index) -> bool {
+    let p = &index.presentation;
+    // Without a window the default spans the frame's own range unless the values are shown
+    // as stored; only a default that does not depend on the frame can be judged on a ramp.
+    if p.windows.is_empty() && p.voi_luts.is_empty() && !p.is_identity() {
+        return false;
+    }
+    let mut ramp = index.image.frame((0..=255u8).collect());
+    (ramp.rows, ramp.columns, ramp.samples_per_pixel) = (1, 256, 1);
+    crate::render::render(&ramp, p, &Default::default())
+        .is_ok_and(|picture| picture.data.iter().enumerate().all(|(i, v)| usize::from(*v) == i))
+}
+
 /// The stored JPEG of an unchanged frame, when a browser shows it exactly as framegate would
-/// render it: 8-bit baseline (or 8-bit extended Huffman), grey with no rescale or window to
-/// apply, or JPEG's own YCbCr colour. `None` sends the frame through the renderer.
+/// render it: 8-bit baseline (or 8-bit extended Huffman), grey that the default VOI leaves
+/// unchanged, or JPEG's own YCbCr colour. `None` sends the frame through the renderer.
 pub fn browser_ready_jpeg(index: &Index, bytes: &[u8]) -> Option<Vec<u8>> {
     let image = &index.image;
     let ts = index.transfer_syntax.uid();
@@ -109,7 +125,7 @@ pub fn browser_ready_jpeg(index: &Index, bytes: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let ready = match (image.samples_per_pixel, image.photometric.as_str()) {
-        (1, "MONOCHROME2") => index.presentation.is_identity(),
+        (1, "MONOCHROME1" | "MONOCHROME2") => renders_unchanged(index),
         // RGB is left out: its streams may or may not hold YCbCr, which browsers always assume.
         (3, "YBR_FULL_422" | "YBR_FULL") => true,
         _ => false,
@@ -186,7 +202,7 @@ fn decode_encapsulated(index: &Index, fragments: Vec<Vec<u8>>) -> Result<Pixels,
     let ts = index.transfer_syntax;
     if !ts.can_decode_all() {
         if let Some((_, feature)) = FEATURE_CODECS.iter().find(|(uid, _)| *uid == ts.uid()) {
-            return Err(DicomError::CodecNotBuilt(ts.name().to_owned(), feature));
+            return Err(DicomError::CodecNotBuilt(format!("{} ({})", ts.name(), ts.uid()), feature));
         }
         return Err(DicomError::UnsupportedTransferSyntax(ts.uid().to_owned()));
     }
@@ -199,7 +215,7 @@ fn decode_encapsulated(index: &Index, fragments: Vec<Vec<u8>>) -> Result<Pixels,
         return decode_turbo(image, &stream);
         #[cfg(not(feature = "turbo"))]
         if jpeg_frame(&stream).is_some_and(|f| f.precision > 8 && f.process != 3) {
-            return Err(DicomError::CodecNotBuilt(format!("{} with {}-bit samples", ts.name(), image.bits_stored), "turbo"));
+            return Err(DicomError::CodecNotBuilt(format!("{} ({}) with {}-bit samples", ts.name(), ts.uid(), image.bits_stored), "turbo"));
         }
     }
     // A decoder would fill the declared frame from a smaller stream, or overrun it from a larger

@@ -77,7 +77,7 @@ async fn browser(width: u32, height: u32, mobile: bool) -> Option<(Driver, Clien
 async fn state(client: &Client) -> Value {
     client
         .execute(
-            "const c = document.getElementById('canvas'); const x = c.getContext('2d');
+            "const c = document.getElementById('canvas'); if (!c || !window.fg) return null; const x = c.getContext('2d');
              const px = x.getImageData(Math.floor(c.width / 2), Math.floor(c.height / 2), 1, 1).data;
              return { index: fg.index, zoom: fg.zoom, window: fg.window, error: fg.error, shown: fg.shown,
                       requested: fg.requested, counter: document.getElementById('counter').textContent,
@@ -90,7 +90,8 @@ async fn state(client: &Client) -> Value {
         .unwrap()
 }
 
-/// Waits until `test` holds for the viewer state, or fails with the last state.
+/// Waits until `test` holds for the viewer state (null until the page has loaded), or fails
+/// with the last state.
 async fn until(client: &Client, what: &str, test: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {

@@ -131,8 +131,11 @@ async fn baseline_jpeg_of_colour_and_grey_stays_close() {
     server.stop().await;
 }
 
+/// JPEG-LS decodes with the jpegls feature (the fidelity suite checks its pixels); without it
+/// the frame is a 415 naming the syntax and the feature.
+#[cfg(not(feature = "jpegls"))]
 #[tokio::test]
-async fn an_undecodable_syntax_is_415_naming_it() {
+async fn a_syntax_this_build_cannot_decode_is_415_naming_it() {
     if !tools_present() {
         return;
     }
@@ -142,6 +145,6 @@ async fn an_undecodable_syntax_is_415_naming_it() {
     run("dcmcjpls", &[server.path("src/ct.dcm").to_str().unwrap(), server.path("conv/jls.dcm").to_str().unwrap()]);
     let r = get(&server.url("conv", "conv/jls.dcm", "/-/frames/1.jpg")).await;
     assert_eq!(r.status, 415);
-    assert!(r.error().contains("1.2.840.10008.1.2.4.80"), "{}", r.error());
+    assert!(r.error().contains("1.2.840.10008.1.2.4.80") && r.error().contains("jpegls"), "{}", r.error());
     server.stop().await;
 }

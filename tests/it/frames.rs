@@ -149,6 +149,55 @@ fn jpeg_cine(frames: u32, side: u16) -> Vec<u8> {
     out
 }
 
+#[tokio::test]
+async fn an_unchanged_8_bit_baseline_frame_is_sent_as_stored() {
+    let server = Server::start().await;
+    let file = jpeg_cine(3, 64);
+    server.put("xa/jpeg.dcm", file.clone()).await;
+    let stored = get(&server.url("xa", "xa/jpeg.dcm", "/-/frames/2.jpg")).await;
+    assert_eq!(stored.status, 200);
+    assert_eq!(stored.header("x-framegate-transcode"), Some("passthrough"));
+    assert!(file.windows(stored.body.len()).any(|w| w == &stored.body[..]), "the body is not the stored JPEG");
+    // Frame 2 is a flat grey of 1; the stored JPEG decodes to it.
+    assert!(stored.jpeg().2.iter().all(|&v| v <= 2));
+
+    // Any change to the picture goes through the renderer.
+    for query in ["?quality=80", "?window=100,50", "?viewport=32,32"] {
+        let r = get(&server.url("xa", "xa/jpeg.dcm", &format!("/-/frames/2.jpg{query}"))).await;
+        assert_eq!(r.status, 200, "{query}");
+        assert_eq!(r.header("x-framegate-transcode"), Some("rendered"), "{query}");
+        assert_ne!(r.body, stored.body, "{query}");
+    }
+    // A 12-bit CT is always rendered.
+    server.put_ct("ct/a.dcm", 0, 1, 32).await;
+    let r = get(&server.url("ct", "ct/a.dcm", "/-/frames/1.jpg")).await;
+    assert_eq!(r.header("x-framegate-transcode"), Some("rendered"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn png_frames_hold_the_rendered_pixels_exactly() {
+    let server = Server::start().await;
+    server.put_ct("ct/a.dcm", 0, 1, 64).await;
+    let r = get(&server.url("ct", "ct/a.dcm", "/-/frames/1.png?window=40,400")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("image/png"));
+    let mut reader = png::Decoder::new(std::io::Cursor::new(&r.body[..])).read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    assert_eq!((info.width, info.height, info.color_type, info.bit_depth), (64, 64, png::ColorType::Grayscale, png::BitDepth::Eight));
+    for row in 0..64u16 {
+        for col in 0..64u16 {
+            assert_eq!(pixels[usize::from(row) * 64 + usize::from(col)], ct_expected(0, 1, 64, col, row, 40.0, 400.0), "({col}, {row})");
+        }
+    }
+    // PNG has no quality; a named one is the same picture.
+    let again = get(&server.url("ct", "ct/a.dcm", "/-/frames/1.png?window=40,400&quality=10")).await;
+    assert_eq!(again.body, r.body);
+    assert_eq!(get(&server.url("ct", "ct/a.dcm", "/-/frames/1.gif")).await.status, 400);
+    server.stop().await;
+}
+
 crate::on_both_stores!(an_empty_offset_table_is_walked_in_windows);
 
 async fn an_empty_offset_table_is_walked_in_windows(backend: Backend) {

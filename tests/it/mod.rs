@@ -2,6 +2,7 @@ mod browser;
 mod cli;
 pub mod deid;
 mod codecs;
+mod fidelity;
 mod frames;
 mod fuzz_regressions;
 mod hostile;
