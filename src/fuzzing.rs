@@ -73,20 +73,20 @@ pub fn query(data: &[u8]) -> bool {
     true
 }
 
-// RLE is left out: dicom-rs's RLE decoder panics on short segments, which framegate catches in
-// production (tests/data/fuzz/frame-rle-short-segment.bin) but libFuzzer's abort-on-panic build
-// cannot, so it would stop every run at once.
 const SYNTAXES: &[&str] = &[
     "1.2.840.10008.1.2.1",
     "1.2.840.10008.1.2.2",
     "1.2.840.10008.1.2.4.50",
     "1.2.840.10008.1.2.4.70",
     "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.5",
+    "1.2.840.10008.1.2.4.51",
+    "1.2.840.10008.1.2.4.201",
 ];
 const PHOTOMETRIC: &[&str] = &["MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "PALETTE COLOR"];
 
 /// RLE frames through the decoder: `frame` with the transfer syntax fixed to RLE Lossless,
-/// for the regression tests (see `SYNTAXES`).
+/// for the regression tests of the crashes found in dicom-rs's RLE decoder.
 pub fn rle_frame(data: &[u8]) -> Result<usize, String> {
     frame_with(RLE_SYNTAX, data)
 }

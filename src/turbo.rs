@@ -133,8 +133,14 @@ pub fn decode(stream: &[u8], max_pixels: u64) -> Result<Decoded, TurboError> {
         };
         out.iter().flat_map(|s| s.to_le_bytes()).collect()
     };
+    // A warning (corrupt data past which the library went on, as IJG and dcmtk do) still
+    // yields the whole picture; only fatal errors refuse the frame.
+    // SAFETY: the handle is live.
     if status != 0 {
-        return Err(handle.error());
+        if unsafe { raw::tj3GetErrorCode(handle.0) } != raw::TJERR_TJERR_WARNING as i32 {
+            return Err(handle.error());
+        }
+        tracing::warn!(warning = %handle.error(), "JPEG frame decoded past corrupt data");
     }
     Ok(Decoded { width: w, height: h, components, precision: bits, data })
 }

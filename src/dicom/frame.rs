@@ -1,8 +1,8 @@
 //! One frame's bytes to pixels.
 //!
 //! Native frames are already samples: only big-endian ones need their bytes swapped.
-//! JPEG frames go to libjpeg-turbo when the build has it (every process and precision); other
-//! compressed frames are wrapped in a one-frame object and decoded by dicom-pixeldata, so every
+//! JPEG frames go to libjpeg-turbo when the build has it (every process and precision), RLE
+//! frames to framegate's own decoder; other compressed frames are wrapped in a one-frame object and decoded by dicom-pixeldata, so every
 //! codec the transfer syntax registry carries works without touching the rest of the file.
 
 use dicom_core::value::PixelFragmentSequence;
@@ -139,19 +139,6 @@ pub fn browser_ready_jpeg(index: &Index, bytes: &[u8]) -> Option<Vec<u8>> {
     (matches!(header.process, 0 | 1) && header.precision == 8 && u16::from(header.components) == image.samples_per_pixel && fits).then_some(stream)
 }
 
-/// An RLE frame starts with a 64-byte header: the segment count (at most 15) and their offsets.
-/// dicom-rs trusts the count, allocating and slicing by it, so a hostile one is refused here.
-fn check_rle_header(fragment: &[u8]) -> Result<(), DicomError> {
-    let bad = || DicomError::Malformed("an RLE frame header is invalid");
-    let header = fragment.get(..64).ok_or_else(bad)?;
-    let word = |i: usize| u32::from_le_bytes([header[4 * i], header[4 * i + 1], header[4 * i + 2], header[4 * i + 3]]) as usize;
-    let segments = word(0);
-    if segments > 15 || (1..=segments).any(|i| word(i) > fragment.len() || (i > 1 && word(i) < word(i - 1))) {
-        return Err(bad());
-    }
-    Ok(())
-}
-
 /// Width and height a compressed frame declares: from a JPEG's frame header, or a JPEG 2000
 /// codestream's SIZ segment. `None` when the stream is neither, or too short to say.
 fn declared_size(stream: &[u8]) -> Option<(u32, u32)> {
@@ -207,7 +194,11 @@ fn decode_encapsulated(index: &Index, fragments: Vec<Vec<u8>>) -> Result<Pixels,
         return Err(DicomError::UnsupportedTransferSyntax(ts.uid().to_owned()));
     }
     if ts.uid() == RLE_LOSSLESS {
-        fragments.iter().try_for_each(|f| check_rle_header(f))?;
+        let samples = usize::from(image.samples_per_pixel);
+        let data = super::rle::decode(&fragments.concat(), image.pixels() as usize, samples, usize::from(image.bits_allocated / 8))?;
+        let mut pixels = image.frame(data);
+        pixels.planar_configuration = 0;
+        return Ok(pixels);
     }
     if JPEG_FAMILY.contains(&ts.uid()) {
         let stream = fragments.concat();

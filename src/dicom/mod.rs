@@ -5,6 +5,7 @@ mod attrs;
 pub mod describe;
 pub mod frame;
 pub mod index;
+mod rle;
 pub mod walk;
 
 pub use attrs::{Geometry, Image, Lut, Palette, Presentation};
