@@ -14,15 +14,17 @@ fn an_item_offset_past_the_end_is_an_error_not_a_slice_panic() {
 
 #[test]
 fn an_rle_segment_shorter_than_its_frame_is_an_error_not_a_panic() {
-    // dicom-rs's RLE decoder indexes past a short segment; the frame is refused instead.
-    assert_eq!(framegate::fuzzing::rle_frame(&input("frame-rle-short-segment.bin")), Err("frame does not decode".to_owned()));
+    // dicom-rs's RLE decoder indexed past a short segment; framegate's own decoder refuses it.
+    let refused = framegate::fuzzing::rle_frame(&input("frame-rle-short-segment.bin"));
+    assert_eq!(refused, Err("malformed DICOM: an RLE segment is shorter than the image".to_owned()));
 }
 
 #[test]
 fn an_rle_header_with_a_huge_segment_count_is_refused_before_the_decoder_allocates() {
-    // dicom-rs allocates and slices by the declared count: libFuzzer saw it run out of memory.
+    // dicom-rs allocated and sliced by the declared count: libFuzzer saw it run out of memory.
+    // framegate's decoder takes the count from the image and refuses a header that differs.
     let refused = framegate::fuzzing::rle_frame(&input("frame-rle-segment-count.bin"));
-    assert_eq!(refused, Err("malformed DICOM: an RLE frame header is invalid".to_owned()));
+    assert_eq!(refused, Err("malformed DICOM: an RLE frame's segment count does not match the image".to_owned()));
 }
 
 #[test]
