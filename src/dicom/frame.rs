@@ -35,7 +35,7 @@ pub fn decode_frame(index: &Index, bytes: &[u8]) -> Result<Pixels, DicomError> {
 }
 
 /// The fragment values of the items in `bytes`.
-fn fragments(bytes: &[u8]) -> Result<Vec<Vec<u8>>, DicomError> {
+fn fragments(bytes: &[u8]) -> Result<Vec<&[u8]>, DicomError> {
     let mut out = Vec::new();
     let mut rest = bytes;
     while rest.len() >= 8 {
@@ -48,7 +48,7 @@ fn fragments(bytes: &[u8]) -> Result<Vec<Vec<u8>>, DicomError> {
         if (group, element) != (0xFFFE, 0xE000) || len > rest.len() - 8 {
             return Err(DicomError::Malformed("a frame's fragments are not well formed"));
         }
-        out.push(rest[8..8 + len].to_vec());
+        out.push(&rest[8..8 + len]);
         rest = &rest[8 + len..];
     }
     if out.is_empty() {
@@ -158,11 +158,6 @@ fn declared_size(stream: &[u8]) -> Option<(u32, u32)> {
 /// RGB by the library as jpeg-decoder would.
 #[cfg(feature = "turbo")]
 fn decode_turbo(image: &Image, stream: &[u8]) -> Result<Pixels, DicomError> {
-    if let Some((w, h)) = declared_size(stream)
-        && (w, h) != (u32::from(image.columns), u32::from(image.rows))
-    {
-        return Err(DicomError::Malformed("the compressed frame's size differs from Rows and Columns"));
-    }
     let decoded = crate::turbo::decode(stream, image.pixels()).map_err(|e| DicomError::Decode(e.to_string()))?;
     if (decoded.width, decoded.height) != (image.columns, image.rows) {
         return Err(DicomError::Malformed("the compressed frame's size differs from Rows and Columns"));
@@ -184,7 +179,7 @@ fn decode_turbo(image: &Image, stream: &[u8]) -> Result<Pixels, DicomError> {
 /// Transfer syntaxes whose codec is a cargo feature this build was made without.
 const FEATURE_CODECS: &[(&str, &str)] = &[("1.2.840.10008.1.2.4.80", "jpegls"), ("1.2.840.10008.1.2.4.81", "jpegls")];
 
-fn decode_encapsulated(index: &Index, fragments: Vec<Vec<u8>>) -> Result<Pixels, DicomError> {
+fn decode_encapsulated(index: &Index, fragments: Vec<&[u8]>) -> Result<Pixels, DicomError> {
     let image = &index.image;
     let ts = index.transfer_syntax;
     if !ts.can_decode_all() {
@@ -193,12 +188,25 @@ fn decode_encapsulated(index: &Index, fragments: Vec<Vec<u8>>) -> Result<Pixels,
         }
         return Err(DicomError::UnsupportedTransferSyntax(ts.uid().to_owned()));
     }
+    // A decoder would fill the declared frame from a smaller stream, or overrun it from a larger
+    // one: a codestream that contradicts Rows and Columns is refused.
+    if let Some((w, h)) = fragments.first().and_then(|f| declared_size(f))
+        && (w, h) != (u32::from(image.columns), u32::from(image.rows))
+    {
+        return Err(DicomError::Malformed("the compressed frame's size differs from Rows and Columns"));
+    }
     if ts.uid() == RLE_LOSSLESS {
         let samples = usize::from(image.samples_per_pixel);
         let data = super::rle::decode(&fragments.concat(), image.pixels() as usize, samples, usize::from(image.bits_allocated / 8))?;
         let mut pixels = image.frame(data);
         pixels.planar_configuration = 0;
         return Ok(pixels);
+    }
+    if super::j2k::SYNTAXES.contains(&ts.uid()) {
+        return match fragments.as_slice() {
+            [one] => super::j2k::decode(image, one),
+            many => super::j2k::decode(image, &many.concat()),
+        };
     }
     if JPEG_FAMILY.contains(&ts.uid()) {
         let stream = fragments.concat();
@@ -209,12 +217,6 @@ fn decode_encapsulated(index: &Index, fragments: Vec<Vec<u8>>) -> Result<Pixels,
             return Err(DicomError::CodecNotBuilt(format!("{} ({}) with {}-bit samples", ts.name(), ts.uid(), image.bits_stored), "turbo"));
         }
     }
-    // A decoder would fill the declared frame from a smaller stream, or overrun it from a larger
-    // one: a codestream that contradicts Rows and Columns is refused.
-    if let Some((w, h)) = fragments.first().and_then(|f| declared_size(f))
-        && (w, h) != (u32::from(image.columns), u32::from(image.rows)) {
-            return Err(DicomError::Malformed("the compressed frame's size differs from Rows and Columns"));
-        }
     let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
     let mut elements = vec![
         us(tags::ROWS, image.rows),
@@ -226,7 +228,7 @@ fn decode_encapsulated(index: &Index, fragments: Vec<Vec<u8>>) -> Result<Pixels,
         us(tags::PIXEL_REPRESENTATION, u16::from(image.signed)),
         DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, dicom_value!(Str, image.photometric.as_str())),
         DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, dicom_value!(Str, "1")),
-        DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), fragments)),
+        DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), fragments.iter().map(|f| f.to_vec()).collect::<Vec<_>>())),
     ];
     if image.samples_per_pixel > 1 {
         elements.push(us(tags::PLANAR_CONFIGURATION, image.planar_configuration));

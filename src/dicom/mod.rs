@@ -5,6 +5,7 @@ mod attrs;
 pub mod describe;
 pub mod frame;
 pub mod index;
+mod j2k;
 mod rle;
 pub mod walk;
 
