@@ -169,20 +169,15 @@ fn per_syntax(c: &mut Criterion) {
 fn encoders(c: &mut Criterion) {
     let obj = ct(512, 512);
     let data = obj.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap().into_owned();
-    let image = framegate::dicom::Image::from_obj(&obj).unwrap();
-    let pixels = image.frame(data);
+    let pixels = framegate::dicom::Image::from_obj(&obj).unwrap().frame(data);
     let presentation = framegate::dicom::Presentation::from_obj(&obj);
-    let picture = render(&pixels, &presentation, &RenderParams::default()).unwrap();
+    let window = RenderParams { window: Window::new(40.0, 400.0, VoiFunction::Linear), viewport: None };
+    let picture = render(&pixels, &presentation, &window).unwrap();
     let mut group = c.benchmark_group("encode/512x512 grey q90");
     group.bench_function("jpeg-encoder", |b| b.iter(|| encode::jpeg_encoder(black_box(&picture), 90).unwrap()));
     #[cfg(feature = "turbo")]
     group.bench_function("libjpeg-turbo", |b| b.iter(|| framegate::turbo::encode(black_box(&picture), 90).unwrap()));
     group.bench_function("png", |b| b.iter(|| encode::png(black_box(&picture)).unwrap()));
-    group.finish();
-    let mut group = c.benchmark_group("render/512x512 16-bit");
-    group.bench_function("window + encode (the build's encoder)", |b| {
-        b.iter(|| encode::jpeg(&render(black_box(&pixels), &presentation, &RenderParams::default()).unwrap(), 90).unwrap())
-    });
     group.finish();
     eprintln!(
         "sizes at q90: jpeg-encoder {} bytes{}",

@@ -68,7 +68,7 @@ fn render_encode(c: &mut Criterion) {
     let params = RenderParams::default();
     c.bench_function("render/window 512x512 16-bit", |b| b.iter(|| render(black_box(&pixels), &presentation, &params).unwrap()));
     let picture = render(&pixels, &presentation, &params).unwrap();
-    c.bench_function("encode/jpeg-encoder q90 512x512 grey", |b| b.iter(|| framegate::encode::jpeg(black_box(&picture), 90).unwrap()));
+    c.bench_function("encode/jpeg q90 512x512 grey (the build's encoder)", |b| b.iter(|| framegate::encode::jpeg(black_box(&picture), 90).unwrap()));
 
     let index = Index {
         transfer_syntax: dicom_transfer_syntax_registry::TransferSyntaxRegistry
