@@ -6,11 +6,13 @@ pub mod describe;
 pub mod frame;
 pub mod index;
 mod j2k;
+mod jpeg;
 mod rle;
 pub mod walk;
 
 pub use attrs::{Geometry, Image, Lut, Palette, Presentation};
-pub use frame::{browser_ready_jpeg, decode_frame};
+pub use frame::decode_frame;
+pub use jpeg::browser_ready_jpeg;
 pub use index::{Index, Layout, Limits};
 
 use crate::store::StoreError;

@@ -1,0 +1,117 @@
+//! JPEG frames: what a stream's frame header declares, when a stored frame can be sent to the
+//! browser as it is, and (with the `turbo` feature) decoding through libjpeg-turbo.
+
+use super::Index;
+#[cfg(feature = "turbo")]
+use super::{DicomError, Image};
+#[cfg(feature = "turbo")]
+use crate::render::Pixels;
+
+const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
+const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
+/// The JPEG processes of DICOM: baseline, extended, and the two lossless syntaxes.
+pub const SYNTAXES: [&str; 4] = [JPEG_BASELINE, JPEG_EXTENDED, "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"];
+
+/// What a JPEG stream's frame header (SOFn) declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct JpegFrame {
+    /// The SOF marker's low nibble: 0 baseline, 1 extended, 3 lossless, ...
+    process: u8,
+    precision: u8,
+    components: u8,
+}
+
+/// A lossy stream of more than 8 bits: jpeg-decoder cannot decode it, libjpeg-turbo can.
+#[cfg(not(feature = "turbo"))]
+pub fn needs_turbo(stream: &[u8]) -> bool {
+    frame_header(stream).is_some_and(|f| f.precision > 8 && f.process != 3)
+}
+
+/// Finds the frame header of a JPEG stream, walking its marker segments up to the first scan.
+fn frame_header(stream: &[u8]) -> Option<JpegFrame> {
+    let mut at = 2;
+    if !stream.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    loop {
+        while stream.get(at) == Some(&0xFF) && stream.get(at + 1) == Some(&0xFF) {
+            at += 1; // fill bytes
+        }
+        let [0xFF, marker] = *stream.get(at..at + 2)? else { return None };
+        let rest = &stream[at + 2..];
+        match marker {
+            0xD0..=0xD7 | 0x01 => at += 2,
+            0xDA | 0xD9 => return None,
+            _ => {
+                let len = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+                // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
+                if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
+                    return Some(JpegFrame { process: marker & 0x0F, precision: *rest.get(2)?, components: *rest.get(7)? });
+                }
+                at += 2 + len;
+            }
+        }
+    }
+}
+
+/// Whether the renderer shows every 8-bit value as itself under the file's default VOI: no
+/// rescale or LUT, and no window, or one (like centre 128, width 256) that changes nothing.
+/// MONOCHROME1's inversion fails the test, as it should.
+fn renders_unchanged(index: &Index) -> bool {
+    let p = &index.presentation;
+    // Without a window the default spans the frame's own range unless the values are shown
+    // as stored; only a default that does not depend on the frame can be judged on a ramp.
+    if p.windows.is_empty() && p.voi_luts.is_empty() && !p.is_identity() {
+        return false;
+    }
+    let mut ramp = index.image.frame((0..=255u8).collect());
+    (ramp.rows, ramp.columns, ramp.samples_per_pixel) = (1, 256, 1);
+    crate::render::render(&ramp, p, &Default::default())
+        .is_ok_and(|picture| picture.data.iter().enumerate().all(|(i, v)| usize::from(*v) == i))
+}
+
+/// The stored JPEG of an unchanged frame, when a browser shows it exactly as framegate would
+/// render it: 8-bit baseline (or 8-bit extended Huffman), grey that the default VOI leaves
+/// unchanged, or JPEG's own YCbCr colour. `None` sends the frame through the renderer.
+pub fn browser_ready_jpeg(index: &Index, bytes: &[u8]) -> Option<Vec<u8>> {
+    let image = &index.image;
+    let ts = index.transfer_syntax.uid();
+    if !matches!(ts, JPEG_BASELINE | JPEG_EXTENDED) || image.bits_allocated != 8 || image.bits_stored != 8 || image.signed {
+        return None;
+    }
+    let ready = match (image.samples_per_pixel, image.photometric.as_str()) {
+        (1, "MONOCHROME1" | "MONOCHROME2") => renders_unchanged(index),
+        // RGB is left out: its streams may or may not hold YCbCr, which browsers always assume.
+        (3, "YBR_FULL_422" | "YBR_FULL") => true,
+        _ => false,
+    };
+    if !ready {
+        return None;
+    }
+    let stream = super::frame::fragments(bytes).ok()?.concat();
+    let header = frame_header(&stream)?;
+    let fits = super::frame::declared_size(&stream) == Some((u32::from(image.columns), u32::from(image.rows)));
+    (matches!(header.process, 0 | 1) && header.precision == 8 && u16::from(header.components) == image.samples_per_pixel && fits).then_some(stream)
+}
+
+/// Decodes a JPEG stream with libjpeg-turbo: 8-, 12- and 16-bit samples, colour converted to
+/// RGB by the library as jpeg-decoder would.
+#[cfg(feature = "turbo")]
+pub fn decode(image: &Image, stream: &[u8]) -> Result<Pixels, DicomError> {
+    let decoded = crate::turbo::decode(stream, image.pixels()).map_err(|e| DicomError::Decode(e.to_string()))?;
+    if (decoded.width, decoded.height) != (image.columns, image.rows) {
+        return Err(DicomError::Malformed("the compressed frame's size differs from Rows and Columns"));
+    }
+    let wide = decoded.precision > 8;
+    let mut pixels = image.frame(decoded.data);
+    pixels.samples_per_pixel = decoded.components;
+    pixels.bits_allocated = if wide { 16 } else { 8 };
+    // Stored bits beyond what the stream holds would shift samples out of place.
+    pixels.bits_stored = image.bits_stored.min(decoded.precision).max(1);
+    pixels.high_bit = pixels.bits_stored - 1;
+    if decoded.components == 3 {
+        pixels.photometric = "RGB".into();
+        pixels.planar_configuration = 0;
+    }
+    Ok(pixels)
+}
