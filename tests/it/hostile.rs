@@ -183,3 +183,59 @@ async fn lying_offset_tables_nested_pixel_data_and_mismatched_jpegs() {
     assert_eq!(get(&format!("{}/healthz", server.base())).await.status, 200);
     server.stop().await;
 }
+
+/// A deflated file: the meta group, then `data_set` (explicit little endian bytes) deflated.
+fn deflated(data_set: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let meta = dicom_object::FileMetaTableBuilder::new()
+        .transfer_syntax("1.2.840.10008.1.2.1.99")
+        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
+        .media_storage_sop_instance_uid("2.25.5")
+        .build()
+        .unwrap();
+    let mut out = vec![0u8; 128];
+    out.extend_from_slice(b"DICM");
+    meta.write(&mut out).unwrap();
+    let mut deflate = flate2::write::DeflateEncoder::new(out, flate2::Compression::fast());
+    deflate.write_all(data_set).unwrap();
+    deflate.finish().unwrap()
+}
+
+#[tokio::test]
+async fn deflate_bombs_and_broken_streams_are_refused_without_inflating_them_whole() {
+    let settings = framegate::Settings {
+        limits: framegate::dicom::Limits { max_frame_bytes: 1 << 20, ..Default::default() },
+        ..Default::default()
+    };
+    let server = Server::start_with(settings).await;
+    // 1024×1024 16-bit zeros: 2 MiB inflated from a few KiB, past the 1 MiB limit.
+    let mut big = sample::ct_slice(0, 1, 16);
+    big.put(DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(1024u16)));
+    big.put(DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(1024u16)));
+    big.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::from(vec![0u8; 2 << 20])));
+    let file = sample::to_bytes(big).unwrap();
+    let bomb = deflated(&file[data_set_start(&file)..]);
+    assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
+    server.put("d/bomb.dcm", bomb).await;
+    let r = get(&server.url("d", "d/bomb.dcm", "/-/frames/1.jpg")).await;
+    assert_eq!(r.status, 415, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.error(), "unsupported image: deflated objects over 1 MiB");
+
+    let mut broken = deflated(&ct_bytes()[data_set_start(&ct_bytes())..]);
+    let n = broken.len();
+    broken[n - 200..].fill(0xFF);
+    server.put("d/broken.dcm", broken).await;
+    let r = get(&server.url("d", "d/broken.dcm", "/-/frames/1.jpg")).await;
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+
+    // A sound deflated file renders like its native original, and is not served de-identified.
+    let native = ct_bytes();
+    server.put("d/native.dcm", native.clone()).await;
+    server.put("d/small.dcm", deflated(&native[data_set_start(&native)..])).await;
+    let a = get(&server.url("d", "d/native.dcm", "/-/frames/1.png")).await;
+    let b = get(&server.url("d", "d/small.dcm", "/-/frames/1.png")).await;
+    assert_eq!((b.status, &b.body), (200, &a.body));
+    assert_eq!(get(&server.url("d", "d/small.dcm", "")).await.status, 415);
+    assert_eq!(get(&format!("{}/healthz", server.base())).await.status, 200);
+    server.stop().await;
+}
