@@ -480,3 +480,129 @@ async fn framegate_renders_what_dcmtk_renders() {
     assert!(failed.is_empty(), "fixtures differ from the reference: {failed:?}");
     server.stop().await;
 }
+
+/// The pydicom wheel's public files that framegate renders, each against dcmtk with the file's
+/// own defaults (see `default_voi`), and the codec feature each needs.
+const PUBLIC: &[(&str, Option<&str>)] = &[
+    // A 1-bit segmentation: dcmtk shows its 1s as 128 (a shift to 8 bits) where framegate
+    // shows them white; compared under an explicit window instead, see EXPLICIT.
+    ("CT_small.dcm", None),
+    ("MR_small.dcm", None),
+    ("MR_small_RLE.dcm", None),
+    ("MR_small_bigendian.dcm", None),
+    ("MR_small_implicit.dcm", None),
+    ("MR_small_padded.dcm", None),
+    ("MR_small_jp2klossless.dcm", None),
+    ("MR_small_jpeg_ls_lossless.dcm", Some("jpegls")),
+    ("JPEG2000.dcm", None),
+    ("JPGExtended.dcm", Some("turbo")),
+    ("JPEGLSNearLossless_16.dcm", Some("jpegls")),
+    ("image_dfl.dcm", None),
+    ("examples_palette.dcm", None),
+    ("examples_rgb_color.dcm", None),
+    ("examples_ybr_color.dcm", None),
+    ("examples_jpeg2k.dcm", None),
+    ("SC_rgb_small_odd.dcm", None),
+    ("SC_rgb_rle.dcm", None),
+    ("SC_rgb_rle_16bit.dcm", None),
+    ("SC_rgb_rle_32bit.dcm", None),
+    ("SC_ybr_full_422_uncompressed.dcm", None),
+    ("SC_rgb_dcmtk_+eb+cy+s2.dcm", None),
+    ("SC_rgb_dcmtk_+eb+cy+s4.dcm", None),
+    ("SC_rgb_dcmtk_+eb+cy+n1.dcm", None),
+    ("SC_rgb_dcmtk_+eb+cy+n2.dcm", None),
+    ("SC_rgb_dcmtk_+eb+cy+np.dcm", None),
+    ("SC_rgb_dcmtk_+eb+cr.dcm", None),
+    ("SC_rgb_jpeg_dcmtk.dcm", None),
+    ("SC_rgb_jls_lossy_sample.dcm", Some("jpegls")),
+    ("rtdose_1frame.dcm", None),
+    ("rtdose_rle_1frame.dcm", None),
+];
+
+/// Files compared under an explicit window: (name, centre, width).
+const EXPLICIT: &[(&str, &str, &str)] = &[("liver_1frame.dcm", "0.5", "1")];
+
+/// dcmtk's options for the VOI framegate applies by default: the file's first window, else its
+/// first VOI LUT, else the frame's range (min-max) for grey data wider than 8 bits; 8-bit grey
+/// data is shown as stored, and colour has no VOI.
+fn default_voi(obj: &InMemDicomObject) -> &'static [&'static str] {
+    let grey = obj.element(tags::SAMPLES_PER_PIXEL).map_or(true, |e| e.to_int::<u16>().unwrap_or(1) == 1)
+        && obj.element(tags::PHOTOMETRIC_INTERPRETATION).is_ok_and(|e| e.to_str().unwrap_or_default().trim().starts_with("MONOCHROME"));
+    let bits = obj.element(tags::BITS_STORED).map_or(16, |e| e.to_int::<u16>().unwrap_or(16));
+    if !grey {
+        &[]
+    } else if obj.element(tags::WINDOW_CENTER).is_ok() {
+        &["+Wi", "1"]
+    } else if obj.element(tags::VOILUT_SEQUENCE).is_ok() {
+        &["+Wl", "1"]
+    } else if bits <= 8 {
+        &["-W"]
+    } else {
+        &["+Wm"]
+    }
+}
+
+#[tokio::test]
+async fn public_test_files_render_what_dcmtk_renders() {
+    let corpus = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pydicom/pydicom/data/test_files");
+    if !corpus.is_dir() {
+        assert!(std::env::var_os("CI").is_none(), "pydicom test files missing; .ci/run fetches them");
+        return;
+    }
+    if !tools_present() {
+        return;
+    }
+    let server = Server::start().await;
+    let dir = server.path("pd");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut report = Vec::new();
+    let explicit = EXPLICIT.iter().map(|&(name, c, w)| (name, None, Some((c, w))));
+    for (name, needs, window) in PUBLIC.iter().map(|&(name, needs)| (name, needs, None)).chain(explicit) {
+        if needs.is_some_and(|f| !built_with(f)) {
+            continue;
+        }
+        let file = dir.join(name);
+        std::fs::copy(corpus.join(name), &file).unwrap();
+        let obj = dicom_object::open_file(&file).unwrap();
+        let ts = obj.meta().transfer_syntax().trim_end_matches('\0').to_owned();
+        let voi: Vec<&str> = match window {
+            Some((c, w)) => vec!["+Ww", c, w],
+            None => default_voi(&obj).to_vec(),
+        };
+        let renderer = if ts.starts_with("1.2.840.10008.1.2.4.8") { "dcml2pnm" } else { "dcmj2pnm" };
+        let reference = if ts.starts_with("1.2.840.10008.1.2.4.9") {
+            let raw = dir.join(format!("{name}.raw.dcm"));
+            run("gdcmconv", &["--raw", s(&file), s(&raw)]);
+            raw
+        } else {
+            file.clone()
+        };
+        let pnm = dir.join(format!("{name}.pnm"));
+        let mut args = voi.clone();
+        args.extend([s(&reference), s(&pnm)]);
+        run(renderer, &args);
+        let (rw, rh, rc, expected) = read_pnm(&pnm);
+        let query = window.map(|(c, w)| format!("?window={c},{w}")).unwrap_or_default();
+        let png = get(&server.url("pd", &format!("pd/{name}"), &format!("/-/frames/1.png{query}"))).await;
+        assert_eq!(png.status, 200, "{name}: {}", String::from_utf8_lossy(&png.body));
+        let (w, h, c, ours) = decode_png(&png.body);
+        assert_eq!((w, h, c), (rw, rh, rc), "{name}");
+        let max = ours.iter().zip(&expected).map(|(a, b)| a.abs_diff(*b)).max().unwrap_or(0);
+        let over = ours.iter().zip(&expected).filter(|(a, b)| a.abs_diff(**b) > MAX_GREY_DIFF).count();
+        report.push((name, ts, max, over, ours.len()));
+    }
+    for (name, ts, max, over, total) in &report {
+        eprintln!("{name:<36} {ts:<24} max diff {max:>3}, {over:>6} of {total} pixels off by more than {MAX_GREY_DIFF}");
+    }
+    // jpeg-decoder (the default build's JPEG decoder) rounds differently from IJG; see
+    // JPEG_DECODER_MAX_DIFF.
+    let jpeg_decoder = |ts: &str| !cfg!(feature = "turbo") && matches!(ts, "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51");
+    let failed: Vec<_> = report
+        .iter()
+        .filter(|(_, ts, max, over, total)| if jpeg_decoder(ts) { *max > JPEG_DECODER_MAX_DIFF || over * 10 > *total } else { *over > 0 })
+        .map(|(name, ..)| *name)
+        .collect();
+    assert!(failed.is_empty(), "public files differ from dcmtk: {failed:?}");
+    assert!(report.len() >= 25, "only {} public files compared", report.len());
+    server.stop().await;
+}
