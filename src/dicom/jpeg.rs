@@ -115,3 +115,23 @@ pub fn decode(image: &Image, stream: &[u8]) -> Result<Pixels, DicomError> {
     }
     Ok(pixels)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_header_is_found_past_other_segments() {
+        let mut stream = Vec::new();
+        let grey = vec![7u8; 16 * 8];
+        jpeg_encoder::Encoder::new(&mut stream, 90).encode(&grey, 16, 8, jpeg_encoder::ColorType::Luma).unwrap();
+        assert_eq!(frame_header(&stream), Some(JpegFrame { process: 0, precision: 8, components: 1 }));
+        // A 12-bit extended header (SOF1) after an APP segment with fill bytes before it.
+        let sof1 = [0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xFF, 0xC1, 0, 11, 12, 0, 8, 0, 16, 1, 1, 0x11, 0];
+        assert_eq!(frame_header(&sof1), Some(JpegFrame { process: 1, precision: 12, components: 1 }));
+        // Not a JPEG, truncated, or a scan before any frame header.
+        assert_eq!(frame_header(b"GIF89a"), None);
+        assert_eq!(frame_header(&sof1[..12]), None);
+        assert_eq!(frame_header(&[0xFF, 0xD8, 0xFF, 0xDA, 0, 2]), None);
+    }
+}

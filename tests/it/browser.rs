@@ -224,10 +224,12 @@ async fn phone_viewer_swipes_and_pinches() {
 async fn an_expired_token_shows_a_message_not_a_broken_image() {
     let Some((_driver, client)) = browser(800, 600, false).await else { return };
     let server = series_server().await;
-    let token = server.keys.sign(&key("ct/s1"), now() + 3);
+    // Long enough for the page to load on a busy two-core machine; then wait it out.
+    let expires = now() + 10;
+    let token = server.keys.sign(&key("ct/s1"), expires);
     client.goto(&format!("{}/v1/{token}/ct/s1/-/view", server.base())).await.unwrap();
     until(&client, "the first frame", |s| s["shown"].is_string()).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs((expires + 1).saturating_sub(now()))).await;
     press(&client, &[Key::End]).await;
     let s = until(&client, "the expiry message", |s| s["error"] == 410).await;
     assert!(s["message"].as_str().unwrap().contains("expired"), "{s}");
