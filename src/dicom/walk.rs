@@ -179,6 +179,9 @@ pub fn walk(prefix: &[u8], start: u64, file_size: u64, ts: &TransferSyntax, stop
             Some(l) => {
                 let value_end = value_at + u64::from(l);
                 check_end(Some(value_end), file_size, &open)?;
+                if l % value_size(header.vr()) != 0 {
+                    return Err(DicomError::Malformed("a binary value's length is not a multiple of its size"));
+                }
                 if header.vr() == VR::SQ {
                     // Walked, not skipped, so that nesting depth is bounded before dicom-object recurses.
                     push(&mut open, Open::Sequence { end: Some(value_end), implicit: false })?;
@@ -189,6 +192,19 @@ pub fn walk(prefix: &[u8], start: u64, file_size: u64, ts: &TransferSyntax, stop
                 }
             }
         }
+    }
+}
+
+/// Bytes per value of the binary VRs. dicom-parser reads whole values only, so a length that is
+/// not a multiple leaves it reading the remainder as the next element's header: fuzzing found
+/// an FL of 2 bytes after which it read a header declaring 4 GiB and allocated for it. Such a
+/// length is refused here, before dicom-object sees the header.
+fn value_size(vr: VR) -> u32 {
+    match vr {
+        VR::SS | VR::US | VR::OW => 2,
+        VR::FL | VR::SL | VR::UL | VR::AT | VR::OF | VR::OL => 4,
+        VR::FD | VR::SV | VR::UV | VR::OD | VR::OV => 8,
+        _ => 1,
     }
 }
 

@@ -42,3 +42,10 @@ fn native_ybr_422_with_an_odd_pixel_count_is_measured_by_whole_groups() {
     let refused = framegate::fuzzing::frame(&input("frame-ybr422-odd-width.bin"));
     assert_eq!(refused, Err("decoded frame holds 10 bytes, 16 expected".to_owned()));
 }
+
+#[test]
+fn a_binary_value_of_odd_length_cannot_desynchronise_the_parser() {
+    // An FL element of 2 bytes: dicom-parser read no value and took the next bytes for a header
+    // declaring 4 GiB, which it allocated. The walk now refuses such lengths first.
+    assert_eq!(framegate::fuzzing::index(&input("index-odd-binary-length.bin")), None);
+}
