@@ -259,6 +259,7 @@ impl Demo {
             ("CT series stack.json".into(), path(&series_token, &series, "/-/stack.json")),
             ("CT slice, soft-tissue window".into(), path(&series_token, mid, "/-/frames/1.jpg")),
             ("CT slice, lung window".into(), path(&series_token, mid, "/-/frames/1.jpg?window=-600,1500")),
+            ("CT slice, lossless PNG".into(), path(&series_token, mid, "/-/frames/1.png")),
             ("CT slice info".into(), path(&series_token, mid, "/-/info.json")),
             ("CT slice, raw DICOM".into(), path(&series_token, mid, "")),
             ("cine, first frame".into(), path(&cine_token, &self.cine, "/-/frames/1.jpg")),

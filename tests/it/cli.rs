@@ -69,3 +69,16 @@ fn inspect_prints_frame_ranges() {
     assert_eq!(ranges[3]["offset"].as_u64().unwrap() + ranges[3]["length"].as_u64().unwrap(), size);
     assert_eq!(ranges[0]["length"], 32 * 32 * 2);
 }
+
+#[tokio::test]
+async fn every_url_the_demo_prints_answers() {
+    let server = Server::start().await;
+    let demo = framegate::sample::write_demo(server.dir.path()).unwrap();
+    let urls = demo.urls(&server.keys, now() + 600);
+    assert!(urls.len() >= 10);
+    for (label, path) in urls {
+        let r = get(&format!("{}{path}", server.base())).await;
+        assert_eq!(r.status, 200, "{label}: {}", String::from_utf8_lossy(&r.body));
+    }
+    server.stop().await;
+}
