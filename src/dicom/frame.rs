@@ -57,8 +57,8 @@ pub(super) fn fragments(bytes: &[u8]) -> Result<Vec<&[u8]>, DicomError> {
 }
 
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
-/// Width and height a compressed frame declares: from a JPEG's frame header, or a JPEG 2000
-/// codestream's SIZ segment. `None` when the stream is neither, or too short to say.
+/// Width and height a compressed frame declares: from a JPEG or JPEG-LS frame header, or a
+/// JPEG 2000 codestream's SIZ segment. `None` when the stream is neither, or too short to say.
 pub(super) fn declared_size(stream: &[u8]) -> Option<(u32, u32)> {
     if let [0xFF, 0x4F, 0xFF, 0x51, _, _, _, _, rest @ ..] = stream {
         // SIZ: Rsiz, then Xsiz, Ysiz, XOsiz, YOsiz (PS3.5 A.4.4 / ITU-T T.800 A.5.1).
@@ -66,10 +66,9 @@ pub(super) fn declared_size(stream: &[u8]) -> Option<(u32, u32)> {
         let (x, y, x0, y0) = (word(0)?, word(4)?, word(8)?, word(12)?);
         return Some((x.checked_sub(x0)?, y.checked_sub(y0)?));
     }
-    if stream.starts_with(&[0xFF, 0xD8]) {
-        return imagesize::blob_size(stream).ok().map(|s| (s.width as u32, s.height as u32));
-    }
-    None
+    // JPEG and JPEG-LS: the frame header (a height of 0, left to a later DNL marker, counts as
+    // a contradiction: DICOM frames state their rows).
+    jpeg::frame_header(stream).map(|f| (u32::from(f.width), u32::from(f.height)))
 }
 
 /// Transfer syntaxes whose codec is a cargo feature this build was made without.

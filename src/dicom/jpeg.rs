@@ -12,23 +12,26 @@ const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 /// The JPEG processes of DICOM: baseline, extended, and the two lossless syntaxes.
 pub const SYNTAXES: [&str; 4] = [JPEG_BASELINE, JPEG_EXTENDED, "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"];
 
-/// What a JPEG stream's frame header (SOFn) declares.
+/// What a JPEG or JPEG-LS stream's frame header (SOFn, SOF55) declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct JpegFrame {
-    /// The SOF marker's low nibble: 0 baseline, 1 extended, 3 lossless, ...
-    process: u8,
-    precision: u8,
-    components: u8,
+pub struct JpegFrame {
+    /// The SOF marker: 0xC0 baseline, 0xC1 extended, 0xC3 lossless, 0xF7 JPEG-LS, ...
+    pub marker: u8,
+    pub precision: u8,
+    pub height: u16,
+    pub width: u16,
+    pub components: u8,
 }
 
 /// A lossy stream of more than 8 bits: jpeg-decoder cannot decode it, libjpeg-turbo can.
 #[cfg(not(feature = "turbo"))]
 pub fn needs_turbo(stream: &[u8]) -> bool {
-    frame_header(stream).is_some_and(|f| f.precision > 8 && f.process != 3)
+    frame_header(stream).is_some_and(|f| f.precision > 8 && !matches!(f.marker, 0xC3 | 0xC7 | 0xCB | 0xCF))
 }
 
-/// Finds the frame header of a JPEG stream, walking its marker segments up to the first scan.
-fn frame_header(stream: &[u8]) -> Option<JpegFrame> {
+/// Finds the frame header of a JPEG or JPEG-LS stream, walking its marker segments up to the
+/// first scan.
+pub fn frame_header(stream: &[u8]) -> Option<JpegFrame> {
     let mut at = 2;
     if !stream.starts_with(&[0xFF, 0xD8]) {
         return None;
@@ -44,9 +47,16 @@ fn frame_header(stream: &[u8]) -> Option<JpegFrame> {
             0xDA | 0xD9 => return None,
             _ => {
                 let len = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
-                // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC).
-                if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) {
-                    return Some(JpegFrame { process: marker & 0x0F, precision: *rest.get(2)?, components: *rest.get(7)? });
+                // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC); SOF55 is JPEG-LS's.
+                if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) || marker == 0xF7 {
+                    let word = |i: usize| Some(u16::from_be_bytes([*rest.get(i)?, *rest.get(i + 1)?]));
+                    return Some(JpegFrame {
+                        marker,
+                        precision: *rest.get(2)?,
+                        height: word(3)?,
+                        width: word(5)?,
+                        components: *rest.get(7)?,
+                    });
                 }
                 at += 2 + len;
             }
@@ -91,7 +101,7 @@ pub fn browser_ready_jpeg(index: &Index, bytes: &[u8]) -> Option<Vec<u8>> {
     let stream = super::frame::fragments(bytes).ok()?.concat();
     let header = frame_header(&stream)?;
     let fits = super::frame::declared_size(&stream) == Some((u32::from(image.columns), u32::from(image.rows)));
-    (matches!(header.process, 0 | 1) && header.precision == 8 && u16::from(header.components) == image.samples_per_pixel && fits).then_some(stream)
+    (matches!(header.marker, 0xC0 | 0xC1) && header.precision == 8 && u16::from(header.components) == image.samples_per_pixel && fits).then_some(stream)
 }
 
 /// Decodes a JPEG stream with libjpeg-turbo: 8-, 12- and 16-bit samples, colour converted to
@@ -125,10 +135,10 @@ mod tests {
         let mut stream = Vec::new();
         let grey = vec![7u8; 16 * 8];
         jpeg_encoder::Encoder::new(&mut stream, 90).encode(&grey, 16, 8, jpeg_encoder::ColorType::Luma).unwrap();
-        assert_eq!(frame_header(&stream), Some(JpegFrame { process: 0, precision: 8, components: 1 }));
+        assert_eq!(frame_header(&stream), Some(JpegFrame { marker: 0xC0, precision: 8, height: 8, width: 16, components: 1 }));
         // A 12-bit extended header (SOF1) after an APP segment with fill bytes before it.
         let sof1 = [0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xFF, 0xC1, 0, 11, 12, 0, 8, 0, 16, 1, 1, 0x11, 0];
-        assert_eq!(frame_header(&sof1), Some(JpegFrame { process: 1, precision: 12, components: 1 }));
+        assert_eq!(frame_header(&sof1), Some(JpegFrame { marker: 0xC1, precision: 12, height: 8, width: 16, components: 1 }));
         // Not a JPEG, truncated, or a scan before any frame header.
         assert_eq!(frame_header(b"GIF89a"), None);
         assert_eq!(frame_header(&sof1[..12]), None);
