@@ -177,6 +177,15 @@ async fn desktop_viewer_scrolls_zooms_windows_and_prefetches() {
     assert_ne!(s["image"], before["image"], "window/level changes the pixels");
     assert!(s["window"]["width"].as_f64().unwrap() < 400.0, "dragging left narrows the window: {}", s["window"]);
 
+    // L switches to lossless PNG frames, keeping the window; the picture is the same within
+    // JPEG's error, fetched again.
+    client.find(Locator::Css("body")).await.unwrap().send_keys("l").await.unwrap();
+    let png = until(&client, "a PNG frame", |x| shown_frame(x).is_some_and(|u| u.contains(".png?window="))).await;
+    assert_eq!(png["index"], s["index"]);
+    let clicked = client.execute("document.getElementById('lossless').click(); return fg.lossless", vec![]).await.unwrap();
+    assert_eq!(clicked, false);
+    until(&client, "back to JPEG", |x| shown_frame(x).is_some_and(|u| u.contains(".jpg?window="))).await;
+
     // Ctrl-wheel zooms.
     client.execute("document.getElementById('stage').dispatchEvent(new WheelEvent('wheel', {deltaY: -200, ctrlKey: true, clientX: 640, clientY: 400, bubbles: true, cancelable: true}))", vec![]).await.unwrap();
     until(&client, "zoom", |s| s["zoom"].as_f64().unwrap() > 1.5).await;
