@@ -396,3 +396,40 @@ impl Geometry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+
+    #[test]
+    fn segmented_palettes_expand_discrete_linear_and_indirect_segments() {
+        // Discrete 0, 10; linear to 40 over 3 entries; an indirect copy of the first segment.
+        let words = [0, 2, 0, 10, 1, 3, 40, 2, 1, 0, 0];
+        assert_eq!(expand_segments(&words), Some(vec![0, 10, 20, 30, 40, 0, 10]));
+        // A linear segment with nothing before it, an unknown opcode, and a truncated segment.
+        assert_eq!(expand_segments(&[1, 3, 40]), None);
+        assert_eq!(expand_segments(&[7, 1, 0]), None);
+        assert_eq!(expand_segments(&[0, 5, 1, 2]), None);
+        // An indirect segment pointing at itself does not recurse.
+        assert_eq!(expand_segments(&[0, 1, 5, 2, 1, 6, 0]), None);
+        // However long the segments say, at most 65536 entries.
+        assert_eq!(expand_segments(&[0, 1, 0, 1, 65535, 9, 1, 65535, 0]).map(|v| v.len()), Some(65536));
+    }
+
+    #[test]
+    fn a_segmented_palette_is_read_like_a_plain_one() {
+        let us = |tag, v: [u16; 3]| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+        let ow = |tag, v: &[u16]| DataElement::new(tag, VR::OW, PrimitiveValue::from(v.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>()));
+        let obj = InMemDicomObject::from_element_iter([
+            us(tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR, [4, 0, 16]),
+            us(tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR, [4, 0, 16]),
+            us(tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR, [4, 0, 16]),
+            ow(tags::SEGMENTED_RED_PALETTE_COLOR_LOOKUP_TABLE_DATA, &[0, 1, 0, 1, 3, 65535]),
+            ow(tags::SEGMENTED_GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA, &[0, 4, 9, 9, 9, 9]),
+            ow(tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA, &[1, 2, 3, 4]),
+        ]);
+        let palette = Palette::from_obj(&obj).unwrap();
+        assert_eq!(palette.channels, [vec![0, 21845, 43690, 65535], vec![9, 9, 9, 9], vec![1, 2, 3, 4]]);
+    }
+}
