@@ -82,6 +82,7 @@ const SYNTAXES: &[&str] = &[
     "1.2.840.10008.1.2.5",
     "1.2.840.10008.1.2.4.51",
     "1.2.840.10008.1.2.4.201",
+    "1.2.840.10008.1.2.4.80",
 ];
 const PHOTOMETRIC: &[&str] = &["MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "PALETTE COLOR"];
 
