@@ -267,7 +267,14 @@ fn htj2k(dir: &Path, image: &str, src: &Path, grey: bool) -> Vec<Fixture> {
         argv.extend(args);
         run("ojph_compress", &argv);
         let file = dir.join(format!("{image}-{name}.dcm"));
-        write_encapsulated(open(src), ts, std::fs::read(&j2c).unwrap(), &file);
+        // OpenJPH applies its colour transform to three components (reversible when lossless,
+        // irreversible when not), which DICOM names YBR_RCT and YBR_ICT.
+        let mut obj = open(src);
+        if !grey {
+            let photometric = if name == "htj2k-lossy" { "YBR_ICT" } else { "YBR_RCT" };
+            obj.put(DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from(photometric)));
+        }
+        write_encapsulated(obj, ts, std::fs::read(&j2c).unwrap(), &file);
         // The reference: OpenJPH's decoding, stored as native pixels in a copy of the source.
         let decoded = dir.join(format!("{image}-{name}-decoded.{}", if grey { "pgm" } else { "ppm" }));
         run("ojph_expand", &["-i", s(&j2c), "-o", s(&decoded)]);
@@ -502,6 +509,7 @@ const PUBLIC: &[(&str, Option<&str>)] = &[
     ("examples_rgb_color.dcm", None),
     ("examples_ybr_color.dcm", None),
     ("examples_jpeg2k.dcm", None),
+    ("GDCMJ2K_TextGBR.dcm", None),
     ("SC_rgb_small_odd.dcm", None),
     ("SC_rgb_rle.dcm", None),
     ("SC_rgb_rle_16bit.dcm", None),
