@@ -11,10 +11,9 @@ use std::path::Path;
 use std::process::Command;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use dicom_core::value::PixelFragmentSequence;
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
-use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use dicom_object::InMemDicomObject;
 use framegate::dicom::{Index, Limits, decode_frame};
 use framegate::key::ObjectKey;
 use framegate::render::{RenderParams, VoiFunction, Window, render};
@@ -72,19 +71,9 @@ fn htj2k(dir: &Path, name: &str, native: &InMemDicomObject, width: u16, height: 
     let (pgm_path, j2c) = (dir.join(format!("{name}.pgm")), dir.join(format!("{name}.j2c")));
     std::fs::write(&pgm_path, pgm).ok()?;
     run("ojph_compress", &["-i", pgm_path.to_str()?, "-o", j2c.to_str()?, "-reversible", "true"]).then_some(())?;
-    let mut stream = std::fs::read(&j2c).ok()?;
-    if stream.len() % 2 == 1 {
-        stream.push(0);
-    }
-    let mut obj = native.clone();
-    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), vec![stream])));
-    let meta = FileMetaTableBuilder::new()
-        .transfer_syntax("1.2.840.10008.1.2.4.201")
-        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
-        .media_storage_sop_instance_uid("2.25.1")
-        .build()
-        .ok()?;
-    obj.with_exact_meta(meta).write_to_file(dir.join(format!("{name}-htj2k.dcm"))).ok()
+    let stream = std::fs::read(&j2c).ok()?;
+    let bytes = sample::to_bytes_in(sample::with_one_fragment(native.clone(), stream), "1.2.840.10008.1.2.4.201").ok()?;
+    std::fs::write(dir.join(format!("{name}-htj2k.dcm")), bytes).ok()
 }
 
 /// Writes the native file and every conversion the machine can make; returns the names made.

@@ -4,6 +4,7 @@
 use std::io;
 use std::path::Path;
 
+use dicom_core::value::PixelFragmentSequence;
 use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{tags, uids};
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
@@ -174,10 +175,16 @@ pub fn write(obj: InMemDicomObject, path: &Path) -> io::Result<()> {
 
 /// `obj` as the bytes of a DICOM file in Explicit VR Little Endian.
 pub fn to_bytes(obj: InMemDicomObject) -> io::Result<Vec<u8>> {
+    to_bytes_in(obj, uids::EXPLICIT_VR_LITTLE_ENDIAN)
+}
+
+/// `obj` as the bytes of a DICOM file in transfer syntax `ts`; its Pixel Data must already be
+/// in that syntax's form (fragments for an encapsulated one, see [`with_one_fragment`]).
+pub fn to_bytes_in(obj: InMemDicomObject, ts: &str) -> io::Result<Vec<u8>> {
     let class = obj.get(tags::SOP_CLASS_UID).and_then(|e| e.to_str().ok()).unwrap_or_default().into_owned();
     let instance = obj.get(tags::SOP_INSTANCE_UID).and_then(|e| e.to_str().ok()).unwrap_or_default().into_owned();
     let meta = FileMetaTableBuilder::new()
-        .transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN)
+        .transfer_syntax(ts)
         .media_storage_sop_class_uid(class)
         .media_storage_sop_instance_uid(instance)
         .implementation_class_uid(uid(&[9]))
@@ -186,6 +193,16 @@ pub fn to_bytes(obj: InMemDicomObject) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     obj.with_exact_meta(meta).write_all(&mut out).map_err(io::Error::other)?;
     Ok(out)
+}
+
+/// `obj` with its Pixel Data replaced by one compressed frame as a single fragment, padded to
+/// an even length as items must be.
+pub fn with_one_fragment(mut obj: InMemDicomObject, mut stream: Vec<u8>) -> InMemDicomObject {
+    if stream.len() % 2 == 1 {
+        stream.push(0);
+    }
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), vec![stream])));
+    obj
 }
 
 /// Writes a grey JPEG of stack image `n`.

@@ -59,7 +59,7 @@ pub(super) fn fragments(bytes: &[u8]) -> Result<Vec<&[u8]>, DicomError> {
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 /// Width and height a compressed frame declares: from a JPEG or JPEG-LS frame header, or a
 /// JPEG 2000 codestream's SIZ segment. `None` when the stream is neither, or too short to say.
-pub(super) fn declared_size(stream: &[u8]) -> Option<(u32, u32)> {
+fn declared_size(stream: &[u8]) -> Option<(u32, u32)> {
     if let [0xFF, 0x4F, 0xFF, 0x51, _, _, _, _, rest @ ..] = stream {
         // SIZ: Rsiz, then Xsiz, Ysiz, XOsiz, YOsiz (PS3.5 A.4.4 / ITU-T T.800 A.5.1).
         let word = |i: usize| rest.get(i..i + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));

@@ -158,10 +158,7 @@ impl Index {
             }
         };
         let prefix = prefix.freeze();
-        let image = Image::from_obj(&header.obj)?;
-        if image.pixels() > limits.max_frame_pixels {
-            return Err(DicomError::TooManyPixels(image.pixels()).into());
-        }
+        let image = image_within(&header.obj, limits)?;
         let (layout, pixel_end) = if header.ts.is_encapsulated_pixel_data() {
             let reader = Reader { store, key, meta, prefix: &prefix, window: Default::default() };
             encapsulated_layout(&reader, &header, &image, limits).await?
@@ -243,6 +240,15 @@ pub fn parse_header(prefix: &[u8], file_size: u64) -> Result<Parsed, DicomError>
     Ok(Parsed::Done(Header { meta, ts, obj, pixel }))
 }
 
+/// The image a header describes, refused when one frame has more pixels than the limit.
+fn image_within(obj: &InMemDicomObject, limits: &Limits) -> Result<Image, DicomError> {
+    let image = Image::from_obj(obj)?;
+    if image.pixels() > limits.max_frame_pixels {
+        return Err(DicomError::TooManyPixels(image.pixels()));
+    }
+    Ok(image)
+}
+
 /// Reads a deflated object whole (it must fit the frame size limit, inflated too), then indexes
 /// the inflated data set like a native little-endian one held in memory.
 async fn load_deflated(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, meta_end: u64, limits: &Limits) -> Result<Index, LoadError> {
@@ -271,10 +277,7 @@ async fn load_deflated(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, me
     };
     let obj = InMemDicomObject::read_dataset_with_ts(Cursor::new(&inflated[..pixel.header_offset as usize]), ts)
         .map_err(|e| DicomError::Parse(Box::new(e)))?;
-    let image = Image::from_obj(&obj)?;
-    if image.pixels() > limits.max_frame_pixels {
-        return Err(DicomError::TooManyPixels(image.pixels()).into());
-    }
+    let image = image_within(&obj, limits)?;
     let (Layout::Native { offset, frame_bytes, .. }, end) = native_layout(&pixel, false, &image)? else {
         return Err(DicomError::Malformed("deflated pixel data is not native").into());
     };

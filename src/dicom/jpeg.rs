@@ -100,7 +100,7 @@ pub fn browser_ready_jpeg(index: &Index, bytes: &[u8]) -> Option<Vec<u8>> {
     }
     let stream = super::frame::fragments(bytes).ok()?.concat();
     let header = frame_header(&stream)?;
-    let fits = super::frame::declared_size(&stream) == Some((u32::from(image.columns), u32::from(image.rows)));
+    let fits = (header.width, header.height) == (image.columns, image.rows);
     (matches!(header.marker, 0xC0 | 0xC1) && header.precision == 8 && u16::from(header.components) == image.samples_per_pixel && fits).then_some(stream)
 }
 

@@ -46,10 +46,8 @@ pub async fn serve(ctx: &Ctx<'_>, number: u32, format: Format) -> Result<Respons
 async fn serve_once(ctx: &Ctx<'_>, number: u32, format: Format, query: &FrameQuery) -> Result<Response<Body>, ApiError> {
     let (object, index) = load_index(ctx).await?;
     let count = index.frame_count();
-    let n = number
-        .checked_sub(1)
-        .filter(|n| *n < count)
-        .ok_or_else(|| ApiError::not_found(format!("frame {number} is out of range: the object has {count}")))?;
+    let out_of_range = || ApiError::not_found(format!("frame {number} is out of range: the object has {count}"));
+    let n = number.checked_sub(1).filter(|n| *n < count).ok_or_else(out_of_range)?;
     let key = FrameKey::new(object.clone(), number, &query.params, query.quality, format);
     let caching = Caching { etag: key.etag(), max_age: ctx.max_age(), shared: true };
     if caching.not_modified(ctx.headers) {
@@ -60,7 +58,7 @@ async fn serve_once(ctx: &Ctx<'_>, number: u32, format: Format, query: &FrameQue
         let bytes = match (index.held_frame(n), index.frame_range(n)) {
             (Some(held), _) => held,
             (None, Some(range)) => state.store.read(&object.key, &object.meta, range).await?,
-            (None, None) => return Err(ApiError::not_found(format!("frame {number} is out of range: the object has {count}"))),
+            (None, None) => return Err(out_of_range()),
         };
         let (index, query) = (index.clone(), *query);
         state.pool.run(move || render_frame(&index, &bytes, &query, format)).await?

@@ -1,39 +1,12 @@
 //! Real files converted by dcmtk and gdcm: every transfer syntax the core decodes gives the
 //! same picture as the native original (byte-identical JPEGs for lossless syntaxes).
 
-use dicom_core::{DataElement, PrimitiveValue, VR};
-use dicom_dictionary_std::tags;
-
 use super::support::*;
 use framegate::sample;
 
 /// An 8-bit RGB test card: three colour ramps.
 fn rgb_card(cols: u16, rows: u16) -> dicom_object::InMemDicomObject {
-    let mut obj = sample::ct_slice(0, 1, 8);
-    let mut pixels = Vec::new();
-    for r in 0..rows {
-        for c in 0..cols {
-            pixels.extend_from_slice(&[(c * 255 / cols) as u8, (r * 255 / rows) as u8, 128]);
-        }
-    }
-    for (tag, vr, value) in [
-        (tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(3u16)),
-        (tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "RGB".into()),
-        (tags::PLANAR_CONFIGURATION, VR::US, 0u16.into()),
-        (tags::ROWS, VR::US, rows.into()),
-        (tags::COLUMNS, VR::US, cols.into()),
-        (tags::BITS_ALLOCATED, VR::US, 8u16.into()),
-        (tags::BITS_STORED, VR::US, 8u16.into()),
-        (tags::HIGH_BIT, VR::US, 7u16.into()),
-        (tags::PIXEL_DATA, VR::OB, pixels.into()),
-    ] {
-        obj.put(DataElement::new(tag, vr, value));
-    }
-    obj.remove_element(tags::WINDOW_CENTER);
-    obj.remove_element(tags::WINDOW_WIDTH);
-    obj.remove_element(tags::RESCALE_INTERCEPT);
-    obj.remove_element(tags::RESCALE_SLOPE);
-    obj
+    rgb_image(cols, rows, |c, r| [(c * 255 / cols) as u8, (r * 255 / rows) as u8, 128])
 }
 
 struct Case {

@@ -138,15 +138,7 @@ fn jpeg_cine(frames: u32, side: u16) -> Vec<u8> {
         DataElement::new(tags::WINDOW_WIDTH, VR::DS, PrimitiveValue::from("256")),
         DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), fragments)),
     ]);
-    let meta = dicom_object::FileMetaTableBuilder::new()
-        .transfer_syntax("1.2.840.10008.1.2.4.50")
-        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7.2")
-        .media_storage_sop_instance_uid("2.25.42")
-        .build()
-        .unwrap();
-    let mut out = Vec::new();
-    obj.with_exact_meta(meta).write_all(&mut out).unwrap();
-    out
+    framegate::sample::to_bytes_in(obj, "1.2.840.10008.1.2.4.50").unwrap()
 }
 
 #[tokio::test]

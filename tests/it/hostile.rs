@@ -136,15 +136,7 @@ fn encapsulated(frames: u32, jpeg_side: u16, declared: u16, bot: Vec<u32>, eot: 
         ]);
         elements.push(DataElement::new(tags::ICON_IMAGE_SEQUENCE, VR::SQ, DataSetSequence::new(vec![icon], Length::UNDEFINED)));
     }
-    let meta = dicom_object::FileMetaTableBuilder::new()
-        .transfer_syntax("1.2.840.10008.1.2.4.50")
-        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
-        .media_storage_sop_instance_uid("2.25.7")
-        .build()
-        .unwrap();
-    let mut out = Vec::new();
-    dicom_object::InMemDicomObject::from_element_iter(elements).with_exact_meta(meta).write_all(&mut out).unwrap();
-    out
+    sample::to_bytes_in(dicom_object::InMemDicomObject::from_element_iter(elements), "1.2.840.10008.1.2.4.50").unwrap()
 }
 
 #[tokio::test]

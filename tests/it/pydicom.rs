@@ -56,13 +56,6 @@ const RENDERS_WITH: &[(&str, &str, u32, u16, u16)] = &[
     ("jpegls", "SC_rgb_jls_lossy_sample.dcm", 1, 100, 100),
 ];
 
-fn built_with(feature: &str) -> bool {
-    match feature {
-        "turbo" => cfg!(feature = "turbo"),
-        "jpegls" => cfg!(feature = "jpegls"),
-        _ => false,
-    }
-}
 
 #[tokio::test]
 async fn every_public_test_file_gets_an_answer_and_nothing_breaks() {
