@@ -126,19 +126,19 @@ fn per_syntax(c: &mut Criterion) {
         }
         for syntax in made.iter().filter(|s| only.is_none_or(|h| h.contains(&s.as_str()))) {
             let Some((index, bytes)) = load(&rt, &store, &format!("{name}-{syntax}.dcm")) else { continue };
-            if let Err(e) = decode_frame(&index, &bytes) {
+            if let Err(e) = decode_frame(&index, 0, &bytes) {
                 eprintln!("skipping {name} {syntax}: {e}");
                 continue;
             }
             group.bench_function(format!("{syntax} decode+window+encode"), |b| {
                 b.iter(|| {
-                    let pixels = decode_frame(&index, black_box(&bytes)).unwrap();
+                    let pixels = decode_frame(&index, 0, black_box(&bytes)).unwrap();
                     let picture = render(&pixels, &index.presentation, &window).unwrap();
                     encode::jpeg(&picture, 90).unwrap()
                 })
             });
             if only.is_some() {
-                group.bench_function(format!("{syntax} decode"), |b| b.iter(|| decode_frame(&index, black_box(&bytes)).unwrap()));
+                group.bench_function(format!("{syntax} decode"), |b| b.iter(|| decode_frame(&index, 0, black_box(&bytes)).unwrap()));
             }
         }
         // OpenJPEG itself on the same codestreams, for the decode comparison.

@@ -5,7 +5,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
-use framegate::dicom::index::{Parsed, parse_header};
+use framegate::dicom::index::{Parsed, Swap, parse_header};
 use framegate::dicom::walk::PixelElement;
 use framegate::dicom::{Image, Index, Layout, Presentation, decode_frame};
 use framegate::key::ObjectKey;
@@ -77,15 +77,15 @@ fn render_encode(c: &mut Criterion) {
         image,
         presentation,
         geometry: Default::default(),
-        layout: Layout::Native { offset: 0, frame_bytes: 512 * 512 * 2, big_endian: false },
+        layout: Layout::Native { offset: 0, frame_bytes: 512 * 512 * 2, swap: Swap::None },
         header_bytes: 0,
-        pixel: PixelElement { header_offset: 0, value_offset: 0, length: Some(512 * 512 * 2) },
+        pixel: PixelElement { header_offset: 0, value_offset: 0, length: Some(512 * 512 * 2), vr: dicom_core::VR::OW },
         pixel_end: 512 * 512 * 2,
     };
     let bytes = pixels.data.clone();
     c.bench_function("frame/decode+window+encode 512x512 16-bit", |b| {
         b.iter(|| {
-            let px = decode_frame(&index, black_box(&bytes)).unwrap();
+            let px = decode_frame(&index, 0, black_box(&bytes)).unwrap();
             let picture = render(&px, &index.presentation, &params).unwrap();
             framegate::encode::jpeg(&picture, 90).unwrap()
         })

@@ -9,6 +9,9 @@ use bytes::Bytes;
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
+use dicom_core::VR;
+
+use crate::dicom::index::Swap;
 use crate::dicom::walk::PixelElement;
 use crate::dicom::{Image, Index, Layout, Limits, Presentation, decode_frame};
 use crate::key::ObjectKey;
@@ -133,7 +136,7 @@ fn frame_with(ts: &str, data: &[u8]) -> Result<usize, String> {
     let layout = if encapsulated {
         Layout::Encapsulated { frames: vec![0..bytes.len() as u64] }
     } else {
-        Layout::Native { offset: 0, frame_bytes: bytes.len() as u64, big_endian: ts.uid().ends_with(".2.2") }
+        Layout::Native { offset: 0, frame_bytes: bytes.len() as u64, swap: Swap::of(ts.uid().ends_with(".2.2"), VR::OW, image.bits_allocated) }
     };
     let index = Index {
         transfer_syntax: ts,
@@ -142,11 +145,11 @@ fn frame_with(ts: &str, data: &[u8]) -> Result<usize, String> {
         geometry: Default::default(),
         layout,
         header_bytes: 0,
-        pixel: PixelElement { header_offset: 0, value_offset: 0, length: None },
+        pixel: PixelElement { header_offset: 0, value_offset: 0, length: None, vr: VR::OB },
         pixel_end: bytes.len() as u64,
     };
     let window = Window::new(f64::from(*center) * 16.0 - 2048.0, f64::from(*width) * 8.0 + 1.0, VoiFunction::Linear);
-    let pixels = decode_frame(&index, &bytes).map_err(|e| e.to_string())?;
+    let pixels = decode_frame(&index, 0, &bytes).map_err(|e| e.to_string())?;
     let params = RenderParams { window, viewport: (flags & 8 == 8).then_some((17, 9)) };
     let picture = render(&pixels, &index.presentation, &params).map_err(|e| e.to_string())?;
     crate::encode::jpeg(&picture, 80).map(|j| j.len()).map_err(|e| e.to_string())

@@ -66,8 +66,10 @@ fn process(obj: InMemDicomObject, pseudonyms: &Pseudonyms, depth: usize) -> InMe
 
 fn element(e: InMemElement, pseudonyms: &Pseudonyms, depth: usize) -> Option<InMemElement> {
     let (tag, vr) = (e.tag(), e.vr());
-    // Private elements, their creators included, can hold anything: they never leave.
-    if tag.group() % 2 == 1 || tag.element() == 0x0000 {
+    // Private elements, their creators included, can hold anything: they never leave. Nor does
+    // a value still UN after the reader gave every known tag its dictionary VR: it could be a
+    // sequence or a name that no rule below would recognise.
+    if tag.group() % 2 == 1 || tag.element() == 0x0000 || vr == VR::UN {
         return None;
     }
     match profile::action(tag) {

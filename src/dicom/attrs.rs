@@ -32,7 +32,8 @@ pub struct Image {
     pub photometric: String,
     /// 0: samples interleaved per pixel, 1: one plane per colour.
     pub planar_configuration: u16,
-    /// Number of frames in the object.
+    /// Number of frames in the object; 0 while an unreadable Number of Frames waits for the
+    /// layout to count native frames by their length.
     pub frames: u32,
 }
 
@@ -193,7 +194,13 @@ impl Image {
             signed: int::<u16>(obj, tags::PIXEL_REPRESENTATION) == Some(1),
             photometric: code(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_else(|| "MONOCHROME2".into()),
             planar_configuration: int(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0),
-            frames: int::<i64>(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).try_into().map_err(|_| DicomError::Attribute("NumberOfFrames"))?,
+            frames: match get(obj, tags::NUMBER_OF_FRAMES) {
+                None => 1,
+                Some(e) => match e.to_int::<i64>() {
+                    Ok(n) => u32::try_from(n).ok().filter(|n| *n > 0).ok_or(DicomError::Attribute("NumberOfFrames"))?,
+                    Err(_) => 0,
+                },
+            },
         };
         image.validate()?;
         Ok(image)
@@ -202,9 +209,6 @@ impl Image {
     fn validate(&self) -> Result<(), DicomError> {
         if self.rows == 0 || self.columns == 0 {
             return Err(DicomError::Attribute("Rows/Columns"));
-        }
-        if self.frames == 0 {
-            return Err(DicomError::Attribute("NumberOfFrames"));
         }
         if !matches!(self.samples_per_pixel, 1 | 3) {
             return Err(DicomError::Attribute("SamplesPerPixel"));

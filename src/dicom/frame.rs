@@ -12,22 +12,27 @@ use dicom_dictionary_std::tags;
 use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use dicom_pixeldata::PixelDecoder;
 
+use super::index::Swap;
 use super::{DicomError, Index, Layout, jpeg};
 use crate::render::Pixels;
 
-/// Decodes frame bytes read from `index.frame_range(n)`.
-pub fn decode_frame(index: &Index, bytes: &[u8]) -> Result<Pixels, DicomError> {
+/// Decodes frame `n` (0-based) from the bytes read from `index.frame_range(n)`.
+pub fn decode_frame(index: &Index, n: u32, bytes: &[u8]) -> Result<Pixels, DicomError> {
     let image = &index.image;
     match &index.layout {
-        Layout::Native { big_endian: false, .. } | Layout::Inflated { .. } => Ok(image.frame(bytes.to_vec())),
-        Layout::Native { big_endian: true, .. } => {
-            let width = usize::from(image.bits_allocated / 8);
+        Layout::Native { swap: Swap::None, .. } | Layout::Inflated { .. } => Ok(image.frame(bytes.to_vec())),
+        Layout::Native { swap: Swap::Samples(width), .. } => {
             let mut data = bytes.to_vec();
-            // Bytes and bits have no order to swap (fuzzing found 1-bit data marked big endian).
-            if width > 1 {
-                data.chunks_exact_mut(width).for_each(<[u8]>::reverse);
-            }
+            data.chunks_exact_mut(usize::from(*width)).for_each(<[u8]>::reverse);
             Ok(image.frame(data))
+        }
+        Layout::Native { swap: Swap::Words, frame_bytes, .. } => {
+            // The range was widened to whole words; an odd frame start brought one byte before it.
+            let mut data = bytes.to_vec();
+            data.chunks_exact_mut(2).for_each(<[u8]>::reverse);
+            let lead = (u64::from(n) * frame_bytes % 2) as usize;
+            let frame = data.get(lead..lead + *frame_bytes as usize).ok_or(DicomError::Truncated)?;
+            Ok(image.frame(frame.to_vec()))
         }
         Layout::Encapsulated { .. } => decode_encapsulated(index, fragments(bytes)?),
     }
@@ -103,15 +108,19 @@ fn decode_encapsulated(index: &Index, fragments: Vec<&[u8]>) -> Result<Pixels, D
             many => super::j2k::decode(image, &many.concat()),
         };
     }
-    if jpeg::SYNTAXES.contains(&ts.uid()) {
-        let stream = fragments.concat();
+    let fragments: Vec<Vec<u8>> = if jpeg::SYNTAXES.contains(&ts.uid()) {
+        let stream = jpeg::as_declared(image, fragments.concat());
         #[cfg(feature = "turbo")]
         return jpeg::decode(image, &stream);
         #[cfg(not(feature = "turbo"))]
         if jpeg::needs_turbo(&stream) {
             return Err(DicomError::CodecNotBuilt(format!("{} ({}) with {}-bit samples", ts.name(), ts.uid(), image.bits_stored), "turbo"));
         }
-    }
+        #[cfg(not(feature = "turbo"))]
+        vec![stream]
+    } else {
+        fragments.iter().map(|f| f.to_vec()).collect()
+    };
     let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
     let mut elements = vec![
         us(tags::ROWS, image.rows),
@@ -123,7 +132,7 @@ fn decode_encapsulated(index: &Index, fragments: Vec<&[u8]>) -> Result<Pixels, D
         us(tags::PIXEL_REPRESENTATION, u16::from(image.signed)),
         DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, dicom_value!(Str, image.photometric.as_str())),
         DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, dicom_value!(Str, "1")),
-        DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), fragments.iter().map(|f| f.to_vec()).collect::<Vec<_>>())),
+        DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), fragments)),
     ];
     if image.samples_per_pixel > 1 {
         elements.push(us(tags::PLANAR_CONFIGURATION, image.planar_configuration));

@@ -4,13 +4,13 @@ use std::io::Cursor;
 use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
-use dicom_core::Tag;
+use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntax;
 use dicom_encoding::transfer_syntax::{Endianness, TransferSyntaxIndex};
-use dicom_object::{FileMetaTable, InMemDicomObject};
+use dicom_object::{FileMetaTable, FileMetaTableBuilder, InMemDicomObject};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
-use dicom_transfer_syntax_registry::entries::{DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN};
+use dicom_transfer_syntax_registry::entries::{DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 
 use super::walk::{ITEM, PixelElement, SEQUENCE_DELIMITATION, Walk, walk};
 use super::{DicomError, Geometry, Image, LoadError, Presentation};
@@ -50,8 +50,8 @@ pub enum Layout {
         offset: u64,
         /// Bytes per frame.
         frame_bytes: u64,
-        /// Samples are big endian and must be swapped.
-        big_endian: bool,
+        /// How big-endian bytes are put in order.
+        swap: Swap,
     },
     /// Compressed frames: each range covers the item headers and fragments of one frame.
     Encapsulated {
@@ -65,6 +65,29 @@ pub enum Layout {
         /// The Pixel Data value.
         data: Bytes,
     },
+}
+
+/// How the bytes of big-endian native Pixel Data are put in little-endian order (PS3.5 7.3):
+/// OW is a stream of 16-bit words whatever Bits Allocated says, OB is never swapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Swap {
+    /// Little endian, or OB.
+    None,
+    /// Each sample of this many bytes is reversed.
+    Samples(u8),
+    /// 8-bit (or 1-bit) samples in OW: byte pairs are swapped, counted from the start of the
+    /// value, so a frame starting at an odd offset needs the byte before it.
+    Words,
+}
+
+impl Swap {
+    pub fn of(big_endian: bool, vr: VR, bits_allocated: u16) -> Self {
+        match (big_endian, vr) {
+            (false, _) | (true, VR::OB) => Swap::None,
+            _ if bits_allocated > 8 => Swap::Samples((bits_allocated / 8) as u8),
+            _ => Swap::Words,
+        }
+    }
 }
 
 /// What the server knows of one DICOM object version, enough to serve any frame.
@@ -99,11 +122,15 @@ impl std::fmt::Debug for Index {
 }
 
 impl Index {
-    /// Byte range of frame `n` (0-based).
+    /// Byte range to read for frame `n` (0-based): the frame, widened to whole words when
+    /// big-endian OW words straddle its ends.
     pub fn frame_range(&self, n: u32) -> Option<Range<u64>> {
         match &self.layout {
-            Layout::Native { offset, frame_bytes, .. } => {
-                (n < self.image.frames).then(|| offset + u64::from(n) * frame_bytes..offset + (u64::from(n) + 1) * frame_bytes)
+            Layout::Native { offset, frame_bytes, swap } => {
+                let (start, end) = (u64::from(n) * frame_bytes, (u64::from(n) + 1) * frame_bytes);
+                let value_end = self.pixel_end.saturating_sub(*offset);
+                let (start, end) = if *swap == Swap::Words { (start & !1, (end + (end & 1)).min(value_end)) } else { (start, end) };
+                (n < self.image.frames).then(|| offset + start..offset + end)
             }
             Layout::Encapsulated { frames } => frames.get(n as usize).cloned(),
             Layout::Inflated { .. } => None,
@@ -158,12 +185,12 @@ impl Index {
             }
         };
         let prefix = prefix.freeze();
-        let image = image_within(&header.obj, limits)?;
+        let mut image = image_within(&header.obj, limits)?;
         let (layout, pixel_end) = if header.ts.is_encapsulated_pixel_data() {
             let reader = Reader { store, key, meta, prefix: &prefix, window: Default::default() };
             encapsulated_layout(&reader, &header, &image, limits).await?
         } else {
-            native_layout(&header.pixel, header.ts.endianness() == Endianness::Big, &image)?
+            native_layout(&header.pixel, header.ts.endianness() == Endianness::Big, &mut image)?
         };
         Ok(Index {
             transfer_syntax: header.ts,
@@ -201,43 +228,91 @@ pub enum Parsed {
     Deflated(u64),
 }
 
+/// Where a file's data set begins, told by its first bytes.
+enum Start {
+    /// A file meta group at this offset: after the preamble and `DICM`, or at 0 without them.
+    Meta(usize),
+    /// A bare data set at 0, with no preamble or meta group, as old archives and some exports
+    /// hold: its encoding is told by whether a VR follows the first tag, as dcmtk tells it.
+    Bare(&'static TransferSyntax),
+}
+
+fn start_of(head: &[u8]) -> Option<Start> {
+    if head.get(MAGIC_AT..MAGIC_AT + 4) == Some(b"DICM") {
+        return Some(Start::Meta(MAGIC_AT + 4));
+    }
+    let head = head.get(..8)?;
+    let explicit = VR::from_binary([head[4], head[5]]).is_some();
+    // Group 0008 (SOP Class, modality, dates) opens every image data set in practice; asking
+    // for it keeps JPEGs, PNGs and text from being taken for DICOM.
+    match (u16::from_le_bytes([head[0], head[1]]), head[3]) {
+        (0x0002, 0) if explicit => Some(Start::Meta(0)),
+        (0x0008, _) if explicit => Some(Start::Bare(registered(EXPLICIT_VR_LITTLE_ENDIAN.uid())?)),
+        (0x0008, _) => Some(Start::Bare(registered(IMPLICIT_VR_LITTLE_ENDIAN.uid())?)),
+        _ => None,
+    }
+}
+
+fn registered(uid: &str) -> Option<&'static TransferSyntax> {
+    TransferSyntaxRegistry.get(uid)
+}
+
+/// Whether the first bytes of a file (132, or all of a shorter one) are DICOM: Part 10, or a
+/// bare data set.
+pub fn looks_like_dicom(head: &[u8]) -> bool {
+    start_of(head).is_some()
+}
+
 /// Parses the file meta group and the data set up to Pixel Data from `prefix`, the first bytes
 /// of a file of `file_size` bytes. Pure: no I/O, and nothing is allocated beyond the prefix.
 pub fn parse_header(prefix: &[u8], file_size: u64) -> Result<Parsed, DicomError> {
-    let meta_start = (MAGIC_AT + 4) as u64;
-    if file_size < meta_start {
-        return Err(DicomError::NotDicom);
+    let sniff = (MAGIC_AT as u64 + 4).min(file_size);
+    if (prefix.len() as u64) < sniff {
+        return Ok(Parsed::NeedMore(sniff));
     }
-    if (prefix.len() as u64) < meta_start {
-        return Ok(Parsed::NeedMore(meta_start));
-    }
-    if &prefix[MAGIC_AT..MAGIC_AT + 4] != b"DICM" {
-        return Err(DicomError::NotDicom);
-    }
-    let meta_end = match walk(prefix, meta_start, file_size, &EXPLICIT_VR_LITTLE_ENDIAN.erased(), Tag(0x0002, 0xFFFF))? {
-        Walk::Found(end) => end.header_offset,
-        Walk::NeedMore(end) => return Ok(Parsed::NeedMore(end)),
-        Walk::NoPixelData => return Err(DicomError::NoPixelData),
+    let (meta, ts, data_start) = match start_of(prefix).ok_or(DicomError::NotDicom)? {
+        Start::Meta(meta_start) => {
+            let meta_end = match walk(prefix, meta_start as u64, file_size, &EXPLICIT_VR_LITTLE_ENDIAN.erased(), Tag(0x0002, 0xFFFF))? {
+                Walk::Found(end) => end.header_offset,
+                Walk::NeedMore(end) => return Ok(Parsed::NeedMore(end)),
+                Walk::NoPixelData => return Err(DicomError::NoPixelData),
+            };
+            // The meta group's reader wants the magic before it, which a file without a
+            // preamble lacks.
+            let group = &prefix[meta_start..meta_end as usize];
+            let meta = FileMetaTable::from_reader(Cursor::new([&b"DICM"[..], group].concat())).map_err(|e| DicomError::Meta(Box::new(e)))?;
+            let uid = meta.transfer_syntax();
+            if uid == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN.uid() {
+                return Ok(Parsed::Deflated(meta_end));
+            }
+            let ts = registered(uid).filter(|ts| !ts.is_unsupported()).ok_or_else(|| DicomError::UnsupportedTransferSyntax(uid.to_owned()))?;
+            (Some(meta), ts, meta_end)
+        }
+        Start::Bare(ts) => (None, ts, 0),
     };
-    let meta = FileMetaTable::from_reader(Cursor::new(&prefix[MAGIC_AT..meta_end as usize]))
-        .map_err(|e| DicomError::Meta(Box::new(e)))?;
-    let uid = meta.transfer_syntax();
-    if uid == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN.uid() {
-        return Ok(Parsed::Deflated(meta_end));
-    }
-    let ts = TransferSyntaxRegistry
-        .get(uid)
-        .filter(|ts| !ts.is_unsupported())
-        .ok_or_else(|| DicomError::UnsupportedTransferSyntax(uid.to_owned()))?;
-    let pixel = match walk(prefix, meta_end, file_size, ts, tags::PIXEL_DATA)? {
+    let pixel = match walk(prefix, data_start, file_size, ts, tags::PIXEL_DATA)? {
         Walk::Found(pixel) => pixel,
         Walk::NeedMore(end) => return Ok(Parsed::NeedMore(end)),
         Walk::NoPixelData => return Err(DicomError::NoPixelData),
     };
-    let data_set = &prefix[meta_end as usize..pixel.header_offset as usize];
-    let obj = InMemDicomObject::read_dataset_with_ts(Cursor::new(data_set), ts)
-        .map_err(|e| DicomError::Parse(Box::new(e)))?;
+    let obj = super::dataset::read(&prefix[data_start as usize..pixel.header_offset as usize], ts)?;
+    let meta = match meta {
+        Some(meta) => meta,
+        None => meta_for(&obj, ts)?,
+    };
     Ok(Parsed::Done(Header { meta, ts, obj, pixel }))
+}
+
+/// The file meta group a bare data set would have had, for the writers that need one.
+fn meta_for(obj: &InMemDicomObject, ts: &TransferSyntax) -> Result<FileMetaTable, DicomError> {
+    let uid = |tag, fallback: &str| obj.get(tag).and_then(|e| e.to_str().ok()).map_or_else(|| fallback.to_owned(), |v| v.trim_end_matches(['\0', ' ']).to_owned());
+    FileMetaTableBuilder::new()
+        .transfer_syntax(ts.uid())
+        // Secondary Capture: what an image of unstated class is.
+        .media_storage_sop_class_uid(uid(tags::SOP_CLASS_UID, "1.2.840.10008.5.1.4.1.1.7"))
+        .media_storage_sop_instance_uid(uid(tags::SOP_INSTANCE_UID, "2.25.0"))
+        .build()
+        .map_err(|e| DicomError::Meta(Box::new(e)))
 }
 
 /// The image a header describes, refused when one frame has more pixels than the limit.
@@ -275,10 +350,9 @@ async fn load_deflated(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, me
         Walk::NeedMore(_) => return Err(DicomError::Truncated.into()),
         Walk::NoPixelData => return Err(DicomError::NoPixelData.into()),
     };
-    let obj = InMemDicomObject::read_dataset_with_ts(Cursor::new(&inflated[..pixel.header_offset as usize]), ts)
-        .map_err(|e| DicomError::Parse(Box::new(e)))?;
-    let image = image_within(&obj, limits)?;
-    let (Layout::Native { offset, frame_bytes, .. }, end) = native_layout(&pixel, false, &image)? else {
+    let obj = super::dataset::read(&inflated[..pixel.header_offset as usize], ts)?;
+    let mut image = image_within(&obj, limits)?;
+    let (Layout::Native { offset, frame_bytes, .. }, end) = native_layout(&pixel, false, &mut image)? else {
         return Err(DicomError::Malformed("deflated pixel data is not native").into());
     };
     let data = Bytes::from(inflated).slice(offset as usize..end as usize);
@@ -294,17 +368,22 @@ async fn load_deflated(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, me
     })
 }
 
-fn native_layout(pixel: &PixelElement, big_endian: bool, image: &Image) -> Result<(Layout, u64), DicomError> {
+/// Native frames back to back. An unreadable Number of Frames (`image.frames` of 0) is
+/// counted here from the data's length, which native data states exactly.
+fn native_layout(pixel: &PixelElement, big_endian: bool, image: &mut Image) -> Result<(Layout, u64), DicomError> {
     let length = pixel.length.ok_or(DicomError::Malformed("native pixel data has undefined length"))?;
     let bits = image.native_frame_bits();
     if !bits.is_multiple_of(8) {
         return Err(DicomError::UnsupportedImage("bit-packed frames that do not end on a byte".into()));
     }
     let frame_bytes = bits / 8;
+    if image.frames == 0 {
+        image.frames = u32::try_from(u64::from(length) / frame_bytes).ok().filter(|n| *n > 0).ok_or(DicomError::Attribute("NumberOfFrames"))?;
+    }
     if u64::from(length) < frame_bytes * u64::from(image.frames) {
         return Err(DicomError::Malformed("pixel data is shorter than its frames"));
     }
-    let layout = Layout::Native { offset: pixel.value_offset, frame_bytes, big_endian: big_endian && image.bits_allocated > 8 };
+    let layout = Layout::Native { offset: pixel.value_offset, frame_bytes, swap: Swap::of(big_endian, pixel.vr, image.bits_allocated) };
     Ok((layout, pixel.value_offset + u64::from(length)))
 }
 
@@ -366,6 +445,10 @@ impl Reader<'_> {
 async fn encapsulated_layout(reader: &Reader<'_>, header: &Header, image: &Image, limits: &Limits) -> Result<(Layout, u64), LoadError> {
     if header.pixel.length.is_some() {
         return Err(DicomError::Malformed("encapsulated pixel data has a defined length").into());
+    }
+    if image.frames == 0 {
+        // Compressed data cannot tell its own frame count.
+        return Err(DicomError::Attribute("NumberOfFrames").into());
     }
     let frames = image.frames as usize;
     let (tag, bot_len, _) = reader.item(header.pixel.value_offset, false).await?;

@@ -1,9 +1,12 @@
 //! JPEG frames: what a stream's frame header declares, when a stored frame can be sent to the
 //! browser as it is, and (with the `turbo` feature) decoding through libjpeg-turbo.
 
-use super::Index;
+use std::borrow::Cow;
+use std::ops::Range;
+
+use super::{Image, Index};
 #[cfg(feature = "turbo")]
-use super::{DicomError, Image};
+use super::DicomError;
 #[cfg(feature = "turbo")]
 use crate::render::Pixels;
 
@@ -29,39 +32,124 @@ pub fn needs_turbo(stream: &[u8]) -> bool {
     frame_header(stream).is_some_and(|f| f.precision > 8 && !matches!(f.marker, 0xC3 | 0xC7 | 0xCB | 0xCF))
 }
 
-/// Finds the frame header of a JPEG or JPEG-LS stream, walking its marker segments up to the
-/// first scan.
-pub fn frame_header(stream: &[u8]) -> Option<JpegFrame> {
-    let mut at = 2;
+/// A marker segment of a JPEG stream: its marker, and the bytes it spans, marker included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Segment {
+    marker: u8,
+    span: Range<usize>,
+}
+
+/// The marker segments of a JPEG or JPEG-LS stream in order, entropy-coded data left in the
+/// gaps between them. A stream that breaks off ends the list where it breaks: what was found
+/// is still worth knowing. Empty when the stream is not JPEG.
+fn segments(stream: &[u8]) -> Vec<Segment> {
+    let mut out = Vec::new();
     if !stream.starts_with(&[0xFF, 0xD8]) {
-        return None;
+        return out;
     }
+    out.push(Segment { marker: 0xD8, span: 0..2 });
+    let (mut at, mut in_scan) = (2, false);
     loop {
-        while stream.get(at) == Some(&0xFF) && stream.get(at + 1) == Some(&0xFF) {
-            at += 1; // fill bytes
+        if in_scan {
+            // Entropy-coded data runs to the next marker that is not a stuffed zero, a restart
+            // marker or a fill byte.
+            while at + 1 < stream.len() && !(stream[at] == 0xFF && !matches!(stream[at + 1], 0x00 | 0xD0..=0xD7 | 0xFF)) {
+                at += 1;
+            }
         }
-        let [0xFF, marker] = *stream.get(at..at + 2)? else { return None };
-        let rest = &stream[at + 2..];
+        while stream.get(at) == Some(&0xFF) && stream.get(at + 1) == Some(&0xFF) {
+            at += 1;
+        }
+        let Some(&[0xFF, marker]) = stream.get(at..at + 2) else { return out };
         match marker {
+            0xD9 => {
+                out.push(Segment { marker, span: at..at + 2 });
+                return out;
+            }
             0xD0..=0xD7 | 0x01 => at += 2,
-            0xDA | 0xD9 => return None,
             _ => {
-                let len = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
-                // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC); SOF55 is JPEG-LS's.
-                if (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) || marker == 0xF7 {
-                    let word = |i: usize| Some(u16::from_be_bytes([*rest.get(i)?, *rest.get(i + 1)?]));
-                    return Some(JpegFrame {
-                        marker,
-                        precision: *rest.get(2)?,
-                        height: word(3)?,
-                        width: word(5)?,
-                        components: *rest.get(7)?,
-                    });
+                let Some(len) = stream.get(at + 2..at + 4).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))) else { return out };
+                let end = at + 2 + len;
+                if len < 2 || end > stream.len() {
+                    return out;
                 }
-                at += 2 + len;
+                out.push(Segment { marker, span: at..end });
+                at = end;
+                in_scan = marker == 0xDA;
             }
         }
     }
+}
+
+/// Finds the frame header of a JPEG or JPEG-LS stream: the first SOFn (or JPEG-LS's SOF55)
+/// before the first scan.
+pub fn frame_header(stream: &[u8]) -> Option<JpegFrame> {
+    let segment = segments(stream).into_iter().take_while(|s| s.marker != 0xDA).find(|s| {
+        // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC); SOF55 is JPEG-LS's.
+        (0xC0..=0xCF).contains(&s.marker) && !matches!(s.marker, 0xC4 | 0xC8 | 0xCC) || s.marker == 0xF7
+    })?;
+    let body = &stream[segment.span.start + 4..segment.span.end];
+    let word = |i: usize| Some(u16::from_be_bytes([*body.get(i)?, *body.get(i + 1)?]));
+    Some(JpegFrame { marker: segment.marker, precision: *body.first()?, height: word(1)?, width: word(3)?, components: *body.get(5)? })
+}
+
+/// Identifies the application segments that only say how to read the picture: JFIF (APP0),
+/// ICC profiles (APP2) and Adobe's colour transform (APP14).
+fn is_decoding_segment(stream: &[u8], segment: &Segment) -> bool {
+    let body = &stream[(segment.span.start + 4).min(segment.span.end)..segment.span.end];
+    match segment.marker {
+        0xE0 => body.starts_with(b"JFIF\0"),
+        0xE2 => body.starts_with(b"ICC_PROFILE\0"),
+        0xEE => body.starts_with(b"Adobe"),
+        _ => false,
+    }
+}
+
+/// The stream with every comment (COM) and application segment that does not govern decoding
+/// blanked: EXIF, XMP and comments can hold names, dates and places. Each is overwritten in
+/// place by a comment of zeros of the same length, so item lengths, offset tables and byte
+/// ranges of a DICOM object stay valid without rewriting them. Borrowed when there is nothing
+/// to blank.
+pub fn blank_metadata(stream: &[u8]) -> Cow<'_, [u8]> {
+    let found: Vec<Segment> = segments(stream)
+        .into_iter()
+        .filter(|s| (s.marker == 0xFE || (0xE0..=0xEF).contains(&s.marker)) && !is_decoding_segment(stream, s))
+        .collect();
+    if found.iter().all(|s| s.marker == 0xFE && stream[s.span.start + 4..s.span.end].iter().all(|b| *b == 0)) {
+        return Cow::Borrowed(stream);
+    }
+    let mut out = stream.to_vec();
+    for s in found {
+        out[s.span.start + 1] = 0xFE;
+        out[s.span.start + 4..s.span.end].fill(0);
+    }
+    Cow::Owned(out)
+}
+
+/// Adobe's APP14 saying the three components are stored without a colour transform.
+const ADOBE_NO_TRANSFORM: [u8; 16] = [0xFF, 0xEE, 0, 14, b'A', b'd', b'o', b'b', b'e', 0, 100, 0, 0, 0, 0, 0];
+
+/// The stream as a decoder must read it for `image`. PS3.5 8.2.1: Photometric Interpretation
+/// names the colour space of the compressed data. Decoders instead guess from JFIF and Adobe
+/// markers and assume YCbCr without them, so an RGB stream would be colour-converted once too
+/// often: for RGB, those markers give way to an Adobe marker saying "no transform", which
+/// libjpeg-turbo, jpeg-decoder and browsers all obey.
+pub fn as_declared(image: &Image, stream: Vec<u8>) -> Vec<u8> {
+    if image.photometric != "RGB" || image.samples_per_pixel != 3 {
+        return stream;
+    }
+    let colour_markers: Vec<Segment> =
+        segments(&stream).into_iter().take_while(|s| s.marker != 0xDA).filter(|s| matches!(s.marker, 0xE0 | 0xEE) && is_decoding_segment(&stream, s)).collect();
+    let mut out = Vec::with_capacity(stream.len() + ADOBE_NO_TRANSFORM.len());
+    out.extend_from_slice(&stream[..2.min(stream.len())]);
+    out.extend_from_slice(&ADOBE_NO_TRANSFORM);
+    let mut at = 2.min(stream.len());
+    for s in colour_markers {
+        out.extend_from_slice(&stream[at..s.span.start]);
+        at = s.span.end;
+    }
+    out.extend_from_slice(&stream[at..]);
+    out
 }
 
 /// Whether the renderer shows every 8-bit value as itself under the file's default VOI: no

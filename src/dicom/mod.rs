@@ -2,6 +2,7 @@
 //! frame's bytes become pixels.
 
 mod attrs;
+pub mod dataset;
 pub mod describe;
 pub mod frame;
 pub mod index;

@@ -37,6 +37,8 @@ pub struct PixelElement {
     pub value_offset: u64,
     /// Value length; `None` for undefined length (encapsulated).
     pub length: Option<u32>,
+    /// Its VR as written (OB or OW), which decides how big-endian bytes are swapped.
+    pub vr: VR,
 }
 
 /// The result of walking a prefix.
@@ -110,7 +112,7 @@ pub fn walk(prefix: &[u8], start: u64, file_size: u64, ts: &TransferSyntax, stop
         }
         if open.is_empty() && stop.group() == 0x0002 && prefix[pos as usize..][..2] != [0x02, 0x00] {
             // The meta group is over; hand back where the data set starts.
-            return Ok(Walk::Found(PixelElement { header_offset: pos, value_offset: pos, length: Some(0) }));
+            return Ok(Walk::Found(PixelElement { header_offset: pos, value_offset: pos, length: Some(0), vr: VR::UN }));
         }
         let in_un = open.iter().any(|o| matches!(o, Open::Sequence { implicit: true, .. }));
         let decoder = if in_un { &implicit } else { &explicit };
@@ -161,7 +163,7 @@ pub fn walk(prefix: &[u8], start: u64, file_size: u64, ts: &TransferSyntax, stop
             if let Some(l) = length {
                 check_end(Some(value_at + u64::from(l)), file_size, &open).map_err(|_| DicomError::Truncated)?;
             }
-            return Ok(Walk::Found(PixelElement { header_offset: pos, value_offset: value_at, length }));
+            return Ok(Walk::Found(PixelElement { header_offset: pos, value_offset: value_at, length, vr: header.vr() }));
         }
         match len.get() {
             None => {
@@ -199,7 +201,7 @@ pub fn walk(prefix: &[u8], start: u64, file_size: u64, ts: &TransferSyntax, stop
 /// not a multiple leaves it reading the remainder as the next element's header: fuzzing found
 /// an FL of 2 bytes after which it read a header declaring 4 GiB and allocated for it. Such a
 /// length is refused here, before dicom-object sees the header.
-fn value_size(vr: VR) -> u32 {
+pub(super) fn value_size(vr: VR) -> u32 {
     match vr {
         VR::SS | VR::US | VR::OW => 2,
         VR::FL | VR::SL | VR::UL | VR::AT | VR::OF | VR::OL => 4,

@@ -61,7 +61,7 @@ async fn serve_once(ctx: &Ctx<'_>, number: u32, format: Format, query: &FrameQue
             (None, None) => return Err(out_of_range()),
         };
         let (index, query) = (index.clone(), *query);
-        state.pool.run(move || render_frame(&index, &bytes, &query, format)).await?
+        state.pool.run(move || render_frame(&index, n, &bytes, &query, format)).await?
     };
     let rendered = match state.caches.frame(key, render).await {
         Ok(rendered) => rendered,
@@ -80,14 +80,14 @@ async fn serve_once(ctx: &Ctx<'_>, number: u32, format: Format, query: &FrameQue
 
 /// Decode, window, encode: the CPU part, run on the render pool. A stored JPEG that already is
 /// what an unchanged request would get is sent as it is: re-encoding would only lose detail.
-pub fn render_frame(index: &Index, bytes: &[u8], query: &FrameQuery, format: Format) -> Result<Rendered, ApiError> {
+pub fn render_frame(index: &Index, n: u32, bytes: &[u8], query: &FrameQuery, format: Format) -> Result<Rendered, ApiError> {
     if format == Format::Jpeg
         && query.is_unchanged()
         && let Some(jpeg) = browser_ready_jpeg(index, bytes)
     {
         return Ok(Rendered { body: Bytes::from(jpeg), passthrough: true });
     }
-    let pixels = decode_frame(index, bytes)?;
+    let pixels = decode_frame(index, n, bytes)?;
     let picture = render::render(&pixels, &index.presentation, &query.params)?;
     let body = match format {
         Format::Jpeg => encode::jpeg(&picture, query.jpeg_quality())?,

@@ -14,7 +14,7 @@ use super::respond::{self, Body, Caching};
 use super::{ApiError, Ctx};
 use crate::RawDicom;
 use crate::cache::{Deidentified, Kind, ObjectId, digest};
-use crate::dicom::index::{Parsed, parse_header};
+use crate::dicom::index::{Parsed, looks_like_dicom, parse_header};
 use crate::dicom::{DicomError, Layout, LoadError};
 use crate::store::StoreError;
 
@@ -45,7 +45,7 @@ async fn kind(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Kind, ApiError> {
         let head = store.read(&object.key, &object.meta, 0..object.meta.size.min(SNIFF)).await?;
         Ok::<_, StoreError>(match &head[..] {
             [0xFF, 0xD8, 0xFF, ..] | [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Kind::Image,
-            h if h.len() == SNIFF as usize && &h[128..132] == b"DICM" => Kind::Dicom,
+            h if looks_like_dicom(h) => Kind::Dicom,
             _ => Kind::Other,
         })
     };
