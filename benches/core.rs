@@ -17,7 +17,7 @@ fn token(c: &mut Criterion) {
     let ring = Keyring::parse("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
     let key = ObjectKey::parse_plain("ct/series1/img0001.dcm").unwrap();
     let token = ring.sign(&ObjectKey::parse_plain("ct/series1").unwrap(), 4_000_000_000);
-    c.bench_function("token/verify", |b| b.iter(|| ring.verify(black_box(&token), black_box(&key), 1_000).unwrap()));
+    c.bench_function("token/verify", |b| b.iter(|| ring.verify(black_box(&token), black_box(&key), framegate::token::Purpose::View, 1_000).unwrap()));
 }
 
 fn ct_file(size: u16) -> Vec<u8> {

@@ -184,6 +184,10 @@ pub struct SignArgs {
     /// Seconds until the token expires.
     #[arg(long)]
     pub ttl: u64,
+    /// What the token opens: framegate's routes (`view`), the NGINX static route to the
+    /// original files (`files`), or uploads (`upload`).
+    #[arg(long, value_enum, default_value_t = crate::token::Purpose::View)]
+    pub purpose: crate::token::Purpose,
     /// Object key (`ct/series1/img0001.dcm`) or key prefix (`ct/series1`).
     pub scope: String,
 }
@@ -203,3 +207,4 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub tuning: Tuning,
 }
+

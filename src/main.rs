@@ -57,7 +57,7 @@ fn unix_now() -> u64 {
 fn sign(args: &SignArgs) -> Result<()> {
     let keys = Keyring::load(&args.keys_file)?;
     let scope = ObjectKey::parse_plain(args.scope.trim_matches('/')).map_err(|e| format!("scope {:?}: {e}", args.scope))?;
-    println!("{}", keys.sign(&scope, unix_now() + args.ttl));
+    println!("{}", keys.sign_for(args.purpose, &scope, unix_now() + args.ttl));
     Ok(())
 }
 

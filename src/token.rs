@@ -1,8 +1,9 @@
-//! Signed, expiring access tokens: `KID.EXP.DEPTH.SIG`, pure and clock-free.
+//! Signed, expiring access tokens: `KID.EXP.DEPTH.PURPOSE.SIG`, pure and clock-free.
 //!
-//! SIG is base64url (no padding) of HMAC-SHA256(secret, `fg1|KID|EXP|SCOPE`), where SCOPE is
-//! the first DEPTH percent-decoded segments of the object key joined by `/`. Verification takes
-//! `now` so that expiry is a pure function the tests can pin to the second.
+//! SIG is base64url (no padding) of HMAC-SHA256(secret, `fg2|KID|EXP|PURPOSE|SCOPE`), where
+//! SCOPE is the first DEPTH percent-decoded segments of the object key joined by `/`, and
+//! PURPOSE says which routes the token opens ([`Purpose`]). Verification takes `now` so that
+//! expiry is a pure function the tests can pin to the second.
 
 use std::fmt;
 use std::path::Path;
@@ -23,7 +24,35 @@ const MAX_KID_LEN: usize = 32;
 /// Deeper scopes than this are never needed for real keys and bound the work of a verify.
 pub const MAX_DEPTH: usize = 64;
 /// Domain separation: the version tag in the signed message, so a future scheme cannot collide.
-const DOMAIN: &str = "fg1";
+/// `fg1` tokens named no purpose, so each one opened the original files too: none verifies now.
+const DOMAIN: &str = "fg2";
+
+/// What a token grants: each purpose opens its own routes and no others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Purpose {
+    /// framegate's own routes: frames, info, stacks, the viewer, and raw objects as the
+    /// `--raw-dicom` policy hands them out.
+    View,
+    /// The stored bytes as they are, through the NGINX static route `/files/`.
+    Files,
+    /// Writing into the prefix (ingest).
+    Upload,
+}
+
+impl Purpose {
+    /// The word in the token and in the signed message.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::View => "view",
+            Purpose::Files => "files",
+            Purpose::Upload => "upload",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Purpose::View, Purpose::Files, Purpose::Upload].into_iter().find(|p| p.as_str() == s)
+    }
+}
 
 /// Why a token was refused. Only `Expired` may be told apart by the client (410); every
 /// other reason is answered with the same generic 403 so probing learns nothing.
@@ -37,6 +66,8 @@ pub enum TokenError {
     BadSignature,
     #[error("object is outside the token's scope")]
     OutOfScope,
+    #[error("token is not for this route")]
+    WrongPurpose,
     #[error("token has expired")]
     Expired,
 }
@@ -88,6 +119,8 @@ pub struct Grant {
     pub expires: u64,
     /// Number of leading key segments the token covers.
     pub depth: usize,
+    /// What the token opens.
+    pub purpose: Purpose,
 }
 
 impl Grant {
@@ -166,56 +199,67 @@ impl Keyring {
         self.keys.iter().find(|k| k.kid == kid)
     }
 
-    /// Signs `scope` (an object key or a key prefix) until `expires` with the first key.
+    /// A viewing token for `scope` (an object key or a key prefix) until `expires`.
     pub fn sign(&self, scope: &ObjectKey, expires: u64) -> String {
-        let key = &self.keys[0]; // parse() refuses an empty keyring
-        let exp = expires.to_string();
-        let sig = mac(key, &exp, &scope.as_str()).finalize().into_bytes();
-        format!("{}.{}.{}.{}", key.kid, exp, scope.depth(), URL_SAFE_NO_PAD.encode(sig))
+        self.sign_for(Purpose::View, scope, expires)
     }
 
-    /// Checks `token` for the object `key` at time `now` (unix seconds).
+    /// Signs `scope` for `purpose` until `expires` with the first key.
+    pub fn sign_for(&self, purpose: Purpose, scope: &ObjectKey, expires: u64) -> String {
+        let key = &self.keys[0]; // parse() refuses an empty keyring
+        let exp = expires.to_string();
+        let sig = mac(key, &exp, purpose, &scope.as_str()).finalize().into_bytes();
+        format!("{}.{}.{}.{}.{}", key.kid, exp, scope.depth(), purpose.as_str(), URL_SAFE_NO_PAD.encode(sig))
+    }
+
+    /// Checks `token` for the object `key`, on a route that needs `purpose`, at time `now`
+    /// (unix seconds).
     ///
-    /// The signature is checked before expiry, so only a genuine token learns it has expired.
-    pub fn verify(&self, token: &str, key: &ObjectKey, now: u64) -> Result<Grant, TokenError> {
+    /// The signature is checked before purpose and expiry, so only a genuine token learns it
+    /// has expired, and a token for another route is refused like a forged one.
+    pub fn verify(&self, token: &str, key: &ObjectKey, purpose: Purpose, now: u64) -> Result<Grant, TokenError> {
         let parsed = ParsedToken::parse(token)?;
         let signer = self.find(parsed.kid).ok_or(TokenError::UnknownKid)?;
         let scope = key.prefix(parsed.depth).ok_or(TokenError::OutOfScope)?;
         let sig = URL_SAFE_NO_PAD.decode(parsed.sig).map_err(|_| TokenError::Malformed)?;
-        mac(signer, parsed.exp, &scope)
+        mac(signer, parsed.exp, parsed.purpose, &scope)
             .verify_slice(&sig)
             .map_err(|_| TokenError::BadSignature)?;
+        if parsed.purpose != purpose {
+            return Err(TokenError::WrongPurpose);
+        }
         if now >= parsed.expires {
             return Err(TokenError::Expired);
         }
-        Ok(Grant { kid: parsed.kid.to_owned(), expires: parsed.expires, depth: parsed.depth })
+        Ok(Grant { kid: parsed.kid.to_owned(), expires: parsed.expires, depth: parsed.depth, purpose })
     }
 }
 
-fn mac(key: &Key, exp: &str, scope: &str) -> HmacSha256 {
+fn mac(key: &Key, exp: &str, purpose: Purpose, scope: &str) -> HmacSha256 {
     // HMAC accepts keys of any length, and ours are at least 32 bytes.
     let mut mac = HmacSha256::new_from_slice(&key.secret).expect("hmac takes any key length");
-    for part in [DOMAIN, "|", &key.kid, "|", exp, "|", scope] {
+    for part in [DOMAIN, "|", &key.kid, "|", exp, "|", purpose.as_str(), "|", scope] {
         mac.update(part.as_bytes());
     }
     mac
 }
 
-/// The four fields of a token, each checked to be in canonical form so that exactly one
+/// The five fields of a token, each checked to be in canonical form so that exactly one
 /// spelling of a token verifies.
 struct ParsedToken<'a> {
     kid: &'a str,
     exp: &'a str,
     expires: u64,
     depth: usize,
+    purpose: Purpose,
     sig: &'a str,
 }
 
 impl<'a> ParsedToken<'a> {
     fn parse(token: &'a str) -> Result<Self, TokenError> {
         let mut parts = token.split('.');
-        let (Some(kid), Some(exp), Some(depth), Some(sig), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(kid), Some(exp), Some(depth), Some(purpose), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(TokenError::Malformed);
         };
@@ -227,7 +271,8 @@ impl<'a> ParsedToken<'a> {
             .and_then(|d| usize::try_from(d).ok())
             .filter(|d| (1..=MAX_DEPTH).contains(d))
             .ok_or(TokenError::Malformed)?;
-        Ok(ParsedToken { kid, exp, expires, depth, sig })
+        let purpose = Purpose::parse(purpose).ok_or(TokenError::Malformed)?;
+        Ok(ParsedToken { kid, exp, expires, depth, purpose, sig })
     }
 }
 
@@ -260,11 +305,15 @@ mod tests {
         let ring = ring();
         assert_eq!(
             ring.sign(&key("ct/series1"), 1_900_000_000),
-            "k1.1900000000.2.DBU0K1uZmDiEZJLaVFvEu1FeXXZaD8v6mOH-YPOkyKk"
+            "k1.1900000000.2.view.GB8-5OatB1w_S5bWjLxbE1hSHG383AJxK0tf16g1gUI"
         );
         assert_eq!(
             ring.sign(&key("ct/series1/img0001.dcm"), 1_700_000_000),
-            "k1.1700000000.3.fJvJ_rQfcTIQe7tB_KxCPvcxphN7kwYdgODwE8EIreQ"
+            "k1.1700000000.3.view.bqJ9AdRGg9eIDaYLVWDz7pP4fZgNkQ2n8XThf6ihgvk"
+        );
+        assert_eq!(
+            ring.sign_for(Purpose::Files, &key("ct/series1"), 1_900_000_000),
+            "k1.1900000000.2.files.uxsPUIibT61-BP__R9n9HhxWWnbarzfP_rxXGWnPLhg"
         );
     }
 
@@ -272,29 +321,29 @@ mod tests {
     fn prefix_token_covers_its_folder_only() {
         let ring = ring();
         let token = ring.sign(&key("ct/series1"), 2000);
-        let grant = ring.verify(&token, &key("ct/series1/img0001.dcm"), 1000).unwrap();
+        let grant = ring.verify(&token, &key("ct/series1/img0001.dcm"), Purpose::View, 1000).unwrap();
         assert_eq!(grant.depth, 2);
         assert_eq!(grant.remaining(1000), 1000);
-        assert_eq!(ring.verify(&token, &key("ct/series10/img0001.dcm"), 1000), Err(TokenError::BadSignature));
-        assert_eq!(ring.verify(&token, &key("ct"), 1000), Err(TokenError::OutOfScope));
-        assert_eq!(ring.verify(&token, &key("mr/series1/img0001.dcm"), 1000), Err(TokenError::BadSignature));
+        assert_eq!(ring.verify(&token, &key("ct/series10/img0001.dcm"), Purpose::View, 1000), Err(TokenError::BadSignature));
+        assert_eq!(ring.verify(&token, &key("ct"), Purpose::View, 1000), Err(TokenError::OutOfScope));
+        assert_eq!(ring.verify(&token, &key("mr/series1/img0001.dcm"), Purpose::View, 1000), Err(TokenError::BadSignature));
     }
 
     #[test]
     fn file_token_covers_exactly_that_file() {
         let ring = ring();
         let token = ring.sign(&key("ct/s/a.dcm"), 2000);
-        assert!(ring.verify(&token, &key("ct/s/a.dcm"), 1999).is_ok());
-        assert_eq!(ring.verify(&token, &key("ct/s/b.dcm"), 1999), Err(TokenError::BadSignature));
+        assert!(ring.verify(&token, &key("ct/s/a.dcm"), Purpose::View, 1999).is_ok());
+        assert_eq!(ring.verify(&token, &key("ct/s/b.dcm"), Purpose::View, 1999), Err(TokenError::BadSignature));
     }
 
     #[test]
     fn expiry_is_exact_to_the_second() {
         let ring = ring();
         let token = ring.sign(&key("a"), 1000);
-        assert!(ring.verify(&token, &key("a"), 999).is_ok());
-        assert_eq!(ring.verify(&token, &key("a"), 1000), Err(TokenError::Expired));
-        assert_eq!(ring.verify(&token, &key("a"), 5000), Err(TokenError::Expired));
+        assert!(ring.verify(&token, &key("a"), Purpose::View, 999).is_ok());
+        assert_eq!(ring.verify(&token, &key("a"), Purpose::View, 1000), Err(TokenError::Expired));
+        assert_eq!(ring.verify(&token, &key("a"), Purpose::View, 5000), Err(TokenError::Expired));
     }
 
     #[test]
@@ -306,20 +355,37 @@ mod tests {
         let mut flipped = sig.as_bytes().to_vec();
         flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
         let forged = format!("{head}.{}", String::from_utf8(flipped).unwrap());
-        assert_eq!(ring.verify(&forged, &k, 1000), Err(TokenError::BadSignature));
+        assert_eq!(ring.verify(&forged, &k, Purpose::View, 1000), Err(TokenError::BadSignature));
         let later = token.replacen(".2000.", ".9000.", 1);
-        assert_eq!(ring.verify(&later, &k, 1000), Err(TokenError::BadSignature));
+        assert_eq!(ring.verify(&later, &k, Purpose::View, 1000), Err(TokenError::BadSignature));
         let shallower = token.replacen(".2.", ".1.", 1);
-        assert_eq!(ring.verify(&shallower, &k, 1000), Err(TokenError::BadSignature));
+        assert_eq!(ring.verify(&shallower, &k, Purpose::View, 1000), Err(TokenError::BadSignature));
         let padded = token.replacen(".2000.", ".02000.", 1);
-        assert_eq!(ring.verify(&padded, &k, 1000), Err(TokenError::Malformed));
+        assert_eq!(ring.verify(&padded, &k, Purpose::View, 1000), Err(TokenError::Malformed));
         let other_kid = token.replacen("k1.", "old.", 1);
-        assert_eq!(ring.verify(&other_kid, &k, 1000), Err(TokenError::BadSignature));
+        assert_eq!(ring.verify(&other_kid, &k, Purpose::View, 1000), Err(TokenError::BadSignature));
         let unknown = token.replacen("k1.", "zz.", 1);
-        assert_eq!(ring.verify(&unknown, &k, 1000), Err(TokenError::UnknownKid));
+        assert_eq!(ring.verify(&unknown, &k, Purpose::View, 1000), Err(TokenError::UnknownKid));
         for junk in ["", "a.b.c", "k1.1.1.x", &format!("{token}."), "k1.-5.1.AAAA"] {
-            assert_eq!(ring.verify(junk, &k, 1000), Err(TokenError::Malformed), "{junk}");
+            assert_eq!(ring.verify(junk, &k, Purpose::View, 1000), Err(TokenError::Malformed), "{junk}");
         }
+    }
+
+    #[test]
+    fn a_token_opens_only_the_routes_of_its_purpose() {
+        let ring = ring();
+        let files = ring.sign_for(Purpose::Files, &key("ct"), 2000);
+        let view = ring.sign(&key("ct"), 2000);
+        let k = key("ct/a.dcm");
+        assert_eq!(ring.verify(&files, &k, Purpose::Files, 1000).map(|g| g.purpose), Ok(Purpose::Files));
+        assert_eq!(ring.verify(&files, &k, Purpose::View, 1000), Err(TokenError::WrongPurpose));
+        assert_eq!(ring.verify(&view, &k, Purpose::Files, 1000), Err(TokenError::WrongPurpose));
+        assert_eq!(ring.verify(&view, &k, Purpose::Upload, 1000), Err(TokenError::WrongPurpose));
+        // The purpose is signed: relabelling a view token breaks its signature.
+        let relabelled = view.replacen(".view.", ".files.", 1);
+        assert_eq!(ring.verify(&relabelled, &k, Purpose::Files, 1000), Err(TokenError::BadSignature));
+        // A token of the old format, which named no purpose, is refused.
+        assert_eq!(ring.verify("k1.1900000000.1.DBU0K1uZmDiEZJLaVFvEu1FeXXZaD8v6mOH-YPOkyKk", &k, Purpose::View, 1000), Err(TokenError::Malformed));
     }
 
     #[test]
@@ -327,7 +393,7 @@ mod tests {
         let old_first = Keyring::parse("old:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8\n").unwrap();
         let token = old_first.sign(&key("a/b"), 2000);
         assert!(token.starts_with("old."));
-        assert!(ring().verify(&token, &key("a/b"), 1000).is_ok());
+        assert!(ring().verify(&token, &key("a/b"), Purpose::View, 1000).is_ok());
     }
 
     #[test]
@@ -346,6 +412,6 @@ mod tests {
         let line = Keyring::generate_line().unwrap();
         let ring = Keyring::parse(&line).unwrap();
         let token = ring.sign(&key("x"), 10);
-        assert!(ring.verify(&token, &key("x"), 9).is_ok());
+        assert!(ring.verify(&token, &key("x"), Purpose::View, 9).is_ok());
     }
 }

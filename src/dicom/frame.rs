@@ -6,6 +6,8 @@
 //! wrapped in a one-frame object and decoded by dicom-pixeldata, so every codec the transfer
 //! syntax registry carries works without touching the rest of the file.
 
+use std::borrow::Cow;
+
 use dicom_core::value::PixelFragmentSequence;
 use dicom_core::{DataElement, PrimitiveValue, VR, dicom_value};
 use dicom_dictionary_std::tags;
@@ -59,6 +61,23 @@ pub(super) fn fragments(bytes: &[u8]) -> Result<Vec<&[u8]>, DicomError> {
         return Err(DicomError::Malformed("a frame has no fragments"));
     }
     Ok(out)
+}
+
+/// A stored frame's items with the metadata segments of its JPEG stream blanked in place
+/// ([`jpeg::blank_metadata`]): the same length, so item lengths and offset tables still hold.
+pub fn blank_jpeg_metadata(bytes: &[u8]) -> Cow<'_, [u8]> {
+    let Ok(parts) = fragments(bytes) else { return Cow::Borrowed(bytes) };
+    let stream = parts.concat();
+    let Cow::Owned(blanked) = jpeg::blank_metadata(&stream) else { return Cow::Borrowed(bytes) };
+    let mut out = bytes.to_vec();
+    let mut taken = 0;
+    for part in parts {
+        // Each fragment is a slice of `bytes`: its address tells where it sits.
+        let at = part.as_ptr() as usize - bytes.as_ptr() as usize;
+        out[at..at + part.len()].copy_from_slice(&blanked[taken..taken + part.len()]);
+        taken += part.len();
+    }
+    Cow::Owned(out)
 }
 
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";

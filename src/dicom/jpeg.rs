@@ -15,6 +15,11 @@ const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 /// The JPEG processes of DICOM: baseline, extended, and the two lossless syntaxes.
 pub const SYNTAXES: [&str; 4] = [JPEG_BASELINE, JPEG_EXTENDED, "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"];
 
+/// Whether frames of this transfer syntax are JPEG streams.
+pub fn is_jpeg_syntax(uid: &str) -> bool {
+    SYNTAXES.contains(&uid)
+}
+
 /// What a JPEG or JPEG-LS stream's frame header (SOFn, SOF55) declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JpegFrame {
@@ -189,7 +194,9 @@ pub fn browser_ready_jpeg(index: &Index, bytes: &[u8]) -> Option<Vec<u8>> {
     let stream = super::frame::fragments(bytes).ok()?.concat();
     let header = frame_header(&stream)?;
     let fits = (header.width, header.height) == (image.columns, image.rows);
-    (matches!(header.marker, 0xC0 | 0xC1) && header.precision == 8 && u16::from(header.components) == image.samples_per_pixel && fits).then_some(stream)
+    let ready = matches!(header.marker, 0xC0 | 0xC1) && header.precision == 8 && u16::from(header.components) == image.samples_per_pixel && fits;
+    // Sent as stored, but never with the comments and EXIF a modality may have written into it.
+    ready.then(|| blank_metadata(&stream).into_owned())
 }
 
 /// Decodes a JPEG stream with libjpeg-turbo: 8-, 12- and 16-bit samples, colour converted to

@@ -12,8 +12,8 @@ mod rle;
 pub mod walk;
 
 pub use attrs::{Geometry, Image, Lut, Palette, Presentation};
-pub use frame::decode_frame;
-pub use jpeg::browser_ready_jpeg;
+pub use frame::{blank_jpeg_metadata, decode_frame};
+pub use jpeg::{blank_metadata, browser_ready_jpeg, is_jpeg_syntax};
 pub use index::{Index, Layout, Limits};
 
 use crate::store::StoreError;

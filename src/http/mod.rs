@@ -33,7 +33,7 @@ pub use route::{Op, Route};
 use crate::State;
 use crate::key::ObjectKey;
 use crate::metrics::{HttpLabels, RouteLabel};
-use crate::token::{Grant, Keyring};
+use crate::token::{Grant, Keyring, Purpose};
 
 /// What every operation gets: the verified request.
 pub struct Ctx<'a> {
@@ -60,16 +60,25 @@ impl Ctx<'_> {
     }
 }
 
-/// Parses an object path and verifies its token, touching no storage: what `/auth` answers,
-/// and what the token property tests drive a million times.
+/// The NGINX static route of the shipped config, `/files/{token}/{key}`: the stored bytes
+/// unchanged, so only a token made for it opens it.
+const FILES_ROUTE: &str = "/files/";
+
+/// Parses an object path and verifies its token for that route, touching no storage: what
+/// `/auth` answers, and what the token property tests drive a million times.
 pub fn authorize(keys: &Keyring, path: &str, now: u64) -> Result<(ObjectKey, Grant), ApiError> {
-    match route::parse(path)? {
-        Route::Object { token, key, .. } => {
-            let grant = keys.verify(&token, &key, now)?;
-            Ok((key, grant))
+    let (token, key, purpose) = match path.strip_prefix(FILES_ROUTE) {
+        Some(rest) => {
+            let (token, key) = rest.split_once('/').ok_or_else(|| ApiError::bad_request("missing object key"))?;
+            (token.to_owned(), ObjectKey::from_url_segments(key.split('/'))?, Purpose::Files)
         }
-        _ => Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden")),
-    }
+        None => match route::parse(path)? {
+            Route::Object { token, key, .. } => (token, key, Purpose::View),
+            _ => return Err(ApiError::new(StatusCode::FORBIDDEN, "forbidden")),
+        },
+    };
+    let grant = keys.verify(&token, &key, purpose, now)?;
+    Ok((key, grant))
 }
 
 fn unix_now() -> u64 {
@@ -140,7 +149,7 @@ async fn dispatch(state: &State, req: &Request<Incoming>, route_name: &mut &'sta
         Route::Object { token, key, op } => {
             *route_name = op.name();
             let now = unix_now();
-            let grant = state.keys.verify(&token, &key, now)?;
+            let grant = state.keys.verify(&token, &key, Purpose::View, now)?;
             kid.clone_from(&grant.kid);
             let ctx = Ctx { state, key, grant, now, head, headers: req.headers(), query: req.uri().query() };
             match op {

@@ -15,8 +15,8 @@ use super::{ApiError, Ctx};
 use crate::RawDicom;
 use crate::cache::{Deidentified, Kind, ObjectId, digest};
 use crate::dicom::index::{Parsed, looks_like_dicom, parse_header};
-use crate::dicom::{DicomError, Layout, LoadError};
-use crate::store::StoreError;
+use crate::dicom::{DicomError, Layout, LoadError, blank_jpeg_metadata, blank_metadata, is_jpeg_syntax};
+use crate::store::{ByteStream, Store, StoreError};
 
 /// Bytes read to tell DICOM from JPEG and PNG.
 const SNIFF: u64 = 132;
@@ -29,6 +29,7 @@ pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         return original(ctx, &object).await;
     }
     match kind(ctx, &object).await? {
+        Kind::Image if ctx.state.raw_dicom == RawDicom::Deidentify => cleaned_image(ctx, &object).await,
         Kind::Image => original(ctx, &object).await,
         Kind::Dicom if ctx.state.raw_dicom == RawDicom::Deny => {
             Err(ApiError::new(StatusCode::FORBIDDEN, "raw DICOM is not served here: use the frame routes"))
@@ -90,12 +91,16 @@ async fn deidentified(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>
             .run(move || crate::deid::header(&header.meta, header.obj, header.ts, &pseudonyms))
             .await?
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-        Ok(Deidentified { header: Bytes::from(bytes), pixel: index.pixel.header_offset..index.pixel_end })
+        let jpeg_frames = match &index.layout {
+            Layout::Encapsulated { frames } if is_jpeg_syntax(index.transfer_syntax.uid()) => frames.clone(),
+            _ => Vec::new(),
+        };
+        Ok(Deidentified { header: Bytes::from(bytes), pixel: index.pixel.header_offset..index.pixel_end, jpeg_frames })
     };
     let deid: Arc<Deidentified> = state.caches.deidentified(object, build).await?;
     let total = deid.header.len() as u64 + (deid.pixel.end - deid.pixel.start);
     // A different representation from the stored one: a different strong validator.
-    let tag = digest(&[object.meta.etag.as_bytes(), b"deid-basic-1", state.pseudonyms.fingerprint().as_bytes()]);
+    let tag = digest(&[object.meta.etag.as_bytes(), b"deid-basic-2", state.pseudonyms.fingerprint().as_bytes()]);
     let caching = Caching { etag: format!("\"d{}\"", &tag[..32]), max_age: ctx.max_age(), shared: false };
     let store = &state.store;
     let response = ranged(ctx, &caching, "application/dicom", total, |span| async move {
@@ -104,7 +109,7 @@ async fn deidentified(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>
         let pixels = if span.end > split {
             let from = deid.pixel.start + span.start.max(split) - split;
             let to = deid.pixel.start + span.end - split;
-            Some(store.stream(&object.key, &object.meta, from..to).await?)
+            Some(pixel_stream(store, object, &deid.jpeg_frames, from..to).await?)
         } else {
             None
         };
@@ -116,6 +121,68 @@ async fn deidentified(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>
     })
     .await?;
     Ok(response)
+}
+
+/// The stored Pixel Data bytes `span`, streamed; JPEG frames among them are read one at a time
+/// and handed out with their metadata blanked, at the same offsets.
+async fn pixel_stream(store: &Arc<dyn Store>, object: &ObjectId, jpeg_frames: &[Range<u64>], span: Range<u64>) -> Result<ByteStream, StoreError> {
+    if jpeg_frames.is_empty() {
+        return store.stream(&object.key, &object.meta, span).await;
+    }
+    let (store, object) = (store.clone(), object.clone());
+    let pieces = pieces(jpeg_frames, span);
+    let chunks = stream::iter(pieces).then(move |(read, take)| {
+        let (store, object) = (store.clone(), object.clone());
+        async move {
+            let bytes = store.read(&object.key, &object.meta, read.clone()).await.map_err(std::io::Error::other)?;
+            let cleaned = blank_jpeg_metadata(&bytes);
+            let from = (take.start - read.start) as usize;
+            Ok(Bytes::copy_from_slice(&cleaned[from..from + (take.end - take.start) as usize]))
+        }
+    });
+    Ok(Box::pin(chunks))
+}
+
+/// Splits `span` into reads: each frame it touches is read whole (to find its segments) and
+/// the part inside `span` taken; the bytes between frames are read as they are.
+fn pieces(frames: &[Range<u64>], span: Range<u64>) -> Vec<(Range<u64>, Range<u64>)> {
+    let mut out = Vec::new();
+    let mut at = span.start;
+    for frame in frames.iter().filter(|f| f.end > span.start && f.start < span.end) {
+        if at < frame.start {
+            out.push((at..frame.start, at..frame.start));
+        }
+        let take = at.max(frame.start)..span.end.min(frame.end);
+        out.push((frame.clone(), take.clone()));
+        at = take.end;
+    }
+    if at < span.end {
+        out.push((at..span.end, at..span.end));
+    }
+    out
+}
+
+/// A JPEG or PNG image of a stack under `deidentify`: a JPEG is read whole and sent with its
+/// comments and EXIF blanked; a PNG as stored.
+async fn cleaned_image(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>, ApiError> {
+    let store = &ctx.state.store;
+    let head = store.read(&object.key, &object.meta, 0..object.meta.size.min(2)).await?;
+    if head[..] != [0xFF, 0xD8] {
+        return original(ctx, object).await;
+    }
+    let limit = ctx.state.limits.max_frame_bytes;
+    if object.meta.size > limit {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("JPEG images over {} MiB are not served", limit >> 20)));
+    }
+    let whole = store.read(&object.key, &object.meta, 0..object.meta.size).await?;
+    let cleaned = Bytes::from(blank_metadata(&whole).into_owned());
+    let tag = digest(&[object.meta.etag.as_bytes(), b"jpeg-blanked-1"]);
+    let caching = Caching { etag: format!("\"j{}\"", &tag[..32]), max_age: ctx.max_age(), shared: false };
+    ranged(ctx, &caching, "image/jpeg", cleaned.len() as u64, |span| async move {
+        let part = cleaned.slice(span.start as usize..span.end as usize);
+        Ok(into_body(Box::pin(stream::iter([Ok(part)]))))
+    })
+    .await
 }
 
 /// Answers `If-None-Match`, `Range` and `If-Range` for a representation of `total` bytes whose

@@ -20,7 +20,7 @@ fn keygen_sign_and_verify_round_trip() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     let ring = framegate::token::Keyring::parse(&line).unwrap();
-    let grant = ring.verify(&token, &key("ct/series1/a.dcm"), now()).unwrap();
+    let grant = ring.verify(&token, &key("ct/series1/a.dcm"), framegate::token::Purpose::View, now()).unwrap();
     assert_eq!(grant.depth, 2);
     assert!(grant.expires >= now() + 59 && grant.expires <= now() + 61);
 }

@@ -2,6 +2,7 @@
 
 use super::nginxproc::start_nginx;
 use super::support::*;
+use framegate::token::Purpose;
 
 /// Two framegate servers over one folder (the second owns it, so the first can be stopped),
 /// and nginx in front.
@@ -73,20 +74,28 @@ async fn frames_through_nginx_are_cached_without_the_token_yet_always_checked() 
 }
 
 #[tokio::test]
-async fn a_static_route_is_gated_by_the_same_tokens() {
+async fn a_static_route_opens_only_to_tokens_made_for_it() {
     let Some((a, b, nginx)) = setup().await else { return };
     let file = std::fs::read(b.path("ct/s1/img1.dcm")).unwrap();
-    let token = a.token("ct/s1");
+    let files = |scope: &str, expires: u64| a.keys.sign_for(Purpose::Files, &key(scope), expires);
+    let token = files("ct/s1", now() + 600);
+    // A viewing token is what the raw route answers with a de-identified file: it must not
+    // open the original here, nor a files token the viewer's routes.
+    let viewer = a.token("ct/s1");
+    let refused = get(&nginx.url(&format!("/files/{viewer}/ct/s1/img1.dcm"))).await;
+    assert_eq!((refused.status, refused.body.windows(4).any(|w| w == b"DICM")), (403, false));
+    assert_eq!(get(&nginx.url(&format!("/v1/{token}/ct/s1/img1.dcm/-/info.json"))).await.status, 403);
+    assert_eq!(get(&nginx.url(&format!("/v1/{token}/ct/s1/img1.dcm"))).await.status, 403);
     let url = nginx.url(&format!("/files/{token}/ct/s1/img1.dcm"));
     let whole = get(&url).await;
     assert_eq!((whole.status, whole.body.len()), (200, file.len()));
     assert_eq!(whole.body, file);
     let part = request("GET", &url, &[("range", "bytes=128-131")]).await;
     assert_eq!((part.status, &part.body[..]), (206, &b"DICM"[..]));
-    let other_series = a.token("ct/s2");
+    let other_series = files("ct/s2", now() + 600);
     assert_eq!(get(&nginx.url(&format!("/files/{other_series}/ct/s1/img1.dcm"))).await.status, 403);
     assert_eq!(get(&nginx.url("/files/nonsense/ct/s1/img1.dcm")).await.status, 403);
-    let expired = a.keys.sign(&key("ct/s1"), now() - 5);
+    let expired = files("ct/s1", now() - 5);
     let r = get(&nginx.url(&format!("/files/{expired}/ct/s1/img1.dcm"))).await;
     assert_eq!((r.status, r.error()), (410, "token has expired".to_owned()));
     assert!(!nginx.access_log().contains(token.rsplit('.').next().unwrap()));
