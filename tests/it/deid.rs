@@ -181,3 +181,37 @@ async fn the_policy_decides_what_the_raw_route_hands_out() {
         server.stop().await;
     }
 }
+
+crate::on_both_stores!(un_encoded_attributes_are_read_and_de_identified_like_their_proper_twins);
+
+/// Issue 17.1 and 12.1: every attribute of the profile's table (sequences included, of both
+/// lengths) written as explicit UN. De-identification decodes them by their dictionary VR: no
+/// planted value leaves, UIDs get the same pseudonyms as their properly encoded twins (not a
+/// byte-wise substitution), and the file renders and describes exactly like the twin.
+async fn un_encoded_attributes_are_read_and_de_identified_like_their_proper_twins(backend: Backend) {
+    let server = Server::start_on(backend, Settings::default()).await;
+    let (obj, planted) = planted_object(1, 1);
+    let proper = sample::to_bytes(obj).unwrap();
+    let un = with_un_vrs(&proper);
+    assert!(un.windows(6).filter(|w| &w[..2] == b"UN" && w[2..4] == [0, 0]).count() > 300, "the attributes are written as UN");
+    server.put("ct/s/proper.dcm", proper).await;
+    server.put("ct/s/un.dcm", un.clone()).await;
+    let r = get(&server.url("ct/s", "ct/s/un.dcm", "")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    for value in &planted {
+        assert!(un.windows(value.len()).any(|w| w == value.as_bytes()), "{value} was planted");
+        assert!(!r.body.windows(value.len()).any(|w| w == value.as_bytes()), "{value} left in the de-identified file");
+    }
+    let deid = parse(&r.body);
+    let twin = parse(&get(&server.url("ct/s", "ct/s/proper.dcm", "")).await.body);
+    for tag in [tags::STUDY_INSTANCE_UID, tags::SERIES_INSTANCE_UID, tags::SOP_INSTANCE_UID, tags::MODALITY, tags::PIXEL_SPACING, tags::RESCALE_INTERCEPT] {
+        assert_eq!(text(&deid, tag), text(&twin, tag), "{tag}");
+    }
+    assert!(deid.iter().all(|e| e.vr() != VR::UN), "nothing is left as UN");
+    for path in ["/-/info.json", "/-/frames/1.png", "/-/frames/1.jpg?window=40,400"] {
+        let (a, b) = (get(&server.url("ct/s", "ct/s/un.dcm", path)).await, get(&server.url("ct/s", "ct/s/proper.dcm", path)).await);
+        assert_eq!((a.status, b.status), (200, 200), "{path}");
+        assert_eq!(a.body, b.body, "{path} differs from the properly encoded twin");
+    }
+    server.stop().await;
+}

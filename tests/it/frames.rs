@@ -107,6 +107,11 @@ async fn jpeg_stack_images_are_served_as_they_are() {
 /// A multi-frame JPEG baseline object with an empty offset table, as gdcm writes them: frame
 /// `k` (from 1) is a flat grey of level `(k - 1) mod 256`.
 fn jpeg_cine(frames: u32, side: u16) -> Vec<u8> {
+    jpeg_cine_with(frames, side, |jpeg| jpeg)
+}
+
+/// `jpeg_cine` with each frame's stream passed through `decorate` first.
+fn jpeg_cine_with(frames: u32, side: u16, decorate: fn(Vec<u8>) -> Vec<u8>) -> Vec<u8> {
     use dicom_core::value::PixelFragmentSequence;
     use dicom_core::{DataElement, PrimitiveValue, VR};
     use dicom_dictionary_std::tags;
@@ -115,6 +120,7 @@ fn jpeg_cine(frames: u32, side: u16) -> Vec<u8> {
             let mut jpeg = Vec::new();
             let pixels = vec![(k % 256) as u8; usize::from(side) * usize::from(side)];
             jpeg_encoder::Encoder::new(&mut jpeg, 95).encode(&pixels, side, side, jpeg_encoder::ColorType::Luma).unwrap();
+            let mut jpeg = decorate(jpeg);
             if jpeg.len() % 2 == 1 {
                 jpeg.push(0);
             }
@@ -239,5 +245,66 @@ async fn a_full_render_queue_answers_503_with_retry_after_and_recovers() {
     for n in 1..=12 {
         assert_eq!(get(&server.url("xa", "xa/big.dcm", &format!("/-/frames/{n}.jpg"))).await.status, 200);
     }
+    server.stop().await;
+}
+
+/// A JPEG with what modalities and cameras write into it: a comment and an EXIF block naming
+/// the patient, after its JFIF header.
+fn with_planted_metadata(jpeg: Vec<u8>) -> Vec<u8> {
+    let segment = |marker: u8, body: &[u8]| {
+        let mut s = vec![0xFF, marker];
+        s.extend_from_slice(&u16::try_from(body.len() + 2).unwrap().to_be_bytes());
+        s.extend_from_slice(body);
+        s
+    };
+    let mut out = jpeg[..2].to_vec();
+    out.extend(segment(0xFE, b"PLANTEDCOMMENT Doe^Jane"));
+    out.extend(segment(0xE1, b"Exif\0\0PLANTEDEXIF 1961-02-03 GPS 51.5N"));
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+const PLANTED_IN_JPEG: [&str; 2] = ["PLANTEDCOMMENT", "PLANTEDEXIF"];
+
+fn holds_planted_jpeg_metadata(body: &[u8]) -> bool {
+    PLANTED_IN_JPEG.iter().any(|p| body.windows(p.len()).any(|w| w == p.as_bytes()))
+}
+
+/// Issue 17.3: comments and EXIF inside stored JPEGs never leave framegate: not in a passed
+/// through frame, not in de-identified DICOM (whose item lengths still hold, so it parses and
+/// renders the same), not in a JPEG stack image.
+#[tokio::test]
+async fn metadata_inside_stored_jpegs_never_leaves() {
+    let server = Server::start().await;
+    let file = jpeg_cine_with(3, 64, with_planted_metadata);
+    assert!(holds_planted_jpeg_metadata(&file));
+    server.put("xa/jpeg.dcm", file.clone()).await;
+    let frame = get(&server.url("xa", "xa/jpeg.dcm", "/-/frames/2.jpg")).await;
+    assert_eq!((frame.status, frame.header("x-framegate-transcode")), (200, Some("passthrough")));
+    assert!(!holds_planted_jpeg_metadata(&frame.body));
+    assert!(frame.jpeg().2.iter().all(|&v| v <= 2), "the blanked stream still decodes");
+
+    let raw = get(&server.url("xa", "xa/jpeg.dcm", "")).await;
+    assert_eq!(raw.status, 200);
+    assert!(!holds_planted_jpeg_metadata(&raw.body));
+    // The de-identified object is whole: served again, its frames render as the original's.
+    server.put("xa/deid.dcm", raw.body.to_vec()).await;
+    for n in 1..=3 {
+        let path = format!("/-/frames/{n}.png");
+        assert_eq!(get(&server.url("xa", "xa/deid.dcm", &path)).await.body, get(&server.url("xa", "xa/jpeg.dcm", &path)).await.body, "frame {n}");
+    }
+    // Ranges cut through frames and still match the whole.
+    for (start, end) in [(1000, 1100), (raw.body.len() - 700, raw.body.len() - 1)] {
+        let part = request("GET", &server.url("xa", "xa/jpeg.dcm", ""), &[("range", &format!("bytes={start}-{end}"))]).await;
+        assert_eq!((part.status, &part.body[..]), (206, &raw.body[start..=end]));
+    }
+
+    let mut pixels = Vec::new();
+    jpeg_encoder::Encoder::new(&mut pixels, 90).encode(&[7u8; 64], 8, 8, jpeg_encoder::ColorType::Luma).unwrap();
+    server.put("photos/a.jpg", with_planted_metadata(pixels)).await;
+    let image = get(&server.url("photos", "photos/a.jpg", "")).await;
+    assert_eq!(image.status, 200);
+    assert!(!holds_planted_jpeg_metadata(&image.body));
+    assert!(image.jpeg().2.iter().all(|&v| v.abs_diff(7) <= 1));
     server.stop().await;
 }

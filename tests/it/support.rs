@@ -344,3 +344,35 @@ pub fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).map(|(x, y)| f64::from(x.abs_diff(*y))).sum::<f64>() / a.len() as f64
 }
+
+/// A Part 10 file (explicit VR little endian data set) rewritten with every data element before
+/// Pixel Data as explicit `UN`, the way some toolkits pass on attributes they do not know: the
+/// value is its Implicit VR Little Endian encoding (PS3.5 6.2.2). Sequences alternate between
+/// defined and undefined length, so both encodings are met.
+pub fn with_un_vrs(file: &[u8]) -> Vec<u8> {
+    use dicom_core::header::Header;
+    use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+    use framegate::dicom::index::{Parsed, parse_header};
+    let Ok(Parsed::Done(header)) = parse_header(file, file.len() as u64) else { panic!("not a whole DICOM file") };
+    let meta_end = 144 + u32::from_le_bytes(file[140..144].try_into().unwrap()) as usize;
+    let implicit = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get("1.2.840.10008.1.2").unwrap();
+    let mut out = file[..meta_end].to_vec();
+    for (n, element) in header.obj.into_iter().enumerate() {
+        let tag = element.tag();
+        let mut bytes = Vec::new();
+        dicom_object::InMemDicomObject::from_element_iter([element]).write_dataset_with_ts(&mut bytes, implicit).unwrap();
+        let undefined = bytes[4..8] == [0xFF; 4];
+        let mut value = bytes[8..].to_vec();
+        if undefined && n % 2 == 0 {
+            value.truncate(value.len() - 8); // the sequence delimiter a defined length drops
+        }
+        out.extend_from_slice(&tag.0.to_le_bytes());
+        out.extend_from_slice(&tag.1.to_le_bytes());
+        out.extend_from_slice(b"UN\0\0");
+        let len = if undefined && n % 2 == 1 { u32::MAX } else { value.len() as u32 };
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&value);
+    }
+    out.extend_from_slice(&file[header.pixel.header_offset as usize..]);
+    out
+}
