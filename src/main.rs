@@ -38,14 +38,18 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sign(args) => sign(&args),
         command => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(async {
+            let result = runtime.block_on(async {
                 match command {
                     Command::Serve(args) => serve(args).await,
                     Command::Inspect { file } => inspect(&file).await,
                     Command::Demo(args) => demo(args).await,
                     Command::Keygen | Command::Sign(_) => Ok(()),
                 }
-            })
+            });
+            // The drain has had its grace; a blocking thread stuck in a read must not hold the
+            // process after it, as dropping the runtime would.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+            result
         }
     }
 }

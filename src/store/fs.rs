@@ -1,6 +1,7 @@
 //! A local folder as the store.
 
 use std::fs::{File, Metadata};
+use std::os::unix::fs::OpenOptionsExt;
 use std::io::{self, Seek, SeekFrom};
 use std::ops::Range;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -48,7 +49,12 @@ impl FsStore {
         if !real.starts_with(&self.root) {
             return Err(StoreError::NotFound);
         }
-        let file = File::open(&real).map_err(not_found)?;
+        // A FIFO, socket or device would block the open (a FIFO until a writer comes) and pin
+        // a blocking thread: the type is checked first, and the open never waits.
+        if !std::fs::metadata(&real).map_err(not_found)?.is_file() {
+            return Err(StoreError::NotFound);
+        }
+        let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&real).map_err(not_found)?;
         let meta = file.metadata()?;
         if !meta.is_file() {
             return Err(StoreError::NotFound);

@@ -231,3 +231,24 @@ async fn deflate_bombs_and_broken_streams_are_refused_without_inflating_them_who
     assert_eq!(get(&format!("{}/healthz", server.base())).await.status, 200);
     server.stop().await;
 }
+
+/// Issue 17.6: a FIFO in the root once blocked every open and pinned the blocking threads, so
+/// the server stopped answering. Now each request for it is a prompt 404, many at once, and
+/// the server goes on serving.
+#[tokio::test]
+async fn a_fifo_in_the_root_is_a_prompt_404_and_holds_nothing() {
+    let server = Server::start().await;
+    server.put("ct/real.dcm", ct_bytes()).await;
+    let fifo = server.path("ct/pipe.dcm");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let requests = (0..600).map(|_| {
+        let url = server.url("ct", "ct/pipe.dcm", "/-/info.json");
+        async move { get(&url).await.status }
+    });
+    let statuses = tokio::time::timeout(std::time::Duration::from_secs(60), futures_util::future::join_all(requests)).await.expect("requests for a FIFO hang");
+    assert!(statuses.iter().all(|s| *s == 404), "{statuses:?}");
+    assert_eq!(get(&server.url("ct", "ct/pipe.dcm", "")).await.status, 404);
+    assert_eq!(get(&server.url("ct", "ct/real.dcm", "/-/info.json")).await.status, 200);
+    server.stop().await;
+}
