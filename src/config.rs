@@ -122,6 +122,15 @@ pub struct Tuning {
     /// Seconds in-flight requests get to finish on shutdown.
     #[arg(long, env = "FRAMEGATE_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
+    /// Seconds a client may leave its answer unread before its connection is cut.
+    #[arg(long, env = "FRAMEGATE_WRITE_TIMEOUT", default_value_t = 30)]
+    pub write_timeout: u64,
+    /// Requests answered on one connection before it is closed; caps pipelining too.
+    #[arg(long, env = "FRAMEGATE_MAX_REQUESTS_PER_CONNECTION", default_value_t = 1000)]
+    pub max_requests_per_connection: u32,
+    /// Address for `/metrics` (and `/healthz`) alone; the main address then answers 404 there.
+    #[arg(long, env = "FRAMEGATE_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Origin allowed to read responses cross-origin (repeat, or comma-separate); none by default.
     #[arg(long = "cors-origin", env = "FRAMEGATE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
@@ -154,6 +163,9 @@ impl Tuning {
             server: ServerSettings {
                 max_connections: self.max_connections.max(1),
                 shutdown_grace: Duration::from_secs(self.shutdown_grace),
+                write_timeout: Duration::from_secs(self.write_timeout.max(1)),
+                max_requests_per_connection: self.max_requests_per_connection.max(1),
+                metrics_elsewhere: self.metrics_listen.is_some(),
                 ..defaults.server
             },
             cors_origins: self.cors_origins.clone(),

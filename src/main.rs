@@ -92,6 +92,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let store = open_store(&args).await?;
     let state = Arc::new(State::new(keys, store, args.tuning.settings()?));
     let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    if let Some(address) = args.tuning.metrics_listen {
+        let metrics = TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
+        tracing::info!(address = %metrics.local_addr()?, "serving metrics");
+        tokio::spawn(framegate::server::run_metrics(metrics, state.clone(), shutdown_signal()));
+    }
     tracing::info!(address = %listener.local_addr()?, "serving");
     framegate::run(listener, state, shutdown_signal()).await?;
     Ok(())

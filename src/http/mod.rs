@@ -116,6 +116,15 @@ pub async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>)
     Ok(response)
 }
 
+/// Answers the metrics listener: `/metrics` and `/healthz`, nothing else.
+pub async fn handle_metrics(state: Arc<State>, _peer: SocketAddr, req: Request<Incoming>) -> Result<Response<Body>, std::convert::Infallible> {
+    Ok(match req.uri().path() {
+        "/metrics" => respond::text(state.metrics.encode()),
+        "/healthz" => respond::text("ok\n".into()),
+        _ => respond::error(&ApiError::not_found("no such route")),
+    })
+}
+
 async fn dispatch(state: &State, req: &Request<Incoming>, route_name: &mut &'static str, kid: &mut String) -> Result<Response<Body>, ApiError> {
     if req.method() == Method::OPTIONS
         && let Some(preflight) = state.cors.preflight(req.headers()) {
@@ -136,6 +145,7 @@ async fn dispatch(state: &State, req: &Request<Incoming>, route_name: &mut &'sta
             *route_name = "health";
             Ok(respond::text("ok\n".into()))
         }
+        Route::Metrics if state.server.metrics_elsewhere => Err(ApiError::not_found("no such route")),
         Route::Metrics => {
             *route_name = "metrics";
             Ok(respond::text(state.metrics.encode()))

@@ -2,6 +2,7 @@ mod browser;
 mod cli;
 pub mod deid;
 mod codecs;
+mod connections;
 mod fidelity;
 mod frames;
 mod fuzz_regressions;

@@ -84,6 +84,8 @@ pub struct Server {
     pub dir: TempDir,
     pub store: Arc<Counting>,
     pub s3: Option<S3Server>,
+    /// The running server's state, for a second listener over it.
+    pub state: Arc<State>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -118,10 +120,10 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(framegate::run(listener, state, async {
+        let task = tokio::spawn(framegate::run(listener, state.clone(), async {
             let _ = stopped.await;
         }));
-        Server { addr, keys: Keyring::parse(KEYS).unwrap(), dir, store, s3, stop: Some(stop), task: Some(task) }
+        Server { addr, keys: Keyring::parse(KEYS).unwrap(), dir, store, s3, state, stop: Some(stop), task: Some(task) }
     }
 
     /// A local path; for S3 servers the object is not visible through it, use `put`.

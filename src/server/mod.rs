@@ -14,6 +14,8 @@ use tokio::sync::Semaphore;
 
 use crate::{State, http};
 
+mod stall;
+
 /// Connection-level settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ServerSettings {
@@ -23,6 +25,13 @@ pub struct ServerSettings {
     pub header_read_timeout: Duration,
     /// In-flight requests get this long to finish after shutdown is asked for.
     pub shutdown_grace: Duration,
+    /// A connection whose client reads nothing of its answer for this long is cut.
+    pub write_timeout: Duration,
+    /// Requests answered on one connection before it is closed (`Connection: close`), which
+    /// also caps how many a client may pipeline.
+    pub max_requests_per_connection: u32,
+    /// `/metrics` is answered on its own listener (`--metrics-listen`), not on this one.
+    pub metrics_elsewhere: bool,
 }
 
 impl Default for ServerSettings {
@@ -31,6 +40,9 @@ impl Default for ServerSettings {
             max_connections: 4096,
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(30),
+            max_requests_per_connection: 1000,
+            metrics_elsewhere: false,
         }
     }
 }
@@ -38,6 +50,20 @@ impl Default for ServerSettings {
 /// Serves `listener` until `shutdown` completes, then stops accepting and lets in-flight
 /// requests finish within the grace period.
 pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    serve(listener, state, shutdown, http::handle).await
+}
+
+/// Serves `/metrics` and `/healthz` alone on `listener` (`--metrics-listen`), so they can be
+/// kept off the public address.
+pub async fn run_metrics(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) -> io::Result<()> {
+    serve(listener, state, shutdown, http::handle_metrics).await
+}
+
+async fn serve<H, F>(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>, handler: H) -> io::Result<()>
+where
+    H: Fn(Arc<State>, std::net::SocketAddr, hyper::Request<hyper::body::Incoming>) -> F + Copy + Send + Sync + 'static,
+    F: Future<Output = Result<hyper::Response<http::Body>, std::convert::Infallible>> + Send + 'static,
+{
     let settings = state.server;
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(settings.max_connections));
@@ -66,8 +92,20 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
         // Frames are small writes; Nagle would hold them back by up to 40 ms.
         let _ = stream.set_nodelay(true);
         let state = state.clone();
-        let service = service_fn(move |req| http::handle(state.clone(), peer, req));
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let served = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let service = service_fn(move |req| {
+            let (state, served) = (state.clone(), served.clone());
+            async move {
+                let mut response = handler(state.clone(), peer, req).await?;
+                let count = served.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if count >= state.server.max_requests_per_connection {
+                    response.headers_mut().insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+                }
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        });
+        let io = TokioIo::new(stall::WriteDeadline::new(stream, settings.write_timeout));
+        let connection = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
             let _ = connection.await;
             drop(slot);
