@@ -98,6 +98,12 @@ pub fn frame_header(stream: &[u8]) -> Option<JpegFrame> {
     Some(JpegFrame { marker: segment.marker, precision: *body.first()?, height: word(1)?, width: word(3)?, components: *body.get(5)? })
 }
 
+/// Where a JPEG stream's first scan begins (the end of its SOS segment): everything before it
+/// is header. `None` when `stream` holds no whole SOS.
+pub fn header_end(stream: &[u8]) -> Option<usize> {
+    segments(stream).into_iter().find(|s| s.marker == 0xDA).map(|s| s.span.end)
+}
+
 /// Identifies the application segments that only say how to read the picture: JFIF (APP0),
 /// ICC profiles (APP2) and Adobe's colour transform (APP14).
 fn is_decoding_segment(stream: &[u8], segment: &Segment) -> bool {

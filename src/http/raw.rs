@@ -15,7 +15,7 @@ use super::{ApiError, Ctx};
 use crate::RawDicom;
 use crate::cache::{Deidentified, Kind, ObjectId, digest};
 use crate::dicom::index::{Parsed, looks_like_dicom, parse_header};
-use crate::dicom::{DicomError, Layout, LoadError, blank_jpeg_metadata, blank_metadata, is_jpeg_syntax};
+use crate::dicom::{DicomError, Layout, LoadError, blank_jpeg_metadata, blank_metadata, is_jpeg_syntax, jpeg_header_end};
 use crate::store::{ByteStream, Store, StoreError};
 
 /// Bytes read to tell DICOM from JPEG and PNG.
@@ -162,25 +162,32 @@ fn pieces(frames: &[Range<u64>], span: Range<u64>) -> Vec<(Range<u64>, Range<u64
     out
 }
 
-/// A JPEG or PNG image of a stack under `deidentify`: a JPEG is read whole and sent with its
-/// comments and EXIF blanked; a PNG as stored.
+/// The most of a JPEG image read to find its first scan: its metadata segments come before it.
+const JPEG_HEADER_LIMIT: u64 = 1 << 20;
+
+/// A JPEG or PNG image of a stack under `deidentify`: a JPEG's header, up to its first scan, is
+/// read and sent with its comments and EXIF blanked, and the rest streamed as stored; a PNG is
+/// sent as stored.
 async fn cleaned_image(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>, ApiError> {
     let store = &ctx.state.store;
-    let head = store.read(&object.key, &object.meta, 0..object.meta.size.min(2)).await?;
-    if head[..] != [0xFF, 0xD8] {
+    let prefix = store.read(&object.key, &object.meta, 0..object.meta.size.min(JPEG_HEADER_LIMIT)).await?;
+    if !prefix.starts_with(&[0xFF, 0xD8]) {
         return original(ctx, object).await;
     }
-    let limit = ctx.state.limits.max_frame_bytes;
-    if object.meta.size > limit {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("JPEG images over {} MiB are not served", limit >> 20)));
-    }
-    let whole = store.read(&object.key, &object.meta, 0..object.meta.size).await?;
-    let cleaned = Bytes::from(blank_metadata(&whole).into_owned());
+    let scan = jpeg_header_end(&prefix).ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "JPEG header is malformed or larger than 1 MiB"))?;
+    let header = Bytes::from(blank_metadata(&prefix[..scan]).into_owned());
     let tag = digest(&[object.meta.etag.as_bytes(), b"jpeg-blanked-1"]);
     let caching = Caching { etag: format!("\"j{}\"", &tag[..32]), max_age: ctx.max_age(), shared: false };
-    ranged(ctx, &caching, "image/jpeg", cleaned.len() as u64, |span| async move {
-        let part = cleaned.slice(span.start as usize..span.end as usize);
-        Ok(into_body(Box::pin(stream::iter([Ok(part)]))))
+    let split = header.len() as u64;
+    ranged(ctx, &caching, "image/jpeg", object.meta.size, |span| async move {
+        let head = (span.start < split).then(|| header.slice(span.start as usize..span.end.min(split) as usize));
+        let head = stream::iter(head.map(Ok));
+        Ok(if span.end > split {
+            let rest = store.stream(&object.key, &object.meta, span.start.max(split)..span.end).await?;
+            into_body(Box::pin(head.chain(rest)))
+        } else {
+            into_body(Box::pin(head))
+        })
     })
     .await
 }

@@ -460,6 +460,10 @@ const PUBLIC: &[(&str, Option<&str>)] = &[
     ("examples_jpeg2k.dcm", None),
     ("GDCMJ2K_TextGBR.dcm", None),
     ("SC_rgb_small_odd.dcm", None),
+    // 8-bit samples in OW, big endian: byte pairs swapped from the start of the value.
+    ("SC_rgb_small_odd_big_endian.dcm", None),
+    // An RGB JPEG without JFIF or Adobe markers: no colour transform.
+    ("SC_jpeg_no_color_transform.dcm", None),
     ("SC_rgb_rle.dcm", None),
     ("SC_rgb_rle_16bit.dcm", None),
     ("SC_rgb_rle_32bit.dcm", None),

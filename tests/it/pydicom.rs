@@ -45,6 +45,10 @@ const RENDERS: &[(&str, u32, u16, u16)] = &[
     ("SC_rgb_dcmtk_+eb+cy+s4.dcm", 1, 100, 100),
     ("examples_jpeg2k.dcm", 1, 640, 480),
     ("693_J2KI.dcm", 1, 512, 512),
+    // Number of Frames reads "1A": the native data's length tells 15.
+    ("badVR.dcm", 15, 10, 10),
+    ("SC_rgb_small_odd_big_endian.dcm", 1, 3, 3),
+    ("SC_jpeg_no_color_transform.dcm", 1, 256, 256),
 ];
 
 /// Files that need a codec feature, rendered when the build has it.
