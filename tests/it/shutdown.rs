@@ -13,8 +13,11 @@ const BIG: u64 = 64 << 20;
 fn big_jpeg(dir: &std::path::Path) {
     std::fs::create_dir_all(dir.join("img")).unwrap();
     let file = std::fs::File::create(dir.join("img/big.jpg")).unwrap();
-    // JPEG magic, then a hole: a 64 MiB object costs nothing on disk.
-    std::os::unix::fs::FileExt::write_all_at(&file, &[0xFF, 0xD8, 0xFF, 0xE0], 0).unwrap();
+    // A real JPEG's header and scan, then a hole: a 64 MiB object costs nothing on disk. (Under
+    // `deidentify` a JPEG's header is read up to its first scan, so it must have one.)
+    let mut jpeg = Vec::new();
+    jpeg_encoder::Encoder::new(&mut jpeg, 90).encode(&[9u8; 64], 8, 8, jpeg_encoder::ColorType::Luma).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &jpeg, 0).unwrap();
     file.set_len(BIG).unwrap();
 }
 
