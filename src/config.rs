@@ -143,6 +143,14 @@ pub struct Tuning {
     /// Secret (base64url, 32 bytes or more) for UID pseudonyms [default: derived from the first key].
     #[arg(long, env = "FRAMEGATE_PSEUDONYM_KEY", hide_env_values = true)]
     pub pseudonym_key: Option<String>,
+    /// Longest Cache-Control s-maxage in seconds: how long NGINX may serve an object after it was
+    /// deleted or replaced (never beyond --max-age).
+    #[arg(long, env = "FRAMEGATE_SHARED_MAX_AGE", default_value_t = 300)]
+    pub shared_max_age: u64,
+    /// Origin allowed to embed the viewer, or 'self' or 'none' (repeat, or comma-separate)
+    /// [default: 'self' and the --cors-origin origins].
+    #[arg(long = "frame-ancestors", env = "FRAMEGATE_FRAME_ANCESTORS", value_delimiter = ',')]
+    pub frame_ancestors: Vec<String>,
 }
 
 impl Tuning {
@@ -172,7 +180,38 @@ impl Tuning {
             trusted_proxies: crate::http::TrustedProxies::parse(&self.trusted_proxies)?,
             raw_dicom: self.raw_dicom,
             pseudonym_key: self.pseudonym_key.as_deref().map(pseudonym_key).transpose()?,
+            shared_max_age: self.shared_max_age,
+            frame_ancestors: frame_ancestors(&self.frame_ancestors, &self.cors_origins)?,
         })
+    }
+}
+
+/// The viewer's `frame-ancestors` sources: those given, or `'self'` and the CORS origins. A `*`
+/// among the CORS origins is not carried over: reading frames from anywhere is no reason to let
+/// any site frame the viewer.
+fn frame_ancestors(given: &[String], cors_origins: &[String]) -> Result<Vec<String>, String> {
+    let given: Vec<&str> = given.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+    if given.is_empty() {
+        let cors = crate::http::Cors::new(cors_origins.iter().cloned());
+        let origins = cors.origins().map(|o| csp_source(o).map_err(|_| format!("cors origin {o:?} is not an origin, so it cannot be a frame ancestor")));
+        return std::iter::once(Ok("'self'")).chain(origins).map(|s| s.map(str::to_owned)).collect();
+    }
+    if given.len() > 1 && given.contains(&"'none'") {
+        return Err("frame ancestor 'none' cannot be combined with others".to_owned());
+    }
+    given.into_iter().map(|s| csp_source(s.trim_end_matches('/')).map(str::to_owned)).collect()
+}
+
+/// `text` when it is one CSP source expression: a keyword or an origin such as
+/// `https://portal.example.org` or `https://*.example.org:8443`, nothing that could end the
+/// directive or start another.
+fn csp_source(text: &str) -> Result<&str, String> {
+    let keyword = matches!(text, "'self'" | "'none'" | "*");
+    let origin = !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:/*_".contains(&b));
+    if keyword || origin {
+        Ok(text)
+    } else {
+        Err(format!("frame ancestor {text:?} is not 'self', 'none', * or an origin"))
     }
 }
 
@@ -220,3 +259,40 @@ pub struct DemoArgs {
     pub tuning: Tuning,
 }
 
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+    use crate::Settings;
+
+    fn settings(flags: &[&str]) -> Result<Settings, String> {
+        let args = ["framegate", "serve", "--root", "r", "--keys-file", "k"].iter().chain(flags);
+        let Command::Serve(serve) = Cli::try_parse_from(args).map_err(|e| e.to_string())?.command else { unreachable!("serve was parsed") };
+        serve.tuning.settings()
+    }
+
+    #[test]
+    fn frame_ancestors_default_to_self_and_the_cors_origins_without_a_star() {
+        assert_eq!(settings(&[]).unwrap().frame_ancestors, ["'self'"]);
+        let s = settings(&["--cors-origin", "https://a.example/,*", "--cors-origin", "https://b.example:8443"]).unwrap();
+        assert_eq!(s.frame_ancestors, ["'self'", "https://a.example", "https://b.example:8443"]);
+        let s = settings(&["--cors-origin", "https://a.example", "--frame-ancestors", "https://portal.example,https://*.example.org"]).unwrap();
+        assert_eq!(s.frame_ancestors, ["https://portal.example", "https://*.example.org"]);
+        assert_eq!(settings(&["--frame-ancestors", "'none'"]).unwrap().frame_ancestors, ["'none'"]);
+    }
+
+    #[test]
+    fn a_frame_ancestor_cannot_smuggle_another_directive() {
+        for bad in ["https://a.example; script-src *", "https://a.example 'unsafe-inline'", "'unsafe-inline'", "'none',https://a.example"] {
+            assert!(settings(&["--frame-ancestors", bad]).is_err(), "{bad}");
+        }
+        assert!(settings(&["--cors-origin", "https://a.example;x"]).is_err());
+    }
+
+    #[test]
+    fn the_shared_max_age_defaults_to_five_minutes() {
+        assert_eq!(settings(&[]).unwrap().shared_max_age, 300);
+        assert_eq!(settings(&["--shared-max-age", "2"]).unwrap().shared_max_age, 2);
+    }
+}

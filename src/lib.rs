@@ -74,6 +74,10 @@ pub struct State {
     pub raw_dicom: RawDicom,
     /// UID pseudonyms for de-identified objects.
     pub pseudonyms: deid::Pseudonyms,
+    /// Longest `s-maxage` ever sent, in seconds.
+    pub shared_max_age: u64,
+    /// The viewer's CSP `frame-ancestors` sources, space-separated.
+    pub frame_ancestors: String,
 }
 
 /// What the raw route may hand out for a DICOM object.
@@ -111,6 +115,11 @@ pub struct Settings {
     pub raw_dicom: RawDicom,
     /// Secret for UID pseudonyms; derived from the first signing key when absent.
     pub pseudonym_key: Option<Vec<u8>>,
+    /// Longest `s-maxage`, in seconds: how long a shared cache may serve an object after it
+    /// was deleted or replaced.
+    pub shared_max_age: u64,
+    /// Who may embed the viewer: CSP `frame-ancestors` sources (`'self'`, an origin).
+    pub frame_ancestors: Vec<String>,
 }
 
 impl Default for Settings {
@@ -127,6 +136,8 @@ impl Default for Settings {
             trusted_proxies: http::TrustedProxies::default(),
             raw_dicom: RawDicom::default(),
             pseudonym_key: None,
+            shared_max_age: 300,
+            frame_ancestors: vec!["'self'".to_owned()],
         }
     }
 }
@@ -149,6 +160,8 @@ impl State {
             server: settings.server,
             cors: http::Cors::new(settings.cors_origins),
             trusted_proxies: settings.trusted_proxies,
+            shared_max_age: settings.shared_max_age,
+            frame_ancestors: settings.frame_ancestors.join(" "),
         }
     }
 }

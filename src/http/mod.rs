@@ -100,7 +100,7 @@ pub async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>)
             respond::error(&e)
         }
     };
-    state.cors.apply(req.headers(), &mut response);
+    respond::finish(&state, &req, &mut response);
     let status = response.status().as_u16();
     state.metrics.http_requests.get_or_create(&HttpLabels { route: route_name, status }).inc();
     state.metrics.http_seconds.get_or_create(&RouteLabel { route: route_name }).observe(started.elapsed().as_secs_f64());

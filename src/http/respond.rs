@@ -6,9 +6,10 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Empty, Full};
-use hyper::{Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
 
 use super::error::ApiError;
+use crate::State;
 
 /// Every response body: in memory or streamed from the store.
 pub type Body = UnsyncBoxBody<Bytes, io::Error>;
@@ -52,14 +53,28 @@ pub struct Caching {
 }
 
 impl Caching {
-    fn apply(&self, headers: &mut HeaderMap) {
-        let scope = if self.shared { "public" } else { "private" };
-        if let Ok(v) = HeaderValue::from_str(&format!("{scope}, max-age={}", self.max_age)) {
+    /// `shared_max_age` bounds what a shared cache may keep (`s-maxage`): a shared copy outlives
+    /// a deleted or replaced object by that long at most, while each browser keeps its own copy
+    /// for its token's `max-age`. `None` leaves shared caches to `max-age`.
+    fn apply(&self, shared_max_age: Option<u64>, headers: &mut HeaderMap) {
+        let value = match (self.shared, shared_max_age) {
+            (false, _) => format!("private, max-age={}", self.max_age),
+            (true, None) => format!("public, max-age={}", self.max_age),
+            (true, Some(shared)) => format!("public, max-age={}, s-maxage={}", self.max_age, self.max_age.min(shared)),
+        };
+        if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(header::CACHE_CONTROL, v);
         }
         if let Ok(v) = HeaderValue::from_str(&self.etag) {
             headers.insert(header::ETAG, v);
         }
+    }
+
+    /// Sets the cache headers and keeps `self` with the response, so that [`finish`] can bound
+    /// the shared lifetime by the server's settings, which the operations do not see.
+    fn attach(self, response: &mut Response<Body>) {
+        self.apply(None, response.headers_mut());
+        response.extensions_mut().insert(self);
     }
 
     /// Whether `If-None-Match` in `headers` names this version.
@@ -73,7 +88,7 @@ impl Caching {
     pub fn not_modified_response(&self) -> Response<Body> {
         let mut response = Response::new(empty());
         *response.status_mut() = StatusCode::NOT_MODIFIED;
-        self.apply(response.headers_mut());
+        self.clone().attach(&mut response);
         response
     }
 }
@@ -88,7 +103,7 @@ pub fn ok(status: StatusCode, content_type: &str, length: u64, body: Body, cachi
     }
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    caching.apply(headers);
+    caching.clone().attach(&mut response);
     response
 }
 
@@ -104,4 +119,50 @@ pub fn text(body: String) -> Response<Body> {
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// The last step of every answer: the shared-cache lifetime `--shared-max-age` allows, and the
+/// CORS headers where they belong.
+pub fn finish<B>(state: &State, request: &Request<B>, response: &mut Response<Body>) {
+    if let Some(caching) = response.extensions_mut().remove::<Caching>() {
+        caching.apply(Some(state.shared_max_age), response.headers_mut());
+    }
+    state.cors.apply(request, response);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::Settings;
+    use crate::token::Keyring;
+
+    fn cache_control(response: &Response<Body>) -> &str {
+        response.headers()[header::CACHE_CONTROL].to_str().unwrap()
+    }
+
+    #[test]
+    fn shared_caches_keep_an_answer_no_longer_than_the_shared_max_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::store::fs::FsStore::new(dir.path()).unwrap());
+        let keys = Keyring::parse("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n").unwrap();
+        let state = State::new(keys, store, Settings { shared_max_age: 300, ..Default::default() });
+        let request = Request::new(());
+        let finished = |caching: Caching| {
+            let mut response = bytes("image/jpeg", Bytes::from_static(b"x"), &caching, false);
+            finish(&state, &request, &mut response);
+            let mut not_modified = caching.not_modified_response();
+            finish(&state, &request, &mut not_modified);
+            assert_eq!(cache_control(&not_modified), cache_control(&response), "a 304 says what the 200 said");
+            cache_control(&response).to_owned()
+        };
+        let etag = || "\"e\"".to_owned();
+        assert_eq!(finished(Caching { etag: etag(), max_age: 3600, shared: true }), "public, max-age=3600, s-maxage=300");
+        assert_eq!(finished(Caching { etag: etag(), max_age: 100, shared: true }), "public, max-age=100, s-maxage=100", "never beyond the token");
+        assert_eq!(finished(Caching { etag: etag(), max_age: 3600, shared: false }), "private, max-age=3600");
+        let mut refused = error(&ApiError::new(StatusCode::FORBIDDEN, "forbidden"));
+        finish(&state, &request, &mut refused);
+        assert_eq!(cache_control(&refused), "no-store");
+    }
 }

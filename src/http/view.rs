@@ -14,8 +14,15 @@ const PAGE: &str = include_str!("viewer.html");
 static ETAG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!("\"v{}\"", &crate::cache::digest(&[PAGE.as_bytes()])[..16]));
 
 /// The page may run only its own inline script and fetch only from where it came from; it never
-/// sends its URL (which holds the token) as a referrer.
-const CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' blob:; base-uri 'none'; form-action 'none'; frame-ancestors *";
+/// sends its URL (which holds the token) as a referrer. Who may frame it comes from the settings.
+const CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' blob:; base-uri 'none'; form-action 'none'";
+
+/// The policy with `frame_ancestors` as the sources allowed to embed the page. Sources that
+/// cannot be a header (set in code, not checked by the command line) let no one embed it.
+fn csp(frame_ancestors: &str) -> HeaderValue {
+    let policy = |sources: &str| HeaderValue::from_str(&format!("{CSP}; frame-ancestors {sources}"));
+    policy(frame_ancestors).or_else(|_| policy("'none'")).unwrap_or(HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"))
+}
 
 /// Serves the viewer page.
 pub fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
@@ -25,7 +32,42 @@ pub fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     }
     let mut response = respond::bytes("text/html; charset=utf-8", Bytes::from_static(PAGE.as_bytes()), &caching, ctx.head);
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp(&ctx.state.frame_ancestors));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::key::ObjectKey;
+    use crate::token::{Grant, Keyring};
+    use crate::{Settings, State};
+
+    /// The CSP of the viewer served by a server with these settings.
+    fn served_csp(settings: Settings) -> String {
+        let keys = Keyring::parse("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::store::fs::FsStore::new(dir.path()).unwrap());
+        let state = State::new(keys, store, settings);
+        let headers = http::HeaderMap::new();
+        let grant = Grant { kid: "k1".into(), expires: 2_000_000_000, depth: 1, purpose: crate::token::Purpose::View };
+        let ctx = Ctx { state: &state, key: ObjectKey::parse_plain("ct").unwrap(), grant, now: 1_900_000_000, head: false, headers: &headers, query: None };
+        let response = serve(&ctx).unwrap();
+        response.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn only_the_configured_embedders_may_frame_the_viewer() {
+        let csp = served_csp(Settings::default());
+        assert!(csp.ends_with("; frame-ancestors 'self'"), "{csp}");
+        assert!(!csp.contains('*'), "{csp}");
+        let csp = served_csp(Settings { frame_ancestors: vec!["'self'".into(), "https://portal.example".into()], ..Default::default() });
+        assert!(csp.ends_with("; frame-ancestors 'self' https://portal.example"), "{csp}");
+        assert!(csp.contains("connect-src 'self'"));
+        let csp = served_csp(Settings { frame_ancestors: vec!["https://a.example\n".into()], ..Default::default() });
+        assert!(csp.ends_with("; frame-ancestors 'none'"), "a list that cannot be a header lets no one embed: {csp}");
+    }
 }

@@ -6,8 +6,10 @@ use std::io::{self, Seek, SeekFrom};
 use std::ops::Range;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use bytes::{Bytes, BytesMut};
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
@@ -24,16 +26,38 @@ const MAX_LISTED: usize = 100_000;
 #[derive(Debug, Clone)]
 pub struct FsStore {
     root: PathBuf,
+    /// Keys the ETag hash, so an ETag cannot be traced back to the file's times.
+    etag_key: [u8; 32],
+}
+
+/// The ETag key of stores not given one: random, and the same for every store in the process.
+static PROCESS_ETAG_KEY: OnceLock<[u8; 32]> = OnceLock::new();
+
+fn process_etag_key() -> io::Result<[u8; 32]> {
+    if let Some(key) = PROCESS_ETAG_KEY.get() {
+        return Ok(*key);
+    }
+    let mut key = [0; 32];
+    getrandom::fill(&mut key).map_err(io::Error::other)?;
+    Ok(*PROCESS_ETAG_KEY.get_or_init(|| key))
 }
 
 impl FsStore {
-    /// A store over `root`, which must be an existing folder.
+    /// A store over `root`, which must be an existing folder. Its ETags last as long as the
+    /// process: see [`FsStore::with_etag_key`] for ETags that survive restarts.
     pub fn new(root: &Path) -> io::Result<Self> {
         let root = root.canonicalize()?;
         if !root.is_dir() {
             return Err(io::Error::new(io::ErrorKind::NotADirectory, "store root is not a folder"));
         }
-        Ok(FsStore { root })
+        Ok(FsStore { root, etag_key: process_etag_key()? })
+    }
+
+    /// ETags keyed by `secret`: processes given the same secret agree on every ETag, across
+    /// restarts, so browsers and NGINX can revalidate against any of them.
+    pub fn with_etag_key(mut self, secret: &[u8]) -> Self {
+        self.etag_key = Sha256::new().chain_update(b"fg1-etag|").chain_update(secret).finalize().into();
+        self
     }
 
     fn path(&self, key: &ObjectKey) -> PathBuf {
@@ -62,10 +86,23 @@ impl FsStore {
         Ok((file, meta))
     }
 
+    /// Size and version of a file. The version is a keyed hash of its inode, size and
+    /// modification time, which change whenever the file is rewritten or replaced; the hash
+    /// keeps an ETag from telling when a study was written.
+    fn object_meta(&self, meta: &Metadata) -> ObjectMeta {
+        // The fields have a fixed length, so the key as a prefix is a sound keyed hash.
+        let mut hash = Sha256::new_with_prefix(self.etag_key);
+        for field in [meta.ino(), meta.size(), meta.mtime().cast_unsigned(), meta.mtime_nsec().cast_unsigned()] {
+            hash.update(field.to_le_bytes());
+        }
+        let etag = hex::encode(&hash.finalize()[..16]);
+        ObjectMeta { size: meta.size(), etag }
+    }
+
     /// Opens and checks that the file is still the version `expected` describes.
     fn open_version(&self, key: &ObjectKey, expected: &ObjectMeta) -> Result<File, StoreError> {
         let (file, meta) = self.open(key)?;
-        if object_meta(&meta) != *expected {
+        if self.object_meta(&meta) != *expected {
             return Err(StoreError::Changed);
         }
         Ok(file)
@@ -85,7 +122,7 @@ impl FsStore {
             };
             if meta.is_file() {
                 if let Ok(key) = ObjectKey::from_segments(segments) {
-                    out.push(Listed { key, meta: object_meta(&meta) });
+                    out.push(Listed { key, meta: self.object_meta(&meta) });
                 }
             } else if meta.is_dir() {
                 for entry in std::fs::read_dir(&path)? {
@@ -112,12 +149,6 @@ fn not_found(e: io::Error) -> StoreError {
     }
 }
 
-fn object_meta(meta: &Metadata) -> ObjectMeta {
-    // Size, change time and inode change whenever the file is rewritten or replaced.
-    let etag = format!("{:x}-{:x}-{:x}{:08x}", meta.ino(), meta.size(), meta.mtime(), meta.mtime_nsec());
-    ObjectMeta { size: meta.size(), etag }
-}
-
 fn check_range(meta: &ObjectMeta, range: &Range<u64>) -> io::Result<()> {
     if range.start > range.end || range.end > meta.size {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "read past the end of the object"));
@@ -134,7 +165,7 @@ impl Store for FsStore {
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
         let this = self.clone();
         let key = key.clone();
-        blocking(move || this.open(&key).map(|(_, meta)| object_meta(&meta))).await
+        blocking(move || this.open(&key).map(|(_, meta)| this.object_meta(&meta))).await
     }
 
     async fn read(&self, key: &ObjectKey, meta: &ObjectMeta, range: Range<u64>) -> Result<Bytes, StoreError> {
@@ -168,5 +199,52 @@ impl Store for FsStore {
     async fn list(&self, prefix: &ObjectKey) -> Result<Vec<Listed>, StoreError> {
         let (this, prefix) = (self.clone(), prefix.clone());
         blocking(move || this.walk(&prefix)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::MetadataExt;
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+
+    async fn etag(store: &FsStore, name: &str) -> String {
+        store.head(&ObjectKey::parse_plain(name).unwrap()).await.unwrap().etag
+    }
+
+    #[tokio::test]
+    async fn etags_do_not_tell_file_times_yet_change_with_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.dcm");
+        std::fs::write(&path, b"first").unwrap();
+        let store = FsStore::new(dir.path()).unwrap();
+        let first = etag(&store, "a.dcm").await;
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(first.len(), 32);
+        assert!(first.bytes().all(|b| b.is_ascii_hexdigit()), "{first}");
+        let (ino, mtime, nsec) = (meta.ino(), meta.mtime(), meta.mtime_nsec());
+        for leak in [ino.to_string(), format!("{ino:x}"), mtime.to_string(), format!("{mtime:x}"), format!("{nsec:08x}")] {
+            assert!(!first.contains(&leak), "the ETag {first} holds {leak}, from the inode or modification time");
+        }
+        assert_eq!(etag(&store, "a.dcm").await, first, "stable while the file is unchanged");
+        assert_eq!(etag(&FsStore::new(dir.path()).unwrap(), "a.dcm").await, first, "every store of the process agrees");
+
+        // Rewritten in place, same length, a second later.
+        std::fs::write(&path, b"secnd").unwrap();
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(SystemTime::now() + Duration::from_secs(1)).unwrap();
+        let rewritten = etag(&store, "a.dcm").await;
+        assert_ne!(rewritten, first);
+        // Replaced by another file (another inode), same length and time.
+        let other = dir.path().join("b.dcm");
+        std::fs::write(&other, b"third").unwrap();
+        std::fs::File::options().write(true).open(&other).unwrap().set_modified(std::fs::metadata(&path).unwrap().modified().unwrap()).unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        let replaced = etag(&store, "a.dcm").await;
+        assert_ne!(replaced, rewritten);
+
+        let keyed = FsStore::new(dir.path()).unwrap().with_etag_key(b"one secret");
+        assert_ne!(etag(&keyed, "a.dcm").await, replaced);
+        assert_eq!(etag(&FsStore::new(dir.path()).unwrap().with_etag_key(b"one secret"), "a.dcm").await, etag(&keyed, "a.dcm").await);
     }
 }

@@ -1,17 +1,24 @@
 //! The shipped NGINX config, run by the real nginx in front of two framegate servers.
 
-use super::nginxproc::start_nginx;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::nginxproc::{free_port, shipped, start_nginx, swap};
 use super::support::*;
 use framegate::token::Purpose;
 
 /// Two framegate servers over one folder (the second owns it, so the first can be stopped),
 /// and nginx in front.
 async fn setup() -> Option<(Server, Server, super::nginxproc::Nginx)> {
+    setup_with(framegate::Settings::default()).await
+}
+
+async fn setup_with(settings: framegate::Settings) -> Option<(Server, Server, super::nginxproc::Nginx)> {
     if !have_tool("nginx") {
         return None;
     }
-    let b = Server::start().await;
-    let a = Server::start_over(tempfile::tempdir().unwrap(), std::sync::Arc::new(framegate::store::fs::FsStore::new(b.dir.path()).unwrap()), None, Default::default()).await;
+    let b = Server::start_with(settings.clone()).await;
+    let a = Server::start_over(tempfile::tempdir().unwrap(), std::sync::Arc::new(framegate::store::fs::FsStore::new(b.dir.path()).unwrap()), None, settings).await;
     for i in 0..6 {
         b.put_ct(&format!("ct/s1/img{i}.dcm"), i, 6, 32).await;
     }
@@ -77,8 +84,7 @@ async fn frames_through_nginx_are_cached_without_the_token_yet_always_checked() 
 async fn a_static_route_opens_only_to_tokens_made_for_it() {
     let Some((a, b, nginx)) = setup().await else { return };
     let file = std::fs::read(b.path("ct/s1/img1.dcm")).unwrap();
-    let files = |scope: &str, expires: u64| a.keys.sign_for(Purpose::Files, &key(scope), expires);
-    let token = files("ct/s1", now() + 600);
+    let token = files_token(&a, "ct/s1");
     // A viewing token is what the raw route answers with a de-identified file: it must not
     // open the original here, nor a files token the viewer's routes.
     let viewer = a.token("ct/s1");
@@ -92,10 +98,10 @@ async fn a_static_route_opens_only_to_tokens_made_for_it() {
     assert_eq!(whole.body, file);
     let part = request("GET", &url, &[("range", "bytes=128-131")]).await;
     assert_eq!((part.status, &part.body[..]), (206, &b"DICM"[..]));
-    let other_series = files("ct/s2", now() + 600);
+    let other_series = files_token(&a, "ct/s2");
     assert_eq!(get(&nginx.url(&format!("/files/{other_series}/ct/s1/img1.dcm"))).await.status, 403);
     assert_eq!(get(&nginx.url("/files/nonsense/ct/s1/img1.dcm")).await.status, 403);
-    let expired = files("ct/s1", now() - 5);
+    let expired = a.keys.sign_for(Purpose::Files, &key("ct/s1"), now() - 5);
     let r = get(&nginx.url(&format!("/files/{expired}/ct/s1/img1.dcm"))).await;
     assert_eq!((r.status, r.error()), (410, "token has expired".to_owned()));
     assert!(!nginx.access_log().contains(token.rsplit('.').next().unwrap()));
@@ -158,4 +164,235 @@ async fn auth_answers_for_the_original_uri_without_touching_storage() {
     assert_eq!(request("GET", &auth, &[]).await.status, 400);
     assert!(server.store.reads_of("ct/a.dcm").is_empty());
     server.stop().await;
+}
+
+/// A token for the static route `/files/{token}/{key}`.
+fn files_token(server: &Server, scope: &str) -> String {
+    server.keys.sign_for(Purpose::Files, &key(scope), now() + 600)
+}
+
+/// The signature part of a token.
+fn signature(token: &str) -> &str {
+    token.rsplit('.').next().unwrap()
+}
+
+fn holds(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Requests of every shape that reaches framegate's locations, with `token` where a token goes.
+fn odd_requests(token: &str) -> Vec<String> {
+    vec![
+        format!("/v1/{token}/ct/s1/img2.dcm/-/frames/1.jpg"),
+        format!("/v1/{token}/ct/s1/img2.dcm/-/frames/1.jpg?quality=50"),
+        format!("//v1/{token}/ct/s1/img2.dcm/-/frames/1.jpg"),
+        format!("/v1//{token}/ct/s1/img2.dcm/-/info.json"),
+        format!("/v1/{token}/ct/s1/../s1/img2.dcm/-/frames/1.jpg"),
+        format!("/v1/{token}/ct//s1/img2.dcm/-/stack.json"),
+        format!("/v1/{token}/ct/s1/none.dcm/-/info.json"),
+        format!("/v1/{token}/ct/s1/img2.dcm/-/frames/9.jpg"),
+        format!("/v1/{token}/ct/s1/img2.dcm/-/frames/1.jpg?bad=1"),
+        format!("/v1/{token}/ct/s1/img2.dcm"),
+        format!("//v1/{token}/ct/s1/img2.dcm"),
+        format!("/v1/{token}/ct/s1/none.dcm"),
+        format!("/files/{token}/ct/s1/img1.dcm"),
+        format!("//files/{token}/ct/s1/img1.dcm"),
+        format!("/files/{token}/ct/s1/none.dcm"),
+        format!("/files/{token}/ct/s1/link.dcm"),
+    ]
+}
+
+#[tokio::test]
+async fn no_file_nginx_writes_holds_a_token_signature() {
+    let Some((a, b, mut nginx)) = setup().await else { return };
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("x.dcm"), b"outside").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("x.dcm"), b.path("ct/s1/link.dcm")).unwrap();
+    let one_file = a.keys.sign(&key("ct/s1/img2.dcm"), now() + 100);
+    let mut forged = one_file.clone();
+    forged.replace_range(forged.len() - 2.., "AA");
+    let tokens = [a.token("ct/s1"), files_token(&a, "ct/s1"), one_file, forged, a.keys.sign(&key("ct/s1"), now() - 1), a.token("ct/s2")];
+    let mut statuses = BTreeSet::new();
+    for token in &tokens {
+        for path in odd_requests(token) {
+            statuses.insert(get(&nginx.url(&path)).await.status);
+        }
+    }
+    // An upstream that went away: nginx's connect() errors carry the request line.
+    a.stop().await;
+    for token in &tokens {
+        for path in odd_requests(token) {
+            statuses.insert(get(&nginx.url(&path)).await.status);
+        }
+    }
+    for status in [200, 400, 403, 404, 410] {
+        assert!(statuses.contains(&status), "no {status} among {statuses:?}");
+    }
+    nginx.stop();
+
+    let written = nginx.written();
+    let names: Vec<_> = written.iter().map(|(path, _)| path.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    for log in ["access.log", "error.log", "default-format.log"] {
+        assert!(names.iter().any(|n| n == log), "nginx wrote no {log}: {names:?}");
+    }
+    for (path, bytes) in &written {
+        for token in &tokens {
+            assert!(!holds(bytes, signature(token)), "{} holds a token signature:\n{}", path.display(), String::from_utf8_lossy(bytes));
+        }
+    }
+    let default_format = written.iter().find(|(path, _)| path.ends_with("default-format.log")).unwrap();
+    assert!(default_format.1.is_empty(), "every framegate location logs in its own format: {}", String::from_utf8_lossy(&default_format.1));
+    assert!(nginx.access_log().contains("\"GET /v1/k1.*/ct/s1/img2.dcm/-/frames/1.jpg\" 200"), "{}", nginx.access_log());
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn the_static_route_refuses_symbolic_links() {
+    let Some((a, b, nginx)) = setup().await else { return };
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.dcm"), b"outside the root").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.dcm"), b.path("ct/s1/out.dcm")).unwrap();
+    std::os::unix::fs::symlink(b.path("ct/s1/img1.dcm"), b.path("ct/s1/in.dcm")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), b.path("ct/s1/folder")).unwrap();
+    std::fs::write(outside.path().join("inner.dcm"), b"outside the root").unwrap();
+    let token = files_token(&a, "ct/s1");
+    assert_eq!(get(&nginx.url(&format!("/files/{token}/ct/s1/img1.dcm"))).await.status, 200);
+    for link in ["out.dcm", "in.dcm"] {
+        let r = get(&nginx.url(&format!("/files/{token}/ct/s1/{link}"))).await;
+        assert_eq!((r.status, r.error()), (403, "forbidden".to_owned()), "{link}");
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+    }
+    // A linked folder is not a folder to nginx then: 404.
+    let r = get(&nginx.url(&format!("/files/{token}/ct/s1/folder/inner.dcm"))).await;
+    assert_eq!(r.status, 404);
+    assert!(!holds(&r.body, "outside the root"));
+    drop(nginx);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_replaced_object_reaches_nginx_clients_once_the_shared_lifetime_has_passed() {
+    const SHARED: u64 = 2;
+    let Some((a, b, nginx)) = setup_with(framegate::Settings { shared_max_age: SHARED, ..Default::default() }).await else { return };
+    let k = "ct/s1/img2.dcm";
+    let token = a.token("ct/s1");
+    let url = nginx.url(&frame_path(&token, k));
+    let direct_url = a.url("ct/s1", k, "/-/frames/1.jpg");
+    let direct = || get(&direct_url);
+    let before = direct().await;
+    assert!(before.header("cache-control").unwrap().ends_with(&format!(", s-maxage={SHARED}")), "{:?}", before.header("cache-control"));
+    assert_eq!(get(&url).await.header("x-cache-status"), Some("MISS"));
+
+    b.put_ct(k, 5, 6, 32).await;
+    let after = direct().await;
+    assert_ne!(after.body, before.body, "the replacement is another picture");
+    let r = get(&url).await;
+    assert_eq!((r.header("x-cache-status"), &r.body), (Some("HIT"), &before.body), "fresh for {SHARED} s");
+    // The browser is still told what its token allows, not the shared lifetime.
+    let age: u64 = r.header("cache-control").unwrap().strip_prefix("private, max-age=").unwrap().parse().unwrap();
+    assert!(age > 3500, "{age}");
+    tokio::time::sleep(Duration::from_millis(SHARED * 1000 + 1100)).await;
+    let r = get(&url).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body == after.body, "nginx still served the replaced object after {SHARED} s ({:?})", r.header("x-cache-status"));
+
+    // The purge in the README: the entries whose KEY names the object, deleted from disk.
+    b.put_ct(k, 1, 6, 32).await;
+    let purged = direct().await;
+    assert_eq!(get(&url).await.body, after.body, "still fresh");
+    let mut deleted = 0;
+    let mut pending = vec![nginx.cache_dir()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if holds(&std::fs::read(&path).unwrap(), &format!("\nKEY: /{k}/-/")) {
+                std::fs::remove_file(path).unwrap();
+                deleted += 1;
+            }
+        }
+    }
+    assert_eq!(deleted, 1);
+    let r = get(&url).await;
+    assert_eq!((r.header("x-cache-status"), &r.body), (Some("MISS"), &purged.body));
+    drop(nginx);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn paths_framegate_cannot_parse_get_its_4xx_uncached_not_a_500() {
+    let Some((a, b, nginx)) = setup().await else { return };
+    let t = a.token("ct/s1");
+    for (path, status) in [
+        (format!("//v1/{t}/ct/s1/img2.dcm/-/frames/1.jpg"), 404),
+        (format!("/v1//{t}/ct/s1/img2.dcm/-/frames/1.jpg"), 400),
+        (format!("/v1/{t}/ct/s1/../s1/img2.dcm/-/frames/1.jpg"), 400),
+        (format!("/v1/{t}/ct//s1/img2.dcm/-/info.json"), 400),
+        (format!("/v1/{t}/ct/s1/img2.dcm/-/frames/9.jpg"), 404),
+        (format!("/v1/{t}/ct/s1/img2.dcm/-/frames/1.jpg?bad=1"), 400),
+    ] {
+        let r = get(&nginx.url(&path)).await;
+        assert_eq!(r.status, status, "{path}: {}", String::from_utf8_lossy(&r.body));
+        assert!(!r.error().is_empty(), "framegate's JSON answer");
+        let cache_control: Vec<_> = r.headers.get_all("cache-control").iter().collect();
+        assert_eq!(cache_control, ["no-store"], "{path}");
+    }
+    // None of them went into the cache.
+    assert_eq!(get(&nginx.url(&frame_path(&t, "ct/s1/img2.dcm"))).await.header("x-cache-status"), Some("MISS"));
+    drop(nginx);
+    a.stop().await;
+    b.stop().await;
+}
+
+/// `nginx -t` on the shipped files as a stock Debian nginx would read them. Every path they name
+/// below /var, /run or /srv is moved under a stand-in root, where the folder it goes into
+/// exists only if it exists on this machine, as the Debian package left it: nginx creates the
+/// last folder of the cache path, not the ones above.
+#[test]
+fn the_shipped_config_passes_nginx_t_with_the_folders_of_the_debian_package() {
+    if !have_tool("nginx") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let r = root.display().to_string();
+    let mut texts: Vec<(&str, String)> = ["nginx.conf", "framegate-http.conf", "framegate.conf"].into_iter().map(|n| (n, shipped(n))).collect();
+    for (_, text) in &mut texts {
+        for word in text.split(|c: char| c.is_whitespace() || c == ';').filter(|w| ["/var/", "/run/", "/srv/"].iter().any(|p| w.starts_with(p))) {
+            let parent = std::path::Path::new(word).parent().unwrap();
+            if parent.is_dir() {
+                std::fs::create_dir_all(root.join(parent.strip_prefix("/").unwrap())).unwrap();
+            }
+        }
+        for prefix in ["/var/", "/run/", "/srv/"] {
+            *text = text.replace(&format!(" {prefix}"), &format!(" {r}{prefix}"));
+        }
+    }
+    let main = &mut texts[0].1;
+    *main = swap(std::mem::take(main), "listen 80;", &format!("listen 127.0.0.1:{};", free_port()));
+    // nginx's own temp folders, where the Debian package has them (nginx -V), are not in the file.
+    let temp = [("client_body", "body"), ("proxy", "proxy"), ("fastcgi", "fastcgi"), ("uwsgi", "uwsgi"), ("scgi", "scgi")];
+    let temp: String = temp.iter().map(|(directive, folder)| format!("\n    {directive}_temp_path {r}/var/lib/nginx/{folder};")).collect();
+    *main = swap(std::mem::take(main), "http {", &format!("http {{{temp}"));
+    for (name, text) in &texts {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let conf = dir.path().join("nginx.conf");
+    let out = std::process::Command::new("nginx").arg("-t").arg("-c").arg(&conf).arg("-e").arg(root.join("var/log/nginx/error.log")).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "nginx -t refused the shipped config: {said}");
+    assert!(root.join("var/lib/nginx/framegate").is_dir(), "nginx made the cache folder");
+}
+
+#[tokio::test]
+async fn nginx_stops_with_every_process_it_started() {
+    let Some((a, b, mut nginx)) = setup().await else { return };
+    assert_eq!(get(&nginx.url(&frame_path(&a.token("ct/s1"), "ct/s1/img1.dcm"))).await.status, 200);
+    nginx.stop();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", nginx.port)).is_err(), "the port is free again");
+    a.stop().await;
+    b.stop().await;
 }
