@@ -104,7 +104,7 @@ fn load(rt: &tokio::runtime::Runtime, store: &FsStore, rel: &str) -> Option<(Ind
         let key = ObjectKey::parse_plain(rel).ok()?;
         let meta = store.head(&key).await.ok()?;
         let limits = Limits { max_frame_bytes: 1 << 30, ..Limits::default() };
-        let index = Index::load(store, &key, &meta, &limits).await.ok()?;
+        let index = Index::load(store, &key, &meta, &limits, &framegate::pool::RenderPool::new(1, 0, 1 << 30)).await.ok()?;
         let bytes = match index.held_frame(0) {
             Some(held) => held,
             None => store.read(&key, &meta, index.frame_range(0)?).await.ok()?,

@@ -145,6 +145,9 @@ pub struct Caches {
     kinds: Cache<ObjectId, Kind>,
     /// De-identified headers.
     deidentified: Cache<ObjectId, Arc<Deidentified>>,
+    /// stack.json bodies, by prefix and the versions of everything listed under it: costly to
+    /// build for a large series, and the same until an object changes.
+    stacks: Cache<String, Bytes>,
 }
 
 impl Caches {
@@ -164,6 +167,10 @@ impl Caches {
             deidentified: Cache::builder()
                 .max_capacity(sizes.index_bytes)
                 .weigher(|k: &ObjectId, d: &Arc<Deidentified>| object_weight(k).saturating_add(u32::try_from(d.header.len()).unwrap_or(u32::MAX)))
+                .build(),
+            stacks: Cache::builder()
+                .max_capacity(sizes.index_bytes)
+                .weigher(|k: &String, body: &Bytes| u32::try_from(k.len() + body.len()).unwrap_or(u32::MAX))
                 .build(),
         }
     }
@@ -210,6 +217,15 @@ impl Caches {
         E: Send + Sync + 'static,
     {
         self.deidentified.try_get_with_by_ref(object, async { build.await.map(Arc::new) }).await
+    }
+
+    /// The stack.json body for `key` (prefix and listed versions), built once.
+    pub async fn stack<F, E>(&self, key: String, build: F) -> Result<Bytes, Arc<E>>
+    where
+        F: Future<Output = Result<Bytes, E>>,
+        E: Send + Sync + 'static,
+    {
+        self.stacks.try_get_with(key, build).await
     }
 
     /// Forgets an object's index, after the store said it changed.

@@ -110,6 +110,11 @@ pub struct Tuning {
     /// Frames waiting to render before the server answers 503 [default: 16 per thread].
     #[arg(long, env = "FRAMEGATE_RENDER_QUEUE")]
     pub render_queue: Option<usize>,
+    /// Memory that frames being decoded and rendered (and deflated objects being inflated) may
+    /// hold together, in MiB: a frame that needs more is refused (422), one that does not fit
+    /// now is answered 503.
+    #[arg(long, env = "FRAMEGATE_RENDER_MEMORY_MB", default_value_t = 2048)]
+    pub render_memory_mb: u64,
     /// Largest DICOM header read to find Pixel Data, in MiB.
     #[arg(long, env = "FRAMEGATE_MAX_HEADER_MB", default_value_t = 16)]
     pub max_header_mb: u64,
@@ -162,6 +167,7 @@ impl Tuning {
             cache: CacheSizes { frame_bytes: self.cache_mb << 20, index_bytes: (self.cache_mb << 20) / 8 },
             render_threads: threads,
             render_queue: self.render_queue.unwrap_or(threads * 16),
+            render_memory: self.render_memory_mb.max(1) << 20,
             limits: Limits {
                 max_header_bytes: self.max_header_mb.max(1) << 20,
                 max_frame_pixels: self.max_frame_megapixels.max(1) << 20,

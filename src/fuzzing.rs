@@ -41,6 +41,8 @@ impl Store for Memory {
 
 static RUNTIME: LazyLock<tokio::runtime::Runtime> =
     LazyLock::new(|| tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime builds"));
+/// Deflated inputs are inflated on a pool, as the server does.
+static POOL: LazyLock<crate::pool::RenderPool> = LazyLock::new(|| crate::pool::RenderPool::new(1, 1, 64 << 20));
 static KEYS: LazyLock<Keyring> =
     LazyLock::new(|| Keyring::parse("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").expect("a valid literal key"));
 
@@ -49,8 +51,8 @@ pub fn index(data: &[u8]) -> Option<u32> {
     let store = Memory(Bytes::copy_from_slice(data));
     let meta = ObjectMeta { size: data.len() as u64, etag: "m".into() };
     let key = ObjectKey::parse_plain("f.dcm").ok()?;
-    let limits = Limits { max_header_bytes: 1 << 20, max_frame_pixels: 1 << 22, max_frame_bytes: 1 << 22 };
-    let index = RUNTIME.block_on(Index::load(&store, &key, &meta, &limits)).ok()?;
+    let limits = Limits { max_header_bytes: 1 << 20, max_frame_pixels: 1 << 22, max_frame_bytes: 1 << 22, max_inflated_bytes: 1 << 22 };
+    let index = RUNTIME.block_on(Index::load(&store, &key, &meta, &limits, &POOL)).ok()?;
     for n in 0..index.frame_count().min(4) {
         let _ = index.frame_range(n);
     }

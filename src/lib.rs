@@ -101,6 +101,8 @@ pub struct Settings {
     pub render_threads: usize,
     /// Frames waiting to render before the server answers 503.
     pub render_queue: usize,
+    /// Bytes that frames being rendered (and objects being inflated) may hold together.
+    pub render_memory: u64,
     /// File limits.
     pub limits: dicom::Limits,
     /// Longest `max-age`, in seconds.
@@ -129,6 +131,7 @@ impl Default for Settings {
             cache: cache::CacheSizes { frame_bytes: 512 << 20, index_bytes: 64 << 20 },
             render_threads: cores,
             render_queue: cores * 16,
+            render_memory: 2 << 30,
             limits: dicom::Limits::default(),
             max_age: 86_400,
             server: ServerSettings::default(),
@@ -147,6 +150,9 @@ impl State {
     pub fn new(keys: token::Keyring, store: Arc<dyn store::Store>, settings: Settings) -> Self {
         let metrics = Arc::new(metrics::Metrics::default());
         let pseudonym_key = settings.pseudonym_key.unwrap_or_else(|| keys.derive(b"fg1-pseudonyms"));
+        // An inflated object lives in its index: one that the index cache could not keep would
+        // be inflated again on every request.
+        let limits = dicom::Limits { max_inflated_bytes: settings.limits.max_inflated_bytes.min(settings.cache.index_bytes / 2), ..settings.limits };
         State {
             pseudonyms: deid::Pseudonyms::new(pseudonym_key),
             raw_dicom: settings.raw_dicom,
@@ -154,8 +160,8 @@ impl State {
             store: Arc::new(store::metered::Metered::new(store, metrics.clone())),
             metrics,
             caches: cache::Caches::new(settings.cache),
-            pool: pool::RenderPool::new(settings.render_threads, settings.render_queue),
-            limits: settings.limits,
+            pool: pool::RenderPool::new(settings.render_threads, settings.render_queue, settings.render_memory),
+            limits,
             max_age: settings.max_age,
             server: settings.server,
             cors: http::Cors::new(settings.cors_origins),

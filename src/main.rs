@@ -108,7 +108,7 @@ async fn inspect(file: &std::path::Path) -> Result<()> {
     let store = FsStore::new(parent)?;
     let key = ObjectKey::parse_plain(name)?;
     let meta = store.head(&key).await?;
-    let index = Index::load(&store, &key, &meta, &Default::default()).await?;
+    let index = Index::load(&store, &key, &meta, &Default::default(), &framegate::pool::RenderPool::new(1, 0, framegate::Settings::default().render_memory)).await?;
     println!("{}", serde_json::to_string_pretty(&describe::inspect(&index))?);
     Ok(())
 }

@@ -15,6 +15,7 @@ use dicom_transfer_syntax_registry::entries::{DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
 use super::walk::{ITEM, PixelElement, SEQUENCE_DELIMITATION, Walk, walk};
 use super::{DicomError, Geometry, Image, LoadError, Presentation};
 use crate::key::ObjectKey;
+use crate::pool::RenderPool;
 use crate::store::{ObjectMeta, Store};
 
 /// The first read of a file; most headers fit, and one round trip is what matters.
@@ -33,11 +34,14 @@ pub struct Limits {
     pub max_frame_pixels: u64,
     /// Largest compressed frame read from the store.
     pub max_frame_bytes: u64,
+    /// Largest deflated object once inflated: its index holds the whole data set, so one larger
+    /// than the index cache would be inflated again on every request.
+    pub max_inflated_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_header_bytes: 16 << 20, max_frame_pixels: 64 << 20, max_frame_bytes: 256 << 20 }
+        Limits { max_header_bytes: 16 << 20, max_frame_pixels: 64 << 20, max_frame_bytes: 256 << 20, max_inflated_bytes: 32 << 20 }
     }
 }
 
@@ -161,8 +165,19 @@ impl Index {
         u32::try_from(1024 + frames + palette).unwrap_or(u32::MAX)
     }
 
-    /// Reads the header of `key` and locates every frame.
-    pub async fn load(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, limits: &Limits) -> Result<Index, LoadError> {
+    /// Memory that decoding, windowing and encoding one frame of `compressed` bytes can hold
+    /// at once: the stream, the decoded samples (OpenJPEG keeps 32 bits a sample, framegate
+    /// then copies to 16), and the 8-bit picture. Declared by the header, so it is known
+    /// before anything is decoded.
+    pub fn render_cost(&self, compressed: u64) -> u64 {
+        let samples = self.image.pixels() * u64::from(self.image.samples_per_pixel);
+        let decoded = if super::j2k::SYNTAXES.contains(&self.transfer_syntax.uid()) { 4 + 2 } else { u64::from(self.image.bits_allocated.div_ceil(8)) };
+        compressed + samples * (decoded + 1)
+    }
+
+    /// Reads the header of `key` and locates every frame. A deflated object is inflated on
+    /// `pool`, within its memory budget.
+    pub async fn load(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, limits: &Limits, pool: &RenderPool) -> Result<Index, LoadError> {
         let mut prefix = BytesMut::new();
         let mut want = INITIAL_PREFIX.min(meta.size);
         let header = loop {
@@ -171,7 +186,7 @@ impl Index {
             }
             match parse_header(&prefix, meta.size)? {
                 Parsed::Done(header) => break header,
-                Parsed::Deflated(meta_end) => return load_deflated(store, key, meta, meta_end, limits).await,
+                Parsed::Deflated(meta_end) => return load_deflated(store, key, meta, meta_end, limits, pool).await,
                 Parsed::NeedMore(end) => {
                     if end <= prefix.len() as u64 || end > meta.size {
                         return Err(DicomError::Truncated.into());
@@ -324,36 +339,48 @@ fn image_within(obj: &InMemDicomObject, limits: &Limits) -> Result<Image, DicomE
     Ok(image)
 }
 
-/// Reads a deflated object whole (it must fit the frame size limit, inflated too), then indexes
-/// the inflated data set like a native little-endian one held in memory.
-async fn load_deflated(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, meta_end: u64, limits: &Limits) -> Result<Index, LoadError> {
-    use std::io::Read;
-    let limit = limits.max_frame_bytes;
-    let too_large = || DicomError::UnsupportedImage(format!("deflated objects over {} MiB", limit >> 20));
+/// Reads a deflated object whole (it must fit the frame size limit, inflated too), then, on the
+/// pool, inflates it and indexes the inflated data set like a native little-endian one held in
+/// memory.
+async fn load_deflated(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, meta_end: u64, limits: &Limits, pool: &RenderPool) -> Result<Index, LoadError> {
+    let limit = limits.max_frame_bytes.min(limits.max_inflated_bytes);
     if meta.size > limit {
-        return Err(too_large().into());
+        return Err(deflated_too_large(limit).into());
     }
     let whole = store.read(key, meta, 0..meta.size).await?;
+    let limits = *limits;
+    let held = whole.len() as u64 + limit;
+    Ok(pool.run_sized(held, move || index_inflated(&whole, meta_end, limit, &limits)).await??)
+}
+
+fn deflated_too_large(limit: u64) -> DicomError {
+    DicomError::UnsupportedImage(format!("deflated objects over {} MiB", limit >> 20))
+}
+
+/// Inflates a deflated object's data set (at most `limit` bytes) and indexes it. Pure.
+fn index_inflated(whole: &[u8], meta_end: u64, limit: u64, limits: &Limits) -> Result<Index, DicomError> {
+    use std::io::Read;
+    let too_large = || deflated_too_large(limit);
     let mut inflated = Vec::new();
     flate2::read::DeflateDecoder::new(&whole[meta_end as usize..])
         .take(limit + 1)
         .read_to_end(&mut inflated)
         .map_err(|_| DicomError::Malformed("the deflated data set does not inflate"))?;
     if inflated.len() as u64 > limit {
-        return Err(too_large().into());
+        return Err(too_large());
     }
     let size = inflated.len() as u64;
     let registered = |uid| TransferSyntaxRegistry.get(uid).ok_or_else(|| DicomError::UnsupportedTransferSyntax(uid.to_owned()));
     let (deflated, ts) = (registered(DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN.uid())?, registered(EXPLICIT_VR_LITTLE_ENDIAN.uid())?);
     let pixel = match walk(&inflated, 0, size, ts, tags::PIXEL_DATA)? {
         Walk::Found(pixel) => pixel,
-        Walk::NeedMore(_) => return Err(DicomError::Truncated.into()),
-        Walk::NoPixelData => return Err(DicomError::NoPixelData.into()),
+        Walk::NeedMore(_) => return Err(DicomError::Truncated),
+        Walk::NoPixelData => return Err(DicomError::NoPixelData),
     };
     let obj = super::dataset::read(&inflated[..pixel.header_offset as usize], ts)?;
     let mut image = image_within(&obj, limits)?;
     let (Layout::Native { offset, frame_bytes, .. }, end) = native_layout(&pixel, false, &mut image)? else {
-        return Err(DicomError::Malformed("deflated pixel data is not native").into());
+        return Err(DicomError::Malformed("deflated pixel data is not native"));
     };
     let data = Bytes::from(inflated).slice(offset as usize..end as usize);
     Ok(Index {
@@ -362,7 +389,7 @@ async fn load_deflated(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, me
         geometry: Geometry::from_obj(&obj),
         image,
         layout: Layout::Inflated { frame_bytes, data },
-        header_bytes: meta.size,
+        header_bytes: whole.len() as u64,
         pixel,
         pixel_end: end,
     })

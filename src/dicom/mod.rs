@@ -25,6 +25,9 @@ pub enum LoadError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Dicom(#[from] DicomError),
+    /// Inflating a deflated object found the pool full or the memory budget spent.
+    #[error(transparent)]
+    Pool(#[from] crate::pool::PoolError),
 }
 
 /// Why a file could not be indexed or a frame decoded: always the file's fault.

@@ -105,6 +105,7 @@ impl From<&LoadError> for ApiError {
         match e {
             LoadError::Store(e) => e.into(),
             LoadError::Dicom(e) => e.into(),
+            LoadError::Pool(e) => (*e).into(),
         }
     }
 }
@@ -160,6 +161,7 @@ impl From<PoolError> for ApiError {
         match e {
             PoolError::Overloaded => Self::new(StatusCode::SERVICE_UNAVAILABLE, "server is busy, retry shortly"),
             PoolError::Panicked => Self::internal(StatusCode::INTERNAL_SERVER_ERROR, "internal error", e),
+            PoolError::TooLarge { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
         }
     }
 }

@@ -27,7 +27,7 @@ pub async fn load_index(ctx: &Ctx<'_>) -> Result<(ObjectId, Arc<Index>), ApiErro
 
 /// The index of one object version, from the cache or built once.
 pub async fn index_of(state: &State, object: &ObjectId) -> Result<Arc<Index>, Arc<LoadError>> {
-    state.caches.index(object, Index::load(state.store.as_ref(), &object.key, &object.meta, &state.limits)).await
+    state.caches.index(object, Index::load(state.store.as_ref(), &object.key, &object.meta, &state.limits, &state.pool)).await
 }
 
 /// Serves frame `number` (from 1).
@@ -61,7 +61,8 @@ async fn serve_once(ctx: &Ctx<'_>, number: u32, format: Format, query: &FrameQue
             (None, None) => return Err(out_of_range()),
         };
         let (index, query) = (index.clone(), *query);
-        state.pool.run(move || render_frame(&index, n, &bytes, &query, format)).await?
+        let cost = index.render_cost(bytes.len() as u64);
+        state.pool.run_sized(cost, move || render_frame(&index, n, &bytes, &query, format)).await?
     };
     let rendered = match state.caches.frame(key, render).await {
         Ok(rendered) => rendered,

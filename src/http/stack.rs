@@ -8,7 +8,7 @@ use hyper::Response;
 use super::respond::{self, Body, Caching};
 use super::{ApiError, Ctx};
 use crate::cache::{ObjectId, digest};
-use crate::dicom::{Index, LoadError};
+use crate::dicom::LoadError;
 use crate::stack::{Member, manifest};
 use crate::store::{Listed, StoreError};
 
@@ -36,16 +36,22 @@ pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     if caching.not_modified(ctx.headers) {
         return Ok(caching.not_modified_response());
     }
-    let members: Vec<Member> = stream::iter(listed)
-        .map(|listed| member(ctx, listed))
-        .buffer_unordered(CONCURRENCY)
-        .try_filter_map(|m| async move { Ok(m) })
-        .try_collect()
-        .await?;
-    if members.is_empty() {
-        return Err(ApiError::not_found("no DICOM, JPEG or PNG objects under this prefix"));
-    }
-    let body = Bytes::from(serde_json::to_vec(&manifest(&ctx.key, members)).unwrap_or_default());
+    let build = async {
+        let members: Vec<Member> = stream::iter(listed)
+            .map(|listed| member(ctx, listed))
+            .buffer_unordered(CONCURRENCY)
+            .try_filter_map(|m| async move { Ok(m) })
+            .try_collect()
+            .await?;
+        if members.is_empty() {
+            return Err(ApiError::not_found("no DICOM, JPEG or PNG objects under this prefix"));
+        }
+        // Ordering and writing out tens of thousands of members is CPU work.
+        let prefix = ctx.key.clone();
+        let json = ctx.state.pool.run(move || serde_json::to_vec(&manifest(&prefix, members))).await?;
+        Ok(Bytes::from(json.unwrap_or_default()))
+    };
+    let body = ctx.state.caches.stack(format!("{}\u{0}{}", ctx.key.as_str(), caching.etag), build).await?;
     Ok(respond::bytes("application/json", body, &caching, ctx.head))
 }
 
@@ -65,12 +71,11 @@ async fn member(ctx: &Ctx<'_>, listed: Listed) -> Result<Option<Member>, ApiErro
             .map_err(|e| ApiError::from(&*e))?;
         return Ok(size.map(|(width, height)| Member::Image { key: object.key, width, height }));
     }
-    let load = Index::load(state.store.as_ref(), &object.key, &object.meta, &state.limits);
-    match state.caches.index(&object, load).await {
+    match super::frame::index_of(state, &object).await {
         Ok(index) => Ok(Some(Member::Dicom { key: object.key, index })),
         Err(e) => match &*e {
             LoadError::Dicom(_) => Ok(None),
-            LoadError::Store(_) => Err(e.into()),
+            LoadError::Store(_) | LoadError::Pool(_) => Err(e.into()),
         },
     }
 }

@@ -212,6 +212,13 @@ async fn deflate_bombs_and_broken_streams_are_refused_without_inflating_them_who
     let r = get(&server.url("d", "d/bomb.dcm", "/-/frames/1.jpg")).await;
     assert_eq!(r.status, 415, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.error(), "unsupported image: deflated objects over 1 MiB");
+    // An index cache of 2 MiB keeps inflated objects of 1 MiB at most: a larger one would be
+    // inflated again on every request.
+    let small_cache = Server::start_with(framegate::Settings { cache: framegate::cache::CacheSizes { frame_bytes: 8 << 20, index_bytes: 2 << 20 }, ..Default::default() }).await;
+    small_cache.put("d/bomb.dcm", deflated(&file[data_set_start(&file)..])).await;
+    let r = get(&small_cache.url("d", "d/bomb.dcm", "/-/frames/1.jpg")).await;
+    assert_eq!((r.status, r.error()), (415, "unsupported image: deflated objects over 1 MiB".to_owned()));
+    small_cache.stop().await;
 
     let mut broken = deflated(&ct_bytes()[data_set_start(&ct_bytes())..]);
     let n = broken.len();
@@ -250,5 +257,31 @@ async fn a_fifo_in_the_root_is_a_prompt_404_and_holds_nothing() {
     assert!(statuses.iter().all(|s| *s == 404), "{statuses:?}");
     assert_eq!(get(&server.url("ct", "ct/pipe.dcm", "")).await.status, 404);
     assert_eq!(get(&server.url("ct", "ct/real.dcm", "/-/info.json")).await.status, 200);
+    server.stop().await;
+}
+
+/// Issue 17.4: a small JPEG 2000 file that decodes to far more memory than its size is refused
+/// by the render budget before anything is decoded, while other frames and /healthz are served.
+#[tokio::test]
+async fn decompression_bombs_are_refused_by_the_render_memory_budget() {
+    if !have_tool("gdcmconv") {
+        assert!(std::env::var_os("CI").is_none(), "gdcmconv missing; .ci/run installs it");
+        return;
+    }
+    let settings = framegate::Settings { render_memory: 16 << 20, ..Default::default() };
+    let server = Server::start_with(settings).await;
+    // 1024×1024 RGB of one colour: a few KiB compressed, 21 MiB to decode through OpenJPEG.
+    let native = server.dir.path().join("native.dcm");
+    sample::write(rgb_image(1024, 1024, |_, _| [40, 80, 120]), &native).unwrap();
+    let bomb = server.dir.path().join("bomb.dcm");
+    run("gdcmconv", &["--j2k", native.to_str().unwrap(), bomb.to_str().unwrap()]);
+    let bytes = std::fs::read(&bomb).unwrap();
+    assert!(bytes.len() < 64 * 1024, "{} bytes", bytes.len());
+    server.put("b/bomb.dcm", bytes).await;
+    server.put_ct("b/ct.dcm", 0, 1, 64).await;
+    let r = get(&server.url("b", "b/bomb.dcm", "/-/frames/1.png")).await;
+    assert_eq!((r.status, r.error()), (422, "this frame needs 22 MiB to render, more than the 16 MiB the server allows".to_owned()));
+    assert_eq!(get(&server.url("b", "b/ct.dcm", "/-/frames/1.jpg")).await.status, 200);
+    assert_eq!(get(&format!("{}/healthz", server.base())).await.status, 200);
     server.stop().await;
 }
