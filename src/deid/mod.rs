@@ -3,9 +3,11 @@
 //! reads, and the original Pixel Data is streamed after it untouched.
 //!
 //! The profile is data ([`profile`], generated from Table E.1-1); this module applies it,
-//! recursively through sequences, removes every private element, and replaces UIDs with
+//! with framegate's stricter rule for the overlay groups ([`overlay`]), recursively through
+//! sequences, removes every private element, and replaces UIDs with
 //! deterministic pseudonyms ([`Pseudonyms`]), so a study keeps its shape under new names.
 
+mod overlay;
 mod profile;
 mod pseudonym;
 
@@ -72,7 +74,8 @@ fn element(e: InMemElement, pseudonyms: &Pseudonyms, depth: usize) -> Option<InM
     if tag.group() % 2 == 1 || tag.element() == 0x0000 || vr == VR::UN {
         return None;
     }
-    match profile::action(tag) {
+    // The standard's table first; framegate's overlay rule only where the table is silent.
+    match profile::action(tag).or_else(|| overlay::action(tag)) {
         None => Some(keep(e, pseudonyms, depth)),
         Some(Action::Remove) => None,
         Some(Action::Empty) => Some(empty(tag, vr)),

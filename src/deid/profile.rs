@@ -37,7 +37,8 @@ impl Action {
 
 struct Profile {
     exact: HashMap<Tag, Action>,
-    /// Repeating groups (curves 50xx, overlays 60xx): (tag, group mask, element mask, action).
+    /// Rows for whole ranges (curves 50xx, overlays 60xx, the odd groups of private attributes):
+    /// (tag, group mask, element mask, action).
     masked: Vec<(Tag, u16, u16, Action)>,
 }
 

@@ -49,15 +49,39 @@ fn str_of(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
 
 #[test]
 fn the_table_loads_whole_and_says_what_the_standard_says() {
-    assert!(profile::rows() > 600, "{} rows", profile::rows());
+    // Table E.1-1 (2026c) has 656 rows: 655 that the transcription holds and Private Attributes.
+    assert_eq!(profile::rows(), 656);
+    // Written over four lines in the transcription, once dropped by the generator; retired in
+    // PS3.6, still in the table.
+    #[allow(deprecated)]
+    let transaction = tags::REFERENCED_GENERAL_PURPOSE_SCHEDULED_PROCEDURE_STEP_TRANSACTION_UID;
+    assert_eq!(profile::action(transaction), Some(Action::Uid));
+    assert_eq!(profile::action(Tag(0x0029, 0x1010)), Some(Action::Remove), "private attributes, by group mask");
     assert_eq!(profile::action(tags::PATIENT_NAME), Some(Action::Empty));
     assert_eq!(profile::action(tags::STUDY_INSTANCE_UID), Some(Action::Uid));
     assert_eq!(profile::action(tags::INSTITUTION_NAME), Some(Action::Empty));
     assert_eq!(profile::action(tags::PATIENT_BIRTH_DATE), Some(Action::Empty));
     assert_eq!(profile::action(Tag(0x5002, 0x3000)), Some(Action::Remove), "curves, by group mask");
     assert_eq!(profile::action(Tag(0x6002, 0x3000)), Some(Action::Remove), "overlay data, by group mask");
+    assert_eq!(profile::action(Tag(0x6000, 0x4000)), Some(Action::Remove), "overlay comments, by group mask");
+    assert_eq!(profile::action(Tag(0x6000, 0x0022)), None, "the table is silent on overlay descriptions: framegate's rule speaks");
     assert_eq!(profile::action(tags::ROWS), None);
     assert_eq!(profile::action(tags::BURNED_IN_ANNOTATION), None);
+}
+
+#[test]
+fn overlay_groups_keep_their_geometry_and_nothing_else() {
+    for group in [0x6000, 0x6002, 0x601E] {
+        for element in [0x0010, 0x0011, 0x0015, 0x0040, 0x0050, 0x0051, 0x0100, 0x0102] {
+            assert_eq!(overlay::action(Tag(group, element)), None, "({group:04X},{element:04X}) is geometry");
+        }
+        // Description, Subtype, Label, ROI statistics, a retired one, Data, Comments, one unknown.
+        for element in [0x0022, 0x0045, 0x1500, 0x1301, 0x1302, 0x1303, 0x0800, 0x3000, 0x4000, 0x0023] {
+            assert_eq!(overlay::action(Tag(group, element)), Some(Action::Remove), "({group:04X},{element:04X})");
+        }
+    }
+    assert_eq!(overlay::action(tags::PATIENT_NAME), None);
+    assert_eq!(overlay::action(Tag(0x5000, 0x0022)), None, "curves are the table's");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The raw route under each `--raw-dicom` policy; de-identified DICOM streamed on the fly.
 
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+use dicom_core::header::Header;
 use dicom_core::value::DataSetSequence;
 use dicom_core::{DataElement, Length, PrimitiveValue, Tag, VR};
 use dicom_dictionary_std::{StandardDataDictionary, tags};
@@ -58,10 +59,53 @@ pub fn planted_object(series: u64, instance: u64) -> (InMemDicomObject, Vec<Stri
         planted.insert(tag, value.clone());
         obj.put(DataElement::new(tag, VR::UI, PrimitiveValue::from(value)));
     }
+    for (tag, value) in plant_overlays(&mut obj) {
+        planted.insert(tag, value);
+    }
     obj.put(DataElement::new(Tag(0x0011, 0x0010), VR::LO, PrimitiveValue::from("ACME PRIVATE")));
     obj.put(DataElement::new(Tag(0x0011, 0x1001), VR::LO, PrimitiveValue::from("PRIVATEPLANT")));
     planted.insert(Tag(0x0011, 0x1001), "PRIVATEPLANT".into());
     (obj, planted.into_values().collect())
+}
+
+/// Two overlays, in groups 6000 and 6002, whose geometry a viewer needs and whose text and
+/// statistics the table does not name (review item 8): the text values, which must not leave.
+fn plant_overlays(obj: &mut InMemDicomObject) -> Vec<(Tag, String)> {
+    let mut planted = Vec::new();
+    for group in [0x6000, 0x6002] {
+        for (tag, vr, value) in overlay_geometry(group) {
+            obj.put(DataElement::new(tag, vr, value));
+        }
+        obj.put(DataElement::new(Tag(group, 0x3000), VR::OW, PrimitiveValue::U16(vec![0x5555; 32 * 32 / 16].into())));
+        for (element, vr, value) in [
+            (0x0022, VR::LO, format!("OVLDESC{group:04X} Doe^Jane")),
+            (0x0045, VR::LO, format!("OVLSUBTYPE{group:04X}")),
+            (0x1500, VR::LO, format!("OVLLABEL{group:04X}")),
+            (0x1301, VR::IS, format!("18{group:04X}917")),
+            (0x1302, VR::DS, format!("271828.18{group:04X}")),
+            (0x1303, VR::DS, format!("161803.39{group:04X}")),
+            (0x4000, VR::LT, format!("OVLCOMMENT{group:04X}")),
+        ] {
+            obj.put(DataElement::new(Tag(group, element), vr, PrimitiveValue::from(value.as_str())));
+            planted.push((Tag(group, element), value));
+        }
+    }
+    planted
+}
+
+/// The elements that place and size an overlay in `group`, which de-identification keeps.
+fn overlay_geometry(group: u16) -> Vec<(Tag, VR, PrimitiveValue)> {
+    let us = |v: u16| PrimitiveValue::from(v);
+    vec![
+        (Tag(group, 0x0010), VR::US, us(32)),
+        (Tag(group, 0x0011), VR::US, us(32)),
+        (Tag(group, 0x0015), VR::IS, PrimitiveValue::from("1")),
+        (Tag(group, 0x0040), VR::CS, PrimitiveValue::from("G")),
+        (Tag(group, 0x0050), VR::SS, PrimitiveValue::I16(vec![1, 1].into())),
+        (Tag(group, 0x0051), VR::US, us(1)),
+        (Tag(group, 0x0100), VR::US, us(1)),
+        (Tag(group, 0x0102), VR::US, us(0)),
+    ]
 }
 
 fn parse(bytes: &[u8]) -> dicom_object::DefaultDicomObject {
@@ -212,6 +256,34 @@ async fn un_encoded_attributes_are_read_and_de_identified_like_their_proper_twin
         let (a, b) = (get(&server.url("ct/s", "ct/s/un.dcm", path)).await, get(&server.url("ct/s", "ct/s/proper.dcm", path)).await);
         assert_eq!((a.status, b.status), (200, 200), "{path}");
         assert_eq!(a.body, b.body, "{path} differs from the properly encoded twin");
+    }
+    server.stop().await;
+}
+
+/// Review item 8: Overlay Description, Label and Subtype, ROI statistics and Overlay Comments in
+/// two overlay groups leave neither as bytes nor as elements; the table removes Overlay Data,
+/// and the geometry stays, value for value.
+#[tokio::test]
+async fn overlay_text_never_leaves_and_the_overlay_geometry_stays() {
+    let server = Server::start_with(Settings::default()).await;
+    let mut obj = sample::ct_slice(0, 1, 32);
+    let planted = plant_overlays(&mut obj);
+    let original = sample::to_bytes(obj).unwrap();
+    server.put("ov/s/a.dcm", original.clone()).await;
+    let r = get(&server.url("ov/s", "ov/s/a.dcm", "")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    for (tag, value) in &planted {
+        assert!(original.windows(value.len()).any(|w| w == value.as_bytes()), "{value} was planted");
+        assert!(!r.body.windows(value.len()).any(|w| w == value.as_bytes()), "{tag}: {value} left in the de-identified file");
+    }
+    let deid = parse(&r.body);
+    for group in [0x6000, 0x6002] {
+        let kept: Vec<Tag> = deid.iter().map(|e| e.tag()).filter(|t| t.group() == group).collect();
+        let geometry = overlay_geometry(group);
+        assert_eq!(kept, geometry.iter().map(|(tag, _, _)| *tag).collect::<Vec<_>>(), "only the geometry is left in {group:04X}");
+        for (tag, _, value) in geometry {
+            assert_eq!(deid.element(tag).unwrap().to_str().unwrap(), value.to_str(), "{tag} changed");
+        }
     }
     server.stop().await;
 }
