@@ -117,7 +117,7 @@ fn per_syntax(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let store = FsStore::new(dir.path()).unwrap();
-    let window = RenderParams { window: Window::new(40.0, 400.0, VoiFunction::Linear), viewport: None };
+    let window = RenderParams { window: Window::new(40.0, 400.0, VoiFunction::Linear), ..RenderParams::default() };
     for (name, width, height, only) in [("ct512", 512u16, 512u16, None), ("ct1955x1841", 1955, 1841, Some(HEAVY))] {
         let made = fixtures(dir.path(), name, width, height);
         let mut group = c.benchmark_group(format!("codecs/{name}"));
@@ -160,7 +160,7 @@ fn encoders(c: &mut Criterion) {
     let data = obj.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap().into_owned();
     let pixels = framegate::dicom::Image::from_obj(&obj).unwrap().frame(data);
     let presentation = framegate::dicom::Presentation::from_obj(&obj);
-    let window = RenderParams { window: Window::new(40.0, 400.0, VoiFunction::Linear), viewport: None };
+    let window = RenderParams { window: Window::new(40.0, 400.0, VoiFunction::Linear), ..RenderParams::default() };
     let picture = render(&pixels, &presentation, &window).unwrap();
     let mut group = c.benchmark_group("encode/512x512 grey q90");
     group.bench_function("jpeg-encoder", |b| b.iter(|| encode::jpeg_encoder(black_box(&picture), 90).unwrap()));

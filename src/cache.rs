@@ -75,6 +75,8 @@ pub struct FrameKey {
     pub window: Option<(u64, u64, VoiFunction)>,
     /// Viewport box.
     pub viewport: Option<(u32, u32)>,
+    /// Overlay planes drawn.
+    pub overlays: bool,
     /// JPEG quality, when the request named one: no quality means the stored JPEG may be sent
     /// as it is, which no named quality does.
     pub quality: Option<u8>,
@@ -99,13 +101,18 @@ impl FrameKey {
         let window = params.window.map(|w| (bits(w.center), bits(w.width), w.function));
         // PNG has no quality: every quality names the same picture.
         let quality = quality.filter(|_| format == Format::Jpeg);
-        FrameKey { object, frame, window, viewport: params.viewport, quality, format }
+        FrameKey { object, frame, window, viewport: params.viewport, overlays: params.overlays, quality, format }
     }
 
     /// A strong ETag: a digest of the key, stable across processes, so every framegate behind
     /// a load balancer answers `If-None-Match` alike.
     pub fn etag(&self) -> String {
-        let params = format!("{}|{:?}|{:?}|{:?}|{:?}", self.frame, self.window, self.viewport, self.quality, self.format);
+        let mut params = format!("{}|{:?}|{:?}|{:?}|{:?}", self.frame, self.window, self.viewport, self.quality, self.format);
+        // Appended only when drawn, so that the ETags of frames without overlays stay what
+        // browsers and shared caches already hold.
+        if self.overlays {
+            params.push_str("|overlays");
+        }
         let digest = digest(&[self.object.key.as_str().as_bytes(), self.object.meta.etag.as_bytes(), params.as_bytes()]);
         format!("\"f{}\"", &digest[..32])
     }

@@ -13,7 +13,7 @@ use dicom_core::VR;
 
 use crate::dicom::index::Swap;
 use crate::dicom::walk::PixelElement;
-use crate::dicom::{Image, Index, Layout, Limits, Presentation, decode_frame};
+use crate::dicom::{Image, Index, Layout, Limits, Overlay, OverlayBits, OverlayKind, Presentation, decode_frame};
 use crate::key::ObjectKey;
 use crate::render::{RenderParams, VoiFunction, Window, render};
 use crate::store::{ByteStream, Listed, ObjectMeta, Store, StoreError};
@@ -143,7 +143,12 @@ fn frame_with(ts: &str, data: &[u8]) -> Result<usize, String> {
     let index = Index {
         transfer_syntax: ts,
         image,
-        presentation: Presentation { rescale_slope: 1.0, rescale_intercept: f64::from(*center) - 128.0, ..Presentation::default() },
+        presentation: Presentation {
+            rescale_slope: 1.0,
+            rescale_intercept: f64::from(*center) - 128.0,
+            overlays: fuzzed_overlays(rows, cols, center, width, rest),
+            ..Presentation::default()
+        },
         geometry: Default::default(),
         layout,
         header_bytes: 0,
@@ -152,7 +157,24 @@ fn frame_with(ts: &str, data: &[u8]) -> Result<usize, String> {
     };
     let window = Window::new(f64::from(*center) * 16.0 - 2048.0, f64::from(*width) * 8.0 + 1.0, VoiFunction::Linear);
     let pixels = decode_frame(&index, 0, &bytes).map_err(|e| e.to_string())?;
-    let params = RenderParams { window, viewport: (flags & 8 == 8).then_some((17, 9)) };
+    let params = RenderParams { window, viewport: (flags & 8 == 8).then_some((17, 9)), overlays: flags & 4 == 4 };
     let picture = render(&pixels, &index.presentation, &params).map_err(|e| e.to_string())?;
     crate::encode::jpeg(&picture, 80).map(|j| j.len()).map_err(|e| e.to_string())
+}
+
+/// Overlay planes whose size, origin and bits come from the input, whatever the image: drawing
+/// must stay within the picture however they disagree with it.
+fn fuzzed_overlays(rows: &u8, cols: &u8, center: &u8, width: &u8, rest: &[u8]) -> Vec<Overlay> {
+    let plane = |bits| Overlay {
+        group: 0x6000,
+        rows: u16::from(*cols % 80),
+        columns: u16::from(*rows % 80),
+        kind: OverlayKind::Graphics,
+        origin: [i16::from(*center as i8), i16::from(*width as i8)],
+        frames: 1,
+        first_frame: 0,
+        per_frame: false,
+        bits,
+    };
+    vec![plane(OverlayBits::Separate(rest.to_vec())), plane(OverlayBits::Embedded(u16::from(*width % 16)))]
 }

@@ -8,8 +8,8 @@
 //!   local folder and S3 stores, and a wrapper that feeds [`metrics`].
 //! - [`dicom`]: a header prefix to an [`dicom::Index`] of frame byte ranges, and one frame's
 //!   bytes to pixels (dicom-rs underneath).
-//! - [`render`]: pixels to an 8-bit picture (rescale, window, colour), pure and synchronous;
-//!   [`encode`] turns it into JPEG.
+//! - [`render`]: pixels to an 8-bit picture (rescale, window, colour, overlays), pure and
+//!   synchronous; [`encode`] turns it into JPEG.
 //! - [`pool`]: bounded CPU work; [`cache`]: moka caches keyed by object version.
 //! - [`stack`]: the ordered frames of a folder or multi-frame object, for viewers.
 //! - [`deid`]: de-identified DICOM headers (PS3.15 Annex E), for the raw route.

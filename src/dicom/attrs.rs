@@ -9,6 +9,7 @@ use dicom_object::InMemDicomObject;
 use dicom_object::mem::InMemElement;
 
 use super::DicomError;
+use super::overlay::Overlay;
 use crate::render::{VoiFunction, Window};
 
 /// How the pixels of each frame are laid out.
@@ -52,6 +53,8 @@ pub struct Presentation {
     pub modality_lut: Option<Lut>,
     /// The VOI LUT Sequence, used when the file has no window.
     pub voi_luts: Vec<Lut>,
+    /// Overlay planes, drawn only when a request asks for them.
+    pub overlays: Vec<Overlay>,
 }
 
 impl Presentation {
@@ -147,7 +150,7 @@ fn get(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemElement> {
     obj.get(tag)
 }
 
-fn int<T: Clone + num_traits::NumCast + std::str::FromStr<Err = std::num::ParseIntError>>(obj: &InMemDicomObject, tag: Tag) -> Option<T> {
+pub(super) fn int<T: Clone + num_traits::NumCast + std::str::FromStr<Err = std::num::ParseIntError>>(obj: &InMemDicomObject, tag: Tag) -> Option<T> {
     get(obj, tag)?.to_int::<T>().ok()
 }
 
@@ -161,7 +164,7 @@ fn floats<const N: usize>(obj: &InMemDicomObject, tag: Tag) -> Option<[f64; N]> 
     array.iter().all(|v| v.is_finite()).then_some(array)
 }
 
-fn code(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+pub(super) fn code(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
     let value = get(obj, tag)?.to_str().ok()?;
     let value = value.trim();
     // A code string is short upper-case ASCII; anything else is not a code and is dropped.
@@ -236,6 +239,7 @@ impl Image {
             photometric: self.photometric.clone(),
             planar_configuration: self.planar_configuration,
             data,
+            frame: 0,
         }
     }
 
@@ -278,6 +282,8 @@ impl Presentation {
             palette: Palette::from_obj(obj),
             voi_luts: items(tags::VOILUT_SEQUENCE).iter().filter_map(|item| Lut::from_item(item, voi_signed)).collect(),
             modality_lut,
+            // Which planes can be drawn depends on the image and its encoding: the index adds them.
+            overlays: Vec::new(),
         }
     }
 }

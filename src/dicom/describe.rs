@@ -3,11 +3,24 @@
 
 use serde_json::{Value, json};
 
-use super::{Index, Layout};
+use super::{Index, Layout, Overlay};
 use crate::render::Window;
 
 fn window(w: &Window) -> Value {
     json!({ "center": w.center, "width": w.width, "function": w.function.name() })
+}
+
+/// A plane's geometry and where its bits are; its label and description are never read.
+fn overlay(o: &Overlay) -> Value {
+    json!({
+        "group": format!("{:04X}", o.group),
+        "rows": o.rows,
+        "columns": o.columns,
+        "type": o.kind.code(),
+        "origin": o.origin,
+        "frames": o.frames,
+        "embedded": o.is_embedded(),
+    })
 }
 
 /// `info.json`: what a viewer needs to show the object.
@@ -31,6 +44,7 @@ pub fn info(index: &Index) -> Value {
         "window": pres.windows.first().map(window),
         "windows": pres.windows.iter().map(window).collect::<Vec<_>>(),
         "burned_in_annotation": geo.burned_in_annotation,
+        "overlays": pres.overlays.iter().map(overlay).collect::<Vec<_>>(),
     })
 }
 

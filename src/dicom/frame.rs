@@ -20,6 +20,12 @@ use crate::render::Pixels;
 
 /// Decodes frame `n` (0-based) from the bytes read from `index.frame_range(n)`.
 pub fn decode_frame(index: &Index, n: u32, bytes: &[u8]) -> Result<Pixels, DicomError> {
+    let mut pixels = decode(index, n, bytes)?;
+    pixels.frame = n;
+    Ok(pixels)
+}
+
+fn decode(index: &Index, n: u32, bytes: &[u8]) -> Result<Pixels, DicomError> {
     let image = &index.image;
     match &index.layout {
         Layout::Native { swap: Swap::None, .. } | Layout::Inflated { .. } => Ok(image.frame(bytes.to_vec())),
@@ -178,6 +184,7 @@ fn decode_encapsulated(index: &Index, fragments: Vec<&[u8]>) -> Result<Pixels, D
             photometric: decoded.photometric_interpretation().as_str().to_owned(),
             planar_configuration: decoded.planar_configuration() as u16,
             data: decoded.into_data(),
+            frame: 0,
         })
     };
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).unwrap_or_else(|_| Err(DicomError::Decode(format!("{} decoder panicked", ts.name()))))

@@ -13,7 +13,7 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use dicom_transfer_syntax_registry::entries::{DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 
 use super::walk::{ITEM, PixelElement, SEQUENCE_DELIMITATION, Walk, walk};
-use super::{DicomError, Geometry, Image, LoadError, Presentation};
+use super::{DicomError, Geometry, Image, LoadError, Presentation, overlay};
 use crate::key::ObjectKey;
 use crate::pool::RenderPool;
 use crate::store::{ObjectMeta, Store};
@@ -162,7 +162,8 @@ impl Index {
             Layout::Inflated { data, .. } => data.len(),
         };
         let palette = self.presentation.palette.as_ref().map_or(0, |p| p.channels.iter().map(|c| c.len() * 2).sum());
-        u32::try_from(1024 + frames + palette).unwrap_or(u32::MAX)
+        let overlays: usize = self.presentation.overlays.iter().map(overlay::Overlay::weight).sum();
+        u32::try_from(1024 + frames + palette + overlays).unwrap_or(u32::MAX)
     }
 
     /// Memory that decoding, windowing and encoding one frame of `compressed` bytes can hold
@@ -207,9 +208,10 @@ impl Index {
         } else {
             native_layout(&header.pixel, header.ts.endianness() == Endianness::Big, &mut image)?
         };
+        let overlays = overlay::planes(&header.obj, &image, !header.ts.is_encapsulated_pixel_data());
         Ok(Index {
             transfer_syntax: header.ts,
-            presentation: Presentation::from_obj(&header.obj),
+            presentation: Presentation { overlays, ..Presentation::from_obj(&header.obj) },
             geometry: Geometry::from_obj(&header.obj),
             image,
             layout,
@@ -382,10 +384,11 @@ fn index_inflated(whole: &[u8], meta_end: u64, limit: u64, limits: &Limits) -> R
     let (Layout::Native { offset, frame_bytes, .. }, end) = native_layout(&pixel, false, &mut image)? else {
         return Err(DicomError::Malformed("deflated pixel data is not native"));
     };
+    let overlays = overlay::planes(&obj, &image, true);
     let data = Bytes::from(inflated).slice(offset as usize..end as usize);
     Ok(Index {
         transfer_syntax: deflated,
-        presentation: Presentation::from_obj(&obj),
+        presentation: Presentation { overlays, ..Presentation::from_obj(&obj) },
         geometry: Geometry::from_obj(&obj),
         image,
         layout: Layout::Inflated { frame_bytes, data },

@@ -8,6 +8,7 @@ pub mod frame;
 pub mod index;
 mod j2k;
 mod jpeg;
+pub mod overlay;
 mod rle;
 pub mod walk;
 
@@ -15,6 +16,7 @@ pub use attrs::{Geometry, Image, Lut, Palette, Presentation};
 pub use frame::{blank_jpeg_metadata, decode_frame};
 pub use jpeg::{blank_metadata, browser_ready_jpeg, header_end as jpeg_header_end, is_jpeg_syntax};
 pub use index::{Index, Layout, Limits};
+pub use overlay::{Overlay, OverlayBits, OverlayKind};
 
 use crate::store::StoreError;
 

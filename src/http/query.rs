@@ -1,4 +1,4 @@
-//! The frame query: `window=C,W[,fn]`, `quality=1..100`, `viewport=W,H`.
+//! The frame query: `window=C,W[,fn]`, `quality=1..100`, `viewport=W,H`, `overlays=true`.
 
 use percent_encoding::percent_decode_str;
 
@@ -12,7 +12,7 @@ const MAX_VIEWPORT: u32 = 16_384;
 /// A parsed frame query.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct FrameQuery {
-    /// Window and viewport.
+    /// Window, viewport and overlays.
     pub params: RenderParams,
     /// JPEG quality, if named.
     pub quality: Option<u8>,
@@ -24,7 +24,7 @@ impl FrameQuery {
         self.quality.unwrap_or(DEFAULT_QUALITY)
     }
 
-    /// The request asks for the picture as stored: no window, viewport or quality.
+    /// The request asks for the picture as stored: no window, viewport, quality or overlays.
     pub fn is_unchanged(&self) -> bool {
         *self == FrameQuery::default()
     }
@@ -35,7 +35,7 @@ impl FrameQuery {
     /// seen rather than silently ignored.
     pub fn parse(query: Option<&str>) -> Result<Self, ApiError> {
         let mut out = FrameQuery::default();
-        let (mut window, mut quality, mut viewport) = (false, false, false);
+        let (mut window, mut quality, mut viewport, mut overlays) = (false, false, false, false);
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             let value = percent_decode_str(value)
@@ -60,7 +60,15 @@ impl FrameQuery {
                     out.params.viewport = Some(parse_viewport(&value)?);
                     &mut viewport
                 }
-                _ => return Err(ApiError::bad_request("unknown query parameter (allowed: window, quality, viewport)")),
+                "overlays" => {
+                    out.params.overlays = match &*value {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(ApiError::bad_request("overlays must be true or false")),
+                    };
+                    &mut overlays
+                }
+                _ => return Err(ApiError::bad_request("unknown query parameter (allowed: window, quality, viewport, overlays)")),
             };
             if std::mem::replace(seen, true) {
                 return Err(ApiError::bad_request("query parameter given twice"));
@@ -110,13 +118,21 @@ mod tests {
 
     #[test]
     fn parses_every_parameter() {
-        let q = FrameQuery::parse(Some("window=-600.5,1500,sigmoid&quality=75&viewport=256,128")).unwrap();
+        let q = FrameQuery::parse(Some("window=-600.5,1500,sigmoid&quality=75&viewport=256,128&overlays=true")).unwrap();
         assert_eq!(q.params.window, Window::new(-600.5, 1500.0, VoiFunction::Sigmoid));
         assert_eq!(q.quality, Some(75));
         assert_eq!(q.params.viewport, Some((256, 128)));
+        assert!(q.params.overlays);
         let q = FrameQuery::parse(Some("window=40%2C400")).unwrap();
         assert_eq!(q.params.window, Window::new(40.0, 400.0, VoiFunction::Linear));
         assert_eq!(FrameQuery::parse(None).unwrap(), FrameQuery::default());
+        assert_eq!(FrameQuery::parse(Some("overlays=false")).unwrap(), FrameQuery::default());
+    }
+
+    #[test]
+    fn overlays_are_a_change_that_rules_out_passthrough() {
+        assert!(FrameQuery::parse(None).unwrap().is_unchanged());
+        assert!(!FrameQuery::parse(Some("overlays=true")).unwrap().is_unchanged());
     }
 
     #[test]
@@ -125,6 +141,7 @@ mod tests {
             "window=40", "window=40,0", "window=40,0.5", "window=a,b", "window=40,400,cubic", "window=inf,400",
             "window=NaN,400", "window=1e3,400", "quality=0", "quality=101", "quality=x", "viewport=0,10",
             "viewport=10", "viewport=99999,10", "zoom=2", "quality=50&quality=60", "window=%FF,1",
+            "overlays", "overlays=1", "overlays=yes", "overlays=true&overlays=true",
         ] {
             let err = FrameQuery::parse(Some(bad)).unwrap_err();
             assert_eq!(err.status.as_u16(), 400, "{bad}");

@@ -1,7 +1,9 @@
 //! Pixels to an 8-bit picture, exactly per DICOM PS3.3 C.11: modality rescale, VOI window,
-//! MONOCHROME1 inversion, colour models; then fitting into a viewport. Synchronous and pure.
+//! MONOCHROME1 inversion, colour models; overlay planes when asked; then fitting into a
+//! viewport. Synchronous and pure.
 
 mod color;
+mod overlay;
 mod window;
 
 pub use window::{VoiFunction, Window};
@@ -34,6 +36,8 @@ pub struct Pixels {
     pub planar_configuration: u16,
     /// The samples.
     pub data: Vec<u8>,
+    /// Which frame of its object this is, from 0: overlay planes may lie on some frames only.
+    pub frame: u32,
 }
 
 /// An 8-bit picture, grey or RGB, row-major.
@@ -56,6 +60,8 @@ pub struct RenderParams {
     pub window: Option<Window>,
     /// Fit inside this box, keeping the aspect ratio; never enlarges.
     pub viewport: Option<(u32, u32)>,
+    /// Draw the object's overlay planes.
+    pub overlays: bool,
 }
 
 /// Why a decoded frame cannot be turned into a picture.
@@ -80,12 +86,16 @@ pub fn render(px: &Pixels, presentation: &Presentation, params: &RenderParams) -
     if !matches!(px.bits_allocated, 1 | 8 | 16 | 32) {
         return Err(RenderError::BitsAllocated(px.bits_allocated));
     }
-    let picture = match (px.samples_per_pixel, px.photometric.as_str()) {
+    let mut picture = match (px.samples_per_pixel, px.photometric.as_str()) {
         (1, "MONOCHROME1" | "MONOCHROME2") => grey(px, presentation, params.window)?,
         (1, "PALETTE COLOR") => color::palette(px, presentation.palette.as_ref().ok_or(RenderError::NoPalette)?, stored_values(px)?)?,
         (3, _) => color::rgb(px)?,
         (_, other) => return Err(RenderError::Photometric(other.to_owned())),
     };
+    // Before the viewport, so that the planes shrink with the image they are drawn on.
+    if params.overlays {
+        overlay::draw(&mut picture, &presentation.overlays, px);
+    }
     match params.viewport {
         Some(viewport) => fit(picture, viewport),
         None => Ok(picture),
@@ -132,16 +142,22 @@ impl Sample {
         }
     }
 
-    /// The masked, unsigned sample at index `i`.
+    /// The sample at index `i` as stored, unused bits and all: embedded overlay planes live
+    /// in bits that [`Sample::raw`] masks away.
     #[inline]
-    fn raw(&self, data: &[u8], i: usize) -> u32 {
-        let word = match self.bits_allocated {
+    fn word(&self, data: &[u8], i: usize) -> u32 {
+        match self.bits_allocated {
             1 => u32::from((data[i / 8] >> (i % 8)) & 1),
             8 => u32::from(data[i]),
             16 => u32::from(u16::from_le_bytes([data[2 * i], data[2 * i + 1]])),
             _ => u32::from_le_bytes([data[4 * i], data[4 * i + 1], data[4 * i + 2], data[4 * i + 3]]),
-        };
-        (word >> self.shift) & self.mask
+        }
+    }
+
+    /// The masked, unsigned sample at index `i`.
+    #[inline]
+    fn raw(&self, data: &[u8], i: usize) -> u32 {
+        (self.word(data, i) >> self.shift) & self.mask
     }
 
     /// The stored value of a masked sample.

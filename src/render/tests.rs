@@ -13,6 +13,7 @@ fn grey16(values: &[u16], signed: bool, bits_stored: u16, photometric: &str) -> 
         photometric: photometric.into(),
         planar_configuration: 0,
         data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        frame: 0,
     }
 }
 
@@ -41,7 +42,7 @@ fn query_window_overrides_file_window() {
     let px = grey16(&[1000, 1100], false, 16, "MONOCHROME2");
     let file = Window::new(40.0, 400.0, VoiFunction::Linear).unwrap();
     let asked = Window::new(1050.0, 100.0, VoiFunction::LinearExact).unwrap();
-    let params = RenderParams { window: Some(asked), viewport: None };
+    let params = RenderParams { window: Some(asked), ..RenderParams::default() };
     let out = render(&px, &pres(1.0, 0.0, vec![file]), &params).unwrap().data;
     assert_eq!(out, vec![0, 255]);
 }
@@ -58,7 +59,7 @@ fn signed_samples_are_sign_extended_within_bits_stored() {
     // 12 bits stored, signed: 0xFFF is -1, 0x800 is -2048; upper nibble is garbage to mask.
     let px = grey16(&[0xF800, 0xAFFF, 0x0000, 0x07FF], true, 12, "MONOCHROME2");
     let w = Window::new(0.0, 4096.0, VoiFunction::LinearExact).unwrap();
-    let out = render(&px, &pres(1.0, 0.0, vec![]), &RenderParams { window: Some(w), viewport: None }).unwrap().data;
+    let out = render(&px, &pres(1.0, 0.0, vec![]), &RenderParams { window: Some(w), ..RenderParams::default() }).unwrap().data;
     assert_eq!(out, vec![w.level(-2048.0), w.level(-1.0), w.level(0.0), w.level(2047.0)]);
     assert_eq!(out, vec![0, 127, 128, 255]);
 }
@@ -84,6 +85,7 @@ fn eight_bit_rgb_planar_and_interleaved_agree() {
         photometric: "RGB".into(),
         planar_configuration: 0,
         data: vec![10, 20, 30, 40, 50, 60],
+        frame: 0,
     };
     let planar = Pixels { planar_configuration: 1, data: vec![10, 40, 20, 50, 30, 60], ..interleaved.clone() };
     let p = pres(1.0, 0.0, vec![]);
@@ -105,6 +107,7 @@ fn ybr_full_and_422_convert_to_rgb() {
         planar_configuration: 0,
         // Pure red in YCbCr full range is (76, 85, 255); grey 128 is (128, 128, 128).
         data: vec![76, 85, 255, 128, 128, 128],
+        frame: 0,
     };
     let p = pres(1.0, 0.0, vec![]);
     let out = render_default(&full, &p);
@@ -127,6 +130,7 @@ fn palette_maps_stored_values() {
         photometric: "PALETTE COLOR".into(),
         planar_configuration: 0,
         data: vec![0, 1, 9],
+        frame: 0,
     };
     let palette = Palette { first: 0, bits: 16, channels: [vec![0xFF00, 0], vec![0, 0xFF00], vec![0, 0x8000]] };
     let p = Presentation { palette: Some(palette), ..pres(1.0, 0.0, vec![]) };
@@ -136,10 +140,10 @@ fn palette_maps_stored_values() {
 #[test]
 fn viewport_fits_inside_keeping_aspect() {
     let px = Pixels { rows: 100, columns: 200, ..grey16(&vec![7; 200 * 100], false, 16, "MONOCHROME2") };
-    let params = RenderParams { window: None, viewport: Some((50, 50)) };
+    let params = RenderParams { viewport: Some((50, 50)), ..RenderParams::default() };
     let out = render(&px, &pres(1.0, 0.0, vec![]), &params).unwrap();
     assert_eq!((out.width, out.height), (50, 25));
-    let bigger = RenderParams { window: None, viewport: Some((4000, 4000)) };
+    let bigger = RenderParams { viewport: Some((4000, 4000)), ..RenderParams::default() };
     let out = render(&px, &pres(1.0, 0.0, vec![]), &bigger).unwrap();
     assert_eq!((out.width, out.height), (200, 100));
 }
@@ -149,4 +153,30 @@ fn short_data_is_an_error_not_a_panic() {
     let mut px = grey16(&[1, 2, 3], false, 16, "MONOCHROME2");
     px.data.truncate(3);
     assert_eq!(render(&px, &pres(1.0, 0.0, vec![]), &RenderParams::default()), Err(RenderError::Size { got: 3, want: 6 }));
+}
+
+#[test]
+fn overlays_are_drawn_only_when_asked_after_the_window_and_before_the_viewport() {
+    use crate::dicom::{Overlay, OverlayBits, OverlayKind};
+    // A 4×2 image with its left half set in a plane: windowed to 0, overlaid white, then
+    // shrunk to 2×1, where the left pixel stays white.
+    let px = Pixels { rows: 2, columns: 4, ..grey16(&[0; 8], false, 12, "MONOCHROME2") };
+    let plane = Overlay {
+        group: 0x6000,
+        rows: 2,
+        columns: 4,
+        kind: OverlayKind::Graphics,
+        origin: [1, 1],
+        frames: 1,
+        first_frame: 0,
+        per_frame: false,
+        bits: OverlayBits::Separate(vec![0b0011_0011]),
+    };
+    let p = Presentation { overlays: vec![plane], ..pres(1.0, 0.0, vec![Window::new(2048.0, 4096.0, VoiFunction::Linear).unwrap()]) };
+    assert_eq!(render_default(&px, &p), vec![0; 8]);
+    let drawn = RenderParams { overlays: true, ..RenderParams::default() };
+    assert_eq!(render(&px, &p, &drawn).unwrap().data, vec![255, 255, 0, 0, 255, 255, 0, 0]);
+    let fitted = render(&px, &p, &RenderParams { viewport: Some((2, 2)), ..drawn }).unwrap();
+    assert_eq!((fitted.width, fitted.height), (2, 1));
+    assert!(fitted.data[0] > 200 && fitted.data[1] < 55, "{:?}", fitted.data);
 }

@@ -59,51 +59,6 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// A binary PGM or PPM of any maxval: width, height, channels, maxval and its samples
-/// (16-bit big endian above 255).
-fn parse_pnm(path: &Path) -> (u32, u32, u8, u32, Vec<u16>) {
-    let bytes = std::fs::read(path).unwrap();
-    let mut fields = Vec::new();
-    let mut at = 0;
-    while fields.len() < 4 {
-        while bytes[at].is_ascii_whitespace() {
-            at += 1;
-        }
-        if bytes[at] == b'#' {
-            while bytes[at] != b'\n' {
-                at += 1;
-            }
-            continue;
-        }
-        let start = at;
-        while !bytes[at].is_ascii_whitespace() {
-            at += 1;
-        }
-        fields.push(String::from_utf8(bytes[start..at].to_vec()).unwrap());
-    }
-    let channels = match fields[0].as_str() {
-        "P5" => 1,
-        "P6" => 3,
-        other => panic!("{path:?}: not a binary PNM ({other})"),
-    };
-    let (w, h, maxval): (u32, u32, u32) = (fields[1].parse().unwrap(), fields[2].parse().unwrap(), fields[3].parse().unwrap());
-    let data = &bytes[at + 1..];
-    let samples: Vec<u16> = if maxval > 255 {
-        data.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect()
-    } else {
-        data.iter().map(|&b| u16::from(b)).collect()
-    };
-    assert_eq!(samples.len(), (w * h) as usize * channels as usize, "{path:?}");
-    (w, h, channels, maxval, samples)
-}
-
-/// Reads an 8-bit binary PGM or PPM.
-fn read_pnm(path: &Path) -> (u32, u32, u8, Vec<u8>) {
-    let (w, h, channels, maxval, samples) = parse_pnm(path);
-    assert_eq!(maxval, 255, "{path:?}: 8-bit PNM expected");
-    (w, h, channels, samples.into_iter().map(|v| v as u8).collect())
-}
-
 /// Writes samples as a PGM (maxval > 255: 16-bit big endian) or PPM for OpenJPH.
 fn write_pnm(path: &Path, w: u32, h: u32, channels: u8, maxval: u32, samples: &[u16]) {
     let magic = if channels == 1 { "P5" } else { "P6" };
@@ -350,25 +305,6 @@ fn lut_sequence(tag: dicom_core::Tag, first: i32, bits: u16, data: &[u16]) -> Da
         DataElement::new(tags::LUT_DATA, VR::OW, PrimitiveValue::from(data.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>())),
     ]);
     DataElement::new(tag, VR::SQ, dicom_core::value::DataSetSequence::from(vec![item]))
-}
-
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let mse = a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum::<f64>() / a.len() as f64;
-    if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
-}
-
-fn decode_png(body: &[u8]) -> (u32, u32, u8, Vec<u8>) {
-    let decoder = png::Decoder::new(std::io::Cursor::new(body));
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    buf.truncate(info.buffer_size());
-    let channels = match info.color_type {
-        png::ColorType::Grayscale => 1,
-        png::ColorType::Rgb => 3,
-        other => panic!("unexpected PNG colour type {other:?}"),
-    };
-    (info.width, info.height, channels, buf)
 }
 
 /// The outcome of one fixture, for the table printed at the end.

@@ -9,6 +9,7 @@ mod fuzz_regressions;
 mod hostile;
 mod nginx;
 pub mod nginxproc;
+mod overlays;
 mod privacy;
 mod pydicom;
 mod routes;
