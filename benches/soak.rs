@@ -56,7 +56,11 @@ async fn main() {
     sample::write(sample::cine(CINE_FRAMES, 256), &root.join("xa/cine.dcm")).unwrap();
     std::fs::create_dir_all(root.join("img")).unwrap();
     let big = std::fs::File::create(root.join("img/a.jpg")).unwrap();
-    std::os::unix::fs::FileExt::write_all_at(&big, &[0xFF, 0xD8, 0xFF, 0xE0], 0).unwrap();
+    // A real JPEG header and scan, then a hole: the raw route reads a JPEG's header up to its
+    // first scan (to blank its metadata) and streams the rest.
+    let mut header = Vec::new();
+    jpeg_encoder::Encoder::new(&mut header, 90).encode(&[9u8; 64], 8, 8, jpeg_encoder::ColorType::Luma).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&big, &header, 0).unwrap();
     big.set_len(u64::from(CINE_FRAMES) * 128 * 1024 + 65536).unwrap();
     std::fs::write(dir.path().join("keys"), KEYS).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

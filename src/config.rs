@@ -18,6 +18,21 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// How log lines are written: `text` for people, `json` for log shippers.
+    #[arg(long, global = true, env = "FRAMEGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Which log lines are written, as a tracing filter (`info`, `warn`, `framegate=debug`).
+    #[arg(long, global = true, env = "FRAMEGATE_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One line of `key=value` fields, coloured only on a terminal.
+    Text,
+    /// One JSON object a line.
+    Json,
 }
 
 /// Subcommands.
@@ -115,6 +130,11 @@ pub struct Tuning {
     /// now is answered 503.
     #[arg(long, env = "FRAMEGATE_RENDER_MEMORY_MB", default_value_t = 2048)]
     pub render_memory_mb: u64,
+    /// Seconds an object's version is trusted without asking the store again: within them a
+    /// cached frame, info.json or stack.json costs no storage call; a replaced object is seen
+    /// when they end, or at once when a read finds it changed. 0 asks every time.
+    #[arg(long, env = "FRAMEGATE_REVALIDATE_AFTER", default_value_t = 30)]
+    pub revalidate_after: u64,
     /// Largest DICOM header read to find Pixel Data, in MiB.
     #[arg(long, env = "FRAMEGATE_MAX_HEADER_MB", default_value_t = 16)]
     pub max_header_mb: u64,
@@ -168,6 +188,7 @@ impl Tuning {
             render_threads: threads,
             render_queue: self.render_queue.unwrap_or(threads * 16),
             render_memory: self.render_memory_mb.max(1) << 20,
+            revalidate_after: Duration::from_secs(self.revalidate_after),
             limits: Limits {
                 max_header_bytes: self.max_header_mb.max(1) << 20,
                 max_frame_pixels: self.max_frame_megapixels.max(1) << 20,

@@ -103,6 +103,8 @@ pub struct Settings {
     pub render_queue: usize,
     /// Bytes that frames being rendered (and objects being inflated) may hold together.
     pub render_memory: u64,
+    /// How long an object's version is trusted without asking the store again.
+    pub revalidate_after: std::time::Duration,
     /// File limits.
     pub limits: dicom::Limits,
     /// Longest `max-age`, in seconds.
@@ -132,6 +134,7 @@ impl Default for Settings {
             render_threads: cores,
             render_queue: cores * 16,
             render_memory: 2 << 30,
+            revalidate_after: std::time::Duration::from_secs(30),
             limits: dicom::Limits::default(),
             max_age: 86_400,
             server: ServerSettings::default(),
@@ -157,7 +160,7 @@ impl State {
             pseudonyms: deid::Pseudonyms::new(pseudonym_key),
             raw_dicom: settings.raw_dicom,
             keys,
-            store: Arc::new(store::metered::Metered::new(store, metrics.clone())),
+            store: Arc::new(store::revalidate::Revalidating::new(Arc::new(store::metered::Metered::new(store, metrics.clone())), settings.revalidate_after)),
             metrics,
             caches: cache::Caches::new(settings.cache),
             pool: pool::RenderPool::new(settings.render_threads, settings.render_queue, settings.render_memory),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use framegate::config::{Cli, Command, DemoArgs, ServeArgs, SignArgs};
+use framegate::config::{Cli, Command, DemoArgs, LogFormat, ServeArgs, SignArgs};
 use framegate::dicom::{Index, describe};
 use framegate::key::ObjectKey;
 use framegate::store::Store;
@@ -18,15 +18,29 @@ use tokio::net::TcpListener;
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FRAMEGATE_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let _flush_on_exit = logging(cli.log_format, &cli.log);
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("framegate: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Log lines go to stderr through a writer thread, so a slow terminal or pipe never stalls a
+/// request; lines beyond its buffer are dropped rather than waited for. The guard flushes on exit.
+fn logging(format: LogFormat, filter: &str) -> tracing_appender::non_blocking::WorkerGuard {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+    guard
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -222,15 +222,26 @@ fn grey(px: &Pixels, presentation: &Presentation, requested: Option<Window>) -> 
         };
         if invert { 255 - y } else { y }
     };
-    let data: Vec<u8> = if px.bits_stored <= MAX_LUT_BITS {
-        let lut: Vec<u8> = (0..=sample.mask).map(level).collect();
+    let data: Vec<u8> = if px.bits_stored <= MAX_LUT_BITS && count > 0 {
+        // A table over the values this frame holds, not every value the bits allow: a CT frame
+        // of 16 stored bits spans a few thousand of the 65536, and building the table was most
+        // of a cold render. Keys flip the sign bit of signed samples so that they sort as the
+        // values do, and the frame's range is one contiguous run of keys.
+        let flip = if sample.signed { sample.sign_bit } else { 0 };
+        let raw16 = |c: &[u8]| (u32::from(u16::from_le_bytes([c[0], c[1]])) >> sample.shift) & sample.mask;
+        let raw8 = |b: u8| (u32::from(b) >> sample.shift) & sample.mask;
+        let span = |(lo, hi): (u32, u32), raw: u32| (lo.min(raw ^ flip), hi.max(raw ^ flip));
+        let (lo, hi) = match px.bits_allocated {
+            16 => px.data[..want].chunks_exact(2).map(raw16).fold((u32::MAX, 0), span),
+            8 => px.data[..want].iter().map(|&b| raw8(b)).fold((u32::MAX, 0), span),
+            _ => (0..count).map(|i| sample.raw(&px.data, i)).fold((u32::MAX, 0), span),
+        };
+        let lut: Vec<u8> = (lo..=hi).map(|key| level(key ^ flip)).collect();
+        let at = |raw: u32| lut[((raw ^ flip) - lo) as usize];
         match px.bits_allocated {
-            16 => px.data[..want]
-                .chunks_exact(2)
-                .map(|c| lut[((u32::from(u16::from_le_bytes([c[0], c[1]])) >> sample.shift) & sample.mask) as usize])
-                .collect(),
-            8 => px.data[..want].iter().map(|&b| lut[((u32::from(b) >> sample.shift) & sample.mask) as usize]).collect(),
-            _ => (0..count).map(|i| lut[sample.raw(&px.data, i) as usize]).collect(),
+            16 => px.data[..want].chunks_exact(2).map(|c| at(raw16(c))).collect(),
+            8 => px.data[..want].iter().map(|&b| at(raw8(b))).collect(),
+            _ => (0..count).map(|i| at(sample.raw(&px.data, i))).collect(),
         }
     } else {
         (0..count).map(|i| level(sample.raw(&px.data, i))).collect()

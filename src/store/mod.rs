@@ -15,6 +15,7 @@ use crate::key::ObjectKey;
 
 pub mod fs;
 pub mod metered;
+pub mod revalidate;
 pub mod s3;
 
 /// A stream of an object's bytes, read as the client takes them.

@@ -28,19 +28,19 @@ const JPEG_DECODER_MAX_DIFF: u8 = 3;
 const MIN_PSNR: f64 = 40.0;
 
 /// One fixture: a file framegate serves and the file dcmj2pnm renders as the reference.
-struct Fixture {
-    name: String,
+pub(super) struct Fixture {
+    pub(super) name: String,
     ts: &'static str,
-    file: PathBuf,
+    pub(super) file: PathBuf,
     reference: PathBuf,
     /// The reference renderer: dcmj2pnm, or dcml2pnm for JPEG-LS.
     renderer: &'static str,
     /// framegate's query and dcmj2pnm's matching VOI options.
-    query: &'static str,
+    pub(super) query: &'static str,
     voi: &'static [&'static str],
     /// The cargo feature whose codec decodes it, when this build lacks it: then the frame must
     /// answer 415 naming the feature.
-    missing: Option<&'static str>,
+    pub(super) missing: Option<&'static str>,
 }
 
 /// Whether framegate's picture is the reference's: within ±1 level everywhere, except lossy
@@ -51,7 +51,7 @@ fn close_enough(ts: &str, max_diff: u8, off_by_more: usize, total: usize) -> boo
     if jpeg_decoder { max_diff <= JPEG_DECODER_MAX_DIFF && off_by_more * 10 <= total } else { off_by_more == 0 }
 }
 
-fn tools_present() -> bool {
+pub(super) fn tools_present() -> bool {
     TOOLS.iter().all(|t| have_tool(t))
 }
 
@@ -93,7 +93,7 @@ fn rgb_card() -> InMemDicomObject {
 }
 
 /// Builds every fixture in `dir`.
-fn fixtures(dir: &Path) -> Vec<Fixture> {
+pub(super) fn fixtures(dir: &Path) -> Vec<Fixture> {
     let (mut out, mut ht) = (Vec::new(), Vec::new());
     let ct_src = dir.join("ct.dcm");
     let rgb_src = dir.join("rgb.dcm");
@@ -375,7 +375,7 @@ async fn framegate_renders_what_dcmtk_renders() {
 
 /// The pydicom wheel's public files that framegate renders, each against dcmtk with the file's
 /// own defaults (see `default_voi`), and the codec feature each needs.
-const PUBLIC: &[(&str, Option<&str>)] = &[
+pub(super) const PUBLIC: &[(&str, Option<&str>)] = &[
     // A 1-bit segmentation: dcmtk shows its 1s as 128 (a shift to 8 bits) where framegate
     // shows them white; compared under an explicit window instead, see EXPLICIT.
     ("CT_small.dcm", None),

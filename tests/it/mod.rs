@@ -18,5 +18,7 @@ pub mod s3server;
 mod shutdown;
 mod stacks;
 pub mod support;
+mod revalidate;
 mod tokens;
+mod traps;
 pub mod mutate;

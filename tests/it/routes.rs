@@ -205,7 +205,12 @@ async fn bad_requests_get_clear_answers(backend: Backend) {
 }
 
 async fn a_replaced_object_is_reindexed(backend: Backend) {
-    let server = ct_server(backend).await;
+    // With no revalidation window the very next request sees the new version (the window's
+    // own behaviour is in it::revalidate).
+    let server = Server::start_on(backend, framegate::Settings { revalidate_after: std::time::Duration::ZERO, ..Default::default() }).await;
+    for i in 0..3 {
+        server.put_ct(&format!("ct/series1/img{}.dcm", i + 1), i, 3, SIZE).await;
+    }
     let url = server.url("ct", "ct/series1/img1.dcm", "/-/info.json");
     assert_eq!(get(&url).await.json()["rows"], SIZE);
     // Replace it with a bigger slice under the same name.

@@ -38,6 +38,8 @@ pub fn key(s: &str) -> ObjectKey {
 pub struct Counting {
     inner: Arc<dyn Store>,
     reads: Mutex<Vec<(String, Range<u64>)>>,
+    /// Every call framegate made: heads, reads, streams and listings.
+    calls: std::sync::atomic::AtomicUsize,
 }
 
 impl Counting {
@@ -49,22 +51,35 @@ impl Counting {
     pub fn clear(&self) {
         self.reads.lock().unwrap().clear();
     }
+
+    /// Calls of any kind made so far.
+    pub fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[async_trait::async_trait]
 impl Store for Counting {
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
+        self.count();
         self.inner.head(key).await
     }
     async fn read(&self, key: &ObjectKey, meta: &ObjectMeta, range: Range<u64>) -> Result<Bytes, StoreError> {
+        self.count();
         self.reads.lock().unwrap().push((key.as_str(), range.clone()));
         self.inner.read(key, meta, range).await
     }
     async fn stream(&self, key: &ObjectKey, meta: &ObjectMeta, range: Range<u64>) -> Result<ByteStream, StoreError> {
+        self.count();
         self.reads.lock().unwrap().push((key.as_str(), range.clone()));
         self.inner.stream(key, meta, range).await
     }
     async fn list(&self, prefix: &ObjectKey) -> Result<Vec<Listed>, StoreError> {
+        self.count();
         self.inner.list(prefix).await
     }
 }
@@ -115,7 +130,7 @@ impl Server {
     /// A server over any store.
     pub async fn start_over(dir: TempDir, inner: Arc<dyn Store>, s3: Option<S3Server>, settings: Settings) -> Server {
         capture_logs();
-        let store = Arc::new(Counting { inner, reads: Mutex::default() });
+        let store = Arc::new(Counting { inner, reads: Mutex::default(), calls: Default::default() });
         let state = Arc::new(State::new(Keyring::parse(KEYS).unwrap(), store.clone(), settings));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
