@@ -6,8 +6,10 @@
 //!
 //! `cargo bench --bench floods` (needs gdcmconv; about a minute on two cores).
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -23,11 +25,6 @@ const SIDE: u16 = 4096;
 const BOMBERS: usize = 40;
 const BOMB_ROUNDS: usize = 3;
 const HOGS: usize = 20;
-
-fn rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok()).unwrap_or(0) / 1024
-}
 
 async fn status_of(url: &str) -> u16 {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<http_body_util::Empty<bytes::Bytes>>();
@@ -71,28 +68,7 @@ async fn main() {
     let root = dir.path().join("root");
     std::fs::create_dir_all(root.join("b")).unwrap();
     let native = dir.path().join("native.dcm");
-    let mut obj = sample::ct_slice(0, 1, 8);
-    {
-        use dicom_core::{DataElement, PrimitiveValue, VR};
-        use dicom_dictionary_std::tags;
-        let pixels = vec![90u8; usize::from(SIDE) * usize::from(SIDE) * 3];
-        for (tag, vr, value) in [
-            (tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(3u16)),
-            (tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "RGB".into()),
-            (tags::PLANAR_CONFIGURATION, VR::US, 0u16.into()),
-            (tags::ROWS, VR::US, SIDE.into()),
-            (tags::COLUMNS, VR::US, SIDE.into()),
-            (tags::BITS_ALLOCATED, VR::US, 8u16.into()),
-            (tags::BITS_STORED, VR::US, 8u16.into()),
-            (tags::HIGH_BIT, VR::US, 7u16.into()),
-            (tags::PIXEL_DATA, VR::OB, pixels.into()),
-        ] {
-            obj.put(DataElement::new(tag, vr, value));
-        }
-        for tag in [tags::WINDOW_CENTER, tags::WINDOW_WIDTH, tags::RESCALE_INTERCEPT, tags::RESCALE_SLOPE] {
-            obj.remove_element(tag);
-        }
-    }
+    let obj = sample::rgb_image(SIDE, SIDE, |_, _| [90, 90, 90]);
     sample::write(obj, &native).unwrap();
     let bomb = root.join("b/bomb.dcm");
     let converted = Command::new("gdcmconv").args(["--j2k", native.to_str().unwrap(), bomb.to_str().unwrap()]).status();
@@ -101,18 +77,7 @@ async fn main() {
     sample::write(sample::ct_slice(0, 1, 512), &root.join("b/ct.dcm")).unwrap();
     std::fs::write(dir.path().join("keys"), KEYS).unwrap();
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_framegate"))
-        .args(["serve", "--root", root.to_str().unwrap(), "--keys-file", dir.path().join("keys").to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--max-connections", "24", "--write-timeout", "5"])
-        .env("FRAMEGATE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (mut server, port) = common::framegate(&root, &dir.path().join("keys"), &["--max-connections", "24", "--write-timeout", "5"], "warn");
     let pid = server.id();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let token = Keyring::parse(KEYS).unwrap().sign(&ObjectKey::parse_plain("b").unwrap(), now + 3600);
@@ -120,18 +85,18 @@ async fn main() {
     let cached = format!("{base}/v1/{token}/b/ct.dcm/-/frames/1.jpg");
     assert_eq!(status_of(&cached).await, 200);
     let probes = vec![format!("{base}/healthz"), cached.clone()];
-    let peak = Arc::new(AtomicU64::new(rss_mib(pid)));
+    let peak = Arc::new(AtomicU64::new(common::rss_mib(pid)));
     let sampling = Arc::new(AtomicBool::new(false));
     let sampler = tokio::spawn({
         let (peak, stop) = (peak.clone(), sampling.clone());
         async move {
             while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_mib(pid), Ordering::Relaxed);
+                peak.fetch_max(common::rss_mib(pid), Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
     });
-    println!("server RSS at start: {} MiB", rss_mib(pid));
+    println!("server RSS at start: {} MiB", common::rss_mib(pid));
 
     // Bombs: each request asks for a new window, so nothing comes from the cache.
     let stop = Arc::new(AtomicBool::new(false));

@@ -6,6 +6,8 @@
 //! `cargo bench --bench peers` (needs wrk, nginx and Orthanc: `apt-get install wrk nginx
 //! orthanc`; about a minute and a half on two cores). Not run by CI.
 
+mod common;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,18 +19,6 @@ const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 const SECONDS: &str = "5";
 /// Frames of the multi-frame file: 400 of 512×512×16 bits, 200 MiB.
 const FRAMES: u32 = 400;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_for(port: u16) {
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// wrk -t1 -c4, with a Lua script when given; requests per second and non-2xx answers.
 fn wrk(url: &str, script: Option<&str>, headers: &[&str]) -> (f64, u64) {
@@ -74,7 +64,7 @@ struct Orthanc {
 }
 
 fn orthanc(dir: &std::path::Path) -> Orthanc {
-    let port = free_port();
+    let port = common::free_port();
     let config = dir.join("orthanc.json");
     let storage = dir.join("orthanc-db");
     std::fs::write(
@@ -87,7 +77,7 @@ fn orthanc(dir: &std::path::Path) -> Orthanc {
     )
     .unwrap();
     let child = Command::new("Orthanc").arg(&config).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("Orthanc is installed");
-    wait_for(port);
+    common::wait_for(port);
     Orthanc { child, port }
 }
 
@@ -105,18 +95,6 @@ impl Orthanc {
         let _ = Command::new("kill").arg(self.child.id().to_string()).status();
         let _ = self.child.wait();
     }
-}
-
-fn framegate_process(root: &std::path::Path, keys: &std::path::Path) -> (Child, u16) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_framegate"))
-        .args(["serve", "--root", root.to_str().unwrap(), "--keys-file", keys.to_str().unwrap(), "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for(port);
-    (child, port)
 }
 
 fn stop(mut child: Child) {
@@ -137,7 +115,7 @@ fn main() {
     let (ct_token, xa_token) = (sign("ct"), sign("xa"));
 
     // framegate, and the JPEG it serves for the CT slice, which nginx then serves as a file.
-    let (fg, fg_port) = framegate_process(&root, &keys);
+    let (fg, fg_port) = common::framegate(&root, &keys, &[], "info");
     let fg_base = format!("http://127.0.0.1:{fg_port}");
     let frame_path = format!("/v1/{ct_token}/ct/a.dcm/-/frames/1.jpg");
     let (status, jpeg) = get(&format!("{fg_base}{frame_path}"), &[]);
@@ -145,7 +123,7 @@ fn main() {
     let static_dir = dir.path().join("static");
     std::fs::create_dir_all(&static_dir).unwrap();
     std::fs::write(static_dir.join("frame.jpg"), &jpeg).unwrap();
-    let nginx_port = free_port();
+    let nginx_port = common::free_port();
     let conf = dir.path().join("nginx.conf");
     std::fs::write(
         &conf,
@@ -157,7 +135,7 @@ fn main() {
     )
     .unwrap();
     let nginx = Command::new("nginx").args(["-c", conf.to_str().unwrap(), "-p", dir.path().to_str().unwrap()]).stderr(Stdio::null()).spawn().expect("nginx is installed");
-    wait_for(nginx_port);
+    common::wait_for(nginx_port);
 
     let orthanc = orthanc(dir.path());
     let (ct_id, cine_id) = (orthanc.upload(&ct), orthanc.upload(&cine));
@@ -188,7 +166,7 @@ fn main() {
     stop(fg);
 
     // The first frame of the multi-frame file from a fresh process: index and frame cold.
-    let (fg, fg_port) = framegate_process(&root, &keys);
+    let (fg, fg_port) = common::framegate(&root, &keys, &[], "info");
     let t0 = Instant::now();
     assert_eq!(get(&format!("http://127.0.0.1:{fg_port}/v1/{xa_token}/xa/cine.dcm/-/frames/200.jpg"), &[]).0, 200);
     let fg_first = t0.elapsed().as_secs_f64() * 1000.0;

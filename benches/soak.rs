@@ -5,8 +5,9 @@
 //!
 //! `cargo bench --bench soak` (about a minute on two cores).
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -23,11 +24,6 @@ const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 const REQUESTS: usize = 200_000;
 const CONNECTIONS: usize = 64;
 const CINE_FRAMES: u32 = 400;
-
-fn rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok()).unwrap_or(0) / 1024
-}
 
 /// The i-th request of the mix: 50% cached frames, 20% cold frames, 20% raw ranges, 10% errors.
 fn request(i: usize, base: &str, t: &str) -> (String, Option<String>) {
@@ -63,18 +59,8 @@ async fn main() {
     std::os::unix::fs::FileExt::write_all_at(&big, &header, 0).unwrap();
     big.set_len(u64::from(CINE_FRAMES) * 128 * 1024 + 65536).unwrap();
     std::fs::write(dir.path().join("keys"), KEYS).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_framegate"))
-        .args(["serve", "--root", root.to_str().unwrap(), "--keys-file", dir.path().join("keys").to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--cache-mb", &std::env::var("SOAK_CACHE_MB").unwrap_or_else(|_| "64".into())])
-        .env("FRAMEGATE_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let cache_mb = std::env::var("SOAK_CACHE_MB").unwrap_or_else(|_| "64".into());
+    let (mut server, port) = common::framegate(&root, &dir.path().join("keys"), &["--cache-mb", &cache_mb], "warn");
     let pid = server.id();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     // A token per top folder, as a portal would hand out per study.
@@ -84,7 +70,7 @@ async fn main() {
     let base = Arc::new(format!("http://127.0.0.1:{port}"));
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(CONNECTIONS).build_http();
     let next = Arc::new(AtomicUsize::new(0));
-    let rss_before = rss_mib(pid);
+    let rss_before = common::rss_mib(pid);
     let mut rss_curve = vec![(0usize, rss_before)];
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -126,7 +112,7 @@ async fn main() {
             let mut mark = 20_000;
             while mark <= REQUESTS {
                 if next.load(Ordering::Relaxed) >= mark {
-                    curve.push((mark, rss_mib(pid)));
+                    curve.push((mark, common::rss_mib(pid)));
                     mark += 20_000;
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;

@@ -140,6 +140,30 @@ pub fn ct_slice(index: usize, slices: usize, size: u16) -> InMemDicomObject {
     InMemDicomObject::from_element_iter(elements)
 }
 
+/// An 8-bit RGB image of `cols` × `rows` whose pixel at (column, row) is `rgb`, in a copy of the
+/// sample CT's object with the grey attributes (window, rescale) removed.
+pub fn rgb_image(cols: u16, rows: u16, rgb: impl Fn(u16, u16) -> [u8; 3]) -> InMemDicomObject {
+    let mut obj = ct_slice(0, 1, 8);
+    let pixels: Vec<u8> = (0..rows).flat_map(|r| (0..cols).map(move |c| (c, r))).flat_map(|(c, r)| rgb(c, r)).collect();
+    for (tag, vr, value) in [
+        (tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(3u16)),
+        (tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "RGB".into()),
+        (tags::PLANAR_CONFIGURATION, VR::US, 0u16.into()),
+        (tags::ROWS, VR::US, rows.into()),
+        (tags::COLUMNS, VR::US, cols.into()),
+        (tags::BITS_ALLOCATED, VR::US, 8u16.into()),
+        (tags::BITS_STORED, VR::US, 8u16.into()),
+        (tags::HIGH_BIT, VR::US, 7u16.into()),
+        (tags::PIXEL_DATA, VR::OB, pixels.into()),
+    ] {
+        obj.put(DataElement::new(tag, vr, value));
+    }
+    for tag in [tags::WINDOW_CENTER, tags::WINDOW_WIDTH, tags::RESCALE_INTERCEPT, tags::RESCALE_SLOPE] {
+        obj.remove_element(tag);
+    }
+    obj
+}
+
 /// A multi-frame cine of `frames` frames, `size`² pixels, 12 bits stored in 16.
 pub fn cine(frames: u32, size: u16) -> InMemDicomObject {
     let s = u32::from(size);

@@ -249,31 +249,8 @@ pub fn have_tool(tool: &str) -> bool {
     found
 }
 
-/// An 8-bit RGB image of `cols` × `rows` whose pixel at (column, row) is `rgb`, in a copy of the
-/// sample CT's object with the grey attributes (window, rescale) removed.
-pub fn rgb_image(cols: u16, rows: u16, rgb: impl Fn(u16, u16) -> [u8; 3]) -> dicom_object::InMemDicomObject {
-    use dicom_core::{DataElement, PrimitiveValue, VR};
-    use dicom_dictionary_std::tags;
-    let mut obj = framegate::sample::ct_slice(0, 1, 8);
-    let pixels: Vec<u8> = (0..rows).flat_map(|r| (0..cols).map(move |c| (c, r))).flat_map(|(c, r)| rgb(c, r)).collect();
-    for (tag, vr, value) in [
-        (tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(3u16)),
-        (tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "RGB".into()),
-        (tags::PLANAR_CONFIGURATION, VR::US, 0u16.into()),
-        (tags::ROWS, VR::US, rows.into()),
-        (tags::COLUMNS, VR::US, cols.into()),
-        (tags::BITS_ALLOCATED, VR::US, 8u16.into()),
-        (tags::BITS_STORED, VR::US, 8u16.into()),
-        (tags::HIGH_BIT, VR::US, 7u16.into()),
-        (tags::PIXEL_DATA, VR::OB, pixels.into()),
-    ] {
-        obj.put(DataElement::new(tag, vr, value));
-    }
-    for tag in [tags::WINDOW_CENTER, tags::WINDOW_WIDTH, tags::RESCALE_INTERCEPT, tags::RESCALE_SLOPE] {
-        obj.remove_element(tag);
-    }
-    obj
-}
+pub use framegate::sample::rgb_image;
+
 
 /// Whether this build has the codec feature `name` (`turbo` or `jpegls`).
 pub fn built_with(name: &str) -> bool {
