@@ -257,6 +257,17 @@ async fn un_encoded_attributes_are_read_and_de_identified_like_their_proper_twin
         assert_eq!((a.status, b.status), (200, 200), "{path}");
         assert_eq!(a.body, b.body, "{path} differs from the properly encoded twin");
     }
+    // A series written with UN orders along its slice normal exactly like its twin series:
+    // names run against the anatomy, so only Image Position can put them right.
+    let names = ["e", "a", "d", "b", "c"];
+    for (i, name) in names.iter().enumerate() {
+        let slice = sample::to_bytes(sample::ct_slice(i, names.len(), 16)).unwrap();
+        server.put(&format!("ct/un/{name}.dcm"), with_un_vrs(&slice)).await;
+        server.put(&format!("ct/ok/{name}.dcm"), slice).await;
+    }
+    let (un_stack, ok_stack) = (get(&server.url("ct", "ct/un", "/-/stack.json")).await.json(), get(&server.url("ct", "ct/ok", "/-/stack.json")).await.json());
+    assert_eq!(un_stack, ok_stack, "stack.json of the UN series differs from its twin's");
+    assert_eq!(ok_stack["entries"][0]["url"], "../e.dcm/-/frames/1.jpg");
     server.stop().await;
 }
 
