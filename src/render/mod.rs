@@ -223,18 +223,23 @@ fn grey(px: &Pixels, presentation: &Presentation, requested: Option<Window>) -> 
         if invert { 255 - y } else { y }
     };
     let data: Vec<u8> = if px.bits_stored <= MAX_LUT_BITS && count > 0 {
-        // A table over the values this frame holds, not every value the bits allow: a CT frame
-        // of 16 stored bits spans a few thousand of the 65536, and building the table was most
-        // of a cold render. Keys flip the sign bit of signed samples so that they sort as the
-        // values do, and the frame's range is one contiguous run of keys.
+        // A table with one entry per value. When the bits allow many values next to the frame's
+        // pixels (16 stored bits: 65536 entries for a 512×512 frame), it covers only the values
+        // this frame holds, found in one pass: a CT frame spans a few thousand, and building the
+        // whole table was most of a cold render. Keys flip the sign bit of signed samples so
+        // that they sort as the values do, and the frame's range is one contiguous run of keys.
         let flip = if sample.signed { sample.sign_bit } else { 0 };
         let raw16 = |c: &[u8]| (u32::from(u16::from_le_bytes([c[0], c[1]])) >> sample.shift) & sample.mask;
         let raw8 = |b: u8| (u32::from(b) >> sample.shift) & sample.mask;
         let span = |(lo, hi): (u32, u32), raw: u32| (lo.min(raw ^ flip), hi.max(raw ^ flip));
-        let (lo, hi) = match px.bits_allocated {
-            16 => px.data[..want].chunks_exact(2).map(raw16).fold((u32::MAX, 0), span),
-            8 => px.data[..want].iter().map(|&b| raw8(b)).fold((u32::MAX, 0), span),
-            _ => (0..count).map(|i| sample.raw(&px.data, i)).fold((u32::MAX, 0), span),
+        let (lo, hi) = if (sample.mask as usize) < count / 8 {
+            (0, sample.mask)
+        } else {
+            match px.bits_allocated {
+                16 => px.data[..want].chunks_exact(2).map(raw16).fold((u32::MAX, 0), span),
+                8 => px.data[..want].iter().map(|&b| raw8(b)).fold((u32::MAX, 0), span),
+                _ => (0..count).map(|i| sample.raw(&px.data, i)).fold((u32::MAX, 0), span),
+            }
         };
         let lut: Vec<u8> = (lo..=hi).map(|key| level(key ^ flip)).collect();
         let at = |raw: u32| lut[((raw ^ flip) - lo) as usize];
