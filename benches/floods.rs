@@ -24,7 +24,9 @@ const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 const SIDE: u16 = 4096;
 const BOMBERS: usize = 40;
 const BOMB_ROUNDS: usize = 3;
-const HOGS: usize = 20;
+/// Connections the server accepts, and as many hogs: every slot is taken.
+const MAX_CONNECTIONS: usize = 48;
+const HOGS: usize = MAX_CONNECTIONS;
 
 async fn status_of(url: &str) -> u16 {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<http_body_util::Empty<bytes::Bytes>>();
@@ -38,15 +40,17 @@ async fn status_of(url: &str) -> u16 {
     }
 }
 
-/// Probes `urls` every 50 ms until `stop`, and returns each probe's latency in ms and status.
-fn prober(urls: Vec<String>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<(f64, u16)>> {
+/// Probes `urls` every 50 ms until `stop`, and returns each probe's latency in ms, status, and
+/// when it was sent (seconds since the prober started).
+fn prober(urls: Vec<String>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<Vec<(f64, u16, f64)>> {
     tokio::spawn(async move {
         let mut out = Vec::new();
+        let started = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             for url in &urls {
                 let t0 = Instant::now();
                 let status = tokio::time::timeout(Duration::from_secs(10), status_of(url)).await.unwrap_or(0);
-                out.push((t0.elapsed().as_secs_f64() * 1000.0, status));
+                out.push((t0.elapsed().as_secs_f64() * 1000.0, status, (t0 - started).as_secs_f64()));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -54,12 +58,15 @@ fn prober(urls: Vec<String>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<V
     })
 }
 
-fn summary(name: &str, probes: &[(f64, u16)]) {
+fn summary(name: &str, probes: &[(f64, u16, f64)]) {
     let mut ms: Vec<f64> = probes.iter().map(|p| p.0).collect();
     ms.sort_by(f64::total_cmp);
     let failed = probes.iter().filter(|p| p.1 != 200).count();
     let pct = |p: f64| ms[((ms.len() - 1) as f64 * p) as usize];
     println!("{name}: {} probes, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, not 200: {failed}", ms.len(), pct(0.5), pct(0.99), pct(1.0));
+    if let Some(last) = probes.iter().filter(|p| p.1 != 200).map(|p| p.2).reduce(f64::max) {
+        println!("  the last probe refused was sent {last:.1} s into the flood; every one after it was answered");
+    }
 }
 
 #[tokio::main]
@@ -77,7 +84,7 @@ async fn main() {
     sample::write(sample::ct_slice(0, 1, 512), &root.join("b/ct.dcm")).unwrap();
     std::fs::write(dir.path().join("keys"), KEYS).unwrap();
 
-    let (mut server, port) = common::framegate(&root, &dir.path().join("keys"), &["--max-connections", "24", "--write-timeout", "5"], "warn");
+    let (mut server, port) = common::framegate(&root, &dir.path().join("keys"), &["--max-connections", &MAX_CONNECTIONS.to_string(), "--write-timeout", "5"], "warn");
     let pid = server.id();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let token = Keyring::parse(KEYS).unwrap().sign(&ObjectKey::parse_plain("b").unwrap(), now + 3600);
@@ -127,9 +134,9 @@ async fn main() {
         let _ = tokio::time::timeout(Duration::from_millis(200), hog.write_all(pipelined.as_bytes())).await;
         hogs.push(hog);
     }
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
     stop.store(true, Ordering::Relaxed);
-    summary(&format!("while {HOGS} clients pipeline without reading (24 connections allowed, 5 s write timeout), /healthz and a cached frame"), &probe.await.unwrap());
+    summary(&format!("while {HOGS} clients pipeline without reading ({MAX_CONNECTIONS} connections allowed, 5 s write timeout), /healthz and a cached frame"), &probe.await.unwrap());
     drop(hogs);
     sampling.store(true, Ordering::Relaxed);
     sampler.await.unwrap();

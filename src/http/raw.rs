@@ -103,24 +103,29 @@ async fn deidentified(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>
     let tag = digest(&[object.meta.etag.as_bytes(), b"deid-basic-2", state.pseudonyms.fingerprint().as_bytes()]);
     let caching = Caching { etag: format!("\"d{}\"", &tag[..32]), max_age: ctx.max_age(), shared: false };
     let store = &state.store;
-    let response = ranged(ctx, &caching, "application/dicom", total, |span| async move {
-        let split = deid.header.len() as u64;
-        let head = (span.start < split).then(|| deid.header.slice(span.start as usize..span.end.min(split) as usize));
-        let pixels = if span.end > split {
-            let from = deid.pixel.start + span.start.max(split) - split;
-            let to = deid.pixel.start + span.end - split;
-            Some(pixel_stream(store, object, &deid.jpeg_frames, from..to).await?)
-        } else {
-            None
-        };
-        let head = stream::iter(head.map(Ok));
-        Ok(match pixels {
-            Some(pixels) => into_body(Box::pin(head.chain(pixels))),
-            None => into_body(Box::pin(head)),
-        })
+    ranged(ctx, &caching, "application/dicom", total, |span| async move {
+        let pixel = deid.pixel.start;
+        head_then_tail(&deid.header, span, |rest| pixel_stream(store, object, &deid.jpeg_frames, pixel + rest.start..pixel + rest.end)).await
     })
-    .await?;
-    Ok(response)
+    .await
+}
+
+/// The body of `span` of a representation made of `head`, held in memory, then the bytes `tail`
+/// streams; `tail` is asked for the range past `head`, counted from its end.
+async fn head_then_tail<F, Fut>(head: &Bytes, span: Range<u64>, tail: F) -> Result<Body, ApiError>
+where
+    F: FnOnce(Range<u64>) -> Fut,
+    Fut: Future<Output = Result<ByteStream, StoreError>>,
+{
+    let split = head.len() as u64;
+    let first = (span.start < split).then(|| head.slice(span.start as usize..span.end.min(split) as usize));
+    let first = stream::iter(first.map(Ok));
+    Ok(if span.end > split {
+        let rest = tail(span.start.max(split) - split..span.end - split).await?;
+        into_body(Box::pin(first.chain(rest)))
+    } else {
+        into_body(Box::pin(first))
+    })
 }
 
 /// The stored Pixel Data bytes `span`, streamed; JPEG frames among them are read one at a time
@@ -180,14 +185,7 @@ async fn cleaned_image(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body
     let caching = Caching { etag: format!("\"j{}\"", &tag[..32]), max_age: ctx.max_age(), shared: false };
     let split = header.len() as u64;
     ranged(ctx, &caching, "image/jpeg", object.meta.size, |span| async move {
-        let head = (span.start < split).then(|| header.slice(span.start as usize..span.end.min(split) as usize));
-        let head = stream::iter(head.map(Ok));
-        Ok(if span.end > split {
-            let rest = store.stream(&object.key, &object.meta, span.start.max(split)..span.end).await?;
-            into_body(Box::pin(head.chain(rest)))
-        } else {
-            into_body(Box::pin(head))
-        })
+        head_then_tail(&header, span, |rest| store.stream(&object.key, &object.meta, split + rest.start..split + rest.end)).await
     })
     .await
 }
