@@ -4,6 +4,8 @@
 //!
 //! `cargo bench --bench nginx` (needs nginx and wrk; `.ci/run` installs both).
 
+mod common;
+
 #[path = "../tests/it/nginxproc.rs"]
 #[allow(dead_code)]
 mod nginxproc;
@@ -16,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use framegate::key::ObjectKey;
 use framegate::store::fs::FsStore;
 use framegate::token::Keyring;
+use common::Figures;
 use framegate::{Settings, State, sample};
 
 const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
@@ -30,32 +33,9 @@ async fn framegate(root: &std::path::Path) -> SocketAddr {
     addr
 }
 
-struct Figures {
-    rps: f64,
-    p50: String,
-    p99: String,
-    non_2xx: u64,
-}
-
-/// Runs wrk (2 threads, 32 connections) with an optional Lua script.
+/// wrk with 2 threads and 32 connections, with an optional Lua script.
 fn wrk(url: &str, script: Option<&str>) -> Figures {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new("wrk");
-    cmd.args(["-t2", "-c32", &format!("-d{SECONDS}s"), "--latency"]);
-    if let Some(lua) = script {
-        let path = dir.path().join("script.lua");
-        std::fs::write(&path, lua).unwrap();
-        cmd.args(["-s", path.to_str().unwrap()]);
-    }
-    let out = cmd.arg(url).output().expect("wrk is installed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let find = |prefix: &str| text.lines().map(str::trim).find_map(|l| l.strip_prefix(prefix)).map(|s| s.trim().to_owned()).unwrap_or_default();
-    Figures {
-        rps: find("Requests/sec:").parse().unwrap_or(0.0),
-        p50: find("50%"),
-        p99: find("99%"),
-        non_2xx: find("Non-2xx or 3xx responses:").parse().unwrap_or(0),
-    }
+    common::wrk(url, ["-t2", "-c32"], SECONDS, &[], script)
 }
 
 /// Cold frames: every request asks for a frame and quality not rendered before (each wrk thread

@@ -22,21 +22,8 @@ const FRAMES: u32 = 400;
 
 /// wrk -t1 -c4, with a Lua script when given; requests per second and non-2xx answers.
 fn wrk(url: &str, script: Option<&str>, headers: &[&str]) -> (f64, u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new("wrk");
-    cmd.args(["-t1", "-c4", &format!("-d{SECONDS}s")]);
-    for h in headers {
-        cmd.args(["-H", h]);
-    }
-    if let Some(lua) = script {
-        let path = dir.path().join("script.lua");
-        std::fs::write(&path, lua).unwrap();
-        cmd.args(["-s", path.to_str().unwrap()]);
-    }
-    let out = cmd.arg(url).output().expect("wrk is installed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let find = |prefix: &str| text.lines().map(str::trim).find_map(|l| l.strip_prefix(prefix)).map(|s| s.trim().to_owned()).unwrap_or_default();
-    (find("Requests/sec:").parse().unwrap_or(0.0), find("Non-2xx or 3xx responses:").parse().unwrap_or(0))
+    let figures = common::wrk(url, ["-t1", "-c4"], SECONDS, headers, script);
+    (figures.rps, figures.non_2xx)
 }
 
 /// A Lua script that asks for `path(n)` with n counting up, so that no answer is cached.

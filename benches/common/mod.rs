@@ -41,3 +41,36 @@ pub fn rss_mib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok()).unwrap_or(0) / 1024
 }
+
+/// What one wrk run measured.
+pub struct Figures {
+    pub rps: f64,
+    pub p50: String,
+    pub p99: String,
+    pub non_2xx: u64,
+}
+
+/// wrk against `url` with `load` (threads and connections, e.g. `["-t1", "-c4"]`) for
+/// `seconds`, with extra `headers` and an optional Lua script.
+pub fn wrk(url: &str, load: [&str; 2], seconds: &str, headers: &[&str], script: Option<&str>) -> Figures {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("wrk");
+    cmd.args(load).args([&format!("-d{seconds}s"), "--latency"]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    if let Some(lua) = script {
+        let path = dir.path().join("script.lua");
+        std::fs::write(&path, lua).unwrap();
+        cmd.args(["-s", path.to_str().unwrap()]);
+    }
+    let out = cmd.arg(url).output().expect("wrk is installed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let find = |prefix: &str| text.lines().map(str::trim).find_map(|l| l.strip_prefix(prefix)).map(|s| s.trim().to_owned()).unwrap_or_default();
+    Figures {
+        rps: find("Requests/sec:").parse().unwrap_or(0.0),
+        p50: find("50%"),
+        p99: find("99%"),
+        non_2xx: find("Non-2xx or 3xx responses:").parse().unwrap_or(0),
+    }
+}
