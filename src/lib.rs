@@ -5,15 +5,19 @@
 //!   then runs the operation (raw bytes, a frame, info.json) and maps every error to a status.
 //! - [`key`]: object keys, validated segment by segment; nothing can name a path outside a store.
 //! - [`store`]: the [`store::Store`] trait (size and version, ranged reads, streams), the
-//!   local folder and S3 stores, and a wrapper that feeds [`metrics`].
+//!   local folder and S3 stores, a wrapper that feeds [`metrics`], and one that trusts an
+//!   object's version for `--revalidate-after`.
 //! - [`dicom`]: a header prefix to an [`dicom::Index`] of frame byte ranges, and one frame's
-//!   bytes to pixels (dicom-rs underneath).
+//!   bytes to pixels (dicom-rs underneath); `dicom::dataset` is the one reader of a data set's
+//!   bytes, which gives UN elements their dictionary VR.
 //! - [`render`]: pixels to an 8-bit picture (rescale, window, colour, overlays), pure and
 //!   synchronous; [`encode`] turns it into JPEG.
-//! - [`pool`]: bounded CPU work; [`cache`]: moka caches keyed by object version.
+//! - [`pool`]: bounded CPU work within a memory budget; [`cache`]: moka caches keyed by object
+//!   version.
 //! - [`stack`]: the ordered frames of a folder or multi-frame object, for viewers.
 //! - [`deid`]: de-identified DICOM headers (PS3.15 Annex E), for the raw route.
-//! - [`server`]: the accept loop and graceful shutdown, entered through [`run`].
+//! - [`server`]: the accept loop, connection limits (a client that stops reading is cut) and
+//!   graceful shutdown, entered through [`run`]; `/metrics` alone through `server::run_metrics`.
 //! - [`config`] is the only reader of flags and environment; [`sample`] makes demo and test data;
 //!   `fuzzing` holds the fuzz harnesses, shared by `fuzz/` and the regression tests.
 //! - `turbo` (the `turbo` feature) binds libjpeg-turbo, the one module allowed `unsafe`.
