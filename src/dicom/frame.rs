@@ -39,8 +39,13 @@ fn decode(index: &Index, n: u32, bytes: &[u8]) -> Result<Pixels, DicomError> {
             let mut data = bytes.to_vec();
             data.chunks_exact_mut(2).for_each(<[u8]>::reverse);
             let lead = (u64::from(n) * frame_bytes % 2) as usize;
-            let frame = data.get(lead..lead + *frame_bytes as usize).ok_or(DicomError::Truncated)?;
-            Ok(image.frame(frame.to_vec()))
+            let end = lead + *frame_bytes as usize;
+            if data.len() < end {
+                return Err(DicomError::Truncated);
+            }
+            data.truncate(end);
+            data.drain(..lead);
+            Ok(image.frame(data))
         }
         Layout::Encapsulated { .. } => decode_encapsulated(index, fragments(bytes)?),
     }
@@ -133,7 +138,7 @@ fn decode_encapsulated(index: &Index, fragments: Vec<&[u8]>) -> Result<Pixels, D
             many => super::j2k::decode(image, &many.concat()),
         };
     }
-    let fragments: Vec<Vec<u8>> = if jpeg::SYNTAXES.contains(&ts.uid()) {
+    let fragments: Vec<Vec<u8>> = if jpeg::is_jpeg_syntax(ts.uid()) {
         let stream = jpeg::as_declared(image, fragments.concat());
         #[cfg(feature = "turbo")]
         return jpeg::decode(image, &stream);

@@ -231,6 +231,64 @@ pub fn decode(image: &Image, stream: &[u8]) -> Result<Pixels, DicomError> {
 mod tests {
     use super::*;
 
+    fn segment(marker: u8, body: &[u8]) -> Vec<u8> {
+        let mut s = vec![0xFF, marker];
+        s.extend_from_slice(&u16::try_from(body.len() + 2).unwrap().to_be_bytes());
+        s.extend_from_slice(body);
+        s
+    }
+
+    /// SOI, a JFIF header, a comment and an EXIF block, then a grey 8×8 stream's own segments.
+    fn decorated() -> (Vec<u8>, Vec<u8>) {
+        let mut plain = Vec::new();
+        jpeg_encoder::Encoder::new(&mut plain, 90).encode(&[7u8; 64], 8, 8, jpeg_encoder::ColorType::Luma).unwrap();
+        let mut out = plain[..2].to_vec();
+        out.extend(segment(0xE0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0"));
+        out.extend(segment(0xFE, b"Doe^Jane"));
+        out.extend(segment(0xE1, b"Exif\0\0GPS 51N"));
+        out.extend_from_slice(&plain[2..]);
+        (out, plain)
+    }
+
+    #[test]
+    fn metadata_is_blanked_in_place_and_decoding_segments_kept() {
+        let (stream, _) = decorated();
+        let blanked = blank_metadata(&stream).into_owned();
+        assert_eq!(blanked.len(), stream.len());
+        assert!(!blanked.windows(8).any(|w| w == b"Doe^Jane") && !blanked.windows(4).any(|w| w == b"Exif"));
+        assert!(blanked.windows(4).any(|w| w == b"JFIF"));
+        assert_eq!(frame_header(&blanked), frame_header(&stream));
+        // Nothing left to blank: the same bytes, not a copy.
+        assert!(matches!(blank_metadata(&blanked), Cow::Borrowed(_)));
+        // A stream cut inside a segment is blanked as far as it goes, without panicking.
+        let _ = blank_metadata(&stream[..30]);
+    }
+
+    #[test]
+    fn an_rgb_stream_is_told_it_holds_no_colour_transform() {
+        let (stream, _) = decorated();
+        let mut image = Image {
+            rows: 8,
+            columns: 8,
+            samples_per_pixel: 3,
+            bits_allocated: 8,
+            bits_stored: 8,
+            high_bit: 7,
+            signed: false,
+            photometric: "RGB".into(),
+            planar_configuration: 0,
+            frames: 1,
+        };
+        let declared = as_declared(&image, stream.clone());
+        assert_eq!(&declared[2..18], &ADOBE_NO_TRANSFORM);
+        assert!(!declared.windows(4).any(|w| w == b"JFIF"), "JFIF would say YCbCr");
+        // Both JFIF headers (ours and the encoder's) give way to the one Adobe marker.
+        let jfif: usize = segments(&stream).iter().filter(|s| s.marker == 0xE0).map(|s| s.span.len()).sum();
+        assert_eq!(declared.len(), stream.len() + ADOBE_NO_TRANSFORM.len() - jfif);
+        image.photometric = "YBR_FULL_422".into();
+        assert_eq!(as_declared(&image, stream.clone()), stream);
+    }
+
     #[test]
     fn frame_header_is_found_past_other_segments() {
         let mut stream = Vec::new();

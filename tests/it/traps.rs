@@ -120,8 +120,7 @@ async fn every_fixture_survives_its_traps() {
         .collect();
     let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pydicom/pydicom/data/test_files");
     if corpus.is_dir() {
-        for (name, needs) in PUBLIC.iter().filter(|(_, needs)| needs.is_none_or(built_with)) {
-            let _ = needs;
+        for (name, _) in PUBLIC.iter().filter(|(_, needs)| needs.is_none_or(built_with)) {
             let file = dir.join(format!("public-{name}"));
             std::fs::copy(corpus.join(name), &file).unwrap();
             originals.push(Original { name: (*name).into(), file, query: String::new() });
