@@ -156,7 +156,7 @@ fn frame_with(ts: &str, data: &[u8]) -> Result<usize, String> {
         pixel_end: bytes.len() as u64,
     };
     let window = Window::new(f64::from(*center) * 16.0 - 2048.0, f64::from(*width) * 8.0 + 1.0, VoiFunction::Linear);
-    let pixels = decode_frame(&index, 0, &bytes).map_err(|e| e.to_string())?;
+    let pixels = decode_frame(&index, 0, &bytes::Bytes::copy_from_slice(&bytes)).map_err(|e| e.to_string())?;
     let params = RenderParams { window, viewport: (flags & 8 == 8).then_some((17, 9)), overlays: flags & 4 == 4 };
     let picture = render(&pixels, &index.presentation, &params).map_err(|e| e.to_string())?;
     crate::encode::jpeg(&picture, 80).map(|j| j.len()).map_err(|e| e.to_string())

@@ -227,7 +227,7 @@ impl Image {
     }
 
     /// A frame of these samples as stored (native data, little endian).
-    pub fn frame(&self, data: Vec<u8>) -> crate::render::Pixels {
+    pub fn frame(&self, data: impl Into<bytes::Bytes>) -> crate::render::Pixels {
         crate::render::Pixels {
             rows: self.rows,
             columns: self.columns,
@@ -238,7 +238,7 @@ impl Image {
             signed: self.signed,
             photometric: self.photometric.clone(),
             planar_configuration: self.planar_configuration,
-            data,
+            data: data.into(),
             frame: 0,
         }
     }

@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
+
 use dicom_core::value::PixelFragmentSequence;
 use dicom_core::{DataElement, PrimitiveValue, VR, dicom_value};
 use dicom_dictionary_std::tags;
@@ -18,17 +20,18 @@ use super::index::Swap;
 use super::{DicomError, Index, Layout, jpeg};
 use crate::render::Pixels;
 
-/// Decodes frame `n` (0-based) from the bytes read from `index.frame_range(n)`.
-pub fn decode_frame(index: &Index, n: u32, bytes: &[u8]) -> Result<Pixels, DicomError> {
+/// Decodes frame `n` (0-based) from the bytes read from `index.frame_range(n)`. Native
+/// little-endian samples are used where they lie, without a copy.
+pub fn decode_frame(index: &Index, n: u32, bytes: &Bytes) -> Result<Pixels, DicomError> {
     let mut pixels = decode(index, n, bytes)?;
     pixels.frame = n;
     Ok(pixels)
 }
 
-fn decode(index: &Index, n: u32, bytes: &[u8]) -> Result<Pixels, DicomError> {
+fn decode(index: &Index, n: u32, bytes: &Bytes) -> Result<Pixels, DicomError> {
     let image = &index.image;
     match &index.layout {
-        Layout::Native { swap: Swap::None, .. } | Layout::Inflated { .. } => Ok(image.frame(bytes.to_vec())),
+        Layout::Native { swap: Swap::None, .. } | Layout::Inflated { .. } => Ok(image.frame(bytes.clone())),
         Layout::Native { swap: Swap::Samples(width), .. } => {
             let mut data = bytes.to_vec();
             data.chunks_exact_mut(usize::from(*width)).for_each(<[u8]>::reverse);
@@ -188,7 +191,7 @@ fn decode_encapsulated(index: &Index, fragments: Vec<&[u8]>) -> Result<Pixels, D
             signed: image.signed,
             photometric: decoded.photometric_interpretation().as_str().to_owned(),
             planar_configuration: decoded.planar_configuration() as u16,
-            data: decoded.into_data(),
+            data: decoded.into_data().into(),
             frame: 0,
         })
     };

@@ -173,7 +173,7 @@ fn renders_unchanged(index: &Index) -> bool {
     if p.windows.is_empty() && p.voi_luts.is_empty() && !p.is_identity() {
         return false;
     }
-    let mut ramp = index.image.frame((0..=255u8).collect());
+    let mut ramp = index.image.frame((0..=255u8).collect::<Vec<u8>>());
     (ramp.rows, ramp.columns, ramp.samples_per_pixel) = (1, 256, 1);
     crate::render::render(&ramp, p, &Default::default())
         .is_ok_and(|picture| picture.data.iter().enumerate().all(|(i, v)| usize::from(*v) == i))

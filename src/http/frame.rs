@@ -81,7 +81,7 @@ async fn serve_once(ctx: &Ctx<'_>, number: u32, format: Format, query: &FrameQue
 
 /// Decode, window, encode: the CPU part, run on the render pool. A stored JPEG that already is
 /// what an unchanged request would get is sent as it is: re-encoding would only lose detail.
-pub fn render_frame(index: &Index, n: u32, bytes: &[u8], query: &FrameQuery, format: Format) -> Result<Rendered, ApiError> {
+pub fn render_frame(index: &Index, n: u32, bytes: &Bytes, query: &FrameQuery, format: Format) -> Result<Rendered, ApiError> {
     if format == Format::Jpeg
         && query.is_unchanged()
         && let Some(jpeg) = browser_ready_jpeg(index, bytes)

@@ -34,8 +34,8 @@ pub struct Pixels {
     pub photometric: String,
     /// 0 interleaved, 1 planar.
     pub planar_configuration: u16,
-    /// The samples.
-    pub data: Vec<u8>,
+    /// The samples: for native frames, the very buffer the store read.
+    pub data: bytes::Bytes,
     /// Which frame of its object this is, from 0: overlay planes may lie on some frames only.
     pub frame: u32,
 }

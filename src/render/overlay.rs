@@ -79,7 +79,7 @@ mod tests {
             signed: false,
             photometric: "MONOCHROME2".into(),
             planar_configuration: 0,
-            data: words.iter().flat_map(|w| w.to_le_bytes()).collect(),
+            data: words.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>().into(),
             frame: 0,
         }
     }

@@ -12,7 +12,7 @@ fn grey16(values: &[u16], signed: bool, bits_stored: u16, photometric: &str) -> 
         signed,
         photometric: photometric.into(),
         planar_configuration: 0,
-        data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        data: values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into(),
         frame: 0,
     }
 }
@@ -84,10 +84,10 @@ fn eight_bit_rgb_planar_and_interleaved_agree() {
         signed: false,
         photometric: "RGB".into(),
         planar_configuration: 0,
-        data: vec![10, 20, 30, 40, 50, 60],
+        data: vec![10, 20, 30, 40, 50, 60].into(),
         frame: 0,
     };
-    let planar = Pixels { planar_configuration: 1, data: vec![10, 40, 20, 50, 30, 60], ..interleaved.clone() };
+    let planar = Pixels { planar_configuration: 1, data: vec![10, 40, 20, 50, 30, 60].into(), ..interleaved.clone() };
     let p = pres(1.0, 0.0, vec![]);
     assert_eq!(render_default(&interleaved, &p), vec![10, 20, 30, 40, 50, 60]);
     assert_eq!(render_default(&planar, &p), vec![10, 20, 30, 40, 50, 60]);
@@ -106,14 +106,14 @@ fn ybr_full_and_422_convert_to_rgb() {
         photometric: "YBR_FULL".into(),
         planar_configuration: 0,
         // Pure red in YCbCr full range is (76, 85, 255); grey 128 is (128, 128, 128).
-        data: vec![76, 85, 255, 128, 128, 128],
+        data: vec![76, 85, 255, 128, 128, 128].into(),
         frame: 0,
     };
     let p = pres(1.0, 0.0, vec![]);
     let out = render_default(&full, &p);
     assert!(out[0] >= 253 && out[1] <= 2 && out[2] <= 2, "{out:?}");
     assert_eq!(&out[3..], &[128, 128, 128]);
-    let sub = Pixels { photometric: "YBR_FULL_422".into(), data: vec![128, 200, 128, 128], ..full };
+    let sub = Pixels { photometric: "YBR_FULL_422".into(), data: vec![128, 200, 128, 128].into(), ..full };
     assert_eq!(render_default(&sub, &p), vec![128, 128, 128, 200, 200, 200]);
 }
 
@@ -129,7 +129,7 @@ fn palette_maps_stored_values() {
         signed: false,
         photometric: "PALETTE COLOR".into(),
         planar_configuration: 0,
-        data: vec![0, 1, 9],
+        data: vec![0, 1, 9].into(),
         frame: 0,
     };
     let palette = Palette { first: 0, bits: 16, channels: [vec![0xFF00, 0], vec![0, 0xFF00], vec![0, 0x8000]] };

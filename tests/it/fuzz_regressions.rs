@@ -49,3 +49,50 @@ fn a_binary_value_of_odd_length_cannot_desynchronise_the_parser() {
     // declaring 4 GiB, which it allocated. The walk now refuses such lengths first.
     assert_eq!(framegate::fuzzing::index(&input("index-odd-binary-length.bin")), None);
 }
+
+/// Each fuzz target's seed corpus, and seeded mutations of it, through the harness that target
+/// calls. CI builds the libFuzzer targets once, with the production codecs; this replay is how
+/// the default build's decoders meet the same inputs on every `cargo test`.
+#[test]
+fn the_seed_corpora_and_their_mutations_return_normally() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    let harnesses: [(&str, fn(&[u8])); 4] = [
+        ("index", |d| _ = framegate::fuzzing::index(d)),
+        ("token", |d| _ = framegate::fuzzing::token(d)),
+        ("query", |d| _ = framegate::fuzzing::query(d)),
+        ("frame", |d| _ = framegate::fuzzing::frame(d)),
+    ];
+    let mut rng = StdRng::seed_from_u64(1);
+    for (target, harness) in harnesses {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+        let seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir).unwrap().map(|e| std::fs::read(e.unwrap().path()).unwrap()).collect();
+        assert!(!seeds.is_empty(), "no seeds in {}", dir.display());
+        for seed in &seeds {
+            harness(seed);
+            for _ in 0..1000 {
+                let mut input = seed.clone();
+                for _ in 0..rng.random_range(1..=8) {
+                    match rng.random_range(0..4) {
+                        0 if !input.is_empty() => {
+                            let at = rng.random_range(0..input.len());
+                            input[at] ^= 1 << rng.random_range(0..8);
+                        }
+                        1 if !input.is_empty() => {
+                            let at = rng.random_range(0..input.len());
+                            input[at] = *[0x00, 0xff, 0x7f, 0x80].get(rng.random_range(0..4)).unwrap_or(&0);
+                        }
+                        2 => input.truncate(rng.random_range(0..=input.len())),
+                        _ => {
+                            let at = rng.random_range(0..=input.len());
+                            let len = rng.random_range(1..=16);
+                            input.splice(at..at, (0..len).map(|_| rng.random::<u8>()));
+                        }
+                    }
+                }
+                harness(&input);
+            }
+        }
+    }
+}
