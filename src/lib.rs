@@ -18,6 +18,7 @@
 //! - [`deid`]: de-identified DICOM headers (PS3.15 Annex E), for the raw route.
 //! - [`server`]: the accept loop, connection limits (a client that stops reading is cut) and
 //!   graceful shutdown, entered through [`run`]; `/metrics` alone through `server::run_metrics`.
+//! - [`logs`]: log lines gathered in memory and written in batches by one thread.
 //! - [`config`] is the only reader of flags and environment; [`sample`] makes demo and test data;
 //!   `fuzzing` holds the fuzz harnesses, shared by `fuzz/` and the regression tests.
 //! - `turbo` (the `turbo` feature) binds libjpeg-turbo, the one module allowed `unsafe`.
@@ -33,6 +34,7 @@ pub mod encode;
 pub mod fuzzing;
 pub mod http;
 pub mod key;
+pub mod logs;
 pub mod metrics;
 pub mod pool;
 pub mod render;

@@ -19,7 +19,13 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _flush_on_exit = logging(cli.log_format, &cli.log);
+    let _flush_on_exit = match logging(cli.log_format, &cli.log) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("framegate: cannot start logging: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -29,19 +35,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// Log lines go to stderr through a writer thread, so a slow terminal or pipe never stalls a
-/// request; lines beyond its buffer are dropped rather than waited for. The guard flushes on exit.
-fn logging(format: LogFormat, filter: &str) -> tracing_appender::non_blocking::WorkerGuard {
+/// Log lines go to stderr in batches from a thread of their own ([`framegate::logs`]), so a
+/// slow terminal or pipe never stalls a request; the guard writes the last ones on exit.
+fn logging(format: LogFormat, filter: &str) -> Result<framegate::logs::Guard> {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let (writer, guard) = framegate::logs::batched(std::io::stderr(), LOG_BUFFER_BYTES)?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
     }
-    guard
+    Ok(guard)
 }
+
+/// Log lines held while stderr is slower than they come: about 50,000 request lines.
+const LOG_BUFFER_BYTES: usize = 8 << 20;
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {

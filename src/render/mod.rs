@@ -242,16 +242,49 @@ fn grey(px: &Pixels, presentation: &Presentation, requested: Option<Window>) -> 
             }
         };
         let lut: Vec<u8> = (lo..=hi).map(|key| level(key ^ flip)).collect();
-        let at = |raw: u32| lut[((raw ^ flip) - lo) as usize];
+        let table = Table { lut: &lut, lo, flip, shift: sample.shift, mask: sample.mask };
         match px.bits_allocated {
-            16 => px.data[..want].chunks_exact(2).map(|c| at(raw16(c))).collect(),
-            8 => px.data[..want].iter().map(|&b| at(raw8(b))).collect(),
-            _ => (0..count).map(|i| at(sample.raw(&px.data, i))).collect(),
+            16 => table.map16(&px.data[..want]),
+            8 => table.map8(&px.data[..want]),
+            _ => (0..count).map(|i| table.at(sample.raw(&px.data, i))).collect(),
         }
     } else {
         (0..count).map(|i| level(sample.raw(&px.data, i))).collect()
     };
     Ok(Picture { width: u32::from(px.columns), height: u32::from(px.rows), channels: 1, data })
+}
+
+/// A frame's lookup table, and how a stored sample becomes its index. The mapping loops take
+/// every field into a local first: through a closure's captured references, each output byte
+/// (which may alias anything) made the compiler reload them all, per pixel.
+struct Table<'a> {
+    lut: &'a [u8],
+    lo: u32,
+    flip: u32,
+    shift: u32,
+    mask: u32,
+}
+
+impl Table<'_> {
+    #[inline]
+    fn at(&self, raw: u32) -> u8 {
+        self.lut.get(((raw ^ self.flip).wrapping_sub(self.lo)) as usize).copied().unwrap_or(0)
+    }
+
+    fn map16(&self, data: &[u8]) -> Vec<u8> {
+        let Table { lut, lo, flip, shift, mask } = *self;
+        let mut out = vec![0u8; data.len() / 2];
+        for (o, c) in out.iter_mut().zip(data.chunks_exact(2)) {
+            let raw = (u32::from(u16::from_le_bytes([c[0], c[1]])) >> shift) & mask;
+            *o = lut.get(((raw ^ flip).wrapping_sub(lo)) as usize).copied().unwrap_or(0);
+        }
+        out
+    }
+
+    fn map8(&self, data: &[u8]) -> Vec<u8> {
+        let Table { lut, lo, flip, shift, mask } = *self;
+        data.iter().map(|&b| lut.get(((((u32::from(b) >> shift) & mask) ^ flip).wrapping_sub(lo)) as usize).copied().unwrap_or(0)).collect()
+    }
 }
 
 /// Shrinks `picture` to fit inside `viewport`, keeping its aspect ratio.
