@@ -55,12 +55,12 @@ pub struct Caching {
 impl Caching {
     /// `shared_max_age` bounds what a shared cache may keep (`s-maxage`): a shared copy outlives
     /// a deleted or replaced object by that long at most, while each browser keeps its own copy
-    /// for its token's `max-age`. `None` leaves shared caches to `max-age`.
-    fn apply(&self, shared_max_age: Option<u64>, headers: &mut HeaderMap) {
-        let value = match (self.shared, shared_max_age) {
-            (false, _) => format!("private, max-age={}", self.max_age),
-            (true, None) => format!("public, max-age={}", self.max_age),
-            (true, Some(shared)) => format!("public, max-age={}, s-maxage={}", self.max_age, self.max_age.min(shared)),
+    /// for its token's `max-age`.
+    fn apply(&self, shared_max_age: u64, headers: &mut HeaderMap) {
+        let value = if self.shared {
+            format!("public, max-age={}, s-maxage={}", self.max_age, self.max_age.min(shared_max_age))
+        } else {
+            format!("private, max-age={}", self.max_age)
         };
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(header::CACHE_CONTROL, v);
@@ -70,10 +70,9 @@ impl Caching {
         }
     }
 
-    /// Sets the cache headers and keeps `self` with the response, so that [`finish`] can bound
-    /// the shared lifetime by the server's settings, which the operations do not see.
+    /// Keeps `self` with the response: [`finish`] writes the cache headers once, bounding the
+    /// shared lifetime by the server's settings, which the operations do not see.
     fn attach(self, response: &mut Response<Body>) {
-        self.apply(None, response.headers_mut());
         response.extensions_mut().insert(self);
     }
 
@@ -125,7 +124,7 @@ pub fn text(body: String) -> Response<Body> {
 /// CORS headers where they belong.
 pub fn finish<B>(state: &State, request: &Request<B>, response: &mut Response<Body>) {
     if let Some(caching) = response.extensions_mut().remove::<Caching>() {
-        caching.apply(Some(state.shared_max_age), response.headers_mut());
+        caching.apply(state.shared_max_age, response.headers_mut());
     }
     state.cors.apply(request, response);
 }
