@@ -180,3 +180,27 @@ fn overlays_are_drawn_only_when_asked_after_the_window_and_before_the_viewport()
     assert_eq!((fitted.width, fitted.height), (2, 1));
     assert!(fitted.data[0] > 200 && fitted.data[1] < 55, "{:?}", fitted.data);
 }
+
+#[test]
+fn the_monotone_table_equals_the_table_of_every_key() {
+    // Every window function over rescales rising and falling, windows inside, across and outside
+    // the keys, and a level that never changes.
+    let windows = [(40.0, 400.0), (-600.0, 1500.0), (5000.0, 10.0), (-5000.0, 1.0), (0.0, 1.0), (100.0, 2.0)];
+    for function in [VoiFunction::Linear, VoiFunction::LinearExact, VoiFunction::Sigmoid] {
+        for (slope, intercept) in [(1.0, -1024.0), (-0.5, 300.0), (2.5, 0.0)] {
+            for (center, width) in windows {
+                let window = Window::new(center, width, function).unwrap();
+                for invert in [false, true] {
+                    let level = |key: u32| {
+                        let y = window.level(f64::from(key) * slope + intercept);
+                        if invert { 255 - y } else { y }
+                    };
+                    for (lo, hi) in [(0, 4095), (1000, 1000), (17, 300)] {
+                        let every: Vec<u8> = (lo..=hi).map(level).collect();
+                        assert_eq!(table(lo, hi, true, level), every, "{function:?} {slope} {intercept} {center}/{width} {invert} {lo}..={hi}");
+                    }
+                }
+            }
+        }
+    }
+}
