@@ -4,11 +4,11 @@ use std::fs::{File, Metadata};
 use std::os::unix::fs::OpenOptionsExt;
 use std::io::{self, Seek, SeekFrom};
 use std::ops::Range;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
@@ -172,11 +172,17 @@ impl Store for FsStore {
         check_range(meta, &range)?;
         let (this, key, meta) = (self.clone(), key.clone(), meta.clone());
         blocking(move || {
-            let file = this.open_version(&key, &meta)?;
+            let mut file = this.open_version(&key, &meta)?;
             let len = usize::try_from(range.end - range.start).map_err(io::Error::other)?;
-            let mut buf = BytesMut::zeroed(len);
-            file.read_exact_at(&mut buf, range.start)?;
-            Ok(buf.freeze())
+            // read_to_end fills the spare capacity as it is, where a pread needs it zeroed first:
+            // a frame read is then one pass over its bytes, not two.
+            let mut buf = Vec::with_capacity(len);
+            file.seek(SeekFrom::Start(range.start))?;
+            io::Read::read_to_end(&mut io::Read::take(&mut file, len as u64), &mut buf)?;
+            if buf.len() != len {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+            }
+            Ok(Bytes::from(buf))
         })
         .await
     }
