@@ -97,11 +97,11 @@ fn consistent(s: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Frame requests answered so far, by status, from the server's own metrics.
-async fn frame_requests(server: &Server, status: u16) -> u64 {
+/// Requests of `route` answered so far with `status`, from the server's own metrics.
+async fn answered(server: &Server, route: &str, status: u16) -> u64 {
     let text = String::from_utf8(get(&format!("{}/metrics", server.base())).await.body.to_vec()).unwrap();
     text.lines()
-        .filter(|l| l.contains("http_requests") && l.contains("route=\"frame\"") && l.contains(&format!("status=\"{status}\"")))
+        .filter(|l| l.contains("http_requests") && l.contains(&format!("route=\"{route}\"")) && l.contains(&format!("status=\"{status}\"")))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
 }
@@ -336,11 +336,23 @@ async fn a_broken_slice_a_gap_and_a_busy_server_leave_a_usable_viewer() {
     }
     let broken = get(&server.url("ct/s1", "ct/s1/slice004.dcm", "/-/frames/1.jpg")).await;
     assert!(matches!(broken.status, 415 | 422), "{}", broken.status);
+    // The pool is taken when the page opens: stack.json itself is refused (503) and retried.
+    let (state, (started, running)) = (server.state.clone(), std::sync::mpsc::channel());
+    let busy = tokio::spawn(async move {
+        state.pool.run(move || {
+            started.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(1500));
+        })
+        .await
+    });
+    tokio::task::spawn_blocking(move || running.recv()).await.unwrap().unwrap();
     client.goto(&server.url("ct/s1", "ct/s1", "/-/view")).await.unwrap();
     until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    busy.await.unwrap().unwrap();
+    assert!(answered(&server, "stack", 503).await >= 1, "the page met a busy server too");
     // Prefetching 10 ahead through a pool of one is refused, retried, and gets there.
     until(&client, "prefetch done", |s| s["retries"].as_u64() > Some(0)).await;
-    assert!(frame_requests(&server, 503).await > 0, "the server was busy");
+    assert!(answered(&server, "frame", 503).await > 0, "the server was busy");
 
     // The broken slice says why on itself only; the slices around it are fine.
     for _ in 0..3 {
@@ -455,7 +467,7 @@ async fn a_thousand_frame_drag_makes_few_requests_and_never_a_black_canvas() {
     until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
     js(&client, "window.errors = []; window.addEventListener('error', (e) => errors.push(String(e.message)))").await;
     until(&client, "the prefetch", |s| s["requested"].as_u64() >= Some(11)).await;
-    let before = frame_requests(&server, 200).await;
+    let before = answered(&server, "frame", 200).await;
 
     // Drag the slider from one end to the other.
     let slider = client.find(Locator::Id("slider")).await.unwrap();
@@ -468,7 +480,7 @@ async fn a_thousand_frame_drag_makes_few_requests_and_never_a_black_canvas() {
     client.perform_actions(drag).await.unwrap();
     let s = until(&client, "the last frame", |s| s["shownIndex"] == 999).await;
     consistent(&s).unwrap();
-    let during = frame_requests(&server, 200).await - before;
+    let during = answered(&server, "frame", 200).await - before;
     let requests = s["requested"].as_u64().unwrap();
     eprintln!("a 1,000-frame slider drag: {during} frame requests answered");
     assert!(during < 60, "{during} frame requests for one drag");
