@@ -229,6 +229,15 @@ async fn desktop_overlays_measurement_transforms_keys_and_wheel() {
     let enabled = js(&client, "return document.fullscreenEnabled").await;
     let button = js(&client, "return !document.getElementById('fullscreen').hidden").await;
     assert_eq!(enabled, button, "the button shows exactly where full screen works");
+    if enabled == true {
+        client.find(Locator::Id("fullscreen")).await.unwrap().click().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while js(&client, "return document.fullscreenElement && document.fullscreenElement.id").await != "app" {
+            assert!(Instant::now() < deadline, "full screen did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        client.find(Locator::Id("fullscreen")).await.unwrap().click().await.unwrap();
+    }
     client.close().await.unwrap();
     server.stop().await;
 }
@@ -645,6 +654,8 @@ async fn an_embedding_page_sets_options_and_hears_loaded_slice_and_expired() {
     assert_eq!(s["wl"], "W 1500 L -600");
     let chrome = js(&client, "return [document.querySelector('header').getClientRects().length, document.querySelector('footer').getClientRects().length, document.documentElement.lang, document.getElementById('reset').textContent]").await;
     assert_eq!(chrome, json!([0, 0, "de", "Zurücksetzen"]));
+    // The portal's iframe does not allow full screen, so the viewer offers none.
+    assert_eq!(js(&client, "return [document.fullscreenEnabled, document.getElementById('fullscreen').hidden]").await, json!([false, true]));
     client.enter_parent_frame().await.unwrap();
     // The host moves the viewer, and hears where it went.
     js(&client, "document.querySelector('iframe').contentWindow.postMessage({type: 'go', slice: 8}, '*')").await;
