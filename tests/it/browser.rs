@@ -15,7 +15,9 @@ use super::support::*;
 
 const SLICES: usize = 100;
 
-/// chromedriver on a free loopback port, stopped (by its pid) on drop.
+/// chromedriver on a free loopback port, stopped (by its pid) on drop, with the Chromium it
+/// started: a test that fails before closing its session would otherwise leave that browser
+/// running, orphaned.
 pub(super) struct Driver {
     child: Child,
     port: u16,
@@ -26,6 +28,15 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // This driver's browser processes are the ones started with its own profile folder.
+        let flag = format!("--user-data-dir={}", self._profile.path().display());
+        let Ok(procs) = std::fs::read_dir("/proc") else { return };
+        for pid in procs.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()) {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if cmdline.split(|b| *b == 0).any(|arg| arg == flag.as_bytes()) {
+                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            }
+        }
     }
 }
 

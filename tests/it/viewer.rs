@@ -346,19 +346,25 @@ async fn a_broken_slice_a_gap_and_a_busy_server_leave_a_usable_viewer() {
     let broken = get(&server.url("ct/s1", "ct/s1/slice004.dcm", "/-/frames/1.jpg")).await;
     assert!(matches!(broken.status, 415 | 422), "{}", broken.status);
     // The pool is taken when the page opens: stack.json itself is refused (503) and retried.
-    let (state, (started, running)) = (server.state.clone(), std::sync::mpsc::channel());
+    // It is held until the page has been refused once, however slow the machine.
+    let (state, (started, running), (release, held)) = (server.state.clone(), std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
     let busy = tokio::spawn(async move {
         state.pool.run(move || {
             started.send(()).unwrap();
-            std::thread::sleep(Duration::from_millis(1500));
+            let _ = held.recv_timeout(Duration::from_secs(20));
         })
         .await
     });
     tokio::task::spawn_blocking(move || running.recv()).await.unwrap().unwrap();
     client.goto(&server.url("ct/s1", "ct/s1", "/-/view")).await.unwrap();
-    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while answered(&server, "stack", 503).await == 0 {
+        assert!(Instant::now() < deadline, "stack.json was never refused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    release.send(()).unwrap();
     busy.await.unwrap().unwrap();
-    assert!(answered(&server, "stack", 503).await >= 1, "the page met a busy server too");
+    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
     // Prefetching 10 ahead through a pool of one is refused, retried, and gets there.
     until(&client, "prefetch done", |s| s["retries"].as_u64() > Some(0)).await;
     assert!(answered(&server, "frame", 503).await > 0, "the server was busy");
