@@ -14,7 +14,7 @@
 //!   synchronous; [`encode`] turns it into JPEG.
 //! - [`pool`]: bounded CPU work within a memory budget; [`cache`]: moka caches keyed by object
 //!   version.
-//! - [`stack`]: the ordered frames of a folder or multi-frame object, for viewers.
+//! - [`stack`]: the ordered frames of a folder or multi-frame object, grouped into series, for viewers.
 //! - [`deid`]: de-identified DICOM headers (PS3.15 Annex E), for the raw route.
 //! - [`server`]: the accept loop, connection limits (a client that stops reading is cut) and
 //!   graceful shutdown, entered through [`run`]; `/metrics` alone through `server::run_metrics`.

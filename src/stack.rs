@@ -80,14 +80,26 @@ fn relative(base: &ObjectKey, key: &ObjectKey, rest: &str) -> String {
     format!("../{tail}{rest}")
 }
 
-/// Builds `stack.json` for `base` (a prefix or one object) from its members.
-///
-/// Single-frame DICOM files are ordered along the slice normal by Image Position (Patient),
-/// from the highest position down (head first for axial slices), falling back to Instance
-/// Number, then to the name; multi-frame objects follow, frame by frame; then JPEG and PNG
-/// images in natural order (img2 before img10).
-pub fn manifest(base: &ObjectKey, mut members: Vec<Member>) -> Value {
-    members.sort_by(|a, b| natural(a.key(), b.key()));
+/// What tells the series under one prefix apart: the folder they sit in (relative to the
+/// prefix), DICOM before plain images, then Series Number. No UID is read, so none can leak.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SeriesKey {
+    folder: String,
+    images: bool,
+    number: Option<i32>,
+}
+
+fn series_key(base: &ObjectKey, member: &Member) -> SeriesKey {
+    let segments = member.key().segments();
+    let folder = segments.get(base.depth().min(segments.len())..segments.len().saturating_sub(1)).unwrap_or_default().join("/");
+    match member {
+        Member::Dicom { index, .. } => SeriesKey { folder, images: false, number: index.geometry.series_number },
+        Member::Image { .. } => SeriesKey { folder, images: true, number: None },
+    }
+}
+
+/// Orders one series: single-frame objects along the slice normal, multi-frame objects, images.
+fn order(members: Vec<Member>) -> Vec<Member> {
     let (mut singles, mut multis, mut images) = (Vec::new(), Vec::new(), Vec::new());
     for member in members {
         match &member {
@@ -96,11 +108,7 @@ pub fn manifest(base: &ObjectKey, mut members: Vec<Member>) -> Value {
             Member::Image { .. } => images.push(member),
         }
     }
-    let first_index = singles.iter().chain(&multis).find_map(|m| match m {
-        Member::Dicom { index, .. } => Some(index.clone()),
-        Member::Image { .. } => None,
-    });
-    let normal = first_index.as_ref().and_then(|i| i.geometry.image_orientation.as_ref()).and_then(normal);
+    let normal = first_dicom(&singles).or_else(|| first_dicom(&multis)).and_then(|i| i.geometry.image_orientation.as_ref()).and_then(normal);
     let by_position = singles.iter().all(|m| matches!(m, Member::Dicom { index, .. } if position(index, normal).is_some()));
     singles.sort_by(|a, b| {
         let (Member::Dicom { index: ia, .. }, Member::Dicom { index: ib, .. }) = (a, b) else { return Ordering::Equal };
@@ -114,11 +122,74 @@ pub fn manifest(base: &ObjectKey, mut members: Vec<Member>) -> Value {
             _ => Ordering::Equal,
         })
     });
+    singles.into_iter().chain(multis).chain(images).collect()
+}
 
+fn first_dicom(members: &[Member]) -> Option<&Arc<Index>> {
+    members.iter().find_map(|m| match m {
+        Member::Dicom { index, .. } => Some(index),
+        Member::Image { .. } => None,
+    })
+}
+
+/// Builds `stack.json` for `base` (a prefix or one object) from its members.
+///
+/// Members are grouped into series (see [`SeriesKey`]); within a series, single-frame DICOM
+/// files are ordered along the slice normal by Image Position (Patient), from the highest
+/// position down (head first for axial slices), falling back to Instance Number, then to the
+/// name; multi-frame objects follow, frame by frame; then JPEG and PNG images in natural order
+/// (img2 before img10). `entries` holds every series' frames, one series after another, and
+/// `series` says where each begins; the top-level attributes are the first series'.
+pub fn manifest(base: &ObjectKey, mut members: Vec<Member>) -> Value {
+    members.sort_by(|a, b| natural(a.key(), b.key()));
+    let mut groups: Vec<(SeriesKey, Vec<Member>)> = Vec::new();
+    for member in members {
+        let key = series_key(base, &member);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, group)) => group.push(member),
+            None => groups.push((key, vec![member])),
+        }
+    }
+    groups.sort_by(|(a, _), (b, _)| {
+        natord::compare(&a.folder, &b.folder).then(a.images.cmp(&b.images)).then(a.number.cmp(&b.number))
+    });
     let mut entries = Vec::new();
+    let mut series = Vec::new();
+    for (key, group) in groups {
+        if entries.len() >= MAX_ENTRIES {
+            break;
+        }
+        let first = entries.len();
+        let mut summary = series_entries(base, order(group), &mut entries);
+        summary["first"] = json!(first);
+        summary["frames"] = json!(entries.len() - first);
+        summary["folder"] = json!(key.folder);
+        summary["number"] = json!(key.number);
+        series.push(summary);
+    }
+    let first = series.first().cloned().unwrap_or_else(|| json!({}));
+    let burned_in = series.iter().any(|s| s["burned_in_annotation"] == true);
+    json!({
+        "frames": entries.len(),
+        "modality": first["modality"],
+        "pixel_spacing": first["pixel_spacing"],
+        "slice_thickness": first["slice_thickness"],
+        "spacing_between_slices": first["spacing_between_slices"],
+        "frame_time": first["frame_time"],
+        "burned_in_annotation": burned_in,
+        "series": series,
+        "entries": entries,
+    })
+}
+
+/// Appends one ordered series' frames to `entries` and describes the series.
+fn series_entries(base: &ObjectKey, members: Vec<Member>, entries: &mut Vec<Value>) -> Value {
+    let first_index = first_dicom(&members).cloned();
+    let normal = first_index.as_ref().and_then(|i| i.geometry.image_orientation.as_ref()).and_then(normal);
     let mut positions = Vec::new();
     let mut burned_in = false;
-    for member in singles.iter().chain(&multis).chain(&images) {
+    let mut frame_time = None;
+    for member in &members {
         if entries.len() >= MAX_ENTRIES {
             break;
         }
@@ -128,6 +199,8 @@ pub fn manifest(base: &ObjectKey, mut members: Vec<Member>) -> Value {
                 let pos = position(index, normal);
                 if index.frame_count() == 1 {
                     positions.extend(pos);
+                } else if frame_time.is_none() {
+                    frame_time = index.geometry.frame_time;
                 }
                 for n in 1..=index.frame_count().min((MAX_ENTRIES - entries.len()) as u32) {
                     entries.push(json!({
@@ -145,16 +218,20 @@ pub fn manifest(base: &ObjectKey, mut members: Vec<Member>) -> Value {
         }
     }
     let spacing = (positions.len() > 1).then(|| (positions[0] - positions[positions.len() - 1]).abs() / (positions.len() - 1) as f64);
-    let geometry = first_index.as_ref().map(|i| &i.geometry);
+    let index = first_index.as_deref();
+    let geometry = index.map(|i| &i.geometry);
     json!({
-        "frames": entries.len(),
         "modality": geometry.and_then(|g| g.modality.clone()),
+        "dicom": index.is_some(),
+        // Window/level does nothing to colour: a viewer hides it.
+        "color": index.is_some_and(|i| i.image.samples_per_pixel == 3 || i.image.photometric == "PALETTE COLOR"),
+        "orientation": geometry.and_then(|g| g.image_orientation),
         "pixel_spacing": geometry.and_then(|g| g.pixel_spacing),
+        "region_spacing": geometry.and_then(|g| g.region_spacing),
         "slice_thickness": geometry.and_then(|g| g.slice_thickness),
         "spacing_between_slices": spacing,
-        "frame_time": multis.first().and_then(|m| match m { Member::Dicom { index, .. } => index.geometry.frame_time, Member::Image { .. } => None }),
+        "frame_time": frame_time,
         "burned_in_annotation": burned_in,
-        "entries": entries,
     })
 }
 
@@ -184,6 +261,20 @@ mod tests {
         let urls: Vec<&str> = m["entries"].as_array().unwrap().iter().map(|e| e["url"].as_str().unwrap()).collect();
         assert_eq!(urls, ["../img1.jpg", "../img2.jpg", "../img10.jpg"]);
         assert_eq!(m["entries"][0]["rows"], 3);
+    }
+
+    #[test]
+    fn series_are_the_folders_under_the_prefix_each_ordered_on_its_own() {
+        let members = ["study/b/img2.jpg", "study/a/img10.jpg", "study/b/img1.jpg", "study/a/img9.jpg", "study/top.png"]
+            .map(|k| Member::Image { key: key(k), width: 4, height: 3 });
+        let m = manifest(&key("study"), members.to_vec());
+        let urls: Vec<&str> = m["entries"].as_array().unwrap().iter().map(|e| e["url"].as_str().unwrap()).collect();
+        assert_eq!(urls, ["../top.png", "../a/img9.jpg", "../a/img10.jpg", "../b/img1.jpg", "../b/img2.jpg"]);
+        let series: Vec<(String, u64, u64)> = m["series"].as_array().unwrap().iter()
+            .map(|s| (s["folder"].as_str().unwrap().to_owned(), s["first"].as_u64().unwrap(), s["frames"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(series, [("".to_owned(), 0, 1), ("a".to_owned(), 1, 2), ("b".to_owned(), 3, 2)]);
+        assert_eq!(m["series"][0]["dicom"], false);
     }
 
     #[test]

@@ -144,6 +144,27 @@ pub struct Geometry {
     pub modality: Option<String>,
     /// Burned In Annotation: the pixels may show text that identifies the patient.
     pub burned_in_annotation: Option<bool>,
+    /// Series Number: with the folder, what tells series under one prefix apart (a number,
+    /// never the Series Instance UID).
+    pub series_number: Option<i32>,
+    /// Row and column spacing in mm of the first ultrasound region calibrated in cm, for
+    /// ultrasound images that carry no Pixel Spacing.
+    pub region_spacing: Option<[f64; 2]>,
+}
+
+/// Physical Units X/Y Direction value meaning centimetres (PS3.3 C.8.5.5.1.15).
+const UNITS_CM: i32 = 3;
+
+/// The spacing of the first Sequence of Ultrasound Regions item calibrated in cm both ways, in mm.
+fn region_spacing(obj: &InMemDicomObject) -> Option<[f64; 2]> {
+    get(obj, tags::SEQUENCE_OF_ULTRASOUND_REGIONS)?.items()?.iter().find_map(|region| {
+        let cm = |tag| int::<i32>(region, tag) == Some(UNITS_CM);
+        if !cm(tags::PHYSICAL_UNITS_X_DIRECTION) || !cm(tags::PHYSICAL_UNITS_Y_DIRECTION) {
+            return None;
+        }
+        let (dx, dy) = (float(region, tags::PHYSICAL_DELTA_X)?.abs(), float(region, tags::PHYSICAL_DELTA_Y)?.abs());
+        (dx > 0.0 && dy > 0.0).then_some([dy * 10.0, dx * 10.0])
+    })
 }
 
 fn get(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemElement> {
@@ -398,11 +419,14 @@ impl Geometry {
                 .or_else(|| floats(obj, tags::IMAGER_PIXEL_SPACING)),
             slice_thickness: float(obj, tags::SLICE_THICKNESS).or_else(|| measures.and_then(|m| float(m, tags::SLICE_THICKNESS))),
             image_position: floats(obj, tags::IMAGE_POSITION_PATIENT),
-            image_orientation: floats(obj, tags::IMAGE_ORIENTATION_PATIENT),
+            image_orientation: floats(obj, tags::IMAGE_ORIENTATION_PATIENT)
+                .or_else(|| shared_group(obj, tags::PLANE_ORIENTATION_SEQUENCE).and_then(|o| floats(o, tags::IMAGE_ORIENTATION_PATIENT))),
             instance_number: int(obj, tags::INSTANCE_NUMBER),
             frame_time: float(obj, tags::FRAME_TIME),
             modality: code(obj, tags::MODALITY),
             burned_in_annotation: code(obj, tags::BURNED_IN_ANNOTATION).map(|v| v == "YES"),
+            series_number: int(obj, tags::SERIES_NUMBER),
+            region_spacing: region_spacing(obj),
         }
     }
 }
@@ -411,6 +435,26 @@ impl Geometry {
 mod tests {
     use super::*;
     use dicom_core::{DataElement, PrimitiveValue, VR};
+
+    #[test]
+    fn ultrasound_regions_calibrated_in_cm_give_a_spacing_in_mm() {
+        let region = |units: u16, delta: f64| {
+            InMemDicomObject::from_element_iter([
+                DataElement::new(tags::PHYSICAL_UNITS_X_DIRECTION, VR::US, PrimitiveValue::from(units)),
+                DataElement::new(tags::PHYSICAL_UNITS_Y_DIRECTION, VR::US, PrimitiveValue::from(3u16)),
+                DataElement::new(tags::PHYSICAL_DELTA_X, VR::FD, PrimitiveValue::from(delta)),
+                DataElement::new(tags::PHYSICAL_DELTA_Y, VR::FD, PrimitiveValue::from(0.05f64)),
+            ])
+        };
+        let with = |regions: Vec<InMemDicomObject>| {
+            let seq = dicom_core::value::DataSetSequence::from(regions);
+            InMemDicomObject::from_element_iter([DataElement::new(tags::SEQUENCE_OF_ULTRASOUND_REGIONS, VR::SQ, seq)])
+        };
+        // A region in seconds (4) is skipped for the next one in cm; a zero delta is no calibration.
+        assert_eq!(Geometry::from_obj(&with(vec![region(4, 0.1), region(3, 0.02)])).region_spacing, Some([0.5, 0.2]));
+        assert_eq!(Geometry::from_obj(&with(vec![region(3, 0.0)])).region_spacing, None);
+        assert_eq!(Geometry::from_obj(&InMemDicomObject::new_empty()).region_spacing, None);
+    }
 
     #[test]
     fn segmented_palettes_expand_discrete_linear_and_indirect_segments() {

@@ -159,7 +159,12 @@ async fn dispatch(state: &State, req: &Request<Incoming>, route_name: &mut &'sta
         Route::Object { token, key, op } => {
             *route_name = op.name();
             let now = unix_now();
-            let grant = state.keys.verify(&token, &key, Purpose::View, now)?;
+            let grant = match state.keys.verify(&token, &key, Purpose::View, now) {
+                Ok(grant) => grant,
+                // A person opened the link: they get a page that says what happened, not JSON.
+                Err(e) if op == Op::View => return Ok(view::refused(state, &e.into())),
+                Err(e) => return Err(e.into()),
+            };
             kid.clone_from(&grant.kid);
             let ctx = Ctx { state, key, grant, now, head, headers: req.headers(), query: req.uri().query() };
             match op {

@@ -37,6 +37,27 @@ pub fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     Ok(response)
 }
 
+/// The page a person sees when the viewer link itself is refused: expired (410) or not valid
+/// (403). It tells an embedding page through `postMessage`, as the viewer does.
+const REFUSED: &str = include_str!("refused.html");
+
+/// Answers a refused `/-/view` with [`REFUSED`] and the error's status, never cached.
+pub fn refused(state: &crate::State, e: &ApiError) -> Response<Body> {
+    let (code, text) = match e.status.as_u16() {
+        410 => ("expired", "This link has expired. Ask for a new link to keep viewing."),
+        _ => ("forbidden", "This link does not give access to these images."),
+    };
+    let page = REFUSED.replace("{code}", code).replace("{status}", e.status.as_str()).replace("{text}", text);
+    let mut response = Response::new(respond::full(page));
+    *response.status_mut() = e.status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp(&state.frame_ancestors));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

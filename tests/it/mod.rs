@@ -1,4 +1,5 @@
 mod browser;
+mod viewer;
 mod cli;
 pub mod deid;
 mod codecs;

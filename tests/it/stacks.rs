@@ -96,7 +96,7 @@ async fn the_viewer_page_is_self_contained() {
     assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
     assert!(r.header("content-security-policy").unwrap().contains("connect-src 'self'"));
     let html = String::from_utf8_lossy(&r.body);
-    assert!(html.contains("fetch(\"stack.json\""));
+    assert!(html.contains("fetchRetrying(\"stack.json\""), "the page reads the stack beside it");
     assert!(html.contains("name=\"viewport\""));
     assert!(!html.contains("src=\"http"), "no external scripts");
     server.stop().await;
