@@ -355,8 +355,19 @@ async fn dwv_loads_a_stack_through_jpg_urls_and_a_raw_dcm() {
         assert_eq!(get(&server.url("ct/s1", &format!("ct/s1/slice{:02}.dcm", i + 1), "/-/frames/1.jpg")).await.status, 200);
     }
     let encode = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
-    client.goto(&format!("{origin}/dwv-stack.html?stack={}", encode(&stack))).await.unwrap();
-    let result = dwv_result(&client).await;
+    // Even so, DWV's loader still throws that error now and then on a loaded machine (about one
+    // run in four with the full suite beside it). It is DWV's race, not an answer of ours: that
+    // one error, and only it, earns a fresh load, twice at most.
+    let mut attempts = 0;
+    let result = loop {
+        attempts += 1;
+        client.goto(&format!("{origin}/dwv-stack.html?stack={}", encode(&stack))).await.unwrap();
+        let result = dwv_result(&client).await;
+        let dwv_race = result["error"].as_str().is_some_and(|e| e.contains("offset is out of bounds"));
+        if !dwv_race || attempts == 3 {
+            break result;
+        }
+    };
     assert_eq!(result["frames"], 20, "{result}");
     drawn(&client, "DWV draws the frames").await;
     std::fs::write(screenshot_path("dwv-stack.png"), client.screenshot().await.unwrap()).unwrap();
