@@ -3,6 +3,7 @@ mod cli;
 pub mod deid;
 mod codecs;
 mod connections;
+mod dicomweb;
 mod fidelity;
 mod frames;
 mod fuzz_regressions;
