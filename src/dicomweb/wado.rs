@@ -101,7 +101,8 @@ fn negotiate(accept: Option<&str>, ts: &str, native: bool) -> Result<Answer, Api
     let codec = CODECS.iter().find(|(_, syntaxes)| syntaxes.contains(&ts)).map(|(media, _)| *media);
     for range in media_ranges(accept) {
         let (multipart, media) = match range.media.as_str() {
-            "multipart/related" => (true, range.inner.clone().unwrap_or_else(|| "application/octet-stream".into())),
+            // dicomweb-client asks for `type="*/*"` by default.
+            "multipart/related" => (true, range.inner.clone().filter(|t| t != "*/*").unwrap_or_else(|| "application/octet-stream".into())),
             "*/*" | "multipart/*" => (true, "application/octet-stream".into()),
             other => (false, other.to_owned()),
         };
@@ -120,10 +121,10 @@ fn negotiate(accept: Option<&str>, ts: &str, native: bool) -> Result<Answer, Api
                 }
             }
             m => {
-                if let Some(codec) = codec.filter(|c| *c == m || (m == "image/*")) {
-                    if syntax.is_none_or(|s| s == "*" || s == ts) {
-                        return Ok(Answer { multipart, media: codec, stored: true });
-                    }
+                if let Some(codec) = codec.filter(|c| *c == m || (m == "image/*"))
+                    && syntax.is_none_or(|s| s == "*" || s == ts)
+                {
+                    return Ok(Answer { multipart, media: codec, stored: true });
                 }
             }
         }
@@ -284,18 +285,32 @@ pub async fn instance(ctx: &Ctx<'_>, scope: Scope<'_>) -> Result<Response<Body>,
     if !is_dicom {
         return Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, "this object is not served as DICOM"));
     }
-    if !multipart || response.status() != StatusCode::OK {
-        return Ok(response);
+    Ok(if multipart { in_one_part(ctx, response, "application/dicom", &instance) } else { response })
+}
+
+/// A whole (200) answer as the one part of a `multipart/related` body, streamed; partial and
+/// other answers are left as they are.
+fn in_one_part(ctx: &Ctx<'_>, response: Response<Body>, part_type: &str, instance: &Instance) -> Response<Body> {
+    if response.status() != StatusCode::OK {
+        return response;
     }
     let (mut head, body) = response.into_parts();
+    // Another representation than the part alone: another validator.
+    if let Some(caching) = head.extensions.get_mut::<Caching>() {
+        caching.etag = format!("{}-m\"", caching.etag.trim_end_matches('"'));
+        if let Ok(v) = HeaderValue::from_str(&caching.etag) {
+            head.headers.insert(header::ETAG, v);
+        }
+    }
+    head.headers.append(header::VARY, HeaderValue::from_static("Accept"));
     let boundary = format!("framegate-{}", &digest(&[instance.object.meta.etag.as_bytes()])[..24]);
-    let opening = Bytes::from(format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n"));
+    let opening = Bytes::from(format!("--{boundary}\r\nContent-Type: {part_type}\r\n\r\n"));
     let closing = Bytes::from(format!("\r\n--{boundary}--\r\n"));
     let length = head.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     let total = length + opening.len() as u64 + closing.len() as u64;
     head.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(total));
     head.headers.remove(header::ACCEPT_RANGES);
-    if let Ok(v) = HeaderValue::from_str(&format!("multipart/related; type=\"application/dicom\"; boundary={boundary}")) {
+    if let Ok(v) = HeaderValue::from_str(&format!("multipart/related; type=\"{part_type}\"; boundary={boundary}")) {
         head.headers.insert(header::CONTENT_TYPE, v);
     }
     let body = if ctx.head {
@@ -306,7 +321,7 @@ pub async fn instance(ctx: &Ctx<'_>, scope: Scope<'_>) -> Result<Response<Body>,
             .chain(stream::once(async move { Ok(hyper::body::Frame::data(closing)) }));
         StreamBody::new(chunks).boxed_unsync()
     };
-    Ok(Response::from_parts(head, body))
+    Response::from_parts(head, body)
 }
 
 /// A bulk data value by tag path: the stored native Pixel Data (ranges allowed), or a long
@@ -316,6 +331,20 @@ pub async fn bulk(ctx: &Ctx<'_>, scope: Scope<'_>, tag_path: &str) -> Result<Res
         return Err(ApiError::new(StatusCode::FORBIDDEN, "bulk data is not served here: use the frames"));
     }
     let instance = find(ctx, scope).await?;
+    let accept = ctx.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let multipart = media_ranges(accept)
+        .iter()
+        .find_map(|r| match (r.media.as_str(), r.inner.as_deref()) {
+            ("application/octet-stream", _) => Some(false),
+            ("multipart/related", None | Some("application/octet-stream" | "*/*")) | ("*/*" | "multipart/*", _) => Some(true),
+            _ => None,
+        })
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_ACCEPTABLE, "bulk data is application/octet-stream, alone or in multipart/related"))?;
+    let response = bulk_value(ctx, &instance, tag_path).await?;
+    Ok(if multipart { in_one_part(ctx, response, "application/octet-stream", &instance) } else { response })
+}
+
+async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Result<Response<Body>, ApiError> {
     let caching = Caching {
         etag: format!("\"b{}\"", &digest(&[instance.object.meta.etag.as_bytes(), super::policy_tag(ctx).as_bytes(), tag_path.as_bytes()])[..32]),
         max_age: ctx.max_age(),
@@ -365,8 +394,9 @@ mod tests {
         let any = Some("multipart/related; type=\"application/octet-stream\"; transfer-syntax=*");
         assert_eq!(negotiate(any, JPEG, false).unwrap(), Answer { multipart: true, media: "application/octet-stream", stored: true });
         assert_eq!(negotiate(None, JPEG, false).unwrap(), Answer { multipart: true, media: "application/octet-stream", stored: false });
-        assert_eq!(negotiate(None, EXPLICIT_LE, true).unwrap().stored, true);
+        assert!(negotiate(None, EXPLICIT_LE, true).unwrap().stored);
         assert_eq!(negotiate(Some("multipart/related; type=image/jpeg"), JPEG, false).unwrap().media, "image/jpeg");
+        assert_eq!(negotiate(Some("multipart/related; type=\"*/*\""), JPEG, false).unwrap(), negotiate(None, JPEG, false).unwrap());
         assert_eq!(negotiate(Some("image/jpeg"), JPEG, false).unwrap(), Answer { multipart: false, media: "image/jpeg", stored: true });
         assert_eq!(negotiate(Some("image/jp2"), JPEG, false).unwrap_err().status, StatusCode::NOT_ACCEPTABLE);
         assert_eq!(negotiate(Some("image/jpeg"), EXPLICIT_LE, true).unwrap_err().status, StatusCode::NOT_ACCEPTABLE);

@@ -73,7 +73,7 @@ fn stored_frame(file: &[u8], frames: usize, n: usize) -> Vec<u8> {
     file[start..start + frame].to_vec()
 }
 
-crate::on_both_stores!(searches_metadata_and_frames_come_from_the_stored_objects);
+crate::on_both_stores!(searches_metadata_and_frames_come_from_the_stored_objects, dicomweb_client_round_trips_frames);
 
 async fn searches_metadata_and_frames_come_from_the_stored_objects(backend: Backend) {
     let (server, slices, cine) = study(backend, Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
@@ -348,5 +348,51 @@ async fn a_frame_of_a_200_mib_object_reads_only_the_header_and_that_frame() {
     assert_eq!(reads[0], 0..64 * 1024);
     assert_eq!(reads[1], (pixel_start + 76 * frame_bytes) as u64..(pixel_start + 77 * frame_bytes) as u64);
     assert_eq!(total, 64 * 1024 + frame_bytes as u64);
+    server.stop().await;
+}
+
+/// Whether Python's dicomweb-client is installed: under CI (.ci/run installs it) its absence
+/// fails the test, elsewhere the test is skipped with a note.
+fn have_dicomweb_client() -> bool {
+    let found = std::process::Command::new("python3").args(["-c", "import dicomweb_client"]).output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(std::env::var_os("CI").is_none(), "dicomweb-client is not installed; .ci/run installs it");
+        eprintln!("skipping: the dicomweb-client Python module is not installed (bash .ci/run installs it)");
+    }
+    found
+}
+
+/// dicomweb-client, the Python library, searches, retrieves metadata, frames (as stored and
+/// in the default explicit little endian), instances and bulk data, under the default
+/// de-identifying policy, and gets the stored pixels back.
+async fn dicomweb_client_round_trips_frames(backend: Backend) {
+    if !have_dicomweb_client() {
+        return;
+    }
+    let (server, slices, cine) = study(backend, Settings::default()).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/dicomweb_client_roundtrip.py");
+    let root = root(&server);
+    let out = tokio::process::Command::new("python3").arg(script).arg(&root).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let b64 = |v: &Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap()
+    };
+    assert_eq!(got["studies"].as_array().unwrap().len(), 1);
+    assert_eq!((got["ct_search"].as_u64(), got["study_metadata"].as_u64()), (Some(1), Some(4)));
+    assert_eq!((got["series"]["CT"].as_u64(), got["series"]["XA"].as_u64()), (Some(3), Some(1)));
+    for (n, slice) in slices.iter().enumerate() {
+        let name = format!("CT{}", n + 1);
+        let stored = stored_frame(slice, 1, 0);
+        assert_eq!(b64(&got["frames"][&name][0]), stored, "{name} as stored");
+        assert_eq!(b64(&got["decoded"][&name]), stored, "{name} in explicit VR little endian");
+        assert_eq!(b64(&got["bulk"][&name]), stored, "{name}'s Pixel Data");
+        let instance = &got["instances"][&name];
+        assert_eq!(instance[0], instance[1], "the instance carries the SOP Instance UID metadata shows");
+        assert_eq!(instance[2], 64);
+    }
+    assert_eq!(b64(&got["frames"]["XA1"][0]), stored_frame(&cine, 24, 16));
+    assert_eq!(b64(&got["frames"]["XA1"][1]), stored_frame(&cine, 24, 2));
     server.stop().await;
 }
