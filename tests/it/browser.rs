@@ -16,7 +16,7 @@ use super::support::*;
 const SLICES: usize = 100;
 
 /// chromedriver on a free loopback port, stopped (by its pid) on drop.
-struct Driver {
+pub struct Driver {
     child: Child,
     port: u16,
     _profile: tempfile::TempDir,
@@ -33,7 +33,7 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-async fn browser(width: u32, height: u32, mobile: bool) -> Option<(Driver, Client)> {
+pub async fn browser(width: u32, height: u32, mobile: bool) -> Option<(Driver, Client)> {
     if !have_tool("chromedriver") || !have_tool("chromium") {
         return None;
     }
@@ -122,7 +122,7 @@ async fn series_server() -> Server {
     server
 }
 
-fn screenshot_path(name: &str) -> std::path::PathBuf {
+pub fn screenshot_path(name: &str) -> std::path::PathBuf {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)

@@ -4,6 +4,7 @@ pub mod deid;
 mod codecs;
 mod connections;
 mod dicomweb;
+mod dicomweb_browser;
 mod fidelity;
 mod frames;
 mod fuzz_regressions;
