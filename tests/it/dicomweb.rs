@@ -396,3 +396,87 @@ async fn dicomweb_client_round_trips_frames(backend: Backend) {
     assert_eq!(b64(&got["frames"]["XA1"][1]), stored_frame(&cine, 24, 2));
     server.stop().await;
 }
+
+const PLANTED_COMMENT: &[u8] = b"PLANTED JPEG COMMENT";
+
+/// A two-frame baseline JPEG object (8-bit grey, 16²) whose streams carry a planted comment
+/// segment; its frames' streams as stored.
+fn jpeg_object() -> (Vec<u8>, Vec<Vec<u8>>) {
+    use dicom_core::value::PixelFragmentSequence;
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let streams: Vec<Vec<u8>> = (0..2u8)
+        .map(|k| {
+            let mut jpeg = Vec::new();
+            jpeg_encoder::Encoder::new(&mut jpeg, 95).encode(&vec![40 + 100 * k; 256], 16, 16, jpeg_encoder::ColorType::Luma).unwrap();
+            // A COM segment right after SOI.
+            let mut com = vec![0xFF, 0xFE, 0, (PLANTED_COMMENT.len() + 2) as u8];
+            com.extend_from_slice(PLANTED_COMMENT);
+            jpeg.splice(2..2, com);
+            if jpeg.len() % 2 == 1 {
+                jpeg.push(0);
+            }
+            jpeg
+        })
+        .collect();
+    let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+    let ui = |tag, v: &str| DataElement::new(tag, VR::UI, PrimitiveValue::from(v));
+    let obj = dicom_object::InMemDicomObject::from_element_iter([
+        ui(tags::SOP_CLASS_UID, "1.2.840.10008.5.1.4.1.1.7.2"),
+        ui(tags::SOP_INSTANCE_UID, "2.25.42.3"),
+        ui(tags::STUDY_INSTANCE_UID, "2.25.42.1"),
+        ui(tags::SERIES_INSTANCE_UID, "2.25.42.2"),
+        DataElement::new(tags::MODALITY, VR::CS, PrimitiveValue::from("OT")),
+        us(tags::SAMPLES_PER_PIXEL, 1),
+        DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME2")),
+        DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from("2")),
+        us(tags::ROWS, 16),
+        us(tags::COLUMNS, 16),
+        us(tags::BITS_ALLOCATED, 8),
+        us(tags::BITS_STORED, 8),
+        us(tags::HIGH_BIT, 7),
+        us(tags::PIXEL_REPRESENTATION, 0),
+        DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), streams.clone())),
+    ]);
+    (sample::to_bytes_in(obj, "1.2.840.10008.1.2.4.50").unwrap(), streams)
+}
+
+/// Compressed frames leave as their stored streams (named by their transfer syntax), as
+/// `image/jpeg`, or decoded; under `deidentify` their comment segments are blanked in place.
+#[tokio::test]
+async fn jpeg_frames_leave_as_stored_blanked_or_decoded() {
+    let (file, streams) = jpeg_object();
+    for policy in [RawDicom::Original, RawDicom::Deidentify] {
+        let server = Server::start_with(Settings { raw_dicom: policy, ..Default::default() }).await;
+        server.put("jp/a.dcm", file.clone()).await;
+        let root = server.url("jp", "jp", "/-/dicomweb");
+        let meta = json(&format!("{root}/series")).await;
+        let (study, series) = (value(&meta[0], "0020000D").as_str().unwrap().to_owned(), value(&meta[0], "0020000E").as_str().unwrap().to_owned());
+        let instances = json(&format!("{root}/studies/{study}/series/{series}/instances")).await;
+        let sop = value(&instances[0], "00080018").as_str().unwrap().to_owned();
+        assert_eq!(value(&instances[0], "00083002"), "1.2.840.10008.1.2.4.50");
+        let frames = format!("{root}/studies/{study}/series/{series}/instances/{sop}/frames");
+        let r = request("GET", &format!("{frames}/2,1"), &[("accept", "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*")]).await;
+        let got = parts(&r);
+        assert!(got[0].0.contains("transfer-syntax=1.2.840.10008.1.2.4.50"), "{}", got[0].0);
+        for (part, stream) in got.iter().zip([&streams[1], &streams[0]]) {
+            assert_eq!(part.1.len(), stream.len());
+            let planted = part.1.windows(PLANTED_COMMENT.len()).any(|w| w == PLANTED_COMMENT);
+            match policy {
+                RawDicom::Original => assert_eq!(&part.1, stream, "as stored"),
+                _ => assert!(!planted, "the comment is blanked under {policy:?}"),
+            }
+        }
+        let r = request("GET", &format!("{frames}/1"), &[("accept", "image/jpeg")]).await;
+        assert_eq!(r.header("content-type"), Some("image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.50"));
+        let mut decoder = jpeg_decoder::Decoder::new(&r.body[..]);
+        assert_eq!(decoder.decode().unwrap().len(), 256);
+        let r = request("GET", &format!("{frames}/2"), &[("accept", "multipart/related; type=\"application/octet-stream\"")]).await;
+        let decoded = &parts(&r)[0];
+        assert!(decoded.0.contains("transfer-syntax=1.2.840.10008.1.2.1"));
+        assert_eq!(decoded.1.len(), 256);
+        assert!(decoded.1.iter().all(|v| v.abs_diff(140) <= 2), "frame 2 is grey 140");
+        assert_eq!(request("GET", &format!("{frames}/1"), &[("accept", "image/jp2")]).await.status, 406);
+        server.stop().await;
+    }
+}
