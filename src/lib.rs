@@ -16,6 +16,8 @@
 //!   version.
 //! - [`stack`]: the ordered frames of a folder or multi-frame object, grouped into series, for viewers.
 //! - [`deid`]: de-identified DICOM headers (PS3.15 Annex E), for the raw route.
+//! - [`dicomweb`]: QIDO-RS and WADO-RS under `/-/dicomweb/`, on the index, store, render and
+//!   deid layers, with a study catalog built from the prefix's listing and headers.
 //! - [`server`]: the accept loop, connection limits (a client that stops reading is cut) and
 //!   graceful shutdown, entered through [`run`]; `/metrics` alone through `server::run_metrics`.
 //! - [`logs`]: log lines gathered in memory and written in batches by one thread.
@@ -29,6 +31,7 @@ pub mod cache;
 pub mod config;
 pub mod deid;
 pub mod dicom;
+pub mod dicomweb;
 pub mod encode;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -84,6 +87,8 @@ pub struct State {
     pub shared_max_age: u64,
     /// The viewer's CSP `frame-ancestors` sources, space-separated.
     pub frame_ancestors: String,
+    /// DICOMweb's instance, catalog and answer caches.
+    pub dicomweb: dicomweb::Caches,
 }
 
 /// What the raw route may hand out for a DICOM object.
@@ -177,6 +182,7 @@ impl State {
             trusted_proxies: settings.trusted_proxies,
             shared_max_age: settings.shared_max_age,
             frame_ancestors: settings.frame_ancestors.join(" "),
+            dicomweb: dicomweb::Caches::new(settings.cache.index_bytes),
         }
     }
 }

@@ -45,7 +45,7 @@ pub enum DeidError {
 /// The de-identified preamble, file meta group and data set up to (not including) Pixel Data,
 /// encoded in `ts`, the object's own transfer syntax.
 pub fn header(meta: &FileMetaTable, obj: InMemDicomObject, ts: &TransferSyntax, pseudonyms: &Pseudonyms) -> Result<Vec<u8>, DeidError> {
-    let obj = mark(process(obj, pseudonyms, 0));
+    let obj = dataset(obj, pseudonyms);
     let meta = FileMetaTableBuilder::new()
         .transfer_syntax(ts.uid())
         .media_storage_sop_class_uid(meta.media_storage_sop_class_uid())
@@ -59,6 +59,12 @@ pub fn header(meta: &FileMetaTable, obj: InMemDicomObject, ts: &TransferSyntax, 
     meta.write(&mut out).map_err(|e| DeidError::Meta(Box::new(e)))?;
     obj.write_dataset_with_ts(&mut out, ts).map_err(|e| DeidError::Encode(Box::new(e)))?;
     Ok(out)
+}
+
+/// The data set `obj` de-identified as [`header`] does it, for representations other than
+/// Part 10 (DICOMweb's DICOM JSON).
+pub fn dataset(obj: InMemDicomObject, pseudonyms: &Pseudonyms) -> InMemDicomObject {
+    mark(process(obj, pseudonyms, 0))
 }
 
 /// Applies the profile to every element of `obj`, recursively.

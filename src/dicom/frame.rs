@@ -55,7 +55,7 @@ fn decode(index: &Index, n: u32, bytes: &Bytes) -> Result<Pixels, DicomError> {
 }
 
 /// The fragment values of the items in `bytes`.
-pub(super) fn fragments(bytes: &[u8]) -> Result<Vec<&[u8]>, DicomError> {
+pub fn fragments(bytes: &[u8]) -> Result<Vec<&[u8]>, DicomError> {
     let mut out = Vec::new();
     let mut rest = bytes;
     while rest.len() >= 8 {

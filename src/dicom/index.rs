@@ -179,6 +179,12 @@ impl Index {
     /// Reads the header of `key` and locates every frame. A deflated object is inflated on
     /// `pool`, within its memory budget.
     pub async fn load(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, limits: &Limits, pool: &RenderPool) -> Result<Index, LoadError> {
+        Ok(Self::load_with_header(store, key, meta, limits, pool).await?.0)
+    }
+
+    /// [`Index::load`], also handing back the parsed header it read, so that DICOMweb metadata
+    /// costs no second read; `None` for a deflated object, whose header is not kept.
+    pub async fn load_with_header(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, limits: &Limits, pool: &RenderPool) -> Result<(Index, Option<Header>), LoadError> {
         let mut prefix = BytesMut::new();
         let mut want = INITIAL_PREFIX.min(meta.size);
         let header = loop {
@@ -187,7 +193,7 @@ impl Index {
             }
             match parse_header(&prefix, meta.size)? {
                 Parsed::Done(header) => break header,
-                Parsed::Deflated(meta_end) => return load_deflated(store, key, meta, meta_end, limits, pool).await,
+                Parsed::Deflated(meta_end) => return Ok((load_deflated(store, key, meta, meta_end, limits, pool).await?, None)),
                 Parsed::NeedMore(end) => {
                     if end <= prefix.len() as u64 || end > meta.size {
                         return Err(DicomError::Truncated.into());
@@ -209,7 +215,7 @@ impl Index {
             native_layout(&header.pixel, header.ts.endianness() == Endianness::Big, &mut image)?
         };
         let overlays = overlay::planes(&header.obj, &image, !header.ts.is_encapsulated_pixel_data());
-        Ok(Index {
+        let index = Index {
             transfer_syntax: header.ts,
             presentation: Presentation { overlays, ..Presentation::from_obj(&header.obj) },
             geometry: Geometry::from_obj(&header.obj),
@@ -218,7 +224,8 @@ impl Index {
             header_bytes: prefix.len() as u64,
             pixel: header.pixel,
             pixel_end,
-        })
+        };
+        Ok((index, Some(header)))
     }
 }
 

@@ -7,8 +7,9 @@ use super::respond::{self, Body};
 
 /// Response headers a cross-origin viewer may read.
 const EXPOSED: &str = "Content-Length, Content-Range, Accept-Ranges, ETag, X-Framegate-Transcode";
-/// Request headers a cross-origin viewer may send.
-const ALLOWED_HEADERS: &str = "Range, If-None-Match, If-Range";
+/// Request headers a cross-origin viewer may send; DICOMweb clients (OHIF, Cornerstone) send an
+/// `Accept` with quotes in it, which is not CORS-safelisted and so is preflighted.
+const ALLOWED_HEADERS: &str = "Range, If-None-Match, If-Range, Accept";
 /// How long a browser may keep a preflight answer, in seconds.
 const PREFLIGHT_MAX_AGE: &str = "600";
 /// Routes for NGINX and monitoring, not for browsers: no page of another origin may read them.

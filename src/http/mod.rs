@@ -29,6 +29,8 @@ pub use cors::Cors;
 pub use error::ApiError;
 pub use respond::Body;
 pub use route::{Op, Route};
+pub(crate) use frame::{index_of, serve as serve_frame};
+pub(crate) use raw::{ranged, serve as serve_raw};
 
 use crate::State;
 use crate::key::ObjectKey;
@@ -173,6 +175,7 @@ async fn dispatch(state: &State, req: &Request<Incoming>, route_name: &mut &'sta
                 Op::Info => info::serve(&ctx).await,
                 Op::Stack => stack::serve(&ctx).await,
                 Op::View => view::serve(&ctx),
+                Op::DicomWeb => crate::dicomweb::serve(&ctx, req.uri().path()).await,
             }
         }
     }

@@ -192,7 +192,7 @@ async fn cleaned_image(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body
 
 /// Answers `If-None-Match`, `Range` and `If-Range` for a representation of `total` bytes whose
 /// body for a span `body` makes.
-async fn ranged<F, Fut>(ctx: &Ctx<'_>, caching: &Caching, content_type: &str, total: u64, body: F) -> Result<Response<Body>, ApiError>
+pub(crate) async fn ranged<F, Fut>(ctx: &Ctx<'_>, caching: &Caching, content_type: &str, total: u64, body: F) -> Result<Response<Body>, ApiError>
 where
     F: FnOnce(Range<u64>) -> Fut,
     Fut: Future<Output = Result<Body, ApiError>>,

@@ -37,6 +37,8 @@ pub enum Op {
     Stack,
     /// The built-in viewer.
     View,
+    /// DICOMweb under the prefix: the path past `/-/dicomweb` is parsed by [`crate::dicomweb`].
+    DicomWeb,
 }
 
 impl Op {
@@ -48,6 +50,7 @@ impl Op {
             Op::Info => "info",
             Op::Stack => "stack",
             Op::View => "view",
+            Op::DicomWeb => "dicomweb",
         }
     }
 }
@@ -80,6 +83,7 @@ fn operation(segments: &[&str]) -> Result<Op, ApiError> {
         ["info.json"] => Ok(Op::Info),
         ["stack.json"] => Ok(Op::Stack),
         ["view"] => Ok(Op::View),
+        ["dicomweb", ..] => Ok(Op::DicomWeb),
         ["frames", file] => {
             let (number, ext) = file.split_once('.').ok_or_else(|| ApiError::bad_request("frame needs an extension"))?;
             let format = match ext {

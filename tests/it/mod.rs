@@ -4,6 +4,8 @@ mod cli;
 pub mod deid;
 mod codecs;
 mod connections;
+mod dicomweb;
+mod dicomweb_browser;
 mod fidelity;
 mod frames;
 mod fuzz_regressions;

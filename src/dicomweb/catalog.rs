@@ -1,0 +1,204 @@
+//! The study index behind DICOMweb: a prefix's listing and each DICOM object's header, read by
+//! range through the index cache. No database: the store is the index.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use moka::future::Cache;
+use serde_json::{Map, Value};
+
+use super::json;
+use crate::State;
+use crate::cache::{ObjectId, digest};
+use crate::dicom::index::{Header, Parsed, parse_header};
+use crate::dicom::{DicomError, Index, Layout, LoadError};
+use crate::http::{ApiError, Ctx};
+use crate::store::{Listed, StoreError};
+
+/// Headers read at once while indexing a study: enough to hide S3 latency, few enough to leave
+/// the store to other requests (as stack.json does).
+const CONCURRENCY: usize = 16;
+
+/// One DICOM object of a prefix, as DICOMweb shows it under the server's `--raw-dicom` policy.
+#[derive(Debug)]
+pub struct Instance {
+    /// The object version.
+    pub object: ObjectId,
+    /// Study Instance UID as shown (a pseudonym unless the policy is `original`).
+    pub study: String,
+    /// Series Instance UID as shown.
+    pub series: String,
+    /// SOP Instance UID as shown.
+    pub sop: String,
+    /// The shown data set in DICOM JSON; `BulkDataURI`s are relative to the DICOMweb root.
+    pub json: Map<String, Value>,
+    /// `json`, serialized once.
+    pub body: Bytes,
+    /// Number of frames.
+    pub frames: u32,
+    /// Series Number and Instance Number, for ordering.
+    order: (i64, i64),
+}
+
+/// The DICOM objects of a prefix, ordered by study, series and instance.
+#[derive(Debug)]
+pub struct Catalog {
+    /// Every instance.
+    pub instances: Vec<Arc<Instance>>,
+    /// A digest of the listing (keys and versions): equal catalogs have equal versions.
+    pub version: String,
+}
+
+impl Catalog {
+    /// The instance named by the three UIDs, or a 404 naming what was not found.
+    pub fn instance(&self, study: &str, series: &str, sop: &str) -> Result<&Arc<Instance>, ApiError> {
+        self.instances
+            .iter()
+            .find(|i| i.sop == sop && i.series == series && i.study == study)
+            .ok_or_else(|| ApiError::not_found("no such instance in this study and series"))
+    }
+}
+
+/// The caches DICOMweb adds: per object version and per listing, bounded in bytes.
+#[derive(Clone)]
+pub struct Caches {
+    /// Each object version as an instance; `None` for objects that are not DICOM images.
+    instances: Cache<ObjectId, Option<Arc<Instance>>>,
+    /// Catalogs, by prefix and listing version.
+    catalogs: Cache<String, Arc<Catalog>>,
+    /// Finished answers (metadata, searches), by their ETag: the warm path of a large study.
+    pub(super) bodies: Cache<String, Bytes>,
+}
+
+impl Caches {
+    /// Caches of about `bytes` each.
+    pub fn new(bytes: u64) -> Self {
+        let weight = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Caches {
+            instances: Cache::builder()
+                .max_capacity(bytes)
+                .weigher(move |k: &ObjectId, v: &Option<Arc<Instance>>| weight(k.key.as_str().len() + 64 + v.as_ref().map_or(0, |i| 3 * i.body.len())))
+                .build(),
+            catalogs: Cache::builder()
+                .max_capacity(bytes / 4)
+                .weigher(move |k: &String, v: &Arc<Catalog>| weight(k.len() + 64 * v.instances.len()))
+                .build(),
+            bodies: Cache::builder().max_capacity(bytes).weigher(move |k: &String, v: &Bytes| weight(k.len() + v.len())).build(),
+        }
+    }
+}
+
+/// The catalog of the request's prefix (or of the one object its key names).
+pub async fn catalog(ctx: &Ctx<'_>) -> Result<Arc<Catalog>, ApiError> {
+    let store = &ctx.state.store;
+    let listed = match store.head(&ctx.key).await {
+        Ok(meta) => vec![Listed { key: ctx.key.clone(), meta }],
+        Err(StoreError::NotFound) => store.list(&ctx.key).await?,
+        Err(e) => return Err(e.into()),
+    };
+    if listed.is_empty() {
+        return Err(ApiError::not_found("no objects under this prefix"));
+    }
+    let mut names: Vec<String> = listed.iter().map(|l| format!("{}\u{0}{}", l.key.as_str(), l.meta.etag)).collect();
+    names.sort();
+    let version = digest(&[names.join("\u{1}").as_bytes()]);
+    let state = ctx.state;
+    let build = async {
+        let mut instances: Vec<Arc<Instance>> = stream::iter(listed)
+            .map(|l| instance(state, ObjectId { key: l.key, meta: l.meta }))
+            .buffer_unordered(CONCURRENCY)
+            .try_filter_map(|i| async move { Ok(i) })
+            .try_collect()
+            .await?;
+        instances.sort_by(|a, b| {
+            (&a.study, a.order.0, &a.series, a.order.1)
+                .cmp(&(&b.study, b.order.0, &b.series, b.order.1))
+                .then_with(|| natord::compare(&a.object.key.as_str(), &b.object.key.as_str()))
+        });
+        Ok::<_, ApiError>(Arc::new(Catalog { instances, version: version.clone() }))
+    };
+    let key = format!("{}\u{0}{version}", ctx.key.as_str());
+    Ok(state.dicomweb.catalogs.try_get_with(key, build).await?)
+}
+
+/// One object version as an instance, built once; `None` when it is not a DICOM image.
+pub async fn instance(state: &State, object: ObjectId) -> Result<Option<Arc<Instance>>, ApiError> {
+    // A stack's JPEG and PNG images are no DICOM instances: not even their headers are read.
+    if matches!(object.key.extension().as_deref(), Some("jpg" | "jpeg" | "png")) {
+        return Ok(None);
+    }
+    let build = async {
+        let header = Mutex::new(None);
+        let load = async {
+            let (index, parsed) = Index::load_with_header(state.store.as_ref(), &object.key, &object.meta, &state.limits, &state.pool).await?;
+            *header.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = parsed;
+            Ok(index)
+        };
+        let index = match state.caches.index(&object, load).await {
+            Ok(index) => index,
+            Err(e) => match &*e {
+                // Reports, stray files, objects without pixel data: not served as instances.
+                LoadError::Dicom(_) => return Ok(None),
+                _ => return Err(ApiError::from(e)),
+            },
+        };
+        let header = header.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let header = match header {
+            Some(header) => header,
+            // The index was cached: its header is read again, once per version.
+            None => match reread(state, &object, &index).await? {
+                Some(header) => header,
+                None => return Ok(None),
+            },
+        };
+        let (policy, pseudonyms) = (state.raw_dicom, state.pseudonyms.clone());
+        let frames = index.frame_count();
+        let transfer_syntax = index.transfer_syntax.uid();
+        let built = state.pool.run(move || describe(header, policy, &pseudonyms, frames, transfer_syntax)).await?;
+        Ok::<_, ApiError>(built.map(|(study, series, sop, json, order)| {
+            let body = Bytes::from(serde_json::to_vec(&json).unwrap_or_default());
+            Arc::new(Instance { object: object.clone(), study, series, sop, json, body, frames, order })
+        }))
+    };
+    Ok(state.dicomweb.instances.try_get_with_by_ref(&object, build).await?)
+}
+
+/// The header of an object whose index is already held; `None` for a deflated object, whose
+/// header is not at any byte range of the stored file.
+pub(super) async fn reread(state: &State, object: &ObjectId, index: &Index) -> Result<Option<Header>, ApiError> {
+    if matches!(index.layout, Layout::Inflated { .. }) {
+        return Ok(None);
+    }
+    let prefix = state.store.read(&object.key, &object.meta, 0..index.pixel.value_offset).await?;
+    match parse_header(&prefix, object.meta.size)? {
+        Parsed::Done(header) => Ok(Some(header)),
+        _ => Err(ApiError::from(DicomError::Truncated)),
+    }
+}
+
+type Described = (String, String, String, Map<String, Value>, (i64, i64));
+
+/// The shown data set of one header in DICOM JSON, with its UIDs; `None` without the three
+/// UIDs that address an instance. CPU work: run on the pool.
+fn describe(header: Header, policy: crate::RawDicom, pseudonyms: &crate::deid::Pseudonyms, frames: u32, ts: &str) -> Option<Described> {
+    let shown = json::shown(header.obj, policy, pseudonyms);
+    let text = |tag| shown.get(tag).and_then(|e| e.to_str().ok()).map(|v| v.trim_end_matches(['\0', ' ']).trim().to_owned()).filter(|v| !v.is_empty());
+    let number = |tag| text(tag).and_then(|v| v.parse::<i64>().ok()).unwrap_or(i64::MAX);
+    use dicom_dictionary_std::tags;
+    let (study, series, sop) = (text(tags::STUDY_INSTANCE_UID)?, text(tags::SERIES_INSTANCE_UID)?, text(tags::SOP_INSTANCE_UID)?);
+    let order = (number(tags::SERIES_NUMBER), number(tags::INSTANCE_NUMBER));
+    let mut object = json::object(&shown, &format!("studies/{study}/series/{series}/instances/{sop}/bulk/"));
+    // Where the pixels are, and in which syntax they are stored (what `transfer-syntax=*` gives).
+    object.insert("00083002".into(), json::attr("UI", vec![Value::from(ts)]));
+    if !object.contains_key("00280008") && frames > 1 {
+        object.insert("00280008".into(), json::attr("IS", vec![Value::from(frames)]));
+    }
+    if policy != crate::RawDicom::Deny {
+        object.insert(
+            "7FE00010".into(),
+            serde_json::json!({ "vr": "OB", "BulkDataURI": format!("studies/{study}/series/{series}/instances/{sop}/bulk/7FE00010") }),
+        );
+    }
+    Some((study, series, sop, object, order))
+}

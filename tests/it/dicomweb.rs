@@ -1,0 +1,482 @@
+//! DICOMweb under `/-/dicomweb/`: searches, metadata, frames as stored, rendered frames,
+//! instances and bulk data, on both stores, and what each `--raw-dicom` policy lets out.
+
+use std::io::Read;
+
+use serde_json::Value;
+
+use super::deid::planted_object;
+use super::support::*;
+use framegate::{RawDicom, Settings, sample};
+
+const SLICES: usize = 3;
+const SIZE: u16 = 64;
+const CINE_FRAMES: u32 = 24;
+const STUDY: &str = "2.25.31415926535.1";
+
+/// A study folder: a CT series of three slices and a 24-frame XA cine, as stored.
+async fn study(backend: Backend, settings: Settings) -> (Server, Vec<Vec<u8>>, Vec<u8>) {
+    let server = Server::start_on(backend, settings).await;
+    let mut slices = Vec::new();
+    for i in 0..SLICES {
+        slices.push(server.put_ct(&format!("st/ct/{i}.dcm"), i, SLICES, SIZE).await);
+    }
+    let cine = sample::to_bytes(sample::cine(CINE_FRAMES, SIZE)).unwrap();
+    server.put("st/xa/cine.dcm", cine.clone()).await;
+    server.put("st/notes.txt", b"not dicom".to_vec()).await;
+    (server, slices, cine)
+}
+
+fn root(server: &Server) -> String {
+    server.url("st", "st", "/-/dicomweb")
+}
+
+async fn json(url: &str) -> Value {
+    let r = get(url).await;
+    assert_eq!(r.status, 200, "{url}: {}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("content-type"), Some("application/dicom+json"));
+    r.json()
+}
+
+fn value<'a>(obj: &'a Value, tag: &str) -> &'a Value {
+    &obj[tag]["Value"][0]
+}
+
+/// The parts of a `multipart/related` body, with each part's headers.
+pub fn parts(r: &Resp) -> Vec<(String, Vec<u8>)> {
+    let content_type = r.header("content-type").unwrap_or_default();
+    assert!(content_type.starts_with("multipart/related"), "{content_type}: {}", String::from_utf8_lossy(&r.body));
+    let boundary = content_type.split(';').find_map(|p| p.trim().strip_prefix("boundary=")).unwrap().trim_matches('"');
+    let delimiter = format!("--{boundary}");
+    let body = &r.body[..];
+    let mut out = Vec::new();
+    let mut starts: Vec<usize> = body.windows(delimiter.len()).enumerate().filter(|(_, w)| *w == delimiter.as_bytes()).map(|(i, _)| i).collect();
+    starts.push(body.len());
+    for pair in starts.windows(2) {
+        let part = &body[pair[0] + delimiter.len()..pair[1]];
+        if part.starts_with(b"--") {
+            break;
+        }
+        let part = part.strip_prefix(b"\r\n").unwrap();
+        let split = part.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let headers = String::from_utf8_lossy(&part[..split]).into_owned();
+        let content = part[split + 4..].strip_suffix(b"\r\n").unwrap().to_vec();
+        out.push((headers, content));
+    }
+    out
+}
+
+/// The stored native pixel bytes of frame `n` (from 0) of a file whose frames end it.
+fn stored_frame(file: &[u8], frames: usize, n: usize) -> Vec<u8> {
+    let frame = usize::from(SIZE) * usize::from(SIZE) * 2;
+    let start = file.len() - frames * frame + n * frame;
+    file[start..start + frame].to_vec()
+}
+
+crate::on_both_stores!(searches_metadata_and_frames_come_from_the_stored_objects, dicomweb_client_round_trips_frames);
+
+async fn searches_metadata_and_frames_come_from_the_stored_objects(backend: Backend) {
+    let (server, slices, cine) = study(backend, Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
+    let root = root(&server);
+
+    let studies = json(&format!("{root}/studies")).await;
+    assert_eq!(studies.as_array().unwrap().len(), 1, "{studies}");
+    let s = &studies[0];
+    assert_eq!(value(s, "0020000D"), STUDY);
+    assert_eq!(s["00080061"]["Value"], serde_json::json!(["CT", "XA"]));
+    assert_eq!(value(s, "00201206"), 2);
+    assert_eq!(value(s, "00201208"), 4);
+
+    let series = json(&format!("{root}/studies/{STUDY}/series")).await;
+    let ct = series.as_array().unwrap().iter().find(|s| value(s, "00080060") == "CT").unwrap();
+    assert_eq!(value(ct, "00201209"), 3);
+    let ct_uid = value(ct, "0020000E").as_str().unwrap().to_owned();
+    assert_eq!(json(&format!("{root}/series?Modality=XA")).await.as_array().unwrap().len(), 1);
+    assert_eq!(json(&format!("{root}/studies?PatientName=framegate*")).await.as_array().unwrap().len(), 1);
+    assert_eq!(json(&format!("{root}/studies?StudyDate=20250101-20251231")).await.as_array().unwrap().len(), 0);
+
+    // Instances in slice order, then limit and offset; includefield adds what it names.
+    let instances = json(&format!("{root}/studies/{STUDY}/series/{ct_uid}/instances?includefield=ImagePositionPatient")).await;
+    let numbers: Vec<i64> = instances.as_array().unwrap().iter().map(|i| value(i, "00200013").as_i64().unwrap()).collect();
+    assert_eq!(numbers, [1, 2, 3]);
+    assert_eq!(instances[2]["00200032"]["Value"], serde_json::json!([-128.0, -128.0, -5.0]));
+    let page = json(&format!("{root}/studies/{STUDY}/series/{ct_uid}/instances?limit=1&offset=1")).await;
+    assert_eq!(value(&page[0], "00200013"), 2);
+    let bad = get(&format!("{root}/studies?NoSuchAttribute=1")).await;
+    assert_eq!((bad.status, bad.error()), (400, "unknown attribute \"NoSuchAttribute\"".to_owned()));
+
+    // Metadata of the series: every instance, with what a viewer needs, and the pixels by URI.
+    let metadata = json(&format!("{root}/studies/{STUDY}/series/{ct_uid}/metadata")).await;
+    assert_eq!(metadata.as_array().unwrap().len(), 3);
+    let first = &metadata[0];
+    for (tag, expected) in [("00280010", Value::from(64)), ("00280011", Value::from(64)), ("00281052", Value::from(-1024.0)), ("00280100", Value::from(16))] {
+        assert_eq!(value(first, tag), &expected, "{tag}");
+    }
+    let sop = value(first, "00080018").as_str().unwrap().to_owned();
+    let bulk = first["7FE00010"]["BulkDataURI"].as_str().unwrap();
+    assert!(bulk.starts_with(&format!("{root}/studies/{STUDY}/series/{ct_uid}/instances/{sop}/bulk/")), "{bulk}");
+
+    // Frames as stored, in multipart/related and alone.
+    let instance = format!("{root}/studies/{STUDY}/series/{ct_uid}/instances/{sop}");
+    let r = request("GET", &format!("{instance}/frames/1"), &[("accept", "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*")]).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let got = parts(&r);
+    assert_eq!(got.len(), 1);
+    assert!(got[0].0.contains("transfer-syntax=1.2.840.10008.1.2.1"), "{}", got[0].0);
+    assert_eq!(got[0].1, stored_frame(&slices[0], 1, 0));
+    let r = request("GET", &format!("{instance}/frames/1"), &[("accept", "application/octet-stream")]).await;
+    assert_eq!(r.body.to_vec(), stored_frame(&slices[0], 1, 0));
+    let r = request("GET", &format!("{instance}/frames/1"), &[("accept", "image/jp2")]).await;
+    assert_eq!(r.status, 406, "native frames are no JPEG 2000");
+    assert_eq!(get(&format!("{instance}/frames/2")).await.status, 404);
+
+    // The cine's frames 17 and 3, in the order asked.
+    let xa = json(&format!("{root}/series?Modality=XA")).await;
+    let xa_uid = value(&xa[0], "0020000E").as_str().unwrap().to_owned();
+    let xa_meta = json(&format!("{root}/studies/{STUDY}/series/{xa_uid}/metadata")).await;
+    let xa_sop = value(&xa_meta[0], "00080018").as_str().unwrap().to_owned();
+    let r = get(&format!("{root}/studies/{STUDY}/series/{xa_uid}/instances/{xa_sop}/frames/17,3")).await;
+    let got = parts(&r);
+    assert_eq!(got.iter().map(|p| p.1.clone()).collect::<Vec<_>>(), [stored_frame(&cine, 24, 16), stored_frame(&cine, 24, 2)]);
+
+    // Rendered and thumbnail, through the frame route's renderer.
+    let (w, h, _) = get(&format!("{instance}/rendered?window=40,400")).await.jpeg();
+    assert_eq!((w, h), (SIZE, SIZE));
+    let (w, _, _) = get(&format!("{instance}/thumbnail?viewport=32,32")).await.jpeg();
+    assert_eq!(w, 32);
+    assert_eq!(get(&format!("{instance}/rendered?annotation=patient")).await.status, 400);
+
+    // Bulk data by range, and the instance itself under the raw route's policy.
+    let r = request("GET", bulk, &[("range", "bytes=0-9")]).await;
+    assert_eq!((r.status, r.body.to_vec()), (206, stored_frame(&slices[0], 1, 0)[..10].to_vec()));
+    let r = request("GET", &instance, &[("accept", "multipart/related; type=\"application/dicom\"")]).await;
+    assert_eq!(parts(&r)[0].1, slices[0]);
+    let r = request("GET", &instance, &[("accept", "application/dicom")]).await;
+    assert_eq!(r.body.to_vec(), slices[0]);
+
+    // Unknown UIDs and paths.
+    assert_eq!(get(&format!("{root}/studies/1.2.3/metadata")).await.status, 404);
+    assert_eq!(get(&format!("{root}/studies/not-a-uid/metadata")).await.status, 400);
+    assert_eq!(get(&format!("{root}/studies/{STUDY}")).await.status, 406);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn metadata_is_gzipped_when_asked_and_revalidated_by_etag() {
+    let (server, _, _) = study(Backend::Fs, Settings::default()).await;
+    let url = format!("{}/studies", root(&server));
+    let studies = json(&url).await;
+    let study = value(&studies[0], "0020000D").as_str().unwrap().to_owned();
+    let url = format!("{}/studies/{study}/metadata", root(&server));
+    let plain = get(&url).await;
+    let zipped = request("GET", &url, &[("accept-encoding", "gzip, br")]).await;
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    assert!(zipped.body.len() * 3 < plain.body.len(), "{} vs {}", zipped.body.len(), plain.body.len());
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&zipped.body[..]).read_to_end(&mut unzipped).unwrap();
+    assert_eq!(unzipped, plain.body.to_vec());
+    assert_ne!(zipped.header("etag"), plain.header("etag"));
+    let etag = plain.header("etag").unwrap();
+    assert_eq!(request("GET", &url, &[("if-none-match", etag)]).await.status, 304);
+    assert_eq!(request("GET", &url, &[("accept", "image/jpeg")]).await.status, 406);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn preflights_allow_the_accept_header_dicomweb_clients_send() {
+    let settings = Settings { cors_origins: vec!["https://viewer.example".into()], ..Default::default() };
+    let (server, _, _) = study(Backend::Fs, settings).await;
+    let url = format!("{}/studies", root(&server));
+    let r = request("OPTIONS", &url, &[("origin", "https://viewer.example"), ("access-control-request-method", "GET"), ("access-control-request-headers", "accept")]).await;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), Some("https://viewer.example"));
+    assert!(r.header("access-control-allow-headers").unwrap().contains("Accept"));
+    let r = request("GET", &url, &[("origin", "https://viewer.example"), ("accept", "application/dicom+json")]).await;
+    assert_eq!((r.status, r.header("access-control-allow-origin")), (200, Some("https://viewer.example")));
+    server.stop().await;
+}
+
+/// Every DICOMweb answer about two planted objects, under `policy`: bodies and headers.
+async fn everything_said(policy: RawDicom) -> (String, Vec<String>, Server) {
+    let server = Server::start_with(Settings { raw_dicom: policy, ..Default::default() }).await;
+    let (a, planted) = planted_object(4, 1);
+    let (b, _) = planted_object(4, 2);
+    server.put("pv/s/a.dcm", sample::to_bytes(a).unwrap()).await;
+    server.put("pv/s/b.dcm", sample::to_bytes(b).unwrap()).await;
+    let root = server.url("pv", "pv/s", "/-/dicomweb");
+    let mut said = String::new();
+    let mut say = |r: &Resp| {
+        said.push_str(&String::from_utf8_lossy(&r.body));
+        for (name, v) in &r.headers {
+            said.push_str(&format!("\n{name}: {}", String::from_utf8_lossy(v.as_bytes())));
+        }
+    };
+    let studies = get(&format!("{root}/studies?includefield=all")).await;
+    assert_eq!(studies.status, 200, "{}", String::from_utf8_lossy(&studies.body));
+    say(&studies);
+    let study = value(&studies.json()[0], "0020000D").as_str().unwrap().to_owned();
+    let series = get(&format!("{root}/studies/{study}/series?includefield=all")).await;
+    say(&series);
+    let se = value(&series.json()[0], "0020000E").as_str().unwrap().to_owned();
+    let metadata = get(&format!("{root}/studies/{study}/series/{se}/metadata")).await;
+    say(&metadata);
+    for instance in metadata.json().as_array().unwrap() {
+        let sop = value(instance, "00080018").as_str().unwrap();
+        let base = format!("{root}/studies/{study}/series/{se}/instances/{sop}");
+        for rest in ["", "/metadata", "/frames/1", "/rendered", "/thumbnail", "/bulk/7FE00010"] {
+            let r = get(&format!("{base}{rest}")).await;
+            if matches!(rest, "/metadata" | "/frames/1" | "/rendered") {
+                assert_eq!(r.status, 200, "{policy:?} {rest}: the pseudonyms metadata shows name the instance");
+            }
+            say(&r);
+        }
+        // Every bulk data URI the metadata names.
+        for uri in instance.as_object().unwrap().values().filter_map(|v| v["BulkDataURI"].as_str()) {
+            say(&get(uri).await);
+        }
+    }
+    for search in ["instances?includefield=all", "series?includefield=all"] {
+        say(&get(&format!("{root}/{search}")).await);
+    }
+    (said, planted, server)
+}
+
+#[tokio::test]
+async fn deidentify_shows_no_planted_value_and_addresses_instances_by_pseudonym() {
+    let (said, planted, server) = everything_said(RawDicom::Deidentify).await;
+    for value in &planted {
+        assert!(!said.contains(value.as_str()), "{value} left");
+    }
+    let root = server.url("pv", "pv/s", "/-/dicomweb");
+    // A planted value cannot be searched for either: searches see what metadata shows.
+    assert_eq!(get(&format!("{root}/studies?PatientID={}", planted_value(&planted, "PLANTED"))).await.json(), serde_json::json!([]));
+    // The stored UID names nothing: only its pseudonym does.
+    assert_eq!(get(&format!("{root}/studies/1.2.826.0.1.3680043.10.7777/metadata")).await.status, 404);
+    let studies = get(&format!("{root}/studies")).await.json();
+    let study = value(&studies[0], "0020000D").as_str().unwrap();
+    assert!(study.starts_with("2.25."), "{study}");
+    let metadata = get(&format!("{root}/studies/{study}/metadata")).await.json();
+    assert_eq!(value(&metadata[0], "00120062"), "YES", "Patient Identity Removed");
+    server.stop().await;
+}
+
+fn planted_value<'a>(planted: &'a [String], prefix: &str) -> &'a str {
+    planted.iter().find(|v| v.starts_with(prefix)).unwrap()
+}
+
+#[tokio::test]
+async fn deny_shows_only_what_info_json_may_and_serves_no_instance_or_bulk_data() {
+    let (said, planted, server) = everything_said(RawDicom::Deny).await;
+    for value in &planted {
+        assert!(!said.contains(value.as_str()), "{value} left");
+    }
+    let root = server.url("pv", "pv/s", "/-/dicomweb");
+    let studies = get(&format!("{root}/studies")).await.json();
+    let study = value(&studies[0], "0020000D").as_str().unwrap().to_owned();
+    let metadata = get(&format!("{root}/studies/{study}/metadata")).await.json();
+    let first = metadata[0].as_object().unwrap();
+    assert!(first.contains_key("00280010") && first.contains_key("00200032"), "the image and its geometry stay");
+    assert!(!first.contains_key("00100010") && !first.contains_key("00080020"), "no name, no date");
+    let sop = value(&metadata[0], "00080018").as_str().unwrap();
+    let se = value(&metadata[0], "0020000E").as_str().unwrap();
+    let base = format!("{root}/studies/{study}/series/{se}/instances/{sop}");
+    assert_eq!(get(&base).await.status, 403);
+    assert_eq!(get(&format!("{base}/bulk/7FE00010")).await.status, 403);
+    assert_eq!(get(&format!("{base}/frames/1")).await.status, 200, "frames are served as the frame route serves them");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn original_shows_the_stored_values() {
+    let (said, planted, server) = everything_said(RawDicom::Original).await;
+    for value in ["1.2.826.0.1.3680043.10.7777", planted_value(&planted, "PLANTED"), "PRIVATEPLANT"] {
+        assert!(said.contains(value), "{value} is shown as stored");
+    }
+    server.stop().await;
+}
+
+/// Byte `i` of the big object's Pixel Data: every frame differs, and so does every byte.
+fn big_pixel(i: usize, frame_bytes: usize) -> u8 {
+    (i / frame_bytes) as u8 ^ (i as u8) ^ (i >> 8) as u8
+}
+
+/// A 200 MiB multi-frame object: a frame through WADO-RS costs its header and that frame.
+#[tokio::test]
+async fn a_frame_of_a_200_mib_object_reads_only_the_header_and_that_frame() {
+    use std::io::Write;
+    const SIDE: u16 = 1024;
+    const FRAMES: usize = 100;
+    let server = Server::start_with(Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
+    let frame_bytes = usize::from(SIDE) * usize::from(SIDE) * 2;
+    // The header of a 100-frame 1024² object, with two bytes of Pixel Data whose length is then
+    // made that of all the frames, which are written one at a time.
+    let mut obj = sample::cine(1, 8);
+    let put = |obj: &mut dicom_object::InMemDicomObject, tag, vr, v: dicom_core::PrimitiveValue| obj.put(dicom_core::DataElement::new(tag, vr, v));
+    use dicom_core::VR;
+    use dicom_dictionary_std::tags;
+    put(&mut obj, tags::ROWS, VR::US, SIDE.into());
+    put(&mut obj, tags::COLUMNS, VR::US, SIDE.into());
+    put(&mut obj, tags::NUMBER_OF_FRAMES, VR::IS, FRAMES.to_string().into());
+    put(&mut obj, tags::PIXEL_DATA, VR::OW, vec![0u8; 2].into());
+    let mut header = sample::to_bytes(obj).unwrap();
+    header.truncate(header.len() - 6);
+    header.extend_from_slice(&((frame_bytes * FRAMES) as u32).to_le_bytes());
+    let pixel_start = header.len();
+    std::fs::create_dir_all(server.path("big")).unwrap();
+    let mut file = std::io::BufWriter::new(std::fs::File::create(server.path("big/cine.dcm")).unwrap());
+    file.write_all(&header).unwrap();
+    for f in 0..FRAMES {
+        let frame: Vec<u8> = (f * frame_bytes..(f + 1) * frame_bytes).map(|i| big_pixel(i, frame_bytes)).collect();
+        file.write_all(&frame).unwrap();
+    }
+    file.into_inner().unwrap().sync_all().unwrap();
+    let size = (pixel_start + frame_bytes * FRAMES) as u64;
+    assert!(size >= 200 << 20, "{size} bytes");
+
+    let root = server.url("big", "big", "/-/dicomweb");
+    let series = json(&format!("{root}/series")).await;
+    let (study, series) = (value(&series[0], "0020000D").as_str().unwrap().to_owned(), value(&series[0], "0020000E").as_str().unwrap().to_owned());
+    let instances = json(&format!("{root}/studies/{study}/series/{series}/instances")).await;
+    let sop = value(&instances[0], "00080018").as_str().unwrap().to_owned();
+    let r = get(&format!("{root}/studies/{study}/series/{series}/instances/{sop}/frames/77")).await;
+    let got = parts(&r);
+    let expected: Vec<u8> = (76 * frame_bytes..77 * frame_bytes).map(|i| big_pixel(i, frame_bytes)).collect();
+    assert!(got[0].1 == expected, "frame 77's bytes");
+    let reads = server.store.reads_of("big/cine.dcm");
+    let total: u64 = reads.iter().map(|r| r.end - r.start).sum();
+    assert_eq!(reads.len(), 2, "the header, then the frame: {reads:?}");
+    assert_eq!(reads[0], 0..64 * 1024);
+    assert_eq!(reads[1], (pixel_start + 76 * frame_bytes) as u64..(pixel_start + 77 * frame_bytes) as u64);
+    assert_eq!(total, 64 * 1024 + frame_bytes as u64);
+    server.stop().await;
+}
+
+/// Whether Python's dicomweb-client is installed: under CI (.ci/run installs it) its absence
+/// fails the test, elsewhere the test is skipped with a note.
+fn have_dicomweb_client() -> bool {
+    let found = std::process::Command::new("python3").args(["-c", "import dicomweb_client"]).output().is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(std::env::var_os("CI").is_none(), "dicomweb-client is not installed; .ci/run installs it");
+        eprintln!("skipping: the dicomweb-client Python module is not installed (bash .ci/run installs it)");
+    }
+    found
+}
+
+/// dicomweb-client, the Python library, searches, retrieves metadata, frames (as stored and
+/// in the default explicit little endian), instances and bulk data, under the default
+/// de-identifying policy, and gets the stored pixels back.
+async fn dicomweb_client_round_trips_frames(backend: Backend) {
+    if !have_dicomweb_client() {
+        return;
+    }
+    let (server, slices, cine) = study(backend, Settings::default()).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/dicomweb_client_roundtrip.py");
+    let root = root(&server);
+    let out = tokio::process::Command::new("python3").arg(script).arg(&root).output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let b64 = |v: &Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap()
+    };
+    assert_eq!(got["studies"].as_array().unwrap().len(), 1);
+    assert_eq!((got["ct_search"].as_u64(), got["study_metadata"].as_u64()), (Some(1), Some(4)));
+    assert_eq!((got["series"]["CT"].as_u64(), got["series"]["XA"].as_u64()), (Some(3), Some(1)));
+    for (n, slice) in slices.iter().enumerate() {
+        let name = format!("CT{}", n + 1);
+        let stored = stored_frame(slice, 1, 0);
+        assert_eq!(b64(&got["frames"][&name][0]), stored, "{name} as stored");
+        assert_eq!(b64(&got["decoded"][&name]), stored, "{name} in explicit VR little endian");
+        assert_eq!(b64(&got["bulk"][&name]), stored, "{name}'s Pixel Data");
+        let instance = &got["instances"][&name];
+        assert_eq!(instance[0], instance[1], "the instance carries the SOP Instance UID metadata shows");
+        assert_eq!(instance[2], 64);
+    }
+    assert_eq!(b64(&got["frames"]["XA1"][0]), stored_frame(&cine, 24, 16));
+    assert_eq!(b64(&got["frames"]["XA1"][1]), stored_frame(&cine, 24, 2));
+    server.stop().await;
+}
+
+const PLANTED_COMMENT: &[u8] = b"PLANTED JPEG COMMENT";
+
+/// A two-frame baseline JPEG object (8-bit grey, 16²) whose streams carry a planted comment
+/// segment; its frames' streams as stored.
+fn jpeg_object() -> (Vec<u8>, Vec<Vec<u8>>) {
+    use dicom_core::value::PixelFragmentSequence;
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let streams: Vec<Vec<u8>> = (0..2u8)
+        .map(|k| {
+            let mut jpeg = Vec::new();
+            jpeg_encoder::Encoder::new(&mut jpeg, 95).encode(&vec![40 + 100 * k; 256], 16, 16, jpeg_encoder::ColorType::Luma).unwrap();
+            // A COM segment right after SOI.
+            let mut com = vec![0xFF, 0xFE, 0, (PLANTED_COMMENT.len() + 2) as u8];
+            com.extend_from_slice(PLANTED_COMMENT);
+            jpeg.splice(2..2, com);
+            if jpeg.len() % 2 == 1 {
+                jpeg.push(0);
+            }
+            jpeg
+        })
+        .collect();
+    let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+    let ui = |tag, v: &str| DataElement::new(tag, VR::UI, PrimitiveValue::from(v));
+    let obj = dicom_object::InMemDicomObject::from_element_iter([
+        ui(tags::SOP_CLASS_UID, "1.2.840.10008.5.1.4.1.1.7.2"),
+        ui(tags::SOP_INSTANCE_UID, "2.25.42.3"),
+        ui(tags::STUDY_INSTANCE_UID, "2.25.42.1"),
+        ui(tags::SERIES_INSTANCE_UID, "2.25.42.2"),
+        DataElement::new(tags::MODALITY, VR::CS, PrimitiveValue::from("OT")),
+        us(tags::SAMPLES_PER_PIXEL, 1),
+        DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME2")),
+        DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from("2")),
+        us(tags::ROWS, 16),
+        us(tags::COLUMNS, 16),
+        us(tags::BITS_ALLOCATED, 8),
+        us(tags::BITS_STORED, 8),
+        us(tags::HIGH_BIT, 7),
+        us(tags::PIXEL_REPRESENTATION, 0),
+        DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), streams.clone())),
+    ]);
+    (sample::to_bytes_in(obj, "1.2.840.10008.1.2.4.50").unwrap(), streams)
+}
+
+/// Compressed frames leave as their stored streams (named by their transfer syntax), as
+/// `image/jpeg`, or decoded; under `deidentify` their comment segments are blanked in place.
+#[tokio::test]
+async fn jpeg_frames_leave_as_stored_blanked_or_decoded() {
+    let (file, streams) = jpeg_object();
+    for policy in [RawDicom::Original, RawDicom::Deidentify] {
+        let server = Server::start_with(Settings { raw_dicom: policy, ..Default::default() }).await;
+        server.put("jp/a.dcm", file.clone()).await;
+        let root = server.url("jp", "jp", "/-/dicomweb");
+        let meta = json(&format!("{root}/series")).await;
+        let (study, series) = (value(&meta[0], "0020000D").as_str().unwrap().to_owned(), value(&meta[0], "0020000E").as_str().unwrap().to_owned());
+        let instances = json(&format!("{root}/studies/{study}/series/{series}/instances")).await;
+        let sop = value(&instances[0], "00080018").as_str().unwrap().to_owned();
+        assert_eq!(value(&instances[0], "00083002"), "1.2.840.10008.1.2.4.50");
+        let frames = format!("{root}/studies/{study}/series/{series}/instances/{sop}/frames");
+        let r = request("GET", &format!("{frames}/2,1"), &[("accept", "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*")]).await;
+        let got = parts(&r);
+        assert!(got[0].0.contains("transfer-syntax=1.2.840.10008.1.2.4.50"), "{}", got[0].0);
+        for (part, stream) in got.iter().zip([&streams[1], &streams[0]]) {
+            assert_eq!(part.1.len(), stream.len());
+            let planted = part.1.windows(PLANTED_COMMENT.len()).any(|w| w == PLANTED_COMMENT);
+            match policy {
+                RawDicom::Original => assert_eq!(&part.1, stream, "as stored"),
+                _ => assert!(!planted, "the comment is blanked under {policy:?}"),
+            }
+        }
+        let r = request("GET", &format!("{frames}/1"), &[("accept", "image/jpeg")]).await;
+        assert_eq!(r.header("content-type"), Some("image/jpeg; transfer-syntax=1.2.840.10008.1.2.4.50"));
+        let mut decoder = jpeg_decoder::Decoder::new(&r.body[..]);
+        assert_eq!(decoder.decode().unwrap().len(), 256);
+        let r = request("GET", &format!("{frames}/2"), &[("accept", "multipart/related; type=\"application/octet-stream\"")]).await;
+        let decoded = &parts(&r)[0];
+        assert!(decoded.0.contains("transfer-syntax=1.2.840.10008.1.2.1"));
+        assert_eq!(decoded.1.len(), 256);
+        assert!(decoded.1.iter().all(|v| v.abs_diff(140) <= 2), "frame 2 is grey 140");
+        assert_eq!(request("GET", &format!("{frames}/1"), &[("accept", "image/jp2")]).await.status, 406);
+        server.stop().await;
+    }
+}
