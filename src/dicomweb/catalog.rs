@@ -10,11 +10,10 @@ use serde_json::{Map, Value};
 
 use super::json;
 use crate::State;
-use crate::cache::{ObjectId, digest};
+use crate::cache::ObjectId;
 use crate::dicom::index::{Header, Parsed, parse_header};
 use crate::dicom::{DicomError, Index, Layout, LoadError};
 use crate::http::{ApiError, Ctx};
-use crate::store::{Listed, StoreError};
 
 /// Headers read at once while indexing a study: enough to hide S3 latency, few enough to leave
 /// the store to other requests (as stack.json does).
@@ -91,18 +90,7 @@ impl Caches {
 
 /// The catalog of the request's prefix (or of the one object its key names).
 pub async fn catalog(ctx: &Ctx<'_>) -> Result<Arc<Catalog>, ApiError> {
-    let store = &ctx.state.store;
-    let listed = match store.head(&ctx.key).await {
-        Ok(meta) => vec![Listed { key: ctx.key.clone(), meta }],
-        Err(StoreError::NotFound) => store.list(&ctx.key).await?,
-        Err(e) => return Err(e.into()),
-    };
-    if listed.is_empty() {
-        return Err(ApiError::not_found("no objects under this prefix"));
-    }
-    let mut names: Vec<String> = listed.iter().map(|l| format!("{}\u{0}{}", l.key.as_str(), l.meta.etag)).collect();
-    names.sort();
-    let version = digest(&[names.join("\u{1}").as_bytes()]);
+    let (listed, version) = crate::http::listing(ctx).await?;
     let state = ctx.state;
     let build = async {
         let mut instances: Vec<Arc<Instance>> = stream::iter(listed)

@@ -31,6 +31,7 @@ pub use respond::Body;
 pub use route::{Op, Route};
 pub(crate) use frame::{index_of, serve as serve_frame};
 pub(crate) use raw::{ranged, serve as serve_raw};
+pub(crate) use stack::listing;
 
 use crate::State;
 use crate::key::ObjectKey;

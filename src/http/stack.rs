@@ -18,8 +18,10 @@ const CONCURRENCY: usize = 16;
 /// How much of a JPEG or PNG is read to learn its size.
 const IMAGE_PREFIX: u64 = 64 * 1024;
 
-/// Serves `{key}/-/stack.json`.
-pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+/// The objects under the request's prefix (or the one object its key names), and a digest of
+/// their keys and versions: what stack.json and the DICOMweb catalog are built from and cached
+/// by.
+pub(crate) async fn listing(ctx: &Ctx<'_>) -> Result<(Vec<Listed>, String), ApiError> {
     let store = &ctx.state.store;
     let listed = match store.head(&ctx.key).await {
         Ok(meta) => vec![Listed { key: ctx.key.clone(), meta }],
@@ -29,9 +31,16 @@ pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     if listed.is_empty() {
         return Err(ApiError::not_found("no objects under this prefix"));
     }
-    let mut version: Vec<String> = listed.iter().map(|l| format!("{}\u{0}{}", l.key.as_str(), l.meta.etag)).collect();
-    version.sort();
-    let etag = format!("\"s{}\"", &digest(&[version.join("\u{1}").as_bytes()])[..32]);
+    let mut names: Vec<String> = listed.iter().map(|l| format!("{}\u{0}{}", l.key.as_str(), l.meta.etag)).collect();
+    names.sort();
+    let version = digest(&[names.join("\u{1}").as_bytes()]);
+    Ok((listed, version))
+}
+
+/// Serves `{key}/-/stack.json`.
+pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
+    let (listed, version) = listing(ctx).await?;
+    let etag = format!("\"s{}\"", &version[..32]);
     let caching = Caching { etag, max_age: ctx.max_age(), shared: true };
     if caching.not_modified(ctx.headers) {
         return Ok(caching.not_modified_response());

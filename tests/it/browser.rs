@@ -268,39 +268,7 @@ async fn examples_server() -> Option<(std::net::SocketAddr, tokio::task::JoinHan
         eprintln!("skipping: run `npm ci --prefix examples` to install DWV");
         return None;
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
-            let root = root.clone();
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let root = root.clone();
-                async move {
-                    let path = req.uri().path().trim_start_matches('/');
-                    let file = (!path.split('/').any(|s| s == "..")).then(|| root.join(path)).filter(|p| p.is_file());
-                    let (status, kind, body) = match file {
-                        Some(file) => {
-                            let kind = match file.extension().and_then(|e| e.to_str()) {
-                                Some("html") => "text/html; charset=utf-8",
-                                Some("js") => "text/javascript",
-                                Some("json" | "map") => "application/json",
-                                _ => "application/octet-stream",
-                            };
-                            (200, kind, std::fs::read(file).unwrap())
-                        }
-                        None => (404, "text/plain", b"not found".to_vec()),
-                    };
-                    let response = hyper::Response::builder().status(status).header("content-type", kind).body(http_body_util::Full::new(bytes::Bytes::from(body))).unwrap();
-                    Ok::<_, std::convert::Infallible>(response)
-                }
-            });
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
-            });
-        }
-    });
-    Some((addr, task))
+    Some(super::dicomweb_browser::static_server(root).await)
 }
 
 async fn dwv_result(client: &Client) -> Value {
