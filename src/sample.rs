@@ -298,6 +298,8 @@ impl Demo {
             ("viewer, multi-frame cine".into(), path(&cine_token, &self.cine, "/-/view")),
             ("viewer, JPEG stack".into(), path(&stack_token, &key("photos/stack"), "/-/view")),
             ("CT series stack.json".into(), path(&series_token, &series, "/-/stack.json")),
+            // A DICOMweb client (OHIF, Cornerstone3D) takes `.../-/dicomweb` as its root.
+            ("CT series over DICOMweb, its studies search".into(), path(&series_token, &series, "/-/dicomweb/studies")),
             ("CT slice, soft-tissue window".into(), path(&series_token, mid, "/-/frames/1.jpg")),
             ("CT slice, lung window".into(), path(&series_token, mid, "/-/frames/1.jpg?window=-600,1500")),
             ("CT slice, lossless PNG".into(), path(&series_token, mid, "/-/frames/1.png")),
