@@ -8,19 +8,15 @@
 #[allow(dead_code)]
 mod s3server;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use framegate::key::ObjectKey;
-use framegate::store::s3::S3Store;
-use framegate::token::Keyring;
-use framegate::{Settings, State, sample};
+use framegate::sample;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use s3server::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
+use s3server::{BUCKET, S3Server};
 
 const INSTANCES: usize = 1000;
 /// 256² slices: a real CT header, 128 KiB of pixels that are never read.
@@ -29,19 +25,10 @@ const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
 
-/// A framegate over `s3` with empty caches, and the study metadata URL of its DICOMweb root.
+/// A framegate over `s3` with empty caches, and the study's DICOMweb root.
 async fn fresh(s3: &S3Server) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let store = S3Store::from_sdk(&s3.sdk(ACCESS_KEY, SECRET_KEY), &s3.options(BUCKET));
-    let state = Arc::new(State::new(Keyring::parse(KEYS).unwrap(), Arc::new(store), Settings::default()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(framegate::run(listener, state, async {
-        let _ = stopped.await;
-    }));
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let token = Keyring::parse(KEYS).unwrap().sign(&ObjectKey::parse_plain("study").unwrap(), now + 3600);
-    (format!("{base}/v1/{token}/study/-/dicomweb"), stop)
+    let fg = s3.framegate(KEYS, "study").await;
+    (format!("{}/v1/{}/study/-/dicomweb", fg.base, fg.token), fg.stop)
 }
 
 async fn get(client: &HttpClient, url: &str, gzip: bool) -> Bytes {

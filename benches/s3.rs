@@ -8,18 +8,13 @@
 #[allow(dead_code)]
 mod s3server;
 
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use framegate::key::ObjectKey;
-use framegate::store::s3::S3Store;
-use framegate::token::Keyring;
-use framegate::{Settings, State};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use s3server::{ACCESS_KEY, BUCKET, FRAME, GIB, S3Server, SECRET_KEY, write_gib_object};
+use s3server::{FRAME, Framegate, GIB, S3Server, write_gib_object};
 
 const KEY: &str = "big/cine.dcm";
 const COLD_RUNS: usize = 15;
@@ -32,25 +27,8 @@ async fn fetch(client: &HttpClient, url: &str) -> usize {
     resp.into_body().collect().await.unwrap().to_bytes().len()
 }
 
-struct Framegate {
-    base: String,
-    token: String,
-    stop: tokio::sync::oneshot::Sender<()>,
-}
-
 async fn start(s3: &S3Server) -> Framegate {
-    let keys = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
-    let store = S3Store::from_sdk(&s3.sdk(ACCESS_KEY, SECRET_KEY), &s3.options(BUCKET));
-    let state = Arc::new(State::new(Keyring::parse(keys).unwrap(), Arc::new(store), Settings::default()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(framegate::run(listener, state, async {
-        let _ = stopped.await;
-    }));
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let token = Keyring::parse(keys).unwrap().sign(&ObjectKey::parse_plain("big").unwrap(), now + 3600);
-    Framegate { base, token, stop }
+    s3.framegate("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", "big").await
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

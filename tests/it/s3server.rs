@@ -132,6 +132,18 @@ impl S3 for TestS3 {
 }
 
 /// A running S3 server.
+/// A framegate started by [`S3Server::framegate`] (for the benches; the tests start theirs
+/// through `support`).
+#[allow(dead_code)]
+pub struct Framegate {
+    /// `http://127.0.0.1:{port}`.
+    pub base: String,
+    /// A token for the scope it was started with.
+    pub token: String,
+    /// Stops the server when sent or dropped.
+    pub stop: tokio::sync::oneshot::Sender<()>,
+}
+
 pub struct S3Server {
     pub addr: SocketAddr,
     pub s3: TestS3,
@@ -198,6 +210,24 @@ impl S3Server {
     pub fn client(&self, access: &str, secret: &str) -> aws_sdk_s3::Client {
         let config = aws_sdk_s3::config::Builder::from(&self.sdk(access, secret)).endpoint_url(self.endpoint()).force_path_style(true).build();
         aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// framegate over this server's bucket with empty caches, on a loopback port, and a token
+    /// for `scope`: what the S3 benches drive. Dropping the returned sender stops it.
+    #[allow(dead_code)]
+    pub async fn framegate(&self, keys: &str, scope: &str) -> Framegate {
+        use framegate::{Settings, State, key::ObjectKey, store::s3::S3Store, token::Keyring};
+        let store = S3Store::from_sdk(&self.sdk(ACCESS_KEY, SECRET_KEY), &self.options(BUCKET));
+        let state = Arc::new(State::new(Keyring::parse(keys).unwrap(), Arc::new(store), Settings::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(framegate::run(listener, state, async {
+            let _ = stopped.await;
+        }));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let token = Keyring::parse(keys).unwrap().sign(&ObjectKey::parse_plain(scope).unwrap(), now + 3600);
+        Framegate { base, token, stop }
     }
 
     pub async fn put(&self, key: &str, bytes: Vec<u8>) {
