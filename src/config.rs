@@ -51,6 +51,9 @@ pub enum Command {
     },
     /// Write a sample data set, serve it with a throwaway key, and print signed URLs.
     Demo(DemoArgs),
+    /// De-identify DICOM files, folders, ZIP archives, images or an S3 prefix into a folder or
+    /// bucket, so that no patient data is stored.
+    Ingest(IngestArgs),
 }
 
 /// `framegate serve`.
@@ -98,15 +101,20 @@ pub struct S3Args {
 impl S3Args {
     /// The store options, when a bucket is named.
     pub fn options(&self) -> Option<S3Options> {
-        let bucket = self.s3_bucket.as_ref()?;
-        let mut options = S3Options::new(bucket.clone());
-        options.prefix = self.s3_prefix.clone();
+        Some(self.options_for(self.s3_bucket.as_ref()?, &self.s3_prefix))
+    }
+
+    /// Options for `bucket` and `prefix` (an `s3://` argument), with these flags' endpoint,
+    /// region, addressing and timeout.
+    pub fn options_for(&self, bucket: &str, prefix: &str) -> S3Options {
+        let mut options = S3Options::new(bucket);
+        options.prefix = prefix.to_owned();
         options.endpoint = self.s3_endpoint.clone();
         options.region = self.s3_region.clone();
         options.path_style = self.s3_path_style;
         options.timeout = Duration::from_secs(self.s3_timeout.max(1));
         options.attempt_timeout = options.attempt_timeout.min(options.timeout);
-        Some(options)
+        options
     }
 }
 
@@ -176,6 +184,14 @@ pub struct Tuning {
     /// [default: 'self' and the --cors-origin origins].
     #[arg(long = "frame-ancestors", env = "FRAMEGATE_FRAME_ANCESTORS", value_delimiter = ',')]
     pub frame_ancestors: Vec<String>,
+    /// Largest body of the upload route, in MiB.
+    #[arg(long, env = "FRAMEGATE_MAX_UPLOAD_MB", default_value_t = 2048)]
+    pub max_upload_mb: u64,
+    /// Uploads received at once; more are answered 503.
+    #[arg(long, env = "FRAMEGATE_MAX_CONCURRENT_UPLOADS", default_value_t = 2)]
+    pub max_concurrent_uploads: usize,
+    #[command(flatten)]
+    pub deid: DeidArgs,
 }
 
 impl Tuning {
@@ -209,6 +225,11 @@ impl Tuning {
             pseudonym_key: self.pseudonym_key.as_deref().map(pseudonym_key).transpose()?,
             shared_max_age: self.shared_max_age,
             frame_ancestors: frame_ancestors(&self.frame_ancestors, &self.cors_origins)?,
+            upload: crate::http::UploadSettings {
+                max_bytes: self.max_upload_mb.max(1) << 20,
+                concurrent: self.max_concurrent_uploads.max(1),
+                options: crate::ingest::Options { limits: crate::ingest::Limits { max_header_bytes: self.max_header_mb.max(1) << 20, ..Default::default() }, ..self.deid.options() },
+            },
         })
     }
 }
@@ -268,6 +289,110 @@ pub struct SignArgs {
     pub purpose: crate::token::Purpose,
     /// Object key (`ct/series1/img0001.dcm`) or key prefix (`ct/series1`).
     pub scope: String,
+}
+
+/// The de-identification of ingested objects (`ingest` and the upload route): the Basic
+/// Profile, and the PS3.15 options asked for.
+#[derive(Debug, Args)]
+pub struct DeidArgs {
+    /// Keep dates and times, every one of a patient shifted by the same number of days (a keyed
+    /// hash of the original Patient ID), so intervals between studies survive.
+    #[arg(long, env = "FRAMEGATE_RETAIN_DATES_SHIFTED")]
+    pub retain_dates_shifted: bool,
+    /// Keep age, sex, size, weight and the other patient characteristics the option names.
+    #[arg(long, env = "FRAMEGATE_RETAIN_PATIENT_CHARACTERISTICS")]
+    pub retain_patient_characteristics: bool,
+    /// Keep descriptions (study, series, protocol), cleaned of names, IDs and numbers.
+    #[arg(long, env = "FRAMEGATE_CLEAN_DESCRIPTORS")]
+    pub clean_descriptors: bool,
+    /// Images whose pixels may show identifying text (Burned In Annotation YES, or modality US,
+    /// SC or XC): left out and listed (refuse), or stored and listed (keep).
+    #[arg(long, env = "FRAMEGATE_BURNED_IN", value_enum, default_value_t = crate::ingest::BurnedIn::Refuse)]
+    pub burned_in: crate::ingest::BurnedIn,
+}
+
+impl DeidArgs {
+    /// The ingest options these flags describe.
+    pub fn options(&self) -> crate::ingest::Options {
+        crate::ingest::Options {
+            deid: crate::deid::Options {
+                retain_dates_shifted: self.retain_dates_shifted,
+                retain_patient_characteristics: self.retain_patient_characteristics,
+                clean_descriptors: self.clean_descriptors,
+            },
+            burned_in: self.burned_in,
+            ..Default::default()
+        }
+    }
+}
+
+/// `framegate ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// DICOM files, folders, ZIP archives (CD exports), JPEG or PNG images, or s3://bucket/prefix.
+    #[arg(required = true)]
+    pub sources: Vec<String>,
+    /// A folder, or s3://bucket/prefix [default: the serving bucket of --s3-bucket and --s3-prefix].
+    #[arg(long)]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub s3: S3Args,
+    #[command(flatten)]
+    pub deid: DeidArgs,
+    /// Secret (base64url, 32 bytes or more) for UID pseudonyms; give serve the same one, or the
+    /// keys file it derives it from.
+    #[arg(long, env = "FRAMEGATE_PSEUDONYM_KEY", hide_env_values = true)]
+    pub pseudonym_key: Option<String>,
+    /// Keys file, whose first key the pseudonym key is derived from when none is given.
+    #[arg(long, env = "FRAMEGATE_KEYS_FILE")]
+    pub keys_file: Option<PathBuf>,
+    /// Write the JSON manifest here (a summary goes to stderr either way).
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+    /// Objects uploaded at once.
+    #[arg(long, default_value_t = 8)]
+    pub jobs: usize,
+    /// Take share i of n (from 0), so that n processes split one large source.
+    #[arg(long, value_parser = crate::ingest::Shard::parse)]
+    pub shard: Option<crate::ingest::Shard>,
+    /// Largest ratio of a ZIP entry's size to its compressed size.
+    #[arg(long, default_value_t = 200)]
+    pub max_zip_ratio: u64,
+    /// Largest total one ZIP archive may unpack to, in GiB.
+    #[arg(long, default_value_t = 64)]
+    pub max_unpacked_gb: u64,
+}
+
+impl IngestArgs {
+    /// The ingest options these flags describe.
+    pub fn options(&self) -> crate::ingest::Options {
+        let mut options = self.deid.options();
+        options.jobs = self.jobs.max(1);
+        options.shard = self.shard.unwrap_or_default();
+        options.limits.max_ratio = self.max_zip_ratio.max(1);
+        options.limits.max_unpacked_bytes = self.max_unpacked_gb.max(1) << 30;
+        options
+    }
+
+    /// The pseudonym secret: given, or derived from the keys file as serve derives it.
+    pub fn pseudonym_secret(&self) -> Result<Vec<u8>, String> {
+        if let Some(text) = &self.pseudonym_key {
+            return pseudonym_key(text);
+        }
+        let file = self.keys_file.as_ref().ok_or("ingest needs --pseudonym-key or --keys-file: the pseudonyms must be the ones serve uses")?;
+        let keys = crate::token::Keyring::load(file).map_err(|e| e.to_string())?;
+        Ok(keys.derive(crate::PSEUDONYM_CONTEXT))
+    }
+}
+
+/// An `s3://bucket/prefix` argument: the bucket, and the prefix without slashes at its ends.
+pub fn s3_url(text: &str) -> Option<Result<(String, String), String>> {
+    let rest = text.strip_prefix("s3://")?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Some(Err(format!("{text:?} names no bucket")));
+    }
+    Some(Ok((bucket.to_owned(), prefix.trim_matches('/').to_owned())))
 }
 
 /// `framegate demo`.

@@ -16,6 +16,8 @@
 //!   version.
 //! - [`stack`]: the ordered frames of a folder or multi-frame object, grouped into series, for viewers.
 //! - [`deid`]: de-identified DICOM headers (PS3.15 Annex E), for the raw route.
+//! - [`ingest`]: studies in (files, folders, ZIP archives, S3 prefixes; the upload route),
+//!   de-identified objects out into a store, on the dicom, deid and store layers.
 //! - [`dicomweb`]: QIDO-RS and WADO-RS under `/-/dicomweb/`, on the index, store, render and
 //!   deid layers, with a study catalog built from the prefix's listing and headers.
 //! - [`server`]: the accept loop, connection limits (a client that stops reading is cut) and
@@ -36,6 +38,7 @@ pub mod encode;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod ingest;
 pub mod key;
 pub mod logs;
 pub mod metrics;
@@ -89,6 +92,8 @@ pub struct State {
     pub frame_ancestors: String,
     /// DICOMweb's instance, catalog and answer caches.
     pub dicomweb: dicomweb::Caches,
+    /// Uploads being received, and their bounds.
+    pub uploads: http::Uploads,
 }
 
 /// What the raw route may hand out for a DICOM object.
@@ -135,6 +140,8 @@ pub struct Settings {
     pub shared_max_age: u64,
     /// Who may embed the viewer: CSP `frame-ancestors` sources (`'self'`, an origin).
     pub frame_ancestors: Vec<String>,
+    /// The upload route's bounds and de-identification.
+    pub upload: http::UploadSettings,
 }
 
 impl Default for Settings {
@@ -155,6 +162,7 @@ impl Default for Settings {
             pseudonym_key: None,
             shared_max_age: 300,
             frame_ancestors: vec!["'self'".to_owned()],
+            upload: http::UploadSettings::default(),
         }
     }
 }
@@ -163,7 +171,7 @@ impl State {
     /// A server's state over `store`, trusting `keys`.
     pub fn new(keys: token::Keyring, store: Arc<dyn store::Store>, settings: Settings) -> Self {
         let metrics = Arc::new(metrics::Metrics::default());
-        let pseudonym_key = settings.pseudonym_key.unwrap_or_else(|| keys.derive(b"fg1-pseudonyms"));
+        let pseudonym_key = settings.pseudonym_key.unwrap_or_else(|| keys.derive(PSEUDONYM_CONTEXT));
         // An inflated object lives in its index: one that the index cache could not keep would
         // be inflated again on every request.
         let limits = dicom::Limits { max_inflated_bytes: settings.limits.max_inflated_bytes.min(settings.cache.index_bytes / 2), ..settings.limits };
@@ -183,9 +191,14 @@ impl State {
             shared_max_age: settings.shared_max_age,
             frame_ancestors: settings.frame_ancestors.join(" "),
             dicomweb: dicomweb::Caches::new(settings.cache.index_bytes),
+            uploads: http::Uploads::new(settings.upload),
         }
     }
 }
+
+/// What the pseudonym secret is derived from the first signing key with, when none is given:
+/// `serve` and `ingest` must agree on it.
+pub const PSEUDONYM_CONTEXT: &[u8] = b"fg1-pseudonyms";
 
 /// Serves HTTP on `listener` until `shutdown` resolves; shared by main, tests and benches.
 pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {

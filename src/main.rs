@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use framegate::config::{Cli, Command, DemoArgs, LogFormat, ServeArgs, SignArgs};
+use framegate::config::{Cli, Command, DemoArgs, IngestArgs, LogFormat, ServeArgs, SignArgs};
 use framegate::dicom::{Index, describe};
 use framegate::key::ObjectKey;
 use framegate::store::Store;
@@ -66,6 +66,7 @@ fn run(cli: Cli) -> Result<()> {
                     Command::Serve(args) => serve(args).await,
                     Command::Inspect { file } => inspect(&file).await,
                     Command::Demo(args) => demo(args).await,
+                    Command::Ingest(args) => ingest(args).await,
                     Command::Keygen | Command::Sign(_) => Ok(()),
                 }
             });
@@ -155,4 +156,89 @@ async fn demo(args: DemoArgs) -> Result<()> {
     let state = Arc::new(State::new(keys, Arc::new(store), args.tuning.settings()?));
     framegate::run(listener, state, shutdown_signal()).await?;
     Ok(())
+}
+
+/// An S3 store for `bucket` with the S3 flags' endpoint, region and addressing.
+async fn s3_store(args: &framegate::config::S3Args, bucket: &str, prefix: &str) -> Result<Arc<dyn Store>> {
+    let store = S3Store::connect(&args.options_for(bucket, prefix)).await;
+    store.check().await.map_err(|e| format!("s3 bucket {bucket:?}: {e}"))?;
+    Ok(Arc::new(store))
+}
+
+async fn ingest(args: IngestArgs) -> Result<()> {
+    use framegate::ingest::{Destination, Source};
+    let mut sources = Vec::new();
+    for text in &args.sources {
+        sources.push(match framegate::config::s3_url(text) {
+            Some(url) => {
+                let (bucket, prefix) = url?;
+                let prefix = ObjectKey::parse_plain(&prefix).map_err(|_| format!("{text:?}: an S3 source needs a prefix of valid key segments (s3://bucket/prefix)"))?;
+                Source::Store { store: s3_store(&args.s3, &bucket, "").await?, prefix }
+            }
+            None => {
+                let path = std::path::PathBuf::from(text);
+                std::fs::symlink_metadata(&path).map_err(|e| format!("source {text:?}: {e}"))?;
+                Source::Local(path)
+            }
+        });
+    }
+    let destination = match args.to.as_deref() {
+        Some(to) => match framegate::config::s3_url(to) {
+            Some(url) => {
+                let (bucket, prefix) = url?;
+                Destination { store: s3_store(&args.s3, &bucket, &prefix).await?, prefix: Vec::new(), label: to.to_owned() }
+            }
+            None => {
+                std::fs::create_dir_all(to).map_err(|e| format!("destination {to:?}: {e}"))?;
+                let store = FsStore::new(std::path::Path::new(to)).map_err(|e| format!("destination {to:?}: {e}"))?;
+                Destination { store: Arc::new(store), prefix: Vec::new(), label: to.to_owned() }
+            }
+        },
+        None => {
+            let options = args.s3.options().ok_or("ingest needs --to (a folder or s3://bucket/prefix), or --s3-bucket")?;
+            let label = format!("s3://{}/{}", options.bucket, options.prefix.trim_matches('/'));
+            Destination { store: s3_store(&args.s3, &options.bucket, &options.prefix).await?, prefix: Vec::new(), label }
+        }
+    };
+    let pseudonyms = framegate::deid::Pseudonyms::new(args.pseudonym_secret()?);
+    let progress = Arc::new(Bar::new());
+    let manifest = framegate::ingest::run(sources, destination, pseudonyms, args.options(), progress.clone()).await?;
+    progress.bar.finish_and_clear();
+    if let Some(path) = &args.manifest {
+        std::fs::write(path, serde_json::to_vec_pretty(&manifest)?).map_err(|e| format!("manifest {path:?}: {e}"))?;
+    }
+    eprintln!("framegate ingest: {}", manifest.summary());
+    if manifest.totals.failed > 0 {
+        return Err(format!("{} files could not be ingested: the manifest says why", manifest.totals.failed).into());
+    }
+    Ok(())
+}
+
+/// The ingest progress bar: files done of files found, and bytes taken in. indicatif draws it
+/// only when stderr is a terminal.
+struct Bar {
+    bar: indicatif::ProgressBar,
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+impl Bar {
+    fn new() -> Self {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} files, {msg} {elapsed}") {
+            bar.set_style(style);
+        }
+        Bar { bar, bytes: 0.into() }
+    }
+}
+
+impl framegate::ingest::Progress for Bar {
+    fn found(&self, entries: u64) {
+        self.bar.inc_length(entries);
+    }
+
+    fn done(&self, bytes: u64) {
+        let total = self.bytes.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed) + bytes;
+        self.bar.set_message(format!("{}", indicatif::HumanBytes(total)));
+        self.bar.inc(1);
+    }
 }

@@ -10,6 +10,8 @@ const EXPOSED: &str = "Content-Length, Content-Range, Accept-Ranges, ETag, X-Fra
 /// Request headers a cross-origin viewer may send; DICOMweb clients (OHIF, Cornerstone) send an
 /// `Accept` with quotes in it, which is not CORS-safelisted and so is preflighted.
 const ALLOWED_HEADERS: &str = "Range, If-None-Match, If-Range, Accept";
+/// The end of the upload route's path, the one route that takes a POST.
+const UPLOAD_SUFFIX: &str = "/-/upload";
 /// How long a browser may keep a preflight answer, in seconds.
 const PREFLIGHT_MAX_AGE: &str = "600";
 /// Routes for NGINX and monitoring, not for browsers: no page of another origin may read them.
@@ -63,8 +65,11 @@ impl Cors {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
         headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSED));
         if is_preflight(request.method(), request.headers()) {
-            headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD"));
-            headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOWED_HEADERS));
+            // The portal's upload sends a ZIP or DICOM body, whose type is not CORS-safelisted.
+            let upload = request.uri().path().ends_with(UPLOAD_SUFFIX);
+            let (methods, allowed) = if upload { ("POST", "Content-Type") } else { ("GET, HEAD", ALLOWED_HEADERS) };
+            headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static(methods));
+            headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(allowed));
             headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(PREFLIGHT_MAX_AGE));
         }
     }

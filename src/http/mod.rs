@@ -14,6 +14,7 @@ pub mod respond;
 pub mod query;
 mod route;
 mod stack;
+mod upload;
 mod view;
 
 use std::net::SocketAddr;
@@ -29,6 +30,7 @@ pub use cors::Cors;
 pub use error::ApiError;
 pub use respond::Body;
 pub use route::{Op, Route};
+pub use upload::{UploadSettings, Uploads};
 pub(crate) use frame::{index_of, serve as serve_frame};
 pub(crate) use raw::{ranged, serve as serve_raw};
 pub(crate) use stack::listing;
@@ -93,7 +95,10 @@ pub async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>)
     let started = Instant::now();
     let mut route_name = "unknown";
     let mut kid = String::new();
-    let result = dispatch(&state, &req, &mut route_name, &mut kid).await;
+    // The body is taken apart from the rest: only the upload route reads one.
+    let (parts, body) = req.into_parts();
+    let req = Request::from_parts(parts, ());
+    let result = dispatch(&state, &req, body, &mut route_name, &mut kid).await;
     let mut response = match result {
         Ok(response) => response,
         Err(e) => {
@@ -128,22 +133,26 @@ pub async fn handle_metrics(state: Arc<State>, _peer: SocketAddr, req: Request<I
     })
 }
 
-async fn dispatch(state: &State, req: &Request<Incoming>, route_name: &mut &'static str, kid: &mut String) -> Result<Response<Body>, ApiError> {
+async fn dispatch(state: &State, req: &Request<()>, body: Incoming, route_name: &mut &'static str, kid: &mut String) -> Result<Response<Body>, ApiError> {
     if req.method() == Method::OPTIONS
         && let Some(preflight) = state.cors.preflight(req.headers()) {
             *route_name = "preflight";
             return Ok(preflight);
         }
-    let head = match *req.method() {
-        Method::GET => false,
-        Method::HEAD => true,
-        _ => {
-            let mut e = respond::error(&ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are allowed"));
-            e.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    let route = route::parse(req.uri().path());
+    let upload = matches!(route, Ok(Route::Object { op: Op::Upload, .. }));
+    let head = match (req.method(), upload) {
+        (&Method::GET, false) => false,
+        (&Method::HEAD, false) => true,
+        (&Method::POST, true) => false,
+        (_, upload) => {
+            let allowed = if upload { "POST" } else { "GET, HEAD" };
+            let mut e = respond::error(&ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("only {allowed} allowed here")));
+            e.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allowed));
             return Ok(e);
         }
     };
-    match route::parse(req.uri().path())? {
+    match route? {
         Route::Health => {
             *route_name = "health";
             Ok(respond::text("ok\n".into()))
@@ -162,7 +171,8 @@ async fn dispatch(state: &State, req: &Request<Incoming>, route_name: &mut &'sta
         Route::Object { token, key, op } => {
             *route_name = op.name();
             let now = unix_now();
-            let grant = match state.keys.verify(&token, &key, Purpose::View, now) {
+            let purpose = if op == Op::Upload { Purpose::Upload } else { Purpose::View };
+            let grant = match state.keys.verify(&token, &key, purpose, now) {
                 Ok(grant) => grant,
                 // A person opened the link: they get a page that says what happened, not JSON.
                 Err(e) if op == Op::View => return Ok(view::refused(state, &e.into())),
@@ -177,6 +187,7 @@ async fn dispatch(state: &State, req: &Request<Incoming>, route_name: &mut &'sta
                 Op::Stack => stack::serve(&ctx).await,
                 Op::View => view::serve(&ctx),
                 Op::DicomWeb => crate::dicomweb::serve(&ctx, req.uri().path()).await,
+                Op::Upload => upload::serve(&ctx, body).await,
             }
         }
     }

@@ -39,6 +39,8 @@ pub enum Op {
     View,
     /// DICOMweb under the prefix: the path past `/-/dicomweb` is parsed by [`crate::dicomweb`].
     DicomWeb,
+    /// A POSTed file or archive, ingested under the prefix.
+    Upload,
 }
 
 impl Op {
@@ -51,6 +53,7 @@ impl Op {
             Op::Stack => "stack",
             Op::View => "view",
             Op::DicomWeb => "dicomweb",
+            Op::Upload => "upload",
         }
     }
 }
@@ -84,6 +87,7 @@ fn operation(segments: &[&str]) -> Result<Op, ApiError> {
         ["stack.json"] => Ok(Op::Stack),
         ["view"] => Ok(Op::View),
         ["dicomweb", ..] => Ok(Op::DicomWeb),
+        ["upload"] => Ok(Op::Upload),
         ["frames", file] => {
             let (number, ext) = file.split_once('.').ok_or_else(|| ApiError::bad_request("frame needs an extension"))?;
             let format = match ext {

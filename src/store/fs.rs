@@ -20,6 +20,8 @@ use crate::key::ObjectKey;
 const STREAM_CHUNK: usize = 64 * 1024;
 /// Listings stop here: a prefix holding more is a misuse, not a series.
 const MAX_LISTED: usize = 100_000;
+/// Names of files being written: never listed, and renamed to their key only when whole.
+const PARTIAL: &str = ".fg-partial-";
 
 /// Objects are files below `root`; a key can never leave it (see [`crate::key`]) and
 /// symbolic links that lead outside it are refused.
@@ -129,6 +131,9 @@ impl FsStore {
                     let entry = entry?;
                     // Names that are not UTF-8 or not valid segments cannot be addressed by a URL.
                     let Ok(name) = entry.file_name().into_string() else { continue };
+                    if name.starts_with(PARTIAL) {
+                        continue;
+                    }
                     let mut child = segments.clone();
                     child.push(name);
                     pending.push((entry.path(), child));
@@ -139,6 +144,21 @@ impl FsStore {
             }
         }
         Ok(out)
+    }
+}
+
+impl FsStore {
+    /// The folder a new object of `key` goes in, created if need be, and checked to be inside
+    /// the root: a folder on the way may be a link that leads out of it.
+    fn folder_for(&self, key: &ObjectKey) -> Result<PathBuf, StoreError> {
+        let path = self.path(key);
+        let folder = path.parent().ok_or_else(|| StoreError::Io(io::Error::other("a key names a file")))?;
+        std::fs::create_dir_all(folder)?;
+        let real = folder.canonicalize()?;
+        if !real.starts_with(&self.root) {
+            return Err(StoreError::Io(io::Error::new(io::ErrorKind::PermissionDenied, "a folder of the key leads out of the store root")));
+        }
+        Ok(real)
     }
 }
 
@@ -205,6 +225,33 @@ impl Store for FsStore {
     async fn list(&self, prefix: &ObjectKey) -> Result<Vec<Listed>, StoreError> {
         let (this, prefix) = (self.clone(), prefix.clone());
         blocking(move || this.walk(&prefix)).await
+    }
+
+    /// Written to a hidden file beside the key's, flushed to disk, then renamed over it: a
+    /// reader sees the old object or the whole new one, and a failed body's file is removed.
+    async fn put(&self, key: &ObjectKey, mut body: ByteStream) -> Result<u64, StoreError> {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let (this, target) = (self.clone(), key.clone());
+        let (partial, file) = blocking(move || {
+            let folder = this.folder_for(&target)?;
+            let partial = tempfile::Builder::new().prefix(PARTIAL).tempfile_in(folder)?;
+            let file = partial.as_file().try_clone()?;
+            Ok((partial, file))
+        })
+        .await?;
+        let mut file = tokio::fs::File::from_std(file);
+        let mut written = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            file.write_all(&chunk).await?;
+            written += chunk.len() as u64;
+        }
+        file.flush().await?;
+        file.sync_data().await?;
+        let path = self.path(key);
+        blocking(move || partial.persist(path).map(|_| ()).map_err(|e| StoreError::Io(e.error))).await?;
+        Ok(written)
     }
 }
 

@@ -69,4 +69,14 @@ impl Store for Metered {
         self.record("list", started, &result);
         result
     }
+
+    async fn put(&self, key: &ObjectKey, body: ByteStream) -> Result<u64, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.put(key, body).await;
+        self.record("put", started, &result);
+        if let Ok(written) = &result {
+            self.metrics.store_bytes.get_or_create(&OpLabel { op: "put" }).inc_by(*written);
+        }
+        result
+    }
 }

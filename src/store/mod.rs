@@ -2,7 +2,8 @@
 //!
 //! Every read after the first `head` names the version it expects (`ObjectMeta::etag`), so a
 //! file replaced while it is served is noticed (`StoreError::Changed`) instead of mixing bytes
-//! of two versions into one frame.
+//! of two versions into one frame. Writes (ingest and the upload route) are whole or nothing: an
+//! object appears under its key only once all of its bytes are stored.
 
 use std::io;
 use std::ops::Range;
@@ -69,4 +70,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Objects whose key starts with the segments of `prefix`, at any depth, in no set order.
     async fn list(&self, prefix: &ObjectKey) -> Result<Vec<Listed>, StoreError>;
+
+    /// Stores `body` as `key`, replacing any object there, and answers the bytes written. Nothing
+    /// is visible under `key` until the body has ended well: a body that ends in an error leaves
+    /// the key as it was, and no partial object behind.
+    async fn put(&self, key: &ObjectKey, body: ByteStream) -> Result<u64, StoreError> {
+        let _ = (key, body);
+        Err(StoreError::Unavailable("this store is read-only".into()))
+    }
 }

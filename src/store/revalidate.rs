@@ -90,4 +90,13 @@ impl Store for Revalidating {
         self.listings.insert(prefix.clone(), Arc::new(listed.clone())).await;
         Ok(listed)
     }
+
+    /// An upload is seen at once by this process: the key's version and every listing are
+    /// asked for again (other processes see it when their window ends).
+    async fn put(&self, key: &ObjectKey, body: ByteStream) -> Result<u64, StoreError> {
+        let result = self.inner.put(key, body).await;
+        self.versions.invalidate(key).await;
+        self.listings.invalidate_all();
+        result
+    }
 }

@@ -15,7 +15,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
 use tokio_util::io::ReaderStream;
 
@@ -28,6 +28,11 @@ const STREAM_CHUNK: usize = 64 * 1024;
 const MAX_LISTED: usize = 100_000;
 /// HEADs at once for listed objects that came without an ETag.
 const LIST_HEADS: usize = 16;
+/// Bytes per part of a multipart upload; an object smaller than one part is one PUT. S3 wants
+/// parts of 5 MiB or more, and 10,000 parts at most: 8 MiB parts reach 78 GiB.
+const PART: usize = 8 << 20;
+/// Parts of one object uploaded at once.
+const PARTS_IN_FLIGHT: usize = 4;
 
 /// Where the objects are and how patient to be with the endpoint.
 #[derive(Debug, Clone)]
@@ -148,6 +153,52 @@ impl S3Store {
     }
 }
 
+impl S3Store {
+    /// Uploads the parts of a multipart upload begun with `first` (a whole part) and `body`,
+    /// several at once, and completes it; the caller aborts it on error.
+    async fn upload_parts(&self, full: &str, upload_id: &str, first: BytesMut, body: &mut ByteStream) -> Result<u64, StoreError> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        use futures_util::stream::FuturesUnordered;
+        let mut buffer = first;
+        let mut done = Vec::new();
+        let mut in_flight = FuturesUnordered::new();
+        let (mut number, mut written, mut ended) = (0i32, 0u64, false);
+        while !ended || !buffer.is_empty() {
+            while !ended && buffer.len() < PART {
+                match body.next().await {
+                    Some(chunk) => buffer.extend_from_slice(&chunk?),
+                    None => ended = true,
+                }
+            }
+            let part = buffer.split_to(buffer.len().min(PART)).freeze();
+            if part.is_empty() {
+                break;
+            }
+            number += 1;
+            written += part.len() as u64;
+            let send = self.client.upload_part().bucket(&self.bucket).key(full).upload_id(upload_id).part_number(number).body(part.into()).send();
+            in_flight.push(async move { send.await.map(|out| (number, out.e_tag().map(str::to_owned))) });
+            while in_flight.len() >= PARTS_IN_FLIGHT || (ended && buffer.is_empty() && !in_flight.is_empty()) {
+                if let Some(result) = in_flight.next().await {
+                    done.push(result.map_err(|e| classify(e, "upload part"))?);
+                }
+            }
+        }
+        done.sort_by_key(|(n, _)| *n);
+        let parts = done.into_iter().map(|(n, etag)| CompletedPart::builder().part_number(n).set_e_tag(etag).build()).collect();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(full)
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(|e| classify(e, "complete multipart upload"))?;
+        Ok(written)
+    }
+}
+
 /// Maps an SDK failure to whose fault it is; logs what the operator needs, never a secret.
 fn classify<E: ProvideErrorMetadata + Debug>(err: SdkError<E, HttpResponse>, op: &str) -> StoreError {
     match &err {
@@ -161,13 +212,13 @@ fn classify<E: ProvideErrorMetadata + Debug>(err: SdkError<E, HttpResponse>, op:
                 "PreconditionFailed" => StoreError::Changed,
                 "NoSuchBucket" => StoreError::Unavailable("bucket does not exist".into()),
                 "AccessDenied" | "Forbidden" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" => {
-                    StoreError::Unavailable(format!("storage refused {op} ({code}): check credentials and s3:GetObject permission"))
+                    StoreError::Unavailable(format!("storage refused {op} ({code}): check credentials and the IAM policy (README)"))
                 }
                 // HEAD answers carry no error body, so only the status tells.
                 _ if status == 404 => StoreError::NotFound,
                 _ if status == 412 => StoreError::Changed,
                 _ if status == 403 => {
-                    StoreError::Unavailable(format!("storage refused {op} (403): check credentials and s3:GetObject permission"))
+                    StoreError::Unavailable(format!("storage refused {op} (403): check credentials and the IAM policy (README)"))
                 }
                 _ => StoreError::Unavailable(format!("{op} failed: {}", if code.is_empty() { "service error" } else { code })),
             }
@@ -245,5 +296,37 @@ impl Store for S3Store {
             .buffer_unordered(LIST_HEADS);
         out.extend(heads.try_collect::<Vec<_>>().await?);
         Ok(out)
+    }
+
+    /// One PUT for an object smaller than a part; otherwise a multipart upload, completed only
+    /// when the body has ended well and aborted when it has not, so S3 never shows a partial
+    /// object. (A process killed midway leaves parts that no listing shows but that are billed:
+    /// the README's lifecycle rule removes them.)
+    async fn put(&self, key: &ObjectKey, mut body: ByteStream) -> Result<u64, StoreError> {
+        let full = self.full_key(key);
+        let mut first = BytesMut::new();
+        let mut ended = false;
+        while first.len() < PART {
+            match body.next().await {
+                Some(chunk) => first.extend_from_slice(&chunk?),
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        if ended {
+            let len = first.len() as u64;
+            self.client.put_object().bucket(&self.bucket).key(&full).body(first.freeze().into()).send().await.map_err(|e| classify(e, "put object"))?;
+            return Ok(len);
+        }
+        let created = self.client.create_multipart_upload().bucket(&self.bucket).key(&full).send().await.map_err(|e| classify(e, "create multipart upload"))?;
+        let upload_id = created.upload_id().ok_or_else(|| StoreError::Unavailable("multipart upload without an id".into()))?.to_owned();
+        let result = self.upload_parts(&full, &upload_id, first, &mut body).await;
+        if result.is_err() {
+            // Best effort: the lifecycle rule catches what this misses.
+            let _ = self.client.abort_multipart_upload().bucket(&self.bucket).key(&full).upload_id(&upload_id).send().await;
+        }
+        result
     }
 }

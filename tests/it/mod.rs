@@ -10,6 +10,7 @@ mod fidelity;
 mod frames;
 mod fuzz_regressions;
 mod hostile;
+mod ingest;
 mod nginx;
 pub mod nginxproc;
 mod overlays;

@@ -82,6 +82,10 @@ impl Store for Counting {
         self.count();
         self.inner.list(prefix).await
     }
+    async fn put(&self, key: &ObjectKey, body: ByteStream) -> Result<u64, StoreError> {
+        self.count();
+        self.inner.put(key, body).await
+    }
 }
 
 /// Which store a test server reads from; shared suites run on both.
@@ -228,6 +232,17 @@ pub async fn request(method: &str, url: &str, headers: &[(&str, &str)]) -> Resp 
         req = req.header(*k, *v);
     }
     let resp = client.request(req.body(Empty::new()).unwrap()).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    Resp { status, headers, body }
+}
+
+/// A request with a body, read whole.
+pub async fn request_with_body(method: &str, url: &str, body: Vec<u8>) -> Resp {
+    let client: Client<_, http_body_util::Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let req = hyper::Request::builder().method(method).uri(url).body(http_body_util::Full::new(Bytes::from(body))).unwrap();
+    let resp = client.request(req).await.unwrap();
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let body = resp.into_body().collect().await.unwrap().to_bytes();

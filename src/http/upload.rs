@@ -1,0 +1,104 @@
+//! `POST /v1/{token}/{prefix}/-/upload`: one DICOM file, image or ZIP archive, de-identified
+//! into the serving store under the token's prefix by the same pipeline as `framegate ingest`,
+//! answered with its manifest. Only a token made for uploads opens it.
+//!
+//! The body is spooled to an unnamed temporary file as it arrives (a ZIP archive is read from
+//! its directory, at its end), never held in memory; the file has no name on disk and is gone
+//! when the request ends, the process dies included. Each object appears in the store only when
+//! whole, so a failed upload leaves nothing half-written.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Response, StatusCode};
+use tokio::io::AsyncWriteExt;
+
+use super::respond::{self, Body};
+use super::{ApiError, Ctx};
+use crate::ingest::{self, Destination, Source};
+
+/// Bounds on uploads.
+#[derive(Debug, Clone)]
+pub struct UploadSettings {
+    /// Largest body, in bytes.
+    pub max_bytes: u64,
+    /// Uploads at once; more are answered 503.
+    pub concurrent: usize,
+    /// How uploaded objects are de-identified and checked.
+    pub options: ingest::Options,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        UploadSettings { max_bytes: 2 << 30, concurrent: 2, options: ingest::Options::default() }
+    }
+}
+
+/// Uploads being received, bounded.
+pub struct Uploads {
+    settings: UploadSettings,
+    slots: tokio::sync::Semaphore,
+}
+
+impl Uploads {
+    pub fn new(settings: UploadSettings) -> Self {
+        let slots = tokio::sync::Semaphore::new(settings.concurrent.max(1));
+        Uploads { settings, slots }
+    }
+}
+
+/// Receives, ingests, and answers the manifest: 200 when every file went in, 422 when any was
+/// refused or failed (the manifest says which and why).
+pub async fn serve(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, ApiError> {
+    let uploads = &ctx.state.uploads;
+    let max = uploads.settings.max_bytes;
+    let _slot = uploads.slots.try_acquire().map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too many uploads at once: retry shortly"))?;
+    let declared = ctx.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large(max));
+    }
+    let (file, size) = spool(body, max).await?;
+    if size == 0 {
+        return Err(ApiError::bad_request("the upload is empty"));
+    }
+    let destination = Destination { store: ctx.state.store.clone(), prefix: ctx.key.segments().to_vec(), label: ctx.key.as_str() };
+    let source = Source::File { file: Arc::new(file), name: "upload".into() };
+    let manifest = ingest::run(vec![source], destination, ctx.state.pseudonyms.clone(), uploads.settings.options.clone(), Arc::new(ingest::Quiet))
+        .await
+        .map_err(|e| ApiError { cause: Some(e.to_string()), ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the upload could not be ingested") })?;
+    let nothing_in = manifest.totals.written + manifest.totals.unchanged == 0;
+    let status = if manifest.totals.failed > 0 || nothing_in { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ApiError { cause: Some(e.to_string()), ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot write the manifest") })?;
+    let mut response = Response::new(respond::full(Bytes::from(json)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("uploads are limited to {} MiB", max >> 20))
+}
+
+/// Writes the body to an unnamed temporary file, refusing it once it passes `max` bytes.
+async fn spool(mut body: Incoming, max: u64) -> Result<(std::fs::File, u64), ApiError> {
+    let spool_failed = |e: std::io::Error| ApiError { cause: Some(e.to_string()), ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot receive the upload") };
+    let file = tokio::task::spawn_blocking(tempfile::tempfile).await.map_err(|e| spool_failed(std::io::Error::other(e)))?.map_err(spool_failed)?;
+    let mut writer = tokio::fs::File::from_std(file.try_clone().map_err(spool_failed)?);
+    let mut size = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ApiError::bad_request("the upload was cut off"))?;
+        let Ok(data) = frame.into_data() else { continue };
+        size += data.len() as u64;
+        if size > max {
+            return Err(too_large(max));
+        }
+        writer.write_all(&data).await.map_err(spool_failed)?;
+    }
+    writer.flush().await.map_err(spool_failed)?;
+    Ok((file, size))
+}

@@ -1,0 +1,214 @@
+//! One DICOM object: the header read up to Pixel Data and de-identified, then the Pixel Data
+//! element copied from the stream as it comes, never decoded, so memory stays flat whatever the
+//! object's size. Elements after Pixel Data (padding, signatures) are left behind.
+
+use std::io::{self, Read, Write};
+
+use dicom_core::Tag;
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+
+use super::manifest::{Instance, Kind, Refusal};
+use super::{BurnedIn, Job, Place};
+use crate::dicom::index::{INITIAL_PREFIX, Parsed, parse_header};
+use crate::dicom::walk::{ITEM, PixelElement, SEQUENCE_DELIMITATION};
+use crate::dicom::{DicomError, Geometry, Image, blank_metadata, is_jpeg_syntax, jpeg_header_end};
+
+/// Modalities whose images usually carry text burned into the pixels: ultrasound, secondary
+/// capture (screenshots, scanned documents) and external-camera photography.
+const BURNING_MODALITIES: [&str; 3] = ["US", "SC", "XC"];
+/// The most of a JPEG frame's first fragment read to find its metadata segments.
+const JPEG_HEADER_LIMIT: u64 = 1 << 20;
+/// Items in one Pixel Data element at most.
+const MAX_ITEMS: u64 = 1 << 20;
+
+/// Ingests the DICOM object `reader` holds (`size` bytes).
+pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64) {
+    let refuse = |refusal: Refusal| job.manifest.refuse(place, Kind::Dicom, size, refusal);
+    let (header, prefix) = match read_header(reader, size, job.options.limits.max_header_bytes) {
+        Ok(found) => found,
+        Err(refusal) => return refuse(refusal),
+    };
+    let ts = header.ts;
+    let pixel = header.pixel;
+    let jpeg = is_jpeg_syntax(ts.uid());
+    let about = match describe(&header.obj, header.meta.media_storage_sop_instance_uid(), job) {
+        Ok(about) => about,
+        Err(reason) => return refuse(Refusal::Fail(reason)),
+    };
+    if let Some(why) = &about.burned_in
+        && job.options.burned_in == BurnedIn::Refuse
+    {
+        return refuse(Refusal::Skip(format!("burned-in annotation ({why}): left out, see --burned-in")));
+    }
+    let key = match job.key([about.study.clone(), about.series.clone(), format!("{}.dcm", about.sop)]) {
+        Ok(key) => key,
+        Err(reason) => return refuse(Refusal::Fail(reason)),
+    };
+    if !job.first_time(&key) {
+        return refuse(Refusal::Skip("the same instance (SOP Instance UID) as an earlier file: not copied twice".into()));
+    }
+    let deidentified = match crate::deid::header_with(&header.meta, header.obj, ts, &job.pseudonyms, &job.options.deid) {
+        Ok(bytes) => bytes,
+        Err(e) => return refuse(Refusal::Fail(e.to_string())),
+    };
+    let native_size = pixel.length.map(|n| deidentified.len() as u64 + (pixel.value_offset - pixel.header_offset) + u64::from(n));
+    let instance = Instance { study: about.study, series: about.series, modality: about.modality, frames: about.frames, burned_in: about.burned_in.is_some() };
+    if job.writer.unchanged(&key, &deidentified, native_size) {
+        return job.manifest.unchanged(size, &key, instance);
+    }
+    let mut out = job.writer.begin(key, place.clone(), size, Some(instance));
+    let rest = &prefix[pixel.header_offset as usize..];
+    let copied = out.write_all(&deidentified).and_then(|()| copy_pixel_data(&mut io::Cursor::new(rest).chain(reader), &pixel, jpeg, &mut out));
+    match copied {
+        Ok(_) => out.finish(),
+        Err(e) => out.fail(super::io_reason(&e)),
+    }
+}
+
+/// What the manifest and the key need from the original header.
+struct About {
+    study: String,
+    series: String,
+    sop: String,
+    modality: Option<String>,
+    frames: u32,
+    /// Why the pixels may show identifying text.
+    burned_in: Option<String>,
+}
+
+fn describe(obj: &InMemDicomObject, meta_sop: &str, job: &Job) -> Result<About, String> {
+    let uid = |tag: Tag, name: &str| {
+        let value = obj.get(tag).and_then(|e| e.to_str().ok()).map(|v| v.trim_end_matches(['\0', ' ']).to_owned()).filter(|v| !v.is_empty());
+        value.map(|v| job.pseudonyms.uid(&v)).ok_or_else(|| format!("no {name}: cannot place the object in a study"))
+    };
+    let geometry = Geometry::from_obj(obj);
+    let sop = uid(tags::SOP_INSTANCE_UID, "SOP Instance UID").or_else(|e| {
+        let meta_sop = meta_sop.trim_end_matches(['\0', ' ']);
+        if meta_sop.is_empty() { Err(e) } else { Ok(job.pseudonyms.uid(meta_sop)) }
+    })?;
+    let burned_in = match (geometry.burned_in_annotation, geometry.modality.as_deref()) {
+        (Some(true), _) => Some("Burned In Annotation is YES".to_owned()),
+        (_, Some(m)) if BURNING_MODALITIES.contains(&m) => Some(format!("modality {m} usually burns text in")),
+        _ => None,
+    };
+    Ok(About {
+        study: uid(tags::STUDY_INSTANCE_UID, "Study Instance UID")?,
+        series: uid(tags::SERIES_INSTANCE_UID, "Series Instance UID")?,
+        sop,
+        modality: geometry.modality,
+        frames: Image::from_obj(obj).map_or(1, |image| image.frames),
+        burned_in,
+    })
+}
+
+/// Reads the file up to its Pixel Data element and parses what came before it; answers the
+/// header and every byte read, which may run past the element's start.
+fn read_header(reader: &mut dyn Read, size: u64, max_header: u64) -> Result<(crate::dicom::index::Header, Vec<u8>), Refusal> {
+    use Refusal::{Fail, Skip};
+    let mut prefix = Vec::new();
+    let mut want = INITIAL_PREFIX.min(size);
+    loop {
+        let missing = want.saturating_sub(prefix.len() as u64);
+        reader.take(missing).read_to_end(&mut prefix).map_err(|e| Fail(super::io_reason(&e)))?;
+        match parse_header(&prefix, size) {
+            Ok(Parsed::Done(header)) => return Ok((header, prefix)),
+            Ok(Parsed::Deflated(_)) => return Err(Skip("a deflated data set: its Pixel Data cannot be copied without inflating it, not ingested".into())),
+            Ok(Parsed::NeedMore(end)) => {
+                if end <= prefix.len() as u64 || end > size || (prefix.len() as u64) < want {
+                    return Err(Fail(DicomError::Truncated.to_string()));
+                }
+                if end > max_header {
+                    return Err(Fail(DicomError::HeaderTooLarge(max_header).to_string()));
+                }
+                want = end.max(2 * prefix.len() as u64).min(size).min(max_header);
+            }
+            Err(DicomError::NoPixelData) => {
+                return Err(Skip("DICOM without Pixel Data (a DICOMDIR, report, PDF or presentation state): not an image, not copied".into()));
+            }
+            Err(DicomError::NotDicom) => return Err(Fail("claims to be DICOM but is not".into())),
+            Err(e) => return Err(Fail(format!("not valid DICOM: {e}"))),
+        }
+    }
+}
+
+/// Copies the Pixel Data element from `input` (which starts at the element's header) to `out`:
+/// native data as it is; encapsulated data item by item, each JPEG frame's metadata segments
+/// blanked in place, so item lengths and the offset table stay true.
+fn copy_pixel_data(input: &mut dyn Read, pixel: &PixelElement, jpeg: bool, out: &mut dyn Write) -> io::Result<u64> {
+    let head = pixel.value_offset - pixel.header_offset;
+    copy_exact(input, out, head)?;
+    if let Some(length) = pixel.length {
+        return copy_exact(input, out, u64::from(length)).map(|n| head + n);
+    }
+    let mut total = head;
+    for item in 0..MAX_ITEMS {
+        let mut header = [0u8; 8];
+        input.read_exact(&mut header)?;
+        out.write_all(&header)?;
+        total += 8;
+        let tag = Tag(u16::from_le_bytes([header[0], header[1]]), u16::from_le_bytes([header[2], header[3]]));
+        let length = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        if tag == SEQUENCE_DELIMITATION {
+            return Ok(total);
+        }
+        if tag != ITEM || length == u32::MAX {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, DicomError::Malformed("Pixel Data items are not well formed")));
+        }
+        let length = u64::from(length);
+        // The first item is the offset table; a frame's stream starts with SOI in a later one.
+        if jpeg && item > 0 && length >= 4 {
+            let mut first = Vec::new();
+            input.take(length.min(JPEG_HEADER_LIMIT)).read_to_end(&mut first)?;
+            if first.len() as u64 != length.min(JPEG_HEADER_LIMIT) {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            if first.starts_with(&[0xFF, 0xD8]) && jpeg_header_end(&first).is_none() && (first.len() as u64) < length {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, DicomError::Malformed("a JPEG frame's header is larger than 1 MiB")));
+            }
+            let cleaned = if first.starts_with(&[0xFF, 0xD8]) { blank_metadata(&first) } else { first.as_slice().into() };
+            out.write_all(&cleaned)?;
+            copy_exact(input, out, length - first.len() as u64)?;
+        } else {
+            copy_exact(input, out, length)?;
+        }
+        total += length;
+    }
+    Err(io::Error::new(io::ErrorKind::InvalidData, DicomError::Malformed("too many Pixel Data items")))
+}
+
+/// Copies exactly `n` bytes, or fails: a stream that ends early is a truncated file.
+fn copy_exact(input: &mut dyn Read, out: &mut dyn Write, n: u64) -> io::Result<u64> {
+    let copied = io::copy(&mut input.take(n), out)?;
+    if copied != n {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(bytes: &[u8]) -> Vec<u8> {
+        let mut out = vec![0xFE, 0xFF, 0x00, 0xE0];
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(bytes);
+        out
+    }
+
+    #[test]
+    fn encapsulated_frames_keep_their_lengths_and_lose_their_comments() {
+        let jpeg = [&[0xFF, 0xD8, 0xFF, 0xFE, 0x00, 0x08][..], b"SECRET", &[0xFF, 0xDA, 0x00, 0x02, 0x11, 0x22, 0xFF, 0xD9]].concat();
+        let element = [&[0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF][..], &item(&[]), &item(&jpeg), &[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]].concat();
+        let pixel = PixelElement { header_offset: 0, value_offset: 12, length: None, vr: dicom_core::VR::OB };
+        let mut out = Vec::new();
+        let mut input = io::Cursor::new([&element[..], b"TRAILING ELEMENTS"].concat());
+        let n = copy_pixel_data(&mut input, &pixel, true, &mut out).unwrap();
+        assert_eq!(n as usize, element.len());
+        assert_eq!(out.len(), element.len(), "lengths are kept");
+        assert!(!out.windows(6).any(|w| w == b"SECRET"));
+        assert!(!out.windows(8).any(|w| w == b"TRAILING"), "nothing after Pixel Data is copied");
+        assert!(copy_pixel_data(&mut io::Cursor::new(&element[..element.len() - 9]), &pixel, true, &mut Vec::new()).is_err(), "a truncated element fails");
+    }
+}

@@ -1,0 +1,277 @@
+//! Ingest: studies in, de-identified objects out, so that no patient data is ever stored.
+//!
+//! Sources (DICOM files, folders, ZIP archives such as hospital CD exports, JPEG and PNG
+//! images, S3 prefixes) are read as streams, one entry after another, on a blocking thread;
+//! what reaches the destination store is:
+//! - each DICOM object with the header the raw route would serve (the same Basic Profile
+//!   engine, with the PS3.15 options asked for) and its Pixel Data copied through unchanged,
+//!   JPEG frames with their comment and application segments blanked, under
+//!   `{prefix}/{study}/{series}/{instance}.dcm` named by the pseudonymous UIDs;
+//! - each image with its metadata removed and its pixels untouched, under
+//!   `{prefix}/{stack}/{position}.{jpg|png}`, the stack named by a keyed hash of its folder;
+//! - nothing else: other files are listed in the [`Manifest`] with the reason.
+//!
+//! The modules, in the order an entry meets them:
+//! - [`source`]: the entries of each source, in a stable order, and which shard takes which;
+//! - [`archive`]: the entries of a ZIP archive, with hostile ones refused;
+//! - [`instance`]: one DICOM object, its header de-identified and its Pixel Data streamed;
+//! - [`picture`]: one JPEG or PNG image without its metadata;
+//! - [`write`]: objects to the store, several at once, skipping those already there;
+//! - [`manifest`]: what was done, with no patient data in it.
+
+mod archive;
+mod instance;
+mod manifest;
+mod picture;
+mod source;
+mod write;
+
+use std::io::{self, Read, Seek};
+use std::sync::Arc;
+
+use tokio::runtime::Handle;
+
+pub use manifest::{Manifest, Note, Place};
+pub use source::{Shard, Source};
+
+use crate::deid::{self, Pseudonyms};
+use crate::key::ObjectKey;
+use crate::store::Store;
+use manifest::{Builder, Kind, Refusal};
+use write::Writer;
+
+/// What to do with images whose pixels may show text that identifies the patient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum BurnedIn {
+    /// Leave them out and list them (the default): the Basic Profile cleans headers, not
+    /// pixels, so only a person who has looked at them should let them in.
+    #[default]
+    Refuse,
+    /// Store them, and list them in the manifest.
+    Keep,
+}
+
+/// Bounds on what one source may make ingest read or hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest DICOM header read to find Pixel Data.
+    pub max_header_bytes: u64,
+    /// Largest JPEG or PNG image, read whole to remove its metadata.
+    pub max_image_bytes: u64,
+    /// Largest ratio of an archive entry's size to its compressed size (ZIP bombs).
+    pub max_ratio: u64,
+    /// Largest total that the entries of one archive may unpack to.
+    pub max_unpacked_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_header_bytes: 16 << 20, max_image_bytes: 64 << 20, max_ratio: 200, max_unpacked_bytes: 64 << 30 }
+    }
+}
+
+/// How an ingest runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// PS3.15 options on top of the Basic Profile.
+    pub deid: deid::Options,
+    /// Images with burned-in annotation.
+    pub burned_in: BurnedIn,
+    /// Objects written at once.
+    pub jobs: usize,
+    /// Which part of the sources this process takes.
+    pub shard: Shard,
+    /// Input bounds.
+    pub limits: Limits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { deid: deid::Options::default(), burned_in: BurnedIn::default(), jobs: 8, shard: Shard::default(), limits: Limits::default() }
+    }
+}
+
+/// Where the objects go.
+#[derive(Clone)]
+pub struct Destination {
+    /// The store written to.
+    pub store: Arc<dyn Store>,
+    /// Key segments every object is put under (may be empty).
+    pub prefix: Vec<String>,
+    /// How the manifest names the destination.
+    pub label: String,
+}
+
+/// Told of progress, for a progress bar; every call is cheap and may come from any thread.
+pub trait Progress: Send + Sync {
+    /// Entries found in the sources (archives add theirs when opened).
+    fn found(&self, _entries: u64) {}
+    /// An entry is done; `bytes` were read from it.
+    fn done(&self, _bytes: u64) {}
+}
+
+/// A [`Progress`] that shows nothing.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// Why ingest could not run at all (a single entry's failure is in the manifest instead).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("cannot read source {0}: {1}")]
+    Source(usize, #[source] io::Error),
+    #[error("ingest stopped: {0}")]
+    Stopped(String),
+}
+
+/// Ingests `sources` into `destination` and answers what was done. Runs on a blocking thread;
+/// the store calls go to the runtime it was called from.
+pub async fn run(sources: Vec<Source>, destination: Destination, pseudonyms: Pseudonyms, options: Options, progress: Arc<dyn Progress>) -> Result<Manifest, IngestError> {
+    let handle = Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let job = Job::new(handle, destination, pseudonyms, options, progress);
+        job.sources(sources)
+    })
+    .await
+    .map_err(|e| IngestError::Stopped(e.to_string()))?
+}
+
+/// One ingest: its settings, its writer and what it has done so far.
+struct Job {
+    handle: Handle,
+    destination: Destination,
+    pseudonyms: Pseudonyms,
+    options: Options,
+    progress: Arc<dyn Progress>,
+    writer: Writer,
+    manifest: Arc<Builder>,
+    /// Keys written by this run: a second file holding the same instance is not copied twice.
+    seen: std::sync::Mutex<std::collections::HashSet<ObjectKey>>,
+}
+
+/// What the first bytes of an entry say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sniffed {
+    Dicom,
+    Jpeg,
+    Png,
+    Zip,
+    Other,
+}
+
+/// Bytes read to tell one kind of file from another: a DICOM preamble and its magic.
+const SNIFF: usize = 132;
+
+fn sniff(head: &[u8]) -> Sniffed {
+    match head {
+        [0xFF, 0xD8, 0xFF, ..] => Sniffed::Jpeg,
+        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Sniffed::Png,
+        [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => Sniffed::Zip,
+        h if crate::dicom::index::looks_like_dicom(h) => Sniffed::Dicom,
+        _ => Sniffed::Other,
+    }
+}
+
+/// Reads up to `n` bytes, fewer only at the end of the stream.
+fn read_up_to(reader: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::with_capacity(n);
+    reader.take(n as u64).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// A source that can be read anywhere: what a ZIP archive needs.
+pub(crate) trait ReadSeek: Read + Seek + Send {}
+impl<T: Read + Seek + Send> ReadSeek for T {}
+
+impl Job {
+    fn new(handle: Handle, destination: Destination, pseudonyms: Pseudonyms, options: Options, progress: Arc<dyn Progress>) -> Self {
+        let manifest = Arc::new(Builder::new(destination.label.clone(), &options));
+        let writer = Writer::new(handle.clone(), destination.store.clone(), options.jobs.max(1), manifest.clone());
+        Job { handle, destination, pseudonyms, options, progress, writer, manifest, seen: Default::default() }
+    }
+
+    fn sources(self, sources: Vec<Source>) -> Result<Manifest, IngestError> {
+        for (n, source) in sources.iter().enumerate() {
+            let entries = source.entries(n, &self.handle).map_err(|e| IngestError::Source(n, e))?;
+            self.progress.found(entries.len() as u64);
+            for entry in entries {
+                self.entry(&entry);
+            }
+        }
+        self.writer.wait();
+        Ok(self.manifest.finish())
+    }
+
+    /// One entry of a source: a file or object, which may be an archive of more.
+    fn entry(&self, entry: &source::Entry) {
+        let place = &entry.place;
+        if let Some(reason) = &entry.refused {
+            self.manifest.refuse(place, Kind::Other, entry.size, Refusal::Skip(reason.clone()));
+            self.progress.done(0);
+            return;
+        }
+        let opened = entry.open(&self.handle).and_then(|mut reader| {
+            let head = read_up_to(&mut reader, SNIFF)?;
+            reader.rewind()?;
+            Ok((reader, sniff(&head)))
+        });
+        match opened {
+            Err(e) => {
+                self.manifest.refuse(place, Kind::Other, entry.size, Refusal::Fail(format!("cannot read: {}", io_reason(&e))));
+                self.progress.done(0);
+            }
+            // Every shard opens an archive and takes its own share of the entries.
+            Ok((reader, Sniffed::Zip)) => {
+                archive::each(self, place, reader);
+                self.progress.done(0);
+            }
+            Ok((mut reader, kind)) => {
+                if self.options.shard.takes(place) {
+                    self.object(place, &mut reader, entry.size, kind);
+                }
+                self.progress.done(entry.size);
+            }
+        }
+    }
+
+    /// One file that is not an archive: an entry of a source, or of a ZIP archive.
+    fn object(&self, place: &Place, reader: &mut dyn Read, size: u64, kind: Sniffed) {
+        match kind {
+            Sniffed::Dicom => instance::ingest(self, place, reader, size),
+            Sniffed::Jpeg | Sniffed::Png => picture::ingest(self, place, reader, size, kind == Sniffed::Png),
+            Sniffed::Zip => self.manifest.refuse(place, Kind::Zip, size, Refusal::Skip("an archive inside an archive is not opened".into())),
+            Sniffed::Other => self.manifest.refuse(place, Kind::Other, size, Refusal::Skip(other_reason(place))),
+        }
+    }
+
+    /// Whether `key` is new to this run (and now taken).
+    fn first_time(&self, key: &ObjectKey) -> bool {
+        self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key.clone())
+    }
+
+    /// The key `segments` under the destination's prefix.
+    fn key(&self, segments: impl IntoIterator<Item = String>) -> Result<ObjectKey, String> {
+        ObjectKey::from_segments(self.destination.prefix.iter().cloned().chain(segments).collect()).map_err(|e| format!("cannot name the object: {e}"))
+    }
+}
+
+/// Why a file that is neither DICOM, an image nor an archive is left out, told by its extension
+/// alone (its name is not repeated).
+fn other_reason(place: &Place) -> String {
+    match place.extension.as_deref() {
+        Some("pdf") => "a PDF document: not an image, not copied".into(),
+        Some("txt" | "htm" | "html" | "xml" | "inf" | "ini") => "a text file: not an image, not copied".into(),
+        Some("exe" | "dll" | "jar" | "bat" | "cmd" | "js") => "a program (CD viewer software): not copied".into(),
+        _ => "not DICOM, JPEG, PNG or ZIP: not copied".into(),
+    }
+}
+
+/// An I/O error as a manifest reason: its kind and our own words only, since an error from deep
+/// inside a reader could quote a file name.
+fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => "the file ends early (truncated)".into(),
+        io::ErrorKind::InvalidData => e.get_ref().map_or_else(|| "malformed data".into(), |inner| inner.to_string()),
+        io::ErrorKind::Other => e.get_ref().map_or_else(|| "read failed".into(), |inner| inner.to_string()),
+        kind => format!("read failed ({kind})"),
+    }
+}

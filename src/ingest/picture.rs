@@ -1,0 +1,44 @@
+//! One JPEG or PNG image of a stack: read whole (images are small, and bounded), its metadata
+//! removed without re-encoding, and put under its stack's folder at its position.
+
+use std::io::Read;
+
+use super::manifest::{Kind, Refusal};
+use super::{Job, Place};
+
+/// Ingests the image `reader` holds (`size` bytes).
+pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64, png: bool) {
+    let kind = if png { Kind::Png } else { Kind::Jpeg };
+    let fail = |reason: String| job.manifest.refuse(place, kind, size, Refusal::Fail(reason));
+    let max = job.options.limits.max_image_bytes;
+    if size > max {
+        return fail(format!("an image larger than {} MiB: not ingested", max >> 20));
+    }
+    let mut bytes = Vec::new();
+    if let Err(e) = reader.take(max + 1).read_to_end(&mut bytes) {
+        return fail(super::io_reason(&e));
+    }
+    if bytes.len() as u64 > max {
+        return fail(format!("an image larger than {} MiB: not ingested", max >> 20));
+    }
+    let cleaned = match crate::deid::image::strip(&bytes) {
+        Ok(cleaned) => cleaned,
+        Err(e) => return fail(format!("not a valid image: {e}")),
+    };
+    // A stack is the images of one folder of the source, named by a keyed hash of where that
+    // folder is, so that a second ingest of the same source lands on the same keys.
+    let stack = job.pseudonyms.uid(&format!("fg-stack|{}", place.folder));
+    let name = format!("{:05}.{}", place.position, if png { "png" } else { "jpg" });
+    let key = match job.key([stack, name]) {
+        Ok(key) => key,
+        Err(reason) => return fail(reason),
+    };
+    if job.writer.unchanged_exact(&key, &cleaned) {
+        return job.manifest.unchanged_image(size, &key);
+    }
+    let mut out = job.writer.begin(key, place.clone(), size, None);
+    match std::io::Write::write_all(&mut out, &cleaned) {
+        Ok(()) => out.finish(),
+        Err(e) => out.fail(super::io_reason(&e)),
+    }
+}

@@ -1,0 +1,286 @@
+//! What to read: local files and folders, or objects under a store prefix, as entries in a
+//! stable order; and which shard takes which entry.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio::runtime::Handle;
+
+use super::{Place, ReadSeek};
+use crate::key::ObjectKey;
+use crate::store::{ObjectMeta, Store};
+
+/// Entries in one folder at most: a source holding more is a misuse, not a study.
+const MAX_ENTRIES: usize = 1_000_000;
+/// Bytes fetched per read from a store source.
+const STORE_CHUNK: u64 = 8 << 20;
+
+/// One SOURCE argument.
+#[derive(Clone)]
+pub enum Source {
+    /// A local file (DICOM, image or ZIP) or a folder, read recursively.
+    Local(PathBuf),
+    /// Every object under `prefix` in a store: an S3 bucket holding identified files.
+    Store {
+        /// The store.
+        store: Arc<dyn Store>,
+        /// The prefix whose objects are read.
+        prefix: ObjectKey,
+    },
+    /// An open file: an upload, spooled.
+    File {
+        /// The file.
+        file: Arc<std::fs::File>,
+        /// The name its stack is told by, for an image.
+        name: String,
+    },
+}
+
+/// `--shard i/n`: this process takes the entries whose keyed position falls to `index`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This process's share, from 0.
+    pub index: u64,
+    /// How many processes share the sources.
+    pub count: u64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { index: 0, count: 1 }
+    }
+}
+
+impl Shard {
+    /// Parses `i/n` with `i < n`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("shard {text:?} is not i/n with 0 <= i < n");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (i.trim().parse::<u64>().map_err(|_| bad())?, n.trim().parse::<u64>().map_err(|_| bad())?);
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether this shard takes the entry at `place`: by a hash of its position, so every
+    /// process agrees without talking to the others, and a folder's files spread evenly.
+    pub fn takes(&self, place: &Place) -> bool {
+        if self.count == 1 {
+            return true;
+        }
+        let digest = Sha256::new().chain_update(format!("{}|{}|{:?}", place.source, place.item, place.entry)).finalize();
+        u64::from_le_bytes(digest[..8].try_into().unwrap_or_default()) % self.count == self.index
+    }
+}
+
+/// One file or object of a source.
+pub(super) struct Entry {
+    /// Where it is, as the manifest tells it.
+    pub place: Place,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Why it is not read at all (a symbolic link).
+    pub refused: Option<String>,
+    open: Open,
+}
+
+enum Open {
+    File(PathBuf),
+    Handle(Arc<std::fs::File>),
+    Store(Arc<dyn Store>, ObjectKey, ObjectMeta),
+    Nothing,
+}
+
+impl Entry {
+    /// A reader over the whole entry.
+    pub fn open(&self, handle: &Handle) -> io::Result<Box<dyn ReadSeek>> {
+        match &self.open {
+            Open::File(path) => Ok(Box::new(std::fs::File::open(path)?)),
+            Open::Handle(file) => {
+                let mut file = file.try_clone()?;
+                io::Seek::rewind(&mut file)?;
+                Ok(Box::new(file))
+            }
+            Open::Store(store, key, meta) => Ok(Box::new(StoreReader::new(handle.clone(), store.clone(), key.clone(), meta.clone()))),
+            Open::Nothing => Err(io::Error::other("not readable")),
+        }
+    }
+}
+
+impl Source {
+    /// The entries of source number `n`, sorted by path in natural order (`img2` before
+    /// `img10`), with each one's position among those in its folder.
+    pub(super) fn entries(&self, n: usize, handle: &Handle) -> io::Result<Vec<Entry>> {
+        let mut found: Vec<(String, u64, Open, Option<String>)> = Vec::new();
+        match self {
+            Source::Local(path) => {
+                let meta = std::fs::symlink_metadata(path)?;
+                if meta.is_dir() {
+                    walk(path, String::new(), &mut found)?;
+                } else {
+                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file").to_owned();
+                    found.push((name, std::fs::metadata(path)?.len(), Open::File(path.clone()), None));
+                }
+            }
+            Source::File { file, name } => found.push((name.clone(), file.metadata()?.len(), Open::Handle(file.clone()), None)),
+            Source::Store { store, prefix } => {
+                let listed = handle.block_on(store.list(prefix)).map_err(io::Error::other)?;
+                let strip = prefix.depth();
+                for object in listed {
+                    let path = object.key.segments()[strip..].join("/");
+                    found.push((path, object.meta.size, Open::Store(store.clone(), object.key, object.meta), None));
+                }
+            }
+        }
+        found.sort_by(|a, b| natord::compare(&a.0, &b.0));
+        let files: Vec<(&str, u64)> = found.iter().map(|(path, size, ..)| (path.as_str(), *size)).collect();
+        Ok(number(&files, n, None)
+            .into_iter()
+            .zip(found)
+            .map(|(place, (_, size, open, refused))| Entry { place, size, refused, open })
+            .collect())
+    }
+}
+
+/// Places for `files` (path and size, sorted): each one's item number, and its position among
+/// the files of its folder. A folder is told by the names and sizes of all its files, not by
+/// where it is: two CDs mounted at the same path are two stacks, and the same CD read twice is
+/// the same one.
+pub(super) fn number(files: &[(&str, u64)], source: usize, archive_item: Option<usize>) -> Vec<Place> {
+    use std::collections::HashMap;
+    let split = |path: &'_ str| -> (String, String) {
+        let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
+        (folder.to_owned(), name.to_owned())
+    };
+    let mut folders: HashMap<String, Sha256> = HashMap::new();
+    for (path, size) in files {
+        let (folder, name) = split(path);
+        folders.entry(folder).or_default().update(format!("{name}\0{size}\0"));
+    }
+    let folders: HashMap<String, String> = folders.into_iter().map(|(folder, hash)| (folder, hex::encode(hash.finalize()))).collect();
+    let mut positions: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(files.len());
+    for (i, (path, _)) in files.iter().enumerate() {
+        let (folder, name) = split(path);
+        let position = positions.entry(folder.clone()).or_insert(0);
+        *position += 1;
+        let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).filter(|e| e.len() <= 8 && e.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let (item, entry) = match archive_item {
+            Some(item) => (item, Some(i)),
+            None => (i, None),
+        };
+        out.push(Place { source, item, entry, extension, folder: folders.get(&folder).cloned().unwrap_or_default(), position: *position });
+    }
+    out
+}
+
+/// Every file below `dir`, recursively; links are listed but not followed, since one could
+/// lead anywhere on the machine.
+fn walk(dir: &Path, relative: String, out: &mut Vec<(String, u64, Open, Option<String>)>) -> io::Result<()> {
+    let mut children: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    children.sort_by_key(|c| c.file_name());
+    for child in children {
+        let name = child.file_name().to_string_lossy().into_owned();
+        let path = if relative.is_empty() { name } else { format!("{relative}/{name}") };
+        let kind = child.file_type()?;
+        if kind.is_symlink() {
+            out.push((path, 0, Open::Nothing, Some("a symbolic link: not followed".into())));
+        } else if kind.is_dir() {
+            walk(&child.path(), path, out)?;
+        } else if kind.is_file() {
+            out.push((path, child.metadata()?.len(), Open::File(child.path()), None));
+        }
+        if out.len() > MAX_ENTRIES {
+            return Err(io::Error::other(format!("more than {MAX_ENTRIES} files in one source")));
+        }
+    }
+    Ok(())
+}
+
+/// An object in a store read as a file: ranged reads of a few MiB as the reader moves, so a
+/// ZIP archive in S3 is read by its directory without downloading it first.
+struct StoreReader {
+    handle: Handle,
+    store: Arc<dyn Store>,
+    key: ObjectKey,
+    meta: ObjectMeta,
+    position: u64,
+    /// The bytes last fetched and where they start.
+    chunk: Bytes,
+    chunk_at: u64,
+}
+
+impl StoreReader {
+    fn new(handle: Handle, store: Arc<dyn Store>, key: ObjectKey, meta: ObjectMeta) -> Self {
+        StoreReader { handle, store, key, meta, position: 0, chunk: Bytes::new(), chunk_at: 0 }
+    }
+}
+
+impl io::Read for StoreReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.position >= self.meta.size || buf.is_empty() {
+            return Ok(0);
+        }
+        let in_chunk = self.position >= self.chunk_at && self.position < self.chunk_at + self.chunk.len() as u64;
+        if !in_chunk {
+            let range = self.position..(self.position + STORE_CHUNK).min(self.meta.size);
+            self.chunk = self.handle.block_on(self.store.read(&self.key, &self.meta, range)).map_err(io::Error::other)?;
+            self.chunk_at = self.position;
+        }
+        let from = (self.position - self.chunk_at) as usize;
+        let n = buf.len().min(self.chunk.len() - from);
+        buf[..n].copy_from_slice(&self.chunk[from..from + n]);
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl io::Seek for StoreReader {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            io::SeekFrom::Start(n) => Some(n),
+            io::SeekFrom::End(d) => self.meta.size.checked_add_signed(d),
+            io::SeekFrom::Current(d) => self.position.checked_add_signed(d),
+        };
+        self.position = target.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.position)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_the_entries_between_them_without_overlap() {
+        let names: Vec<String> = (0..1000).map(|i| format!("f{i}")).collect();
+        let files: Vec<(&str, u64)> = names.iter().map(|n| (n.as_str(), 1)).collect();
+        let places = number(&files, 0, None);
+        let shards: Vec<Shard> = (0..3).map(|i| Shard::parse(&format!("{i}/3")).unwrap()).collect();
+        let mut counts = [0; 3];
+        for place in &places {
+            let takers: Vec<usize> = (0..3).filter(|&i| shards[i].takes(place)).collect();
+            assert_eq!(takers.len(), 1, "exactly one shard takes each entry");
+            counts[takers[0]] += 1;
+        }
+        assert!(counts.iter().all(|&c| c > 250), "{counts:?}");
+        for bad in ["3/3", "1/0", "a/2", "1", "-1/2"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn positions_count_within_each_folder() {
+        let places = number(&[("a/1.jpg", 1), ("a/2.jpg", 2), ("b/1.jpg", 1), ("c.dcm", 9)], 2, None);
+        let got: Vec<(usize, usize, Option<&str>)> = places.iter().map(|p| (p.item, p.position, p.extension.as_deref())).collect();
+        assert_eq!(got, [(0, 1, Some("jpg")), (1, 2, Some("jpg")), (2, 1, Some("jpg")), (3, 1, Some("dcm"))]);
+        assert_ne!(places[0].folder, places[2].folder);
+        assert_eq!(places[0].folder, places[1].folder);
+        let moved = number(&[("x/a/1.jpg", 1), ("x/a/2.jpg", 2)], 0, Some(4));
+        assert_eq!(moved[0].folder, number(&[("a/1.jpg", 1), ("a/2.jpg", 2)], 2, None)[0].folder, "a folder is told by its files, not its path");
+    }
+}

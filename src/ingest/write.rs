@@ -1,0 +1,155 @@
+//! Objects to the store from the blocking thread that reads the sources: each object's bytes go
+//! through a small channel to a `put` running on the runtime, so a small object is handed over
+//! at once and the reader moves on while it uploads, and a large one streams at the store's
+//! pace. At most `jobs` objects are in flight.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use tokio::runtime::Handle;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+
+use super::manifest::{Builder, Instance};
+use super::Place;
+use crate::key::ObjectKey;
+use crate::store::{ByteStream, Store, StoreError};
+
+/// Bytes per message from the reader to the upload.
+const CHUNK: usize = 1 << 20;
+/// Messages waiting per upload: a small object fits whole, a large one waits for the store.
+const QUEUE: usize = 8;
+
+/// Writes objects, several at once, and records each outcome in the manifest.
+pub(super) struct Writer {
+    handle: Handle,
+    store: Arc<dyn Store>,
+    slots: Arc<Semaphore>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    manifest: Arc<Builder>,
+}
+
+impl Writer {
+    pub fn new(handle: Handle, store: Arc<dyn Store>, jobs: usize, manifest: Arc<Builder>) -> Self {
+        Writer { handle, store, slots: Arc::new(Semaphore::new(jobs)), tasks: Mutex::new(Vec::new()), manifest }
+    }
+
+    /// Whether `key` already holds a DICOM object that begins with `header` (and is
+    /// `size` bytes, when known). A SOP Instance UID names one instance's content (PS3.3
+    /// C.12.1.1.1), so the same de-identified header means the same object: a re-run or a
+    /// resumed run reads the header back instead of uploading the object again.
+    pub fn unchanged(&self, key: &ObjectKey, header: &[u8], size: Option<u64>) -> bool {
+        let check = async {
+            let meta = self.store.head(key).await.ok()?;
+            if meta.size < header.len() as u64 || size.is_some_and(|s| s != meta.size) {
+                return None;
+            }
+            let stored = self.store.read(key, &meta, 0..header.len() as u64).await.ok()?;
+            Some(stored == header)
+        };
+        self.handle.block_on(check).unwrap_or(false)
+    }
+
+    /// Whether `key` already holds exactly `bytes` (an image).
+    pub fn unchanged_exact(&self, key: &ObjectKey, bytes: &[u8]) -> bool {
+        let check = async {
+            let meta = self.store.head(key).await.ok()?;
+            if meta.size != bytes.len() as u64 {
+                return None;
+            }
+            let stored = self.store.read(key, &meta, 0..meta.size).await.ok()?;
+            Some(stored == bytes)
+        };
+        self.handle.block_on(check).unwrap_or(false)
+    }
+
+    /// Starts writing `key`, once a slot is free; the object of `size` source bytes at `place`
+    /// is recorded as `instance` (or as an image) when its upload ends.
+    pub fn begin(&self, key: ObjectKey, place: Place, size: u64, instance: Option<Instance>) -> Out {
+        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(QUEUE);
+        let slot = self.handle.block_on(self.slots.clone().acquire_owned());
+        let (store, manifest) = (self.store.clone(), self.manifest.clone());
+        let body: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|item| (item, rx)) }));
+        let task = self.handle.spawn(async move {
+            let result = store.put(&key, body).await;
+            drop(slot);
+            manifest.written(&place, size, &key, instance, result.map_err(|e| reason(&e)));
+        });
+        self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(task);
+        Out { tx, buffer: BytesMut::with_capacity(CHUNK), ended: false }
+    }
+
+    /// Waits for every upload to end.
+    pub fn wait(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        self.handle.block_on(async {
+            for task in tasks {
+                let _ = task.await;
+            }
+        });
+    }
+}
+
+/// Why a write failed, in words that quote nothing from the source.
+fn reason(e: &StoreError) -> String {
+    match e {
+        // The reader's own failure, sent down the body: already in our words.
+        StoreError::Io(io) if io.kind() == io::ErrorKind::Other || io.kind() == io::ErrorKind::InvalidData => {
+            io.get_ref().map_or_else(|| "read failed".to_owned(), |inner| inner.to_string())
+        }
+        other => format!("cannot write: {other}"),
+    }
+}
+
+/// One object being written: `Write` it, then [`Out::finish`] or [`Out::fail`]. Dropped
+/// without either (an early return, a panic), it fails: a body that merely stopped would look
+/// whole to the store.
+pub(super) struct Out {
+    tx: mpsc::Sender<io::Result<Bytes>>,
+    buffer: BytesMut,
+    ended: bool,
+}
+
+impl Out {
+    fn send(&mut self, item: io::Result<Bytes>) -> io::Result<()> {
+        self.tx.blocking_send(item).map_err(|_| io::Error::other("the upload stopped"))
+    }
+
+    /// The object is whole: the store may show it.
+    pub fn finish(mut self) {
+        let rest = self.buffer.split().freeze();
+        if rest.is_empty() || self.send(Ok(rest)).is_ok() {
+            self.ended = true;
+        }
+    }
+
+    /// The source failed: the store drops what it has, and the manifest says `why`.
+    pub fn fail(mut self, why: String) {
+        self.ended = true;
+        let _ = self.send(Err(io::Error::other(why)));
+    }
+}
+
+impl Drop for Out {
+    fn drop(&mut self) {
+        if !self.ended {
+            let _ = self.send(Err(io::Error::other("the object was left unfinished")));
+        }
+    }
+}
+
+impl io::Write for Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.buffer.extend_from_slice(buf);
+        if self.buffer.len() >= CHUNK {
+            let chunk = self.buffer.split().freeze();
+            self.send(Ok(chunk))?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,513 @@
+//! `framegate ingest` and the upload route: what comes in identified leaves nothing identifying
+//! in the destination, frames stay as they were, re-runs upload nothing, and hostile archives
+//! are refused.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use dicom_core::header::Header;
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use framegate::deid::Pseudonyms;
+use framegate::ingest::{self, Destination, Manifest, Options, Source};
+use framegate::sample;
+use framegate::store::Store;
+use framegate::store::fs::FsStore;
+use framegate::store::s3::S3Store;
+use framegate::token::Purpose;
+
+use super::deid::planted_object;
+use super::s3server::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
+use super::support::*;
+
+const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
+
+fn pseudonyms() -> Pseudonyms {
+    Pseudonyms::new(vec![42; 32])
+}
+
+/// A destination of either kind, and the folder holding every byte it stores.
+struct Dest {
+    destination: Destination,
+    /// Keeps the folder (and for S3 the server over it) alive.
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    _s3: Option<S3Server>,
+}
+
+async fn dest(backend: Backend) -> Dest {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let (store, s3): (Arc<dyn Store>, _) = match backend {
+        Backend::Fs => (Arc::new(FsStore::new(&root).unwrap()), None),
+        Backend::S3 => {
+            let s3 = S3Server::start(&root).await;
+            let mut options = s3.options(BUCKET);
+            options.prefix = "studies".into();
+            (Arc::new(S3Store::from_sdk(&s3.sdk(ACCESS_KEY, SECRET_KEY), &options)), Some(s3))
+        }
+    };
+    let destination = Destination { store, prefix: vec!["in".into()], label: "test".into() };
+    Dest { destination, _dir: dir, root, _s3: s3 }
+}
+
+async fn ingest_with(sources: Vec<Source>, dest: &Destination, options: Options) -> Manifest {
+    ingest::run(sources, dest.clone(), pseudonyms(), options, Arc::new(ingest::Quiet)).await.unwrap()
+}
+
+/// Every file below `root`, hidden ones and the S3 server's bookkeeping included.
+fn every_file(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                out.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// A ZIP archive of `entries`, deflated.
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in entries {
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+/// `stream` with a comment and an EXIF segment holding `comment` and `exif` inserted after SOI.
+fn with_jpeg_metadata(stream: &[u8], comment: &str, exif: &str) -> Vec<u8> {
+    let segment = |marker: u8, body: &[u8]| [&[0xFF, marker][..], &((body.len() + 2) as u16).to_be_bytes(), body].concat();
+    [&stream[..2], &segment(0xFE, comment.as_bytes()), &segment(0xE1, &[b"Exif\0\0", exif.as_bytes()].concat()), &stream[2..]].concat()
+}
+
+fn grey_jpeg(seed: u8) -> Vec<u8> {
+    let pixels: Vec<u8> = (0..32 * 32).map(|i| (i as u8).wrapping_mul(seed)).collect();
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 90).encode(&pixels, 32, 32, jpeg_encoder::ColorType::Luma).unwrap();
+    out
+}
+
+fn png_with_text(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, 8, 8);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.add_text_chunk("Author".into(), format!("{text}-tEXt")).unwrap();
+    encoder.add_ztxt_chunk("Comment".into(), format!("{text}-zTXt")).unwrap();
+    encoder.add_itxt_chunk("Description".into(), format!("{text}-iTXt")).unwrap();
+    let mut writer = encoder.write_header().unwrap();
+    writer.write_image_data(&(0..64).map(|i| i as u8 * 3).collect::<Vec<_>>()).unwrap();
+    writer.finish().unwrap();
+    out
+}
+
+/// A JPEG baseline DICOM object of the planted patient, whose frame carries a comment and EXIF.
+fn jpeg_dicom(comment: &str, exif: &str) -> Vec<u8> {
+    let (planted, _) = planted_object(2, 1);
+    let mut obj = sample::rgb_image(32, 32, |c, r| [(c * 8) as u8, (r * 8) as u8, 90]);
+    for element in planted.iter().filter(|e| e.tag().group() != 0x0028 && e.tag() != tags::PIXEL_DATA) {
+        obj.put(element.clone());
+    }
+    obj.put(DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("YBR_FULL_422")));
+    let rgb: Vec<u8> = (0..32u16).flat_map(|r| (0..32u16).flat_map(move |c| [(c * 8) as u8, (r * 8) as u8, 90])).collect();
+    let mut stream = Vec::new();
+    jpeg_encoder::Encoder::new(&mut stream, 90).encode(&rgb, 32, 32, jpeg_encoder::ColorType::Rgb).unwrap();
+    sample::to_bytes_in(sample::with_one_fragment(obj, with_jpeg_metadata(&stream, comment, exif)), JPEG_BASELINE).unwrap()
+}
+
+/// A DICOMDIR naming the planted patient, as a CD export has one.
+fn dicomdir(name: &str) -> Vec<u8> {
+    use dicom_core::Length;
+    use dicom_core::value::DataSetSequence;
+    let record = InMemDicomObject::from_element_iter([
+        DataElement::new(tags::DIRECTORY_RECORD_TYPE, VR::CS, PrimitiveValue::from("PATIENT")),
+        DataElement::new(tags::PATIENT_NAME, VR::PN, PrimitiveValue::from(name)),
+        DataElement::new(tags::PATIENT_ID, VR::LO, PrimitiveValue::from("DIRPATIENTID77")),
+    ]);
+    let obj = InMemDicomObject::from_element_iter([
+        DataElement::new(tags::FILE_SET_ID, VR::CS, PrimitiveValue::from("CDEXPORT")),
+        DataElement::new(tags::DIRECTORY_RECORD_SEQUENCE, VR::SQ, DataSetSequence::new(vec![record], Length::UNDEFINED)),
+    ]);
+    let meta = dicom_object::FileMetaTableBuilder::new()
+        .transfer_syntax("1.2.840.10008.1.2.1")
+        .media_storage_sop_class_uid("1.2.840.10008.1.3.10")
+        .media_storage_sop_instance_uid("1.2.826.0.1.3680043.10.424242")
+        .implementation_class_uid("1.2.826.0.1.3680043.10.1")
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    obj.with_exact_meta(meta).write_all(&mut out).unwrap();
+    out
+}
+
+/// A hospital CD export: a DICOMDIR, a planted series (one instance with every attribute
+/// written as UN), a JPEG-compressed instance, photos with metadata, and a viewer's readme.
+struct CdExport {
+    zip: Vec<u8>,
+    /// Every entry, as stored in the archive before compression.
+    entries: Vec<Vec<u8>>,
+    planted: Vec<String>,
+    /// Original instances, by SOP Instance UID.
+    originals: Vec<Vec<u8>>,
+}
+
+fn cd_export() -> CdExport {
+    let mut planted = Vec::new();
+    let mut originals = Vec::new();
+    for instance in 1..=3 {
+        let (obj, values) = planted_object(1, instance);
+        planted.extend(values);
+        let bytes = sample::to_bytes(obj).unwrap();
+        originals.push(if instance == 3 { with_un_vrs(&bytes) } else { bytes });
+    }
+    originals.push(jpeg_dicom("PLANTEDJPEGCOMMENT", "PLANTEDJPEGEXIF"));
+    planted.extend(["PLANTEDJPEGCOMMENT", "PLANTEDJPEGEXIF", "PLANTEDPHOTOCOMMENT", "PLANTEDPHOTOEXIF", "PLANTEDPNG", "PLANTEDDIRNAME", "DIRPATIENTID77", "PLANTEDREADME"].map(String::from));
+    let photo = with_jpeg_metadata(&grey_jpeg(3), "PLANTEDPHOTOCOMMENT", "PLANTEDPHOTOEXIF");
+    let png = png_with_text("PLANTEDPNG");
+    let readme = b"Viewer for PLANTEDREADME's images".to_vec();
+    let dir = dicomdir("PLANTEDDIRNAME^PATIENT");
+    let mut entries: Vec<(String, &[u8])> = vec![("DICOMDIR".into(), &dir[..]), ("README.TXT".into(), &readme[..]), ("PHOTOS/IMG1.JPG".into(), &photo[..]), ("PHOTOS/IMG2.PNG".into(), &png[..])];
+    for (n, bytes) in originals.iter().enumerate() {
+        entries.push((format!("DICOM/S1/IM{}", n + 1), &bytes[..]));
+    }
+    let raw = entries.iter().map(|(_, b)| b.to_vec()).collect();
+    let entries: Vec<(&str, &[u8])> = entries.iter().map(|(n, b)| (n.as_str(), *b)).collect();
+    CdExport { zip: zip_of(&entries), entries: raw, planted, originals }
+}
+
+crate::on_both_stores!(a_cd_export_goes_in_and_no_planted_value_comes_out);
+
+/// The test: plant a distinctive value in every attribute of Table E.1-1 (sequences and
+/// UN encodings included), private tags, JPEG comments and EXIF, PNG text and the DICOMDIR;
+/// ingest the ZIP; then search every byte of every object in the destination.
+async fn a_cd_export_goes_in_and_no_planted_value_comes_out(backend: Backend) {
+    let cd = cd_export();
+    let work = tempfile::tempdir().unwrap();
+    let zip = work.path().join("cd.zip");
+    std::fs::write(&zip, &cd.zip).unwrap();
+    for value in &cd.planted {
+        assert!(cd.entries.iter().any(|e| contains(e, value)), "{value} was planted");
+    }
+    let d = dest(backend).await;
+    let options = Options { burned_in: ingest::BurnedIn::Keep, ..Options::default() };
+    let manifest = ingest_with(vec![Source::Local(zip)], &d.destination, options).await;
+
+    assert_eq!(manifest.totals.failed, 0, "{:?}", manifest.failed);
+    assert_eq!(manifest.totals.written, 6, "4 instances and 2 images: {manifest:#?}");
+    assert_eq!(manifest.studies.iter().map(|s| s.series.len()).sum::<usize>(), 2);
+    assert_eq!(manifest.stacks.len(), 1);
+    assert_eq!(manifest.stacks[0].images, 2);
+    let reasons: Vec<&str> = manifest.skipped.iter().map(|n| n.reason.as_str()).collect();
+    assert_eq!(manifest.skipped.len(), 2, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("DICOMDIR")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("text file")), "{reasons:?}");
+
+    let stored = every_file(&d.root);
+    assert!(stored.len() >= 6);
+    for (path, bytes) in &stored {
+        for value in &cd.planted {
+            assert!(!contains(bytes, value), "{value} is in {}", path.display());
+        }
+    }
+    let manifest_json = serde_json::to_string(&manifest).unwrap();
+    for value in cd.planted.iter().chain(["DICOM", "S1", "IM1", "PHOTOS", "cd.zip"].map(String::from).iter()) {
+        assert!(!manifest_json.contains(value.as_str()), "the manifest holds {value}");
+    }
+}
+
+/// The ingested copy, served, gives the original's frames; its layout is study/series/instance
+/// by pseudonymous UIDs; and the images keep their pixels.
+#[tokio::test]
+async fn ingested_frames_equal_the_originals() {
+    let cd = cd_export();
+    let server = Server::start().await;
+    for (n, original) in cd.originals.iter().enumerate() {
+        server.put(&format!("orig/{n}.dcm"), original.clone()).await;
+    }
+    let zip = server.path("upload.zip");
+    std::fs::write(&zip, &cd.zip).unwrap();
+    let destination = Destination { store: Arc::new(FsStore::new(server.dir.path()).unwrap()), prefix: vec!["in".into()], label: "test".into() };
+    let options = Options { burned_in: ingest::BurnedIn::Keep, ..Options::default() };
+    let manifest = ingest::run(vec![Source::Local(zip)], destination, server.state.pseudonyms.clone(), options, Arc::new(ingest::Quiet)).await.unwrap();
+    assert_eq!(manifest.totals.failed, 0, "{:?}", manifest.failed);
+
+    // Each original's instance is at in/{study}/{series}/{instance}.dcm under its pseudonyms.
+    let p = &server.state.pseudonyms;
+    let jpeg_series = manifest.studies.iter().flat_map(|s| &s.series).find(|s| s.frames == 1 && s.series == p.uid("1.2.826.0.1.3680043.10.8888.2")).expect("the JPEG series");
+    let instances = [(1u64, 1u64, 0usize), (1, 2, 1), (1, 3, 2), (2, 1, 3)];
+    for (series, instance, original) in instances {
+        let study = p.uid("1.2.826.0.1.3680043.10.7777");
+        let key = format!("in/{study}/{}/{}.dcm", p.uid(&format!("1.2.826.0.1.3680043.10.8888.{series}")), p.uid(&format!("1.2.826.0.1.3680043.10.9999.{series}.{instance}")));
+        assert!(server.path(&key).is_file(), "{key}");
+        for format in ["png", "jpg"] {
+            let ingested = get(&server.url(&key, &key, &format!("/-/frames/1.{format}"))).await;
+            let source = get(&server.url("orig", &format!("orig/{original}.dcm"), &format!("/-/frames/1.{format}"))).await;
+            assert_eq!((ingested.status, source.status), (200, 200), "{key}");
+            assert_eq!(ingested.body, source.body, "frame of {key} as {format}");
+        }
+    }
+    assert_eq!(jpeg_series.key.split('/').count(), 3);
+
+    // The stack: the photo and the PNG under one folder, pixels as they were.
+    let stack = &manifest.stacks[0];
+    let photo = std::fs::read(server.path(&format!("{}/00001.jpg", stack.key))).unwrap();
+    let original_photo = grey_jpeg(3);
+    let decode = |bytes: &[u8]| jpeg_decoder::Decoder::new(bytes).decode().unwrap();
+    assert_eq!(decode(&photo), decode(&original_photo));
+    let png = std::fs::read(server.path(&format!("{}/00002.png", stack.key))).unwrap();
+    assert_eq!(decode_png(&png), decode_png(&png_with_text("OTHER")));
+    let listing = get(&server.url(&stack.key, &stack.key, "/-/stack.json")).await;
+    assert_eq!(listing.status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn dates_shift_by_one_offset_per_patient() {
+    let work = tempfile::tempdir().unwrap();
+    let study = |patient: &str, study: u64, date: &str| {
+        let mut obj = sample::ct_slice(0, 1, 16);
+        for (tag, vr, value) in [
+            (tags::PATIENT_ID, VR::LO, patient.to_owned()),
+            (tags::STUDY_INSTANCE_UID, VR::UI, format!("1.2.826.0.1.3680043.10.5.{study}")),
+            (tags::SERIES_INSTANCE_UID, VR::UI, format!("1.2.826.0.1.3680043.10.6.{study}")),
+            (tags::SOP_INSTANCE_UID, VR::UI, format!("1.2.826.0.1.3680043.10.7.{study}")),
+            (tags::STUDY_DATE, VR::DA, date.to_owned()),
+            (tags::SERIES_DATE, VR::DA, date.to_owned()),
+            (tags::ACQUISITION_DATE_TIME, VR::DT, format!("{date}101500")),
+        ] {
+            obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value)));
+        }
+        std::fs::write(work.path().join(format!("{study}.dcm")), sample::to_bytes(obj).unwrap()).unwrap();
+    };
+    study("PATIENT-A", 1, "20200110");
+    study("PATIENT-A", 2, "20200305");
+    study("PATIENT-B", 3, "20200110");
+    let d = dest(Backend::Fs).await;
+    let mut options = Options::default();
+    options.deid.retain_dates_shifted = true;
+    let manifest = ingest_with(vec![Source::Local(work.path().to_owned())], &d.destination, options).await;
+    assert_eq!(manifest.totals.written, 3, "{manifest:#?}");
+    let p = pseudonyms();
+    let read = |n: u64| {
+        let key = format!("in/{}/{}/{}.dcm", p.uid(&format!("1.2.826.0.1.3680043.10.5.{n}")), p.uid(&format!("1.2.826.0.1.3680043.10.6.{n}")), p.uid(&format!("1.2.826.0.1.3680043.10.7.{n}")));
+        let obj = dicom_object::open_file(d.root.join(key)).unwrap();
+        let text = |tag: Tag| obj.element(tag).unwrap().to_str().unwrap().trim().to_owned();
+        (text(tags::STUDY_DATE), text(tags::SERIES_DATE), text(tags::ACQUISITION_DATE_TIME), text(tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED))
+    };
+    let days = |date: &str| {
+        let (y, m, d) = (date[..4].parse::<i64>().unwrap(), date[4..6].parse::<i64>().unwrap(), date[6..8].parse::<i64>().unwrap());
+        // Days from civil (Howard Hinnant's algorithm).
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+        era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy
+    };
+    let (a1, a2, b) = (read(1), read(2), read(3));
+    for (shifted, original) in [(&a1, "20200110"), (&a2, "20200305"), (&b, "20200110")] {
+        assert_ne!(shifted.0, original, "dates are shifted");
+        assert_eq!(shifted.0, shifted.1, "every date of an instance by the same offset");
+        assert_eq!(&shifted.2[8..], "101500", "the time of day stays");
+        assert_eq!(shifted.2[..8], shifted.0, "date-times shift with the dates");
+        assert_eq!(shifted.3, "MODIFIED");
+    }
+    assert_eq!(days(&a2.0) - days(&a1.0), days("20200305") - days("20200110"), "one patient's interval survives");
+    assert_ne!(a1.0, b.0, "another patient gets another offset");
+}
+
+/// A folder of CT slices into S3: a second run uploads nothing; a run cut off midway (the
+/// process killed) leaves only whole objects, and the next run finishes the rest.
+#[tokio::test]
+async fn reruns_upload_nothing_and_an_interrupted_run_resumes() {
+    let work = tempfile::tempdir().unwrap();
+    let slices = 60;
+    for i in 0..slices {
+        write_ct(work.path(), &format!("series/slice{i}.dcm"), i, slices, 192);
+    }
+    let s3_dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(s3_dir.path()).await;
+    let keys = work.path().join("keys");
+    std::fs::write(&keys, KEYS).unwrap();
+    let run = |extra: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_framegate"));
+        command
+            .args(["ingest", work.path().join("series").to_str().unwrap(), "--to", &format!("s3://{BUCKET}/in"), "--s3-endpoint", &s3.endpoint(), "--s3-path-style", "--s3-region", "us-east-1", "--jobs", "2"])
+            .args(["--keys-file", keys.to_str().unwrap()])
+            .args(extra)
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    let stored = |root: &Path| -> Vec<PathBuf> {
+        every_file(&root.join(BUCKET).join("in")).into_iter().map(|(p, _)| p).filter(|p| p.extension().is_some_and(|e| e == "dcm")).collect()
+    };
+
+    // Killed once a few objects are in.
+    let mut child = run(&[]).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while stored(s3_dir.path()).len() < 5 && started.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial = stored(s3_dir.path());
+    assert!(!partial.is_empty() && partial.len() < slices, "killed after {} of {slices}", partial.len());
+    for path in &partial {
+        let bytes = std::fs::read(path).unwrap();
+        assert!(matches!(framegate::dicom::index::parse_header(&bytes, bytes.len() as u64), Ok(framegate::dicom::index::Parsed::Done(_))), "whole objects only");
+    }
+
+    // Resumed: the rest is written, what was there is not.
+    let manifest_path = work.path().join("manifest.json");
+    let out = run(&["--manifest", manifest_path.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifest: Manifest = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    assert_eq!(manifest.totals.written + manifest.totals.unchanged, slices as u64);
+    assert!(manifest.totals.unchanged >= partial.len() as u64, "{:?} with {} there", manifest.totals, partial.len());
+    assert_eq!(stored(s3_dir.path()).len(), slices);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("series"), "a summary on stderr");
+
+    // Again: nothing to upload.
+    let out = run(&["--manifest", manifest_path.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success());
+    let manifest: Manifest = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    assert_eq!((manifest.totals.written, manifest.totals.unchanged), (0, slices as u64));
+    assert_eq!(manifest.studies[0].series[0].instances, slices as u64);
+}
+
+/// Set the "encrypted" flag of every entry in the archive's central directory, as an archive
+/// made with a password has it.
+fn mark_encrypted(mut zip: Vec<u8>) -> Vec<u8> {
+    let mut at = 0;
+    while let Some(found) = zip[at..].windows(4).position(|w| w == b"PK\x01\x02") {
+        let record = at + found;
+        zip[record + 8] |= 1;
+        at = record + 4;
+    }
+    zip
+}
+
+crate::on_both_stores!(hostile_archives_are_refused_and_nothing_escapes);
+
+async fn hostile_archives_are_refused_and_nothing_escapes(backend: Backend) {
+    let work = tempfile::tempdir().unwrap();
+    let slice = sample::to_bytes(sample::ct_slice(0, 1, 16)).unwrap();
+    let fake = [&[0u8; 128][..], b"DICM", &[0xFF; 300]].concat();
+    // Escaping names and a link, written by hand: well-behaved writers refuse to.
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    for name in ["../escaped.dcm", "/tmp/absolute.dcm"] {
+        writer.start_file(name, options).unwrap();
+        writer.write_all(&slice).unwrap();
+    }
+    writer.add_symlink("link.dcm", "/etc/passwd", options).unwrap();
+    writer.start_file("fake.dcm", options).unwrap();
+    writer.write_all(&fake).unwrap();
+    let escaping = writer.finish().unwrap().into_inner();
+    let bomb = zip_of(&[("bomb.dcm", &vec![0u8; 64 << 20][..])]);
+    let encrypted = mark_encrypted(zip_of(&[("secret.dcm", &slice[..])]));
+    let whole = zip_of(&[("a.dcm", &slice[..]), ("b.dcm", &slice[..])]);
+    let truncated = whole[..whole.len() / 2].to_vec();
+    for (name, bytes) in [("escaping.zip", &escaping), ("bomb.zip", &bomb), ("encrypted.zip", &encrypted), ("truncated.zip", &truncated)] {
+        std::fs::write(work.path().join(name), bytes).unwrap();
+    }
+    let d = dest(backend).await;
+    let sources = ["escaping.zip", "bomb.zip", "encrypted.zip", "truncated.zip"].map(|n| Source::Local(work.path().join(n))).to_vec();
+    let manifest = ingest_with(sources, &d.destination, Options::default()).await;
+    let reasons: Vec<String> = manifest.failed.iter().map(|n| format!("{}:{}", n.place.source, n.reason)).collect();
+    for expected in ["0:its path leaves the archive", "0:a symbolic link", "0:not valid DICOM", "1:inflates", "2:an encrypted entry", "3:not a readable ZIP archive"] {
+        assert!(reasons.iter().any(|r| r.starts_with(expected)), "{expected} in {reasons:#?}");
+    }
+    assert_eq!(manifest.failed.iter().filter(|n| n.place.source == 0 && n.reason.starts_with("its path")).count(), 2);
+    assert_eq!(manifest.totals.written, 0);
+    assert!(every_file(&d.root).iter().all(|(p, _)| !p.to_string_lossy().contains("escaped") && !p.to_string_lossy().contains("absolute")));
+    assert!(!work.path().join("escaped.dcm").exists() && !Path::new("/tmp/absolute.dcm").exists());
+    assert!(!d.root.parent().unwrap().join("escaped.dcm").exists());
+
+    // A total for the whole archive: two entries that fit alone do not fit together.
+    let two = zip_of(&[("a.dcm", &slice[..]), ("b.dcm", &slice[..])]);
+    std::fs::write(work.path().join("two.zip"), &two).unwrap();
+    let mut small = Options::default();
+    small.limits.max_unpacked_bytes = slice.len() as u64 + 10;
+    let manifest = ingest_with(vec![Source::Local(work.path().join("two.zip"))], &d.destination, small).await;
+    assert_eq!(manifest.totals.written, 1);
+    assert!(manifest.failed[0].reason.contains("unpacks to more than"), "{:?}", manifest.failed);
+}
+
+#[tokio::test]
+async fn burned_in_annotation_is_refused_by_default_and_kept_when_asked() {
+    let work = tempfile::tempdir().unwrap();
+    let mut us = sample::ct_slice(0, 1, 16);
+    us.put(DataElement::new(tags::MODALITY, VR::CS, PrimitiveValue::from("US")));
+    std::fs::write(work.path().join("us.dcm"), sample::to_bytes(us).unwrap()).unwrap();
+    let mut marked = sample::ct_slice(1, 2, 16);
+    marked.put(DataElement::new(tags::BURNED_IN_ANNOTATION, VR::CS, PrimitiveValue::from("YES")));
+    std::fs::write(work.path().join("marked.dcm"), sample::to_bytes(marked).unwrap()).unwrap();
+    let d = dest(Backend::Fs).await;
+    let refused = ingest_with(vec![Source::Local(work.path().to_owned())], &d.destination, Options::default()).await;
+    assert_eq!((refused.totals.written, refused.totals.skipped), (0, 2));
+    assert!(refused.skipped.iter().any(|n| n.reason.contains("modality US")));
+    assert!(refused.skipped.iter().any(|n| n.reason.contains("Burned In Annotation is YES")));
+    let kept = ingest_with(vec![Source::Local(work.path().to_owned())], &d.destination, Options { burned_in: ingest::BurnedIn::Keep, ..Options::default() }).await;
+    assert_eq!(kept.totals.written, 2);
+    assert_eq!(kept.studies.iter().flat_map(|s| &s.series).map(|s| s.burned_in).sum::<u64>(), 2, "listed as kept with burned-in text");
+}
+
+/// `POST .../-/upload`: an upload token only, a size limit, hostile archives refused with the
+/// manifest, and nothing of a failed upload left in the store.
+#[tokio::test]
+async fn the_upload_route_takes_only_upload_tokens_and_bounded_bodies() {
+    let settings = framegate::Settings { upload: framegate::http::UploadSettings { max_bytes: 1 << 20, ..Default::default() }, ..Default::default() };
+    let server = Server::start_with(settings).await;
+    let slice = sample::to_bytes(sample::ct_slice(0, 1, 64)).unwrap();
+    let upload_token = server.keys.sign_for(Purpose::Upload, &key("site"), now() + 600);
+    let url = |token: &str| format!("{}/v1/{token}/site/-/upload", server.base());
+    let post = |url: String, body: Vec<u8>| async move { request_with_body("POST", &url, body).await };
+
+    let read = post(url(&server.token("site")), slice.clone()).await;
+    assert_eq!(read.status, 403, "a viewing token cannot upload");
+    let files = post(format!("{}/v1/{}/site/-/upload", server.base(), server.keys.sign_for(Purpose::Files, &key("site"), now() + 600)), slice.clone()).await;
+    assert_eq!(files.status, 403);
+    assert_eq!(request("GET", &url(&upload_token), &[]).await.status, 405);
+    assert_eq!(get(&format!("{}/v1/{upload_token}/site/-/stack.json", server.base())).await.status, 403, "an upload token cannot read");
+
+    let ok = post(url(&upload_token), slice.clone()).await;
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    let manifest: Manifest = serde_json::from_slice(&ok.body).unwrap();
+    let series = &manifest.studies[0].series[0];
+    let stack = get(&server.url("site", &series.key, "/-/stack.json")).await;
+    assert_eq!(stack.status, 200, "the upload is served at once");
+    assert_eq!(stack.json()["frames"].as_u64(), Some(1), "{}", stack.json());
+
+    let big = post(url(&upload_token), vec![0u8; (1 << 20) + 1]).await;
+    assert_eq!(big.status, 413);
+    let bomb = zip_of(&[("bomb.dcm", &vec![0u8; 64 << 20][..]), ("fine.txt", b"fine")]);
+    let refused = post(url(&upload_token), bomb).await;
+    assert_eq!(refused.status, 422);
+    let manifest: Manifest = serde_json::from_slice(&refused.body).unwrap();
+    assert!(manifest.failed[0].reason.contains("inflates"), "{:?}", manifest.failed);
+    let truncated = zip_of(&[("a.dcm", &slice[..])]);
+    let refused = post(url(&upload_token), truncated[..truncated.len() / 2].to_vec()).await;
+    assert_eq!(refused.status, 422);
+    // What the store holds: the one good upload, and no partial file.
+    let stored: Vec<PathBuf> = every_file(&server.path("site")).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    server.stop().await;
+}
