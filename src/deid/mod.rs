@@ -6,7 +6,10 @@
 //! with framegate's stricter rule for the overlay groups ([`overlay`]), recursively through
 //! sequences, removes every private element, and replaces UIDs with
 //! deterministic pseudonyms ([`Pseudonyms`]), so a study keeps its shape under new names.
+//!
+//! Images that are not DICOM are cleaned of their metadata by [`image`].
 
+pub mod image;
 mod overlay;
 mod profile;
 mod pseudonym;
