@@ -58,7 +58,7 @@ fn segments(stream: &[u8]) -> Vec<Segment> {
         if in_scan {
             // Entropy-coded data runs to the next marker that is not a stuffed zero, a restart
             // marker or a fill byte.
-            while at + 1 < stream.len() && !(stream[at] == 0xFF && !matches!(stream[at + 1], 0x00 | 0xD0..=0xD7 | 0xFF)) {
+            while at + 1 < stream.len() && (stream[at] != 0xFF || matches!(stream[at + 1], 0x00 | 0xD0..=0xD7 | 0xFF)) {
                 at += 1;
             }
         }

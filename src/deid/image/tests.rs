@@ -194,3 +194,24 @@ fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&crc.finalize().to_be_bytes());
     out
 }
+
+#[test]
+fn mutated_and_cut_images_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    for original in [decorated_jpeg(&plain_jpeg()), decorated_png()] {
+        for _ in 0..2000 {
+            let mut bytes = original.clone();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..bytes.len());
+                bytes[at] = rng.random();
+            }
+            bytes.truncate(rng.random_range(bytes.len() / 2..=bytes.len()));
+            // Most are refused (a PNG fails its CRC); a JPEG changed inside its scan data
+            // passes, and only ever loses bytes.
+            if let Ok(out) = strip(&bytes) {
+                assert!(out.len() <= bytes.len());
+            }
+        }
+    }
+}
