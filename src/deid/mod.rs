@@ -6,7 +6,15 @@
 //! with framegate's stricter rule for the overlay groups ([`overlay`]), recursively through
 //! sequences, removes every private element, and replaces UIDs with
 //! deterministic pseudonyms ([`Pseudonyms`]), so a study keeps its shape under new names.
+//!
+//! Three of the profile's options can be asked for on top ([`Options`]): dates moved back by a
+//! per-patient offset ([`dates`]), patient characteristics kept, and descriptors kept cleaned
+//! ([`clean`]). Where an option does not name an attribute, the Basic action applies. Images
+//! that are not DICOM are cleaned of their metadata by [`image`].
 
+mod clean;
+mod dates;
+pub mod image;
 mod overlay;
 mod profile;
 mod pseudonym;
@@ -20,6 +28,9 @@ use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntax;
 use dicom_object::mem::InMemElement;
 use dicom_object::{FileMetaTable, FileMetaTableBuilder, InMemDicomObject};
+
+use clean::Identifiers;
+use profile::OptionCode;
 
 pub use profile::Action;
 pub use pseudonym::Pseudonyms;
@@ -42,10 +53,28 @@ pub enum DeidError {
     Io(#[from] io::Error),
 }
 
+/// Which of PS3.15's options apply on top of the Basic Profile; Default is the Basic Profile alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Retain Longitudinal Temporal Information with Modified Dates: dates move back by a
+    /// per-patient number of days instead of going.
+    pub retain_dates_shifted: bool,
+    /// Retain Patient Characteristics: sex, age, size, weight and the like stay; allergies,
+    /// special needs, patient state and pre-medication stay cleaned.
+    pub retain_patient_characteristics: bool,
+    /// Clean Descriptors: descriptions, comments and labels stay, cleaned of identifying text.
+    pub clean_descriptors: bool,
+}
+
 /// The de-identified preamble, file meta group and data set up to (not including) Pixel Data,
-/// encoded in `ts`, the object's own transfer syntax.
+/// encoded in `ts`, the object's own transfer syntax, under the Basic Profile alone.
 pub fn header(meta: &FileMetaTable, obj: InMemDicomObject, ts: &TransferSyntax, pseudonyms: &Pseudonyms) -> Result<Vec<u8>, DeidError> {
-    let obj = dataset(obj, pseudonyms);
+    header_with(meta, obj, ts, pseudonyms, &Options::default())
+}
+
+/// As [`header`], with `options` applied on top of the Basic Profile.
+pub fn header_with(meta: &FileMetaTable, obj: InMemDicomObject, ts: &TransferSyntax, pseudonyms: &Pseudonyms, options: &Options) -> Result<Vec<u8>, DeidError> {
+    let obj = dataset_with(obj, pseudonyms, options);
     let meta = FileMetaTableBuilder::new()
         .transfer_syntax(ts.uid())
         .media_storage_sop_class_uid(meta.media_storage_sop_class_uid())
@@ -64,15 +93,96 @@ pub fn header(meta: &FileMetaTable, obj: InMemDicomObject, ts: &TransferSyntax, 
 /// The data set `obj` de-identified as [`header`] does it, for representations other than
 /// Part 10 (DICOMweb's DICOM JSON).
 pub fn dataset(obj: InMemDicomObject, pseudonyms: &Pseudonyms) -> InMemDicomObject {
-    mark(process(obj, pseudonyms, 0))
+    dataset_with(obj, pseudonyms, &Options::default())
+}
+
+/// As [`dataset`], with `options` applied on top of the Basic Profile.
+pub fn dataset_with(obj: InMemDicomObject, pseudonyms: &Pseudonyms, options: &Options) -> InMemDicomObject {
+    let context = Context::new(&obj, pseudonyms, options);
+    mark(process(obj, &context, 0), options)
+}
+
+/// What every element of one object is processed with.
+struct Context<'a> {
+    pseudonyms: &'a Pseudonyms,
+    options: &'a Options,
+    /// Days this object's patient's dates move back (under `retain_dates_shifted`).
+    shift_days: i64,
+    /// What identifies the patient, for cleaning; gathered only when an option cleans.
+    identifiers: Identifiers,
+}
+
+impl<'a> Context<'a> {
+    /// Reads what the options need from the original object, before any of it changes.
+    fn new(obj: &InMemDicomObject, pseudonyms: &'a Pseudonyms, options: &'a Options) -> Self {
+        let cleans = options.clean_descriptors || options.retain_patient_characteristics;
+        let identifiers = if cleans { Identifiers::of(obj, MAX_DEPTH) } else { Identifiers::default() };
+        let shift_days = if options.retain_dates_shifted { pseudonyms.date_shift_days(&patient_key(obj)) } else { 0 };
+        Context { pseudonyms, options, shift_days, identifiers }
+    }
+}
+
+/// Whom the dates offset belongs to: the original Patient ID. Without one, the patient's name and
+/// birth date, which still tell one patient's files from another's; with neither, one constant,
+/// so that such files at least agree with each other (their intervals survive) while the offset
+/// stays secret. A backslash separates values in DICOM, so no Patient ID holds one, and these
+/// fallbacks cannot be taken for an ID.
+fn patient_key(obj: &InMemDicomObject) -> String {
+    let text = |tag: Tag| obj.get(tag).and_then(|e| e.to_str().ok()).map(|s| s.trim_matches([' ', '\0']).to_owned()).unwrap_or_default();
+    let id = text(tags::PATIENT_ID);
+    if !id.is_empty() {
+        return id;
+    }
+    match (text(tags::PATIENT_NAME).to_uppercase(), text(tags::PATIENT_BIRTH_DATE)) {
+        (name, birth) if name.is_empty() && birth.is_empty() => "\\unknown".to_owned(),
+        (name, birth) => format!("\\{name}\\{birth}"),
+    }
+}
+
+/// What becomes of one element.
+enum Treatment {
+    /// The Basic Profile's action, or framegate's overlay rule, or none (kept).
+    Basic(Option<Action>),
+    /// An option says K.
+    Keep,
+    /// The dates option says C of a DA, DT or TM.
+    ShiftDates,
+    /// An option says C of text or a sequence.
+    Clean,
+}
+
+/// The text VRs a descriptor can be cleaned in; C on any other VR gets the Basic action.
+const TEXT: [VR; 7] = [VR::LO, VR::SH, VR::ST, VR::LT, VR::UT, VR::UC, VR::CS];
+
+fn treatment(tag: Tag, vr: VR, options: &Options) -> Treatment {
+    // The standard's table first; framegate's overlay rule only where the table is silent.
+    let Some(row) = profile::row(tag) else { return Treatment::Basic(overlay::action(tag)) };
+    let enabled = [
+        (options.retain_dates_shifted, row.dates),
+        (options.retain_patient_characteristics, row.patient),
+        (options.clean_descriptors, row.descriptors),
+    ];
+    let says = |code: OptionCode| enabled.iter().any(|(on, c)| *on && *c == Some(code));
+    if says(OptionCode::Keep) {
+        return Treatment::Keep;
+    }
+    if options.retain_dates_shifted && row.dates == Some(OptionCode::Clean) && matches!(vr, VR::DA | VR::DT | VR::TM) {
+        return Treatment::ShiftDates;
+    }
+    // C in the dates column means shifting, decided above; in the other two it means cleaning.
+    let cleans = enabled[1..].iter().any(|(on, c)| *on && *c == Some(OptionCode::Clean));
+    if cleans && (vr == VR::SQ || TEXT.contains(&vr)) {
+        return Treatment::Clean;
+    }
+    Treatment::Basic(Some(row.action))
 }
 
 /// Applies the profile to every element of `obj`, recursively.
-fn process(obj: InMemDicomObject, pseudonyms: &Pseudonyms, depth: usize) -> InMemDicomObject {
-    InMemDicomObject::from_element_iter(obj.into_iter().filter_map(|e| element(e, pseudonyms, depth)))
+fn process(obj: InMemDicomObject, context: &Context, depth: usize) -> InMemDicomObject {
+    InMemDicomObject::from_element_iter(obj.into_iter().filter_map(|e| element(e, context, depth)))
 }
 
-fn element(e: InMemElement, pseudonyms: &Pseudonyms, depth: usize) -> Option<InMemElement> {
+fn element(e: InMemElement, context: &Context, depth: usize) -> Option<InMemElement> {
     let (tag, vr) = (e.tag(), e.vr());
     // Private elements, their creators included, can hold anything: they never leave. Nor does
     // a value still UN after the reader gave every known tag its dictionary VR: it could be a
@@ -80,15 +190,17 @@ fn element(e: InMemElement, pseudonyms: &Pseudonyms, depth: usize) -> Option<InM
     if tag.group() % 2 == 1 || tag.element() == 0x0000 || vr == VR::UN {
         return None;
     }
-    // The standard's table first; framegate's overlay rule only where the table is silent.
-    match profile::action(tag).or_else(|| overlay::action(tag)) {
-        None => Some(keep(e, pseudonyms, depth)),
-        Some(Action::Remove) => None,
-        Some(Action::Empty) => Some(empty(tag, vr)),
-        Some(Action::Dummy) => Some(dummy(tag, vr)),
-        Some(Action::Uid) => Some(uid(e, pseudonyms)),
-        Some(Action::UidOrEmpty) => Some(match vr {
-            VR::SQ => keep(e, pseudonyms, depth),
+    let pseudonyms = context.pseudonyms;
+    match treatment(tag, vr, context.options) {
+        Treatment::Keep | Treatment::Basic(None) => Some(keep(e, context, depth)),
+        Treatment::ShiftDates => Some(shift_dates(e, context.shift_days)),
+        Treatment::Clean => Some(clean(e, context, depth)),
+        Treatment::Basic(Some(Action::Remove)) => None,
+        Treatment::Basic(Some(Action::Empty)) => Some(empty(tag, vr)),
+        Treatment::Basic(Some(Action::Dummy)) => Some(dummy(tag, vr)),
+        Treatment::Basic(Some(Action::Uid)) => Some(uid(e, pseudonyms)),
+        Treatment::Basic(Some(Action::UidOrEmpty)) => Some(match vr {
+            VR::SQ => keep(e, context, depth),
             VR::UI => uid(e, pseudonyms),
             _ => empty(tag, vr),
         }),
@@ -96,15 +208,39 @@ fn element(e: InMemElement, pseudonyms: &Pseudonyms, depth: usize) -> Option<InM
 }
 
 /// Keeps an element; a sequence keeps its items, each de-identified in turn.
-fn keep(e: InMemElement, pseudonyms: &Pseudonyms, depth: usize) -> InMemElement {
+fn keep(e: InMemElement, context: &Context, depth: usize) -> InMemElement {
     let (tag, vr) = (e.tag(), e.vr());
     match e.into_value() {
         Value::Sequence(seq) if depth < MAX_DEPTH => {
-            let items: Vec<InMemDicomObject> = seq.into_items().into_iter().map(|item| process(item, pseudonyms, depth + 1)).collect();
+            let items: Vec<InMemDicomObject> = seq.into_items().into_iter().map(|item| process(item, context, depth + 1)).collect();
             DataElement::new(tag, VR::SQ, DataSetSequence::new(items, Length::UNDEFINED))
         }
         Value::Sequence(_) => empty(tag, VR::SQ),
         value => DataElement::new(tag, vr, value),
+    }
+}
+
+/// A DA, DT or TM element with its dates moved back; emptied if any value is not a date.
+fn shift_dates(e: InMemElement, days: i64) -> InMemElement {
+    let (tag, vr) = (e.tag(), e.vr());
+    match e.to_multi_str().ok().and_then(|values| dates::shift(vr, &values, days)) {
+        Some(values) if !values.is_empty() => DataElement::new(tag, vr, PrimitiveValue::Strs(values.into())),
+        _ => empty(tag, vr),
+    }
+}
+
+/// A text element with each value cleaned; a sequence kept, its items processed as any other.
+fn clean(e: InMemElement, context: &Context, depth: usize) -> InMemElement {
+    let (tag, vr) = (e.tag(), e.vr());
+    if vr == VR::SQ {
+        return keep(e, context, depth);
+    }
+    match e.to_multi_str() {
+        Ok(values) if !values.is_empty() => {
+            let cleaned: Vec<String> = values.iter().map(|v| context.identifiers.clean(v)).collect();
+            DataElement::new(tag, vr, PrimitiveValue::Strs(cleaned.into()))
+        }
+        _ => empty(tag, vr),
     }
 }
 
@@ -148,16 +284,32 @@ fn uid(e: InMemElement, pseudonyms: &Pseudonyms) -> InMemElement {
     DataElement::new(tag, VR::UI, PrimitiveValue::Strs(mapped.into()))
 }
 
-/// Records what was done (PS3.15 E.1.1): Patient Identity Removed and the method.
-fn mark(mut obj: InMemDicomObject) -> InMemDicomObject {
-    let code = InMemDicomObject::from_element_iter([
-        DataElement::new(tags::CODE_VALUE, VR::SH, PrimitiveValue::from("113100")),
-        DataElement::new(tags::CODING_SCHEME_DESIGNATOR, VR::SH, PrimitiveValue::from("DCM")),
-        DataElement::new(tags::CODE_MEANING, VR::LO, PrimitiveValue::from("Basic Application Confidentiality Profile")),
-    ]);
+/// Records what was done (PS3.15 E.1.1): Patient Identity Removed, the profile and each option,
+/// and, when dates were moved, Longitudinal Temporal Information Modified.
+fn mark(mut obj: InMemDicomObject, options: &Options) -> InMemDicomObject {
+    // CID 7050, De-identification Method.
+    let methods = [
+        (true, "113100", "Basic Application Confidentiality Profile", "framegate: PS3.15 E.1-1 Basic Profile"),
+        (options.retain_dates_shifted, "113107", "Retain Longitudinal Temporal Information Modified Dates Option", "Retain Longitudinal Modified Dates"),
+        (options.retain_patient_characteristics, "113108", "Retain Patient Characteristics Option", "Retain Patient Characteristics"),
+        (options.clean_descriptors, "113105", "Clean Descriptors Option", "Clean Descriptors"),
+    ];
+    let applied: Vec<_> = methods.into_iter().filter(|m| m.0).collect();
+    let codes = applied.iter().map(|(_, value, meaning, _)| {
+        InMemDicomObject::from_element_iter([
+            DataElement::new(tags::CODE_VALUE, VR::SH, PrimitiveValue::from(*value)),
+            DataElement::new(tags::CODING_SCHEME_DESIGNATOR, VR::SH, PrimitiveValue::from("DCM")),
+            DataElement::new(tags::CODE_MEANING, VR::LO, PrimitiveValue::from(*meaning)),
+        ])
+    });
+    // De-identification Method is LO (64 characters a value): one short value per method.
+    let names: Vec<String> = applied.iter().map(|m| m.3.to_owned()).collect();
     obj.put(DataElement::new(tags::PATIENT_IDENTITY_REMOVED, VR::CS, PrimitiveValue::from("YES")));
-    obj.put(DataElement::new(tags::DEIDENTIFICATION_METHOD, VR::LO, PrimitiveValue::from("framegate: PS3.15 E.1-1 Basic Profile")));
-    obj.put(DataElement::new(tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE, VR::SQ, DataSetSequence::new(vec![code], Length::UNDEFINED)));
+    obj.put(DataElement::new(tags::DEIDENTIFICATION_METHOD, VR::LO, PrimitiveValue::Strs(names.into())));
+    obj.put(DataElement::new(tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE, VR::SQ, DataSetSequence::new(codes.collect::<Vec<_>>(), Length::UNDEFINED)));
+    if options.retain_dates_shifted {
+        obj.put(DataElement::new(tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED, VR::CS, PrimitiveValue::from("MODIFIED")));
+    }
     obj
 }
 

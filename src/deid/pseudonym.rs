@@ -42,4 +42,20 @@ impl Pseudonyms {
         bytes[8] = (bytes[8] & 0x3F) | 0x80;
         format!("2.25.{}", u128::from_be_bytes(bytes))
     }
+
+    /// How many whole days a patient's dates move back under the Retain Longitudinal Temporal
+    /// Information with Modified Dates option: 1 to 3650, from the keyed hash of `patient_id`.
+    ///
+    /// Keyed, so nobody without the key can compute a patient's offset and undo it; per patient,
+    /// so intervals between one patient's studies survive, which is what the option is for; never
+    /// zero, so no date is left as it was; up to ten years, enough that the true date cannot be
+    /// guessed from the season, while a shifted date stays plausible for the equipment that made
+    /// the image. Backwards only, so no date lands in the future.
+    pub fn date_shift_days(&self, patient_id: &str) -> i64 {
+        let digest = self.digest(format!("fg1-date-shift|{patient_id}").as_bytes());
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&digest[..8]);
+        // The modulo's bias, below 2^-50, tells nobody anything.
+        1 + (u64::from_be_bytes(word) % 3650) as i64
+    }
 }

@@ -87,7 +87,7 @@ fn overlay_groups_keep_their_geometry_and_nothing_else() {
 #[test]
 fn identifying_values_go_and_viewer_values_stay() {
     let p = pseudonyms();
-    let out = mark(process(sample(), &p, 0));
+    let out = dataset(sample(), &p);
     assert_eq!(str_of(&out, tags::PATIENT_NAME).as_deref(), Some(""));
     // Z/D: a dummy keeps Type 1 uses of Patient ID conformant.
     assert_eq!(str_of(&out, tags::PATIENT_ID).as_deref(), Some("ANONYMOUS"));
@@ -137,4 +137,278 @@ fn the_header_is_a_readable_dicom_prefix() {
     let read = dicom_object::OpenFileOptions::new().from_reader(std::io::Cursor::new(&bytes[128..])).unwrap();
     assert_eq!(read.meta().media_storage_sop_instance_uid(), pseudonyms().uid("1.2.3.4.5"));
     assert_eq!(read.meta().implementation_class_uid(), IMPLEMENTATION_UID);
+}
+
+// Options on top of the Basic Profile.
+
+const DATES: Options = Options { retain_dates_shifted: true, retain_patient_characteristics: false, clean_descriptors: false };
+const PATIENT: Options = Options { retain_dates_shifted: false, retain_patient_characteristics: true, clean_descriptors: false };
+const DESCRIPTORS: Options = Options { retain_dates_shifted: false, retain_patient_characteristics: false, clean_descriptors: true };
+
+/// The day `days` before the DA `date`, through the shifting code's own arithmetic.
+fn back(date: &str, days: i64) -> String {
+    dates::shift(VR::DA, &[date.to_owned()], days).unwrap().remove(0)
+}
+
+fn codes(obj: &InMemDicomObject) -> Vec<String> {
+    let items = obj.get(tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE).unwrap().items().unwrap();
+    items.iter().map(|item| str_of(item, tags::CODE_VALUE).unwrap()).collect()
+}
+
+#[test]
+fn the_option_columns_load_with_the_table() {
+    // As .ci/gen-basic-profile reports: 165 dates, 13 patient characteristics, 125 descriptors.
+    assert_eq!(profile::option_rows(), (165, 13, 125));
+    let row = |tag| profile::row(tag).unwrap();
+    assert_eq!(row(tags::STUDY_DATE).dates, Some(OptionCode::Clean));
+    assert_eq!(row(tags::STUDY_DATE).action, Action::Empty, "the Basic column is untouched");
+    assert_eq!(row(tags::PATIENT_SEX).patient, Some(OptionCode::Keep));
+    assert_eq!((row(tags::ALLERGIES).patient, row(tags::ALLERGIES).descriptors), (Some(OptionCode::Clean), Some(OptionCode::Clean)));
+    assert_eq!(row(tags::STUDY_DESCRIPTION).descriptors, Some(OptionCode::Clean));
+    assert_eq!(row(tags::PATIENT_NAME), profile::Row { action: Action::Empty, dates: None, patient: None, descriptors: None });
+}
+
+#[test]
+fn date_arithmetic_crosses_months_leap_days_and_years() {
+    assert_eq!(back("20260111", 10), "20260101");
+    assert_eq!(back("20240301", 1), "20240229");
+    assert_eq!(back("20230301", 1), "20230228");
+    assert_eq!(back("20000101", 3650), "19900103");
+    assert_eq!(back("20260101", 0), "20260101");
+    for bad in ["2026-01-01", "20261301", "20260230", "2026010", "202601011", "abcdefgh", "20260101-20260201"] {
+        assert_eq!(dates::shift(VR::DA, &[bad.to_owned()], 5), None, "{bad}");
+    }
+}
+
+#[test]
+fn the_date_offset_is_keyed_per_patient_and_within_ten_years() {
+    let (p, other_key) = (pseudonyms(), Pseudonyms::new(vec![8; 32]));
+    let offsets: Vec<i64> = (0..500).map(|n| p.date_shift_days(&format!("MRN-{n}"))).collect();
+    assert!(offsets.iter().all(|d| (1..=3650).contains(d)));
+    assert!(offsets.iter().collect::<std::collections::HashSet<_>>().len() > 400, "offsets spread out");
+    assert_eq!(p.date_shift_days("MRN-123"), p.date_shift_days("MRN-123"));
+    assert_ne!(p.date_shift_days("MRN-123"), other_key.date_shift_days("MRN-123"));
+}
+
+#[test]
+fn dates_shift_by_one_offset_per_patient_keeping_intervals() {
+    let p = pseudonyms();
+    let study = |id: &str, date: &str| {
+        let mut obj = sample();
+        obj.put(text(tags::PATIENT_ID, VR::LO, id));
+        obj.put(text(tags::STUDY_DATE, VR::DA, date));
+        dataset_with(obj, &p, &DATES)
+    };
+    let days = p.date_shift_days("MRN-123");
+    let (first, second) = (study("MRN-123", "20260101"), study("MRN-123", "20260111"));
+    assert_eq!(str_of(&first, tags::STUDY_DATE), Some(back("20260101", days)));
+    assert_eq!(str_of(&second, tags::STUDY_DATE), Some(back("20260111", days)));
+    // Ten days apart before, ten days apart after.
+    assert_eq!(back(&str_of(&second, tags::STUDY_DATE).unwrap(), 10), str_of(&first, tags::STUDY_DATE).unwrap());
+    assert_ne!(str_of(&first, tags::STUDY_DATE).as_deref(), Some("20260101"));
+    // Content Date moves with it; the birth date is not a date this option keeps.
+    assert_eq!(str_of(&first, tags::CONTENT_DATE), Some(back("20260101", days)));
+    assert_eq!(str_of(&first, tags::PATIENT_BIRTH_DATE).as_deref(), Some(""));
+    // Another patient, another offset.
+    let other = study("MRN-999", "20260101");
+    assert_ne!(p.date_shift_days("MRN-999"), days);
+    assert_eq!(str_of(&other, tags::STUDY_DATE), Some(back("20260101", p.date_shift_days("MRN-999"))));
+    // Recorded: the temporal information was modified, the identity still removed.
+    assert_eq!(str_of(&first, tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED).as_deref(), Some("MODIFIED"));
+    assert_eq!(str_of(&first, tags::PATIENT_IDENTITY_REMOVED).as_deref(), Some("YES"));
+    assert_eq!(codes(&first), ["113100", "113107"]);
+}
+
+#[test]
+fn without_a_patient_id_the_offset_follows_name_and_birth_date() {
+    let p = pseudonyms();
+    let shifted = |name: &str| {
+        let mut obj = sample();
+        obj.remove_element(tags::PATIENT_ID);
+        obj.put(text(tags::PATIENT_NAME, VR::PN, name));
+        obj.put(text(tags::STUDY_DATE, VR::DA, "20260101"));
+        str_of(&dataset_with(obj, &p, &DATES), tags::STUDY_DATE).unwrap()
+    };
+    assert_eq!(shifted("Doe^Jane"), shifted("DOE^JANE "));
+    assert_ne!(shifted("Doe^Jane"), shifted("Roe^Richard"));
+    assert_eq!(shifted("Doe^Jane"), back("20260101", p.date_shift_days("\\DOE^JANE\\19800101")));
+    assert_eq!(patient_key(&InMemDicomObject::new_empty()), "\\unknown");
+}
+
+#[test]
+fn a_datetime_keeps_its_time_and_offset_and_times_stay() {
+    let p = pseudonyms();
+    let mut obj = sample();
+    obj.put(text(tags::ACQUISITION_DATE_TIME, VR::DT, "20260111123456.789+0100"));
+    obj.put(text(tags::STUDY_TIME, VR::TM, "101500.25"));
+    obj.put(text(tags::CONTEXT_GROUP_VERSION, VR::DT, "202601"));
+    let out = dataset_with(obj, &p, &DATES);
+    let days = p.date_shift_days("MRN-123");
+    assert_eq!(str_of(&out, tags::ACQUISITION_DATE_TIME), Some(format!("{}123456.789+0100", back("20260111", days))));
+    assert_eq!(str_of(&out, tags::STUDY_TIME).as_deref(), Some("101500.25"), "a whole-day shift leaves the time of day");
+    // A date to the month is moved from its first day and written back to the month.
+    assert_eq!(str_of(&out, tags::CONTEXT_GROUP_VERSION), Some(back("20260101", days)[..6].to_owned()));
+    // Without the option, the Basic Profile's actions.
+    let mut obj = sample();
+    obj.put(text(tags::ACQUISITION_DATE_TIME, VR::DT, "20260111123456"));
+    let basic = dataset(obj, &p);
+    assert_eq!(str_of(&basic, tags::ACQUISITION_DATE_TIME).as_deref(), Some(""));
+    assert_eq!(str_of(&basic, tags::CONTENT_DATE).as_deref(), Some("19000101"));
+    assert!(basic.get(tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED).is_none());
+}
+
+#[test]
+fn dates_in_nested_sequences_shift_by_the_same_offset() {
+    let p = pseudonyms();
+    let inner = InMemDicomObject::from_element_iter([text(tags::SCHEDULED_PROCEDURE_STEP_START_DATE, VR::DA, "20251231")]);
+    let item = InMemDicomObject::from_element_iter([
+        text(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, "1.2.3.4.5"),
+        text(tags::CONTENT_DATE, VR::DA, "20260105"),
+        DataElement::new(tags::REFERENCED_IMAGE_SEQUENCE, VR::SQ, DataSetSequence::new(vec![inner], Length::UNDEFINED)),
+    ]);
+    let mut obj = sample();
+    obj.put(DataElement::new(tags::REFERENCED_IMAGE_SEQUENCE, VR::SQ, DataSetSequence::new(vec![item], Length::UNDEFINED)));
+    let out = dataset_with(obj, &p, &DATES);
+    let days = p.date_shift_days("MRN-123");
+    let item = &out.get(tags::REFERENCED_IMAGE_SEQUENCE).unwrap().items().unwrap()[0];
+    assert_eq!(str_of(item, tags::CONTENT_DATE), Some(back("20260105", days)));
+    let inner = &item.get(tags::REFERENCED_IMAGE_SEQUENCE).unwrap().items().unwrap()[0];
+    assert_eq!(str_of(inner, tags::SCHEDULED_PROCEDURE_STEP_START_DATE), Some(back("20251231", days)));
+}
+
+#[test]
+fn malformed_dates_are_emptied_never_kept() {
+    let p = pseudonyms();
+    let mut obj = sample();
+    obj.put(text(tags::STUDY_DATE, VR::DA, "2026-01-01"));
+    obj.put(text(tags::ACQUISITION_DATE, VR::DA, "Doe^Jane"));
+    obj.put(text(tags::ACQUISITION_DATE_TIME, VR::DT, "20260101xx"));
+    obj.put(text(tags::STUDY_TIME, VR::TM, "10:15"));
+    // Multi-valued, one of them bad: the whole element goes.
+    obj.put(DataElement::new(tags::CONTENT_DATE, VR::DA, PrimitiveValue::Strs(["20260101".to_owned(), "20261399".to_owned()].into())));
+    let out = dataset_with(obj, &p, &DATES);
+    for tag in [tags::STUDY_DATE, tags::ACQUISITION_DATE, tags::ACQUISITION_DATE_TIME, tags::STUDY_TIME, tags::CONTENT_DATE] {
+        assert_eq!(str_of(&out, tag).as_deref(), Some(""), "{tag}");
+    }
+    // Multi-valued and well formed: each value moves.
+    let mut obj = sample();
+    obj.put(DataElement::new(tags::CONTENT_DATE, VR::DA, PrimitiveValue::Strs(["20260101".to_owned(), "20260201".to_owned()].into())));
+    let days = p.date_shift_days("MRN-123");
+    let out = dataset_with(obj, &p, &DATES);
+    assert_eq!(out.get(tags::CONTENT_DATE).unwrap().to_multi_str().unwrap().to_vec(), [back("20260101", days), back("20260201", days)]);
+}
+
+/// `sample()` with patient characteristics, free text about the patient, and a coded sequence.
+fn described() -> InMemDicomObject {
+    let code = InMemDicomObject::from_element_iter([
+        text(tags::CODE_VALUE, VR::SH, "I10"),
+        text(tags::CODING_SCHEME_DESIGNATOR, VR::SH, "ICD10"),
+        text(tags::CODE_MEANING, VR::LO, "Hypertension"),
+        text(tags::PATIENT_NAME, VR::PN, "Nested^Name"),
+    ]);
+    let mut obj = sample();
+    for (tag, vr, value) in [
+        (tags::PATIENT_SEX, VR::CS, "F"),
+        (tags::PATIENT_AGE, VR::AS, "045Y"),
+        (tags::PATIENT_WEIGHT, VR::DS, "70"),
+        (tags::ALLERGIES, VR::LO, "Penicillin, per Jane"),
+        (tags::PRE_MEDICATION, VR::LO, "Aspirin 100mg"),
+        (tags::STUDY_DESCRIPTION, VR::LO, "CT Head for Jane DOE MRN-123 born 01/01/1980 call 555-1234, General ward"),
+        (tags::IMAGE_COMMENTS, VR::LT, "Birthday scan: January 1st; see ACC-9"),
+        (tags::SERIES_DESCRIPTION, VR::LO, "AXIAL 5mm"),
+        (tags::OPERATORS_NAME, VR::PN, "Smith^Operator"),
+        (tags::PROTOCOL_NAME, VR::LO, "Head routine by Smith"),
+    ] {
+        obj.put(text(tag, vr, value));
+    }
+    obj.put(DataElement::new(tags::ADMITTING_DIAGNOSES_CODE_SEQUENCE, VR::SQ, DataSetSequence::new(vec![code], Length::UNDEFINED)));
+    obj
+}
+
+#[test]
+fn patient_characteristics_stay_only_with_their_option() {
+    let p = pseudonyms();
+    let basic = dataset(described(), &p);
+    assert_eq!(str_of(&basic, tags::PATIENT_SEX).as_deref(), Some(""));
+    for tag in [tags::PATIENT_AGE, tags::PATIENT_WEIGHT, tags::ALLERGIES, tags::PRE_MEDICATION] {
+        assert!(basic.get(tag).is_none(), "{tag} removed by the Basic Profile");
+    }
+    let kept = dataset_with(described(), &p, &PATIENT);
+    assert_eq!(str_of(&kept, tags::PATIENT_SEX).as_deref(), Some("F"));
+    assert_eq!(str_of(&kept, tags::PATIENT_AGE).as_deref(), Some("045Y"));
+    assert_eq!(str_of(&kept, tags::PATIENT_WEIGHT).as_deref(), Some("70"));
+    // C: kept, cleaned.
+    assert_eq!(str_of(&kept, tags::ALLERGIES).as_deref(), Some("Penicillin, per *"));
+    assert_eq!(str_of(&kept, tags::PRE_MEDICATION).as_deref(), Some("Aspirin 100mg"));
+    // Descriptors are another option's.
+    assert!(kept.get(tags::STUDY_DESCRIPTION).is_none());
+    assert_eq!(str_of(&kept, tags::PATIENT_NAME).as_deref(), Some(""));
+    assert_eq!(codes(&kept), ["113100", "113108"]);
+}
+
+#[test]
+fn descriptors_are_cleaned_of_what_identifies_and_kept_otherwise() {
+    let p = pseudonyms();
+    let out = dataset_with(described(), &p, &DESCRIPTORS);
+    // The name (any case), the ID's words, a numeric birth date, a phone number and the
+    // institution's words go; the rest stays.
+    assert_eq!(str_of(&out, tags::STUDY_DESCRIPTION).as_deref(), Some("CT Head for * * *-* born * call *, * ward"));
+    // The birthday spelled with its month's name, and the accession number's word.
+    assert_eq!(str_of(&out, tags::IMAGE_COMMENTS).as_deref(), Some("Birthday scan: * *; see *-9"));
+    assert_eq!(str_of(&out, tags::SERIES_DESCRIPTION).as_deref(), Some("AXIAL 5mm"));
+    // The operator's name, though the Basic Profile removes it, is still a name.
+    assert_eq!(str_of(&out, tags::PROTOCOL_NAME).as_deref(), Some("Head routine by *"));
+    // Allergies are a descriptor too; Pre-Medication is only a patient characteristic.
+    assert_eq!(str_of(&out, tags::ALLERGIES).as_deref(), Some("Penicillin, per *"));
+    assert!(out.get(tags::PRE_MEDICATION).is_none());
+    // A coded sequence stays, its items under the same rules: codes kept, the name emptied.
+    let item = &out.get(tags::ADMITTING_DIAGNOSES_CODE_SEQUENCE).unwrap().items().unwrap()[0];
+    assert_eq!(str_of(item, tags::CODE_MEANING).as_deref(), Some("Hypertension"));
+    assert_eq!(str_of(item, tags::PATIENT_NAME).as_deref(), Some(""));
+    assert_eq!(codes(&out), ["113100", "113105"]);
+    // Without the option, all of it goes.
+    let basic = dataset(described(), &p);
+    for tag in [tags::STUDY_DESCRIPTION, tags::IMAGE_COMMENTS, tags::SERIES_DESCRIPTION, tags::ADMITTING_DIAGNOSES_CODE_SEQUENCE] {
+        assert!(basic.get(tag).is_none(), "{tag}");
+    }
+}
+
+#[test]
+fn every_option_is_recorded_and_the_default_is_the_basic_profile() {
+    let p = pseudonyms();
+    let all = Options { retain_dates_shifted: true, retain_patient_characteristics: true, clean_descriptors: true };
+    let out = dataset_with(described(), &p, &all);
+    assert_eq!(codes(&out), ["113100", "113107", "113108", "113105"]);
+    let methods = out.get(tags::DEIDENTIFICATION_METHOD).unwrap().to_multi_str().unwrap().to_vec();
+    assert_eq!(methods.len(), 4);
+    assert!(methods.iter().all(|m| m.len() <= 64), "LO holds 64 characters a value");
+    assert_eq!(str_of(&out, tags::PATIENT_IDENTITY_REMOVED).as_deref(), Some("YES"));
+    // The default is the Basic Profile alone, whichever entry point is used.
+    assert_eq!(Options::default(), Options { retain_dates_shifted: false, retain_patient_characteristics: false, clean_descriptors: false });
+    let basic = dataset(described(), &p);
+    // Compared as printed: dicom-rs holds two undefined lengths unequal, as NaN is to NaN.
+    assert_eq!(format!("{basic:?}"), format!("{:?}", dataset_with(described(), &p, &Options::default())));
+    assert_eq!(codes(&basic), ["113100"]);
+    assert_eq!(str_of(&basic, tags::DEIDENTIFICATION_METHOD).as_deref(), Some("framegate: PS3.15 E.1-1 Basic Profile"));
+}
+
+#[test]
+fn the_header_with_options_is_readable_and_carries_no_planted_value() {
+    let meta = FileMetaTableBuilder::new()
+        .transfer_syntax(EXPLICIT_VR_LITTLE_ENDIAN)
+        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.2")
+        .media_storage_sop_instance_uid("1.2.3.4.5")
+        .build()
+        .unwrap();
+    let ts = TransferSyntaxRegistry.get(EXPLICIT_VR_LITTLE_ENDIAN).unwrap();
+    let all = Options { retain_dates_shifted: true, retain_patient_characteristics: true, clean_descriptors: true };
+    let bytes = header_with(&meta, described(), ts, &pseudonyms(), &all).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    for planted in ["Doe^Jane", "Jane", "MRN-123", "19800101", "01/01/1980", "General Hospital", "ACC-9", "Nested^Name", "Smith", "20260101"] {
+        assert!(!text.contains(planted), "{planted} survived");
+    }
+    assert!(text.contains("Hypertension") && text.contains("AXIAL 5mm"));
+    let read = dicom_object::OpenFileOptions::new().from_reader(std::io::Cursor::new(&bytes[128..])).unwrap();
+    assert_eq!(read.element(tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED).unwrap().to_str().unwrap().trim(), "MODIFIED");
+    assert_eq!(header(&meta, sample(), ts, &pseudonyms()).unwrap(), header_with(&meta, sample(), ts, &pseudonyms(), &Options::default()).unwrap());
 }

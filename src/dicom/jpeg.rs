@@ -58,7 +58,7 @@ fn segments(stream: &[u8]) -> Vec<Segment> {
         if in_scan {
             // Entropy-coded data runs to the next marker that is not a stuffed zero, a restart
             // marker or a fill byte.
-            while at + 1 < stream.len() && !(stream[at] == 0xFF && !matches!(stream[at + 1], 0x00 | 0xD0..=0xD7 | 0xFF)) {
+            while at + 1 < stream.len() && (stream[at] != 0xFF || matches!(stream[at + 1], 0x00 | 0xD0..=0xD7 | 0xFF)) {
                 at += 1;
             }
         }
@@ -89,13 +89,15 @@ fn segments(stream: &[u8]) -> Vec<Segment> {
 /// Finds the frame header of a JPEG or JPEG-LS stream: the first SOFn (or JPEG-LS's SOF55)
 /// before the first scan.
 pub fn frame_header(stream: &[u8]) -> Option<JpegFrame> {
-    let segment = segments(stream).into_iter().take_while(|s| s.marker != 0xDA).find(|s| {
-        // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC); SOF55 is JPEG-LS's.
-        (0xC0..=0xCF).contains(&s.marker) && !matches!(s.marker, 0xC4 | 0xC8 | 0xCC) || s.marker == 0xF7
-    })?;
+    let segment = segments(stream).into_iter().take_while(|s| s.marker != 0xDA).find(|s| is_frame_header(s.marker))?;
     let body = &stream[segment.span.start + 4..segment.span.end];
     let word = |i: usize| Some(u16::from_be_bytes([*body.get(i)?, *body.get(i + 1)?]));
     Some(JpegFrame { marker: segment.marker, precision: *body.first()?, height: word(1)?, width: word(3)?, components: *body.get(5)? })
+}
+
+/// SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC); SOF55 is JPEG-LS's.
+fn is_frame_header(marker: u8) -> bool {
+    (0xC0..=0xCF).contains(&marker) && !matches!(marker, 0xC4 | 0xC8 | 0xCC) || marker == 0xF7
 }
 
 /// Where a JPEG stream's first scan begins (the end of its SOS segment): everything before it
@@ -116,16 +118,18 @@ fn is_decoding_segment(stream: &[u8], segment: &Segment) -> bool {
     }
 }
 
-/// The stream with every comment (COM) and application segment that does not govern decoding
-/// blanked: EXIF, XMP and comments can hold names, dates and places. Each is overwritten in
+/// A comment (COM) or an application segment that does not govern decoding: EXIF, XMP and
+/// comments can hold names, dates and places.
+fn is_metadata(stream: &[u8], segment: &Segment) -> bool {
+    (segment.marker == 0xFE || (0xE0..=0xEF).contains(&segment.marker)) && !is_decoding_segment(stream, segment)
+}
+
+/// The stream with every metadata segment ([`is_metadata`]) blanked. Each is overwritten in
 /// place by a comment of zeros of the same length, so item lengths, offset tables and byte
 /// ranges of a DICOM object stay valid without rewriting them. Borrowed when there is nothing
 /// to blank.
 pub fn blank_metadata(stream: &[u8]) -> Cow<'_, [u8]> {
-    let found: Vec<Segment> = segments(stream)
-        .into_iter()
-        .filter(|s| (s.marker == 0xFE || (0xE0..=0xEF).contains(&s.marker)) && !is_decoding_segment(stream, s))
-        .collect();
+    let found: Vec<Segment> = segments(stream).into_iter().filter(|s| is_metadata(stream, s)).collect();
     if found.iter().all(|s| s.marker == 0xFE && stream[s.span.start + 4..s.span.end].iter().all(|b| *b == 0)) {
         return Cow::Borrowed(stream);
     }
@@ -135,6 +139,29 @@ pub fn blank_metadata(stream: &[u8]) -> Cow<'_, [u8]> {
         out[s.span.start + 4..s.span.end].fill(0);
     }
     Cow::Owned(out)
+}
+
+/// A whole JPEG stream without its metadata segments ([`is_metadata`]) wherever they stand,
+/// between the scans of a progressive stream too: the walk steps over entropy-coded data,
+/// stuffed zeros and restart markers, so every marker it finds is a real one. Whatever follows
+/// EOI is left out as well (cameras append thumbnails and maker data there). Every other byte,
+/// the entropy-coded data above all, is copied as it was, so the pixels are unchanged. `None`
+/// unless the stream is whole: SOI, a frame header before the first scan, a scan, and EOI.
+pub fn without_metadata(stream: &[u8]) -> Option<Vec<u8>> {
+    let found = segments(stream);
+    let end = found.last().filter(|s| s.marker == 0xD9)?.span.end;
+    let first_scan = found.iter().position(|s| s.marker == 0xDA)?;
+    if !found[..first_scan].iter().any(|s| is_frame_header(s.marker)) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(end);
+    let mut at = 0;
+    for s in found.iter().filter(|s| is_metadata(stream, s)) {
+        out.extend_from_slice(&stream[at..s.span.start]);
+        at = s.span.end;
+    }
+    out.extend_from_slice(&stream[at..end]);
+    Some(out)
 }
 
 /// Adobe's APP14 saying the three components are stored without a colour transform.
