@@ -181,9 +181,9 @@ fn cd_export() -> CdExport {
     let png = png_with_text("PLANTEDPNG");
     let readme = b"Viewer for PLANTEDREADME's images".to_vec();
     let dir = dicomdir("PLANTEDDIRNAME^PATIENT");
-    let mut entries: Vec<(String, &[u8])> = vec![("DICOMDIR".into(), &dir[..]), ("README.TXT".into(), &readme[..]), ("PHOTOS/IMG1.JPG".into(), &photo[..]), ("PHOTOS/IMG2.PNG".into(), &png[..])];
+    let mut entries: Vec<(String, &[u8])> = vec![("DICOMDIR".into(), &dir[..]), ("README.TXT".into(), &readme[..]), ("PHOTOSET/IMG1.JPG".into(), &photo[..]), ("PHOTOSET/IMG2.PNG".into(), &png[..])];
     for (n, bytes) in originals.iter().enumerate() {
-        entries.push((format!("DICOM/S1/IM{}", n + 1), &bytes[..]));
+        entries.push((format!("EXPORTED/SERIESA/IMAGE{}", n + 1), &bytes[..]));
     }
     let raw = entries.iter().map(|(_, b)| b.to_vec()).collect();
     let entries: Vec<(&str, &[u8])> = entries.iter().map(|(n, b)| (n.as_str(), *b)).collect();
@@ -225,7 +225,7 @@ async fn a_cd_export_goes_in_and_no_planted_value_comes_out(backend: Backend) {
         }
     }
     let manifest_json = serde_json::to_string(&manifest).unwrap();
-    for value in cd.planted.iter().chain(["DICOM", "S1", "IM1", "PHOTOS", "cd.zip"].map(String::from).iter()) {
+    for value in cd.planted.iter().chain(["EXPORTED", "SERIESA", "IMAGE1", "PHOTOSET", "IMG1", "README", "cd.zip"].map(String::from).iter()) {
         assert!(!manifest_json.contains(value.as_str()), "the manifest holds {value}");
     }
 }
@@ -331,8 +331,9 @@ async fn dates_shift_by_one_offset_per_patient() {
 }
 
 /// A folder of CT slices into S3: a second run uploads nothing; a run cut off midway (the
-/// process killed) leaves only whole objects, and the next run finishes the rest.
-#[tokio::test]
+/// process killed) leaves only whole objects, and the next run finishes the rest. The S3
+/// server runs on the runtime's workers while this thread waits on the processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reruns_upload_nothing_and_an_interrupted_run_resumes() {
     let work = tempfile::tempdir().unwrap();
     let slices = 60;
@@ -366,9 +367,9 @@ async fn reruns_upload_nothing_and_an_interrupted_run_resumes() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     child.kill().unwrap();
-    child.wait().unwrap();
+    let out = child.wait_with_output().unwrap();
     let partial = stored(s3_dir.path());
-    assert!(!partial.is_empty() && partial.len() < slices, "killed after {} of {slices}", partial.len());
+    assert!(!partial.is_empty() && partial.len() < slices, "killed after {} of {slices}: {}", partial.len(), String::from_utf8_lossy(&out.stderr));
     for path in &partial {
         let bytes = std::fs::read(path).unwrap();
         assert!(matches!(framegate::dicom::index::parse_header(&bytes, bytes.len() as u64), Ok(framegate::dicom::index::Parsed::Done(_))), "whole objects only");
