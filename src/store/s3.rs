@@ -212,13 +212,13 @@ fn classify<E: ProvideErrorMetadata + Debug>(err: SdkError<E, HttpResponse>, op:
                 "PreconditionFailed" => StoreError::Changed,
                 "NoSuchBucket" => StoreError::Unavailable("bucket does not exist".into()),
                 "AccessDenied" | "Forbidden" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" => {
-                    StoreError::Unavailable(format!("storage refused {op} ({code}): check credentials and the IAM policy (README)"))
+                    StoreError::Unavailable(format!("storage refused {op} ({code}): check credentials and {} permission", permission(op)))
                 }
                 // HEAD answers carry no error body, so only the status tells.
                 _ if status == 404 => StoreError::NotFound,
                 _ if status == 412 => StoreError::Changed,
                 _ if status == 403 => {
-                    StoreError::Unavailable(format!("storage refused {op} (403): check credentials and the IAM policy (README)"))
+                    StoreError::Unavailable(format!("storage refused {op} (403): check credentials and {} permission", permission(op)))
                 }
                 _ => StoreError::Unavailable(format!("{op} failed: {}", if code.is_empty() { "service error" } else { code })),
             }
@@ -226,6 +226,16 @@ fn classify<E: ProvideErrorMetadata + Debug>(err: SdkError<E, HttpResponse>, op:
         SdkError::DispatchFailure(_) => StoreError::Unavailable(format!("{op}: cannot reach storage")),
         SdkError::ResponseError(_) => StoreError::Unavailable(format!("{op}: unreadable response from storage")),
         _ => StoreError::Unavailable(format!("{op} failed")),
+    }
+}
+
+/// The IAM action an operation needs, for the log line that says what to grant.
+fn permission(op: &str) -> &'static str {
+    match op {
+        "list objects" => "s3:ListBucket",
+        "head bucket" => "s3:ListBucket",
+        "put object" | "create multipart upload" | "upload part" | "complete multipart upload" => "s3:PutObject",
+        _ => "s3:GetObject",
     }
 }
 
