@@ -153,3 +153,56 @@ impl io::Write for Out {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::store::fs::FsStore;
+
+    fn place() -> Place {
+        Place { source: 0, item: 0, entry: None, extension: None, folder: String::new(), position: 1 }
+    }
+
+    /// An object whose source stops midway (an early return, a panic) must not look whole.
+    #[test]
+    fn an_object_left_unfinished_or_failed_is_never_stored() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(FsStore::new(dir.path()).unwrap());
+        let manifest = Arc::new(Builder::new("test".into(), &super::super::Options::default()));
+        let writer = Writer::new(runtime.handle().clone(), store, 2, manifest.clone());
+        let key = |name: &str| ObjectKey::parse_plain(&format!("s/{name}")).unwrap();
+        let mut dropped = writer.begin(key("dropped.jpg"), place(), 10, None);
+        dropped.write_all(&[7; 3 << 20]).unwrap();
+        drop(dropped);
+        let mut failed = writer.begin(key("failed.jpg"), place(), 10, None);
+        failed.write_all(&[7; 100]).unwrap();
+        failed.fail("the source ends early (truncated)".into());
+        let mut whole = writer.begin(key("whole.jpg"), place(), 10, None);
+        whole.write_all(&[7; 100]).unwrap();
+        whole.finish();
+        writer.wait();
+        let stored: Vec<String> = walk(dir.path());
+        assert_eq!(stored, ["whole.jpg"], "only the finished object, and no partial file");
+        let done = manifest.finish();
+        let mut reasons: Vec<&str> = done.failed.iter().map(|n| n.reason.as_str()).collect();
+        reasons.sort_unstable();
+        assert_eq!(reasons, ["the object was left unfinished", "the source ends early (truncated)"]);
+        assert_eq!(done.totals.written, 1);
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<String> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            if entry.path().is_dir() {
+                out.extend(walk(&entry.path()));
+            } else {
+                out.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        out
+    }
+}
