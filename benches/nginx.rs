@@ -89,7 +89,7 @@ async fn main() {
     row("raw 64 KiB ranges (206)", "framegate", "1", wrk(&format!("http://{a}{path}"), Some(&range_script(size))));
 
     for (band, label, upstreams) in [(1, "1", [a, a]), (2, "2", [a, b])] {
-        let nginx = nginxproc::start_nginx(upstreams, dir.path());
+        let nginx = nginxproc::start_nginx(upstreams, dir.path(), |server| server);
         let _ = wrk(&nginx.url(&cached), None);
         let through = row("cached frame (NGINX cache hit, auth_request)", "nginx", label, wrk(&nginx.url(&cached), None));
         if label == "1" {

@@ -11,6 +11,7 @@ use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
+use super::dicomweb_browser::encode;
 use super::support::*;
 
 const SLICES: usize = 100;
@@ -103,7 +104,7 @@ async fn state(client: &Client) -> Value {
 
 /// Waits until `test` holds for the viewer state (null until the page has loaded), or fails
 /// with the last state.
-async fn until(client: &Client, what: &str, test: impl Fn(&Value) -> bool) -> Value {
+pub(super) async fn until(client: &Client, what: &str, test: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let s = state(client).await;
@@ -261,7 +262,7 @@ async fn an_expired_token_shows_a_message_not_a_broken_image() {
 }
 
 /// Serves the `examples/` folder (with its npm-installed DWV) on loopback, as a portal would.
-async fn examples_server() -> Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+pub(super) async fn examples_server() -> Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     if !root.join("node_modules/dwv/dist/dwv.min.js").is_file() {
         assert!(std::env::var_os("CI").is_none(), "examples/node_modules is missing; .ci/run installs it with npm ci");
@@ -271,7 +272,7 @@ async fn examples_server() -> Option<(std::net::SocketAddr, tokio::task::JoinHan
     Some(super::dicomweb_browser::static_server(root).await)
 }
 
-async fn dwv_result(client: &Client) -> Value {
+pub(super) async fn dwv_result(client: &Client) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let r = client.execute("return window.loaded || (window.loadError && {error: window.loadError}) || null", vec![]).await.unwrap();
@@ -297,11 +298,40 @@ async fn dwv_brightest(client: &Client) -> u64 {
 }
 
 /// Waits until DWV's canvas shows the phantom (its body is mid-grey, its spine white).
-async fn drawn(client: &Client, what: &str) {
+pub(super) async fn drawn(client: &Client, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
     while dwv_brightest(client).await <= 100 {
         assert!(Instant::now() < deadline, "{what}: the canvas stayed dark");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Loads the stack.json at `stack` into DWV's page on `origin` and answers what the page
+/// reported (`{frames}` or `{error}`).
+pub(super) async fn dwv_load_stack(client: &Client, origin: &str, stack: &str) -> Value {
+    // DWV 0.36 throws "RangeError: offset is out of bounds" when the first JPEG frames of a
+    // stack arrive well before the rest (as when it loads them one at a time, `batchSize: 1`,
+    // every time; or when a loaded machine renders them cold). Rendered once first, the frames
+    // arrive together, as from a warm framegate or NGINX cache.
+    let base = url::Url::parse(stack).unwrap();
+    let listing = get(stack).await;
+    assert_eq!(listing.status, 200, "{stack}");
+    for entry in listing.json()["entries"].as_array().unwrap() {
+        let frame = base.join(entry["url"].as_str().unwrap()).unwrap();
+        assert_eq!(get(frame.as_str()).await.status, 200, "{frame}");
+    }
+    // Even so, DWV's loader still throws that error now and then on a loaded machine (about one
+    // run in four with the full suite beside it). It is DWV's race, not an answer of ours: that
+    // one error, and only it, earns a fresh load, twice at most.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        client.goto(&format!("{origin}/dwv-stack.html?stack={}", encode(stack))).await.unwrap();
+        let result = dwv_result(client).await;
+        let dwv_race = result["error"].as_str().is_some_and(|e| e.contains("offset is out of bounds"));
+        if !dwv_race || attempts == 3 {
+            return result;
+        }
     }
 }
 
@@ -315,27 +345,7 @@ async fn dwv_loads_a_stack_through_jpg_urls_and_a_raw_dcm() {
         server.put_ct(&format!("ct/s1/slice{:02}.dcm", i + 1), i, 20, 128).await;
     }
     let stack = server.url("ct/s1", "ct/s1", "/-/stack.json");
-    // DWV 0.36 throws "RangeError: offset is out of bounds" when the first JPEG frames of a
-    // stack arrive well before the rest (as when it loads them one at a time, `batchSize: 1`,
-    // every time; or when a loaded machine renders them cold). Rendered once first, the frames
-    // arrive together, as from a warm framegate or NGINX cache.
-    for i in 0..20 {
-        assert_eq!(get(&server.url("ct/s1", &format!("ct/s1/slice{:02}.dcm", i + 1), "/-/frames/1.jpg")).await.status, 200);
-    }
-    let encode = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
-    // Even so, DWV's loader still throws that error now and then on a loaded machine (about one
-    // run in four with the full suite beside it). It is DWV's race, not an answer of ours: that
-    // one error, and only it, earns a fresh load, twice at most.
-    let mut attempts = 0;
-    let result = loop {
-        attempts += 1;
-        client.goto(&format!("{origin}/dwv-stack.html?stack={}", encode(&stack))).await.unwrap();
-        let result = dwv_result(&client).await;
-        let dwv_race = result["error"].as_str().is_some_and(|e| e.contains("offset is out of bounds"));
-        if !dwv_race || attempts == 3 {
-            break result;
-        }
-    };
+    let result = dwv_load_stack(&client, &origin, &stack).await;
     assert_eq!(result["frames"], 20, "{result}");
     drawn(&client, "DWV draws the frames").await;
     std::fs::write(screenshot_path("dwv-stack.png"), client.screenshot().await.unwrap()).unwrap();

@@ -142,7 +142,7 @@ async fn cornerstone_draws_a_series_through_wadors_image_ids(backend: Backend) {
 }
 
 /// The built OHIF viewer of the `@ohif/app` package, or `None` (skipped, or failed under CI).
-fn ohif_dist() -> Option<PathBuf> {
+pub(super) fn ohif_dist() -> Option<PathBuf> {
     let dir = std::env::var_os("FRAMEGATE_OHIF_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ohif/package/dist"));
@@ -156,7 +156,7 @@ fn ohif_dist() -> Option<PathBuf> {
 
 /// OHIF's configuration for the test: one `dicomwebproxy` data source, which reads the
 /// DICOMweb server's configuration from the `url` the address names (framegate's ohif.json).
-const OHIF_CONFIG: &str = "window.config = {
+pub(super) const OHIF_CONFIG: &str = "window.config = {
   routerBasename: null, extensions: [], modes: [], customizationService: {}, showStudyList: true,
   maxNumberOfWebWorkers: 1, showWarningMessageForCrossOrigin: false, showCPUFallbackMessage: false,
   showLoadingIndicator: true, strictZSpacingForVolumeViewport: true, investigationalUseDialog: { option: 'never' },
@@ -181,7 +181,7 @@ async fn ohif_canvas(client: &Client) -> Value {
         .unwrap()
 }
 
-async fn ohif_until(client: &Client, what: &str, test: impl Fn(&Value) -> bool) -> Value {
+pub(super) async fn ohif_until(client: &Client, what: &str, test: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let s = ohif_canvas(client).await;
@@ -197,6 +197,16 @@ async fn ohif_until(client: &Client, what: &str, test: impl Fn(&Value) -> bool) 
     }
 }
 
+/// Opens OHIF, served at `addr` with [`OHIF_CONFIG`], on the first study of the DICOMweb
+/// server at `root`.
+pub(super) async fn ohif_open(client: &Client, addr: std::net::SocketAddr, root: &str) {
+    let studies: Value = get(&format!("{root}/studies")).await.json();
+    let study = studies[0]["0020000D"]["Value"][0].as_str().unwrap().to_owned();
+    let config = format!("{root}/ohif.json");
+    // The mode reads StudyInstanceUIDs, the dicomwebproxy source studyInstanceUIDs.
+    client.goto(&format!("http://{addr}/viewer/dicomwebproxy?url={}&StudyInstanceUIDs={study}&studyInstanceUIDs={study}", encode(&config))).await.unwrap();
+}
+
 crate::on_both_stores!(ohif_opens_a_ct_series_draws_it_and_scrolls);
 
 async fn ohif_opens_a_ct_series_draws_it_and_scrolls(backend: Backend) {
@@ -207,12 +217,7 @@ async fn ohif_opens_a_ct_series_draws_it_and_scrolls(backend: Backend) {
         server.put_ct(&format!("oh/ct/{i:03}.dcm"), i, SLICES, 128).await;
     }
     let (addr, task) = static_server_with(dist, vec![("app-config.js", OHIF_CONFIG.to_owned())]).await;
-    let root = server.url("oh", "oh/ct", "/-/dicomweb");
-    let studies: Value = get(&format!("{root}/studies")).await.json();
-    let study = studies[0]["0020000D"]["Value"][0].as_str().unwrap().to_owned();
-    let config = format!("{root}/ohif.json");
-    // The mode reads StudyInstanceUIDs, the dicomwebproxy source studyInstanceUIDs.
-    client.goto(&format!("http://{addr}/viewer/dicomwebproxy?url={}&StudyInstanceUIDs={study}&studyInstanceUIDs={study}", encode(&config))).await.unwrap();
+    ohif_open(&client, addr, &server.url("oh", "oh/ct", "/-/dicomweb")).await;
     let first = ohif_until(&client, "the CT drawn", |s| s["max"].as_u64().unwrap_or(0) > 100).await;
     std::fs::write(screenshot_path(&format!("ohif-{backend:?}.png")), client.screenshot().await.unwrap()).unwrap();
     // A real wheel over the middle of the viewport scrolls the stack: other pixels.

@@ -58,7 +58,7 @@ async fn ingest_with(sources: Vec<Source>, dest: &Destination, options: Options)
 }
 
 /// Every file below `root`, hidden ones and the S3 server's bookkeeping included.
-fn every_file(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+pub(super) fn every_file(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     let mut pending = vec![root.to_owned()];
     while let Some(dir) = pending.pop() {
@@ -75,12 +75,12 @@ fn every_file(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
-fn contains(haystack: &[u8], needle: &str) -> bool {
+pub(super) fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 /// A ZIP archive of `entries`, deflated.
-fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+pub(super) fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     for (name, bytes) in entries {
@@ -131,7 +131,7 @@ fn jpeg_dicom(comment: &str, exif: &str) -> Vec<u8> {
 }
 
 /// A DICOMDIR naming the planted patient, as a CD export has one.
-fn dicomdir(name: &str) -> Vec<u8> {
+pub(super) fn dicomdir(name: &str) -> Vec<u8> {
     use dicom_core::Length;
     use dicom_core::value::DataSetSequence;
     let record = InMemDicomObject::from_element_iter([

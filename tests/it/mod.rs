@@ -11,6 +11,7 @@ mod frames;
 mod fuzz_regressions;
 mod hostile;
 mod ingest;
+mod ingest_browser;
 mod nginx;
 pub mod nginxproc;
 mod overlays;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::nginxproc::{free_port, shipped, start_nginx, swap};
 use super::support::*;
+use framegate::ingest::Manifest;
 use framegate::token::Purpose;
 
 /// Two framegate servers over one folder (the second owns it, so the first can be stopped),
@@ -14,6 +15,11 @@ async fn setup() -> Option<(Server, Server, super::nginxproc::Nginx)> {
 }
 
 async fn setup_with(settings: framegate::Settings) -> Option<(Server, Server, super::nginxproc::Nginx)> {
+    setup_edited(settings, |server| server).await
+}
+
+/// [`setup_with`], with the shipped framegate.conf changed by `edit`.
+async fn setup_edited(settings: framegate::Settings, edit: impl FnOnce(String) -> String) -> Option<(Server, Server, super::nginxproc::Nginx)> {
     if !have_tool("nginx") {
         return None;
     }
@@ -22,7 +28,7 @@ async fn setup_with(settings: framegate::Settings) -> Option<(Server, Server, su
     for i in 0..6 {
         b.put_ct(&format!("ct/s1/img{i}.dcm"), i, 6, 32).await;
     }
-    let nginx = start_nginx([a.addr, b.addr], b.dir.path());
+    let nginx = start_nginx([a.addr, b.addr], b.dir.path(), edit);
     Some((a, b, nginx))
 }
 
@@ -396,6 +402,57 @@ async fn nginx_stops_with_every_process_it_started() {
     assert_eq!(get(&nginx.url(&frame_path(&a.token("ct/s1"), "ct/s1/img1.dcm"))).await.status, 200);
     nginx.stop();
     assert!(std::net::TcpStream::connect(("127.0.0.1", nginx.port)).is_err(), "the port is free again");
+    a.stop().await;
+    b.stop().await;
+}
+
+/// The upload location of the shipped config: a POST passes straight to framegate (no
+/// auth_request, which would take the upload token for a viewing one), which takes an upload
+/// token and refuses a viewing one; NGINX refuses a body over its `client_max_body_size` (1m
+/// here, 2g as shipped) before framegate reads a byte; what went in is served through NGINX at
+/// once; and the access log keeps the key id of the upload token, not its signature.
+#[tokio::test]
+async fn uploads_pass_through_nginx_to_framegate_and_are_served_through_it() {
+    let small = |server: String| swap(server, "client_max_body_size 2g;", "client_max_body_size 1m;");
+    let Some((a, b, mut nginx)) = setup_edited(framegate::Settings::default(), small).await else { return };
+    let slice = framegate::sample::to_bytes(framegate::sample::ct_slice(0, 1, 64)).unwrap();
+    let upload = a.keys.sign_for(Purpose::Upload, &key("site"), now() + 600);
+    let url = |token: &str| nginx.url(&format!("/v1/{token}/site/-/upload"));
+
+    let viewing = a.token("site");
+    let refused = request_with_body("POST", &url(&viewing), slice.clone()).await;
+    assert_eq!((refused.status, refused.error()), (403, "forbidden".to_owned()), "framegate's own answer");
+
+    let ok = request_with_body("POST", &url(&upload), slice.clone()).await;
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    assert_eq!(ok.header("cache-control"), Some("no-store"));
+    let manifest: Manifest = serde_json::from_slice(&ok.body).unwrap();
+    assert_eq!((manifest.totals.written, manifest.totals.failed), (1, 0), "{manifest:#?}");
+    let series = &manifest.studies[0].series[0];
+    assert!(series.key.starts_with("site/"), "{}", series.key);
+
+    // Over NGINX's limit: its own 413 page, framegate never asked.
+    let big = request_with_body("POST", &url(&upload), vec![0u8; (1 << 20) + 1]).await;
+    assert_eq!(big.status, 413);
+    assert!(!big.body.starts_with(b"{") && holds(&big.body, "413"), "NGINX refused it: {}", String::from_utf8_lossy(&big.body));
+
+    // The series is served through NGINX at once: its stack and its frame, then from the cache.
+    let stack_url = nginx.url(&format!("/v1/{}/{}/-/stack.json", a.token(&series.key), series.key));
+    let stack = get(&stack_url).await;
+    assert_eq!(stack.status, 200, "{}", String::from_utf8_lossy(&stack.body));
+    assert_eq!(stack.json()["frames"], 1);
+    let frame = url::Url::parse(&stack_url).unwrap().join(stack.json()["entries"][0]["url"].as_str().unwrap()).unwrap();
+    let first = get(frame.as_str()).await;
+    assert_eq!((first.status, first.header("content-type"), first.header("x-cache-status")), (200, Some("image/jpeg"), Some("MISS")));
+    assert_eq!(get(frame.as_str()).await.header("x-cache-status"), Some("HIT"));
+
+    let log = nginx.access_log();
+    assert!(log.contains("\"POST /v1/k1.*/site/-/upload\" 200"), "{log}");
+    assert!(log.contains("\"POST /v1/k1.*/site/-/upload\" 413"), "{log}");
+    assert!(!log.contains(signature(&upload)), "the upload token's signature reached the access log");
+    nginx.stop();
+    let default_format = std::fs::read(nginx.dir.path().join("default-format.log")).unwrap_or_default();
+    assert!(default_format.is_empty(), "{}", String::from_utf8_lossy(&default_format));
     a.stop().await;
     b.stop().await;
 }

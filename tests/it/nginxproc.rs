@@ -133,10 +133,11 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Starts nginx with the shipped config, its upstreams and static root moved to these. The
-/// http-level `access_log off` becomes a log in nginx's default format, as an existing server
-/// would have: framegate's locations must keep every request out of it.
-pub fn start_nginx(upstreams: [SocketAddr; 2], files: &Path) -> Nginx {
+/// Starts nginx with the shipped config, its upstreams and static root moved to these, and the
+/// server-level file (framegate.conf) then changed by `edit`, for a test that needs a setting of
+/// its own there. The http-level `access_log off` becomes a log in nginx's default format, as an
+/// existing server would have: framegate's locations must keep every request out of it.
+pub fn start_nginx(upstreams: [SocketAddr; 2], files: &Path, edit: impl FnOnce(String) -> String) -> Nginx {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display().to_string();
     let port = free_port();
@@ -159,6 +160,7 @@ pub fn start_nginx(upstreams: [SocketAddr; 2], files: &Path) -> Nginx {
     let mut server = shipped("framegate.conf");
     server = swap(server, "/var/log/nginx/framegate.log", &format!("{d}/access.log"));
     server = swap(server, "/srv/files/", &format!("{}/", files.display()));
+    server = edit(server);
     for (name, text) in CONFIGS.iter().zip([main, http, server]) {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
