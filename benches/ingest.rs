@@ -68,7 +68,7 @@ fn ingest(s3: &S3Server, source: &Path, to: &str, keys: &Path) -> Run {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_framegate"))
         .args(["ingest", source.to_str().unwrap(), "--to", &format!("s3://{BUCKET}/{to}"), "--s3-endpoint", &s3.endpoint(), "--s3-path-style", "--s3-region", "us-east-1"])
-        .args(["--keys-file", keys.to_str().unwrap(), "--s3-timeout", "120"])
+        .args(["--keys-file", keys.to_str().unwrap(), "--s3-timeout", "120", "--manifest", keys.with_extension("json").to_str().unwrap()])
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .stderr(std::process::Stdio::piped())
@@ -83,7 +83,7 @@ fn ingest(s3: &S3Server, source: &Path, to: &str, keys: &Path) -> Run {
     let seconds = started.elapsed().as_secs_f64();
     let out = child.wait_with_output().unwrap();
     let summary = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-    assert!(out.status.success(), "{summary}");
+    assert!(out.status.success(), "{summary}\n{}", std::fs::read_to_string(keys.with_extension("json")).unwrap_or_default());
     Run { seconds, peak_kib: peak, summary }
 }
 

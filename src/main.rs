@@ -158,12 +158,19 @@ async fn demo(args: DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// An S3 store for `bucket` with the S3 flags' endpoint, region and addressing.
+/// An S3 store for `bucket` with the S3 flags' endpoint, region and addressing. An ingest sends
+/// 8 MiB parts, which a slow uplink takes longer over than serving's short attempts allow: each
+/// request gets `--s3-timeout`, and at least two minutes.
 async fn s3_store(args: &framegate::config::S3Args, bucket: &str, prefix: &str) -> Result<Arc<dyn Store>> {
-    let store = S3Store::connect(&args.options_for(bucket, prefix)).await;
+    let mut options = args.options_for(bucket, prefix);
+    options.timeout = options.timeout.max(INGEST_S3_TIMEOUT);
+    options.attempt_timeout = options.timeout;
+    let store = S3Store::connect(&options).await;
     store.check().await.map_err(|e| format!("s3 bucket {bucket:?}: {e}"))?;
     Ok(Arc::new(store))
 }
+
+const INGEST_S3_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 async fn ingest(args: IngestArgs) -> Result<()> {
     use framegate::ingest::{Destination, Source};

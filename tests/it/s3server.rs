@@ -1,5 +1,10 @@
 //! A real S3 protocol server in-process: s3s over s3s-fs on 127.0.0.1:0, with SigV4, plus what
 //! AWS does that s3s-fs leaves out (`If-Match` on GET) and switches to inject faults.
+//!
+//! Multipart uploads are kept here rather than by s3s-fs, which names a file after the base64 of
+//! the key and so cannot hold an upload to a key over about 150 characters (a study, series and
+//! instance of pseudonymous UIDs): parts go to files of their own, and completing the upload
+//! PUTs their concatenation through s3s-fs, which stores it as any other object.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -45,6 +50,8 @@ pub struct TestS3 {
     root: Arc<std::path::PathBuf>,
     pub faults: Arc<Faults>,
     served: Arc<Mutex<Vec<(String, u64)>>>,
+    /// Multipart uploads begun: upload id to bucket and key.
+    uploads: Arc<Mutex<std::collections::HashMap<String, (String, String)>>>,
 }
 
 impl TestS3 {
@@ -129,6 +136,85 @@ impl S3 for TestS3 {
     async fn list_objects_v2(&self, req: S3Request<s3s::dto::ListObjectsV2Input>) -> S3Result<S3Response<s3s::dto::ListObjectsV2Output>> {
         self.fs.list_objects_v2(req).await
     }
+
+    async fn create_multipart_upload(&self, req: S3Request<s3s::dto::CreateMultipartUploadInput>) -> S3Result<S3Response<s3s::dto::CreateMultipartUploadOutput>> {
+        let id = format!("{:016x}", rand::random::<u64>());
+        self.uploads.lock().unwrap().insert(id.clone(), (req.input.bucket.clone(), req.input.key.clone()));
+        let output = s3s::dto::CreateMultipartUploadOutput { bucket: Some(req.input.bucket), key: Some(req.input.key), upload_id: Some(id), ..Default::default() };
+        Ok(S3Response::new(output))
+    }
+
+    async fn upload_part(&self, req: S3Request<s3s::dto::UploadPartInput>) -> S3Result<S3Response<s3s::dto::UploadPartOutput>> {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let input = req.input;
+        if !self.uploads.lock().unwrap().contains_key(&input.upload_id) {
+            return Err(s3_error!(NoSuchUpload));
+        }
+        let mut body = input.body.ok_or_else(|| s3_error!(IncompleteBody))?;
+        let mut file = tokio::fs::File::create(self.part_path(&input.upload_id, input.part_number)).await.map_err(|_| s3_error!(InternalError))?;
+        while let Some(chunk) = body.next().await {
+            file.write_all(&chunk.map_err(|_| s3_error!(IncompleteBody))?).await.map_err(|_| s3_error!(InternalError))?;
+        }
+        file.flush().await.map_err(|_| s3_error!(InternalError))?;
+        let output = s3s::dto::UploadPartOutput { e_tag: Some(s3s::dto::ETag::Strong(format!("part{}", input.part_number))), ..Default::default() };
+        Ok(S3Response::new(output))
+    }
+
+    async fn complete_multipart_upload(&self, req: S3Request<s3s::dto::CompleteMultipartUploadInput>) -> S3Result<S3Response<s3s::dto::CompleteMultipartUploadOutput>> {
+        let Some((bucket, key)) = self.uploads.lock().unwrap().remove(&req.input.upload_id) else { return Err(s3_error!(NoSuchUpload)) };
+        let numbers: Vec<i32> = req.input.multipart_upload.as_ref().and_then(|m| m.parts.as_ref()).map(|parts| parts.iter().filter_map(|p| p.part_number).collect()).unwrap_or_default();
+        let paths: Vec<std::path::PathBuf> = numbers.iter().map(|n| self.part_path(&req.input.upload_id, *n)).collect();
+        // The parts joined in one file (copy_file_range: no bytes through user space), then
+        // streamed into s3s-fs.
+        let whole = self.root.join(format!(".multipart-{}-whole", req.input.upload_id));
+        let joined = {
+            let (paths, whole) = (paths.clone(), whole.clone());
+            tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+                let mut out = std::fs::File::create(&whole)?;
+                for path in &paths {
+                    std::io::copy(&mut std::fs::File::open(path)?, &mut out)?;
+                    std::fs::remove_file(path)?;
+                }
+                out.sync_all()?;
+                Ok(out.metadata()?.len())
+            })
+        };
+        let length = joined.await.map_err(|_| s3_error!(InternalError))?.map_err(|_| s3_error!(InvalidPart))?;
+        let file = tokio::fs::File::open(&whole).await.map_err(|_| s3_error!(InternalError))?;
+        let parts = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
+        let put = S3Request {
+            input: s3s::dto::PutObjectInput { bucket: bucket.clone(), key: key.clone(), body: Some(StreamingBlob::wrap(parts)), content_length: Some(length as i64), ..Default::default() },
+            method: hyper::Method::PUT,
+            uri: req.uri.clone(),
+            headers: Default::default(),
+            extensions: Default::default(),
+            credentials: req.credentials.clone(),
+            region: req.region.clone(),
+            service: req.service.clone(),
+            trailing_headers: None,
+        };
+        let stored = self.fs.put_object(put).await;
+        let _ = std::fs::remove_file(&whole);
+        let e_tag = stored?.output.e_tag;
+        Ok(S3Response::new(s3s::dto::CompleteMultipartUploadOutput { bucket: Some(bucket), key: Some(key), e_tag, ..Default::default() }))
+    }
+
+    async fn abort_multipart_upload(&self, req: S3Request<s3s::dto::AbortMultipartUploadInput>) -> S3Result<S3Response<s3s::dto::AbortMultipartUploadOutput>> {
+        self.uploads.lock().unwrap().remove(&req.input.upload_id);
+        for number in 1..=10_000 {
+            if std::fs::remove_file(self.part_path(&req.input.upload_id, number)).is_err() && number > 1 {
+                break;
+            }
+        }
+        Ok(S3Response::new(Default::default()))
+    }
+}
+
+impl TestS3 {
+    fn part_path(&self, upload: &str, number: i32) -> std::path::PathBuf {
+        self.root.join(format!(".multipart-{upload}-{number}"))
+    }
 }
 
 /// A running S3 server.
@@ -159,7 +245,7 @@ impl Drop for S3Server {
 impl S3Server {
     /// Serves `root` (buckets are its folders) on 127.0.0.1:0, creating [`BUCKET`].
     pub async fn start(root: &Path) -> S3Server {
-        let s3 = TestS3 { fs: Arc::new(FileSystem::new(root).unwrap()), root: Arc::new(root.to_owned()), faults: Arc::default(), served: Arc::default() };
+        let s3 = TestS3 { fs: Arc::new(FileSystem::new(root).unwrap()), root: Arc::new(root.to_owned()), faults: Arc::default(), served: Arc::default(), uploads: Arc::default() };
         let service = {
             let mut b = s3s::service::S3ServiceBuilder::new(s3.clone());
             b.set_auth(s3s::auth::SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
