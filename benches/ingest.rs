@@ -1,7 +1,9 @@
 //! `framegate ingest` into the in-process S3 server: a 2 GiB multi-frame file and a series of
 //! 1,000 files, each run by the release binary as a separate process, with its wall time,
 //! throughput and peak resident memory (VmHWM, polled from /proc while it runs); then the same
-//! ingest again, which finds everything already there. Prints a table for BENCHMARKS.md.
+//! ingest again, which finds everything already there; then into a local folder, which shows
+//! framegate's own pace without the S3 server (which shares the machine, and hashes every byte
+//! it stores). Prints a table for BENCHMARKS.md.
 //!
 //! `cargo bench --bench ingest`
 
@@ -67,7 +69,7 @@ struct Run {
 fn ingest(s3: &S3Server, source: &Path, to: &str, keys: &Path) -> Run {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_framegate"))
-        .args(["ingest", source.to_str().unwrap(), "--to", &format!("s3://{BUCKET}/{to}"), "--s3-endpoint", &s3.endpoint(), "--s3-path-style", "--s3-region", "us-east-1"])
+        .args(["ingest", source.to_str().unwrap(), "--to", to, "--s3-endpoint", &s3.endpoint(), "--s3-path-style", "--s3-region", "us-east-1"])
         .args(["--keys-file", keys.to_str().unwrap(), "--s3-timeout", "120", "--manifest", keys.with_extension("json").to_str().unwrap()])
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
@@ -101,14 +103,16 @@ fn main() {
     std::fs::create_dir(&series).unwrap();
     let series_bytes = write_series(&series);
 
-    println!("| source | run | wall time | throughput | objects/s | peak RSS |");
+    println!("| source | run | wall time | source read | objects/s | peak RSS |");
     println!("|---|---|---|---|---|---|");
     for (name, source, bytes, objects) in [("one multi-frame file, 2 GiB", &big, big_bytes, 1), ("series of 1,000 files, 256² CT", &series, series_bytes, SERIES)] {
-        let to = if objects == 1 { "big" } else { "series" };
-        for run in ["first", "again (all there)"] {
+        let prefix = if objects == 1 { "big" } else { "series" };
+        let s3_to = format!("s3://{BUCKET}/{prefix}");
+        let folder = work.path().join(format!("out-{prefix}"));
+        for (run, to) in [("into S3", s3_to.as_str()), ("into S3 again (all there)", s3_to.as_str()), ("into a folder", folder.to_str().unwrap())] {
             let r = ingest(&s3, source, to, &keys);
             println!(
-                "| {name} | {run} | {:.2} s | {:.0} MiB/s | {:.0} | {:.0} MiB |",
+                "| {name} | {run} | {:.2} s | {:.0} MiB/s | {:.1} | {:.0} MiB |",
                 r.seconds,
                 bytes as f64 / 1048576.0 / r.seconds,
                 objects as f64 / r.seconds,
@@ -116,6 +120,9 @@ fn main() {
             );
             eprintln!("  {}", r.summary);
         }
+        // Each source's copies go before the next: the disk holds one 2 GiB copy at a time.
+        let _ = std::fs::remove_dir_all(&folder);
+        let _ = std::fs::remove_dir_all(s3_dir.path().join(BUCKET).join(prefix));
     }
     drop(s3);
 }
