@@ -80,17 +80,24 @@ pub async fn serve(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, ApiE
     Ok(response)
 }
 
+/// How long an upload may send nothing before it is cut: a client that stalls would otherwise
+/// hold one of the few upload slots.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn too_large(max: u64) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("uploads are limited to {} MiB", max >> 20))
 }
 
-/// Writes the body to an unnamed temporary file, refusing it once it passes `max` bytes.
+/// Writes the body to an unnamed temporary file, refusing it once it passes `max` bytes or
+/// sends nothing for [`IDLE`].
 async fn spool(mut body: Incoming, max: u64) -> Result<(std::fs::File, u64), ApiError> {
     let spool_failed = |e: std::io::Error| ApiError { cause: Some(e.to_string()), ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot receive the upload") };
     let file = tokio::task::spawn_blocking(tempfile::tempfile).await.map_err(|e| spool_failed(std::io::Error::other(e)))?.map_err(spool_failed)?;
     let mut writer = tokio::fs::File::from_std(file.try_clone().map_err(spool_failed)?);
     let mut size = 0u64;
-    while let Some(frame) = body.frame().await {
+    loop {
+        let next = tokio::time::timeout(IDLE, body.frame()).await.map_err(|_| ApiError::new(StatusCode::REQUEST_TIMEOUT, "the upload stalled"))?;
+        let Some(frame) = next else { break };
         let frame = frame.map_err(|_| ApiError::bad_request("the upload was cut off"))?;
         let Ok(data) = frame.into_data() else { continue };
         size += data.len() as u64;

@@ -155,15 +155,15 @@ impl S3Store {
 
 impl S3Store {
     /// Uploads the parts of a multipart upload begun with `first` (a whole part) and `body`,
-    /// several at once, and completes it; the caller aborts it on error.
+    /// several at once, and completes it; the caller aborts it on error. Each part is a task of
+    /// its own, so parts upload while the body is read; dropping the set cancels them.
     async fn upload_parts(&self, full: &str, upload_id: &str, first: BytesMut, body: &mut ByteStream) -> Result<u64, StoreError> {
         use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-        use futures_util::stream::FuturesUnordered;
         let mut buffer = first;
         let mut done = Vec::new();
-        let mut in_flight = FuturesUnordered::new();
+        let mut in_flight = tokio::task::JoinSet::new();
         let (mut number, mut written, mut ended) = (0i32, 0u64, false);
-        while !ended || !buffer.is_empty() {
+        loop {
             while !ended && buffer.len() < PART {
                 match body.next().await {
                     Some(chunk) => buffer.extend_from_slice(&chunk?),
@@ -171,17 +171,21 @@ impl S3Store {
                 }
             }
             let part = buffer.split_to(buffer.len().min(PART)).freeze();
-            if part.is_empty() {
-                break;
+            if !part.is_empty() {
+                number += 1;
+                written += part.len() as u64;
+                let send = self.client.upload_part().bucket(&self.bucket).key(full).upload_id(upload_id).part_number(number).body(part.into()).send();
+                in_flight.spawn(async move { send.await.map(|out| (number, out.e_tag().map(str::to_owned))) });
             }
-            number += 1;
-            written += part.len() as u64;
-            let send = self.client.upload_part().bucket(&self.bucket).key(full).upload_id(upload_id).part_number(number).body(part.into()).send();
-            in_flight.push(async move { send.await.map(|out| (number, out.e_tag().map(str::to_owned))) });
-            while in_flight.len() >= PARTS_IN_FLIGHT || (ended && buffer.is_empty() && !in_flight.is_empty()) {
-                if let Some(result) = in_flight.next().await {
-                    done.push(result.map_err(|e| classify(e, "upload part"))?);
+            let last = ended && buffer.is_empty();
+            while in_flight.len() >= PARTS_IN_FLIGHT || (last && !in_flight.is_empty()) {
+                if let Some(result) = in_flight.join_next().await {
+                    let uploaded = result.map_err(|e| StoreError::Unavailable(format!("upload part: {e}")))?;
+                    done.push(uploaded.map_err(|e| classify(e, "upload part"))?);
                 }
+            }
+            if last {
+                break;
             }
         }
         done.sort_by_key(|(n, _)| *n);
