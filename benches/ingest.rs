@@ -60,8 +60,19 @@ fn peak_rss(pid: u32) -> Option<u64> {
     status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// CPU time of process `pid` so far (user and system), in seconds: /proc counts in ticks of
+/// 1/100 s on Linux.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 struct Run {
     seconds: f64,
+    cpu: f64,
     peak_kib: u64,
     summary: String,
 }
@@ -77,16 +88,17 @@ fn ingest(s3: &S3Server, source: &Path, to: &str, keys: &Path) -> Run {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let mut peak = 0;
+    let (mut peak, mut cpu) = (0, 0.0f64);
     while child.try_wait().unwrap().is_none() {
         peak = peak.max(peak_rss(pid).unwrap_or(0));
+        cpu = cpu.max(cpu_seconds(pid).unwrap_or(0.0));
         std::thread::sleep(Duration::from_millis(10));
     }
     let seconds = started.elapsed().as_secs_f64();
     let out = child.wait_with_output().unwrap();
     let summary = String::from_utf8_lossy(&out.stderr).trim().to_owned();
     assert!(out.status.success(), "{summary}\n{}", std::fs::read_to_string(keys.with_extension("json")).unwrap_or_default());
-    Run { seconds, peak_kib: peak, summary }
+    Run { seconds, cpu, peak_kib: peak, summary }
 }
 
 fn main() {
@@ -103,8 +115,8 @@ fn main() {
     std::fs::create_dir(&series).unwrap();
     let series_bytes = write_series(&series);
 
-    println!("| source | run | wall time | source read | objects/s | peak RSS |");
-    println!("|---|---|---|---|---|---|");
+    println!("| source | run | wall time | framegate CPU | source read | objects/s | peak RSS |");
+    println!("|---|---|---|---|---|---|---|");
     for (name, source, bytes, objects) in [("one multi-frame file, 2 GiB", &big, big_bytes, 1), ("series of 1,000 files, 256² CT", &series, series_bytes, SERIES)] {
         let prefix = if objects == 1 { "big" } else { "series" };
         let s3_to = format!("s3://{BUCKET}/{prefix}");
@@ -112,8 +124,9 @@ fn main() {
         for (run, to) in [("into S3", s3_to.as_str()), ("into S3 again (all there)", s3_to.as_str()), ("into a folder", folder.to_str().unwrap())] {
             let r = ingest(&s3, source, to, &keys);
             println!(
-                "| {name} | {run} | {:.2} s | {:.0} MiB/s | {:.1} | {:.0} MiB |",
+                "| {name} | {run} | {:.2} s | {:.2} s | {:.0} MiB/s | {:.1} | {:.0} MiB |",
                 r.seconds,
+                r.cpu,
                 bytes as f64 / 1048576.0 / r.seconds,
                 objects as f64 / r.seconds,
                 r.peak_kib as f64 / 1024.0

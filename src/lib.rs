@@ -4,9 +4,9 @@
 //! - [`http`]: parses the route, verifies the token with [`token`] before any storage access,
 //!   then runs the operation (raw bytes, a frame, info.json) and maps every error to a status.
 //! - [`key`]: object keys, validated segment by segment; nothing can name a path outside a store.
-//! - [`store`]: the [`store::Store`] trait (size and version, ranged reads, streams), the
-//!   local folder and S3 stores, a wrapper that feeds [`metrics`], and one that trusts an
-//!   object's version for `--revalidate-after`.
+//! - [`store`]: the [`store::Store`] trait (size and version, ranged reads, streams, writes
+//!   that are whole or nothing), the local folder and S3 stores, a wrapper that feeds
+//!   [`metrics`], and one that trusts an object's version for `--revalidate-after`.
 //! - [`dicom`]: a header prefix to an [`dicom::Index`] of frame byte ranges, and one frame's
 //!   bytes to pixels (dicom-rs underneath); `dicom::dataset` is the one reader of a data set's
 //!   bytes, which gives UN elements their dictionary VR.
@@ -15,7 +15,8 @@
 //! - [`pool`]: bounded CPU work within a memory budget; [`cache`]: moka caches keyed by object
 //!   version.
 //! - [`stack`]: the ordered frames of a folder or multi-frame object, grouped into series, for viewers.
-//! - [`deid`]: de-identified DICOM headers (PS3.15 Annex E), for the raw route.
+//! - [`deid`]: de-identified DICOM headers (PS3.15 Annex E, with three of its options) for the
+//!   raw route, DICOMweb and ingest, and JPEG and PNG images without their metadata.
 //! - [`ingest`]: studies in (files, folders, ZIP archives, S3 prefixes; the upload route),
 //!   de-identified objects out into a store, on the dicom, deid and store layers.
 //! - [`dicomweb`]: QIDO-RS and WADO-RS under `/-/dicomweb/`, on the index, store, render and
