@@ -169,15 +169,17 @@ fn pieces(frames: &[Range<u64>], span: Range<u64>) -> Vec<(Range<u64>, Range<u64
 
 /// The most of a JPEG image read to find its first scan: its metadata segments come before it.
 const JPEG_HEADER_LIMIT: u64 = 1 << 20;
+/// The largest PNG cleaned: its text chunks may come after the pixels, so it is read whole.
+const PNG_LIMIT: u64 = 64 << 20;
 
 /// A JPEG or PNG image of a stack under `deidentify`: a JPEG's header, up to its first scan, is
 /// read and sent with its comments and EXIF blanked, and the rest streamed as stored; a PNG is
-/// sent as stored.
+/// read whole and sent without its text, EXIF and time chunks.
 async fn cleaned_image(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>, ApiError> {
     let store = &ctx.state.store;
     let prefix = store.read(&object.key, &object.meta, 0..object.meta.size.min(JPEG_HEADER_LIMIT)).await?;
     if !prefix.starts_with(&[0xFF, 0xD8]) {
-        return original(ctx, object).await;
+        return cleaned_png(ctx, object).await;
     }
     let scan = jpeg_header_end(&prefix).ok_or_else(|| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "JPEG header is malformed or larger than 1 MiB"))?;
     let header = Bytes::from(blank_metadata(&prefix[..scan]).into_owned());
@@ -188,6 +190,19 @@ async fn cleaned_image(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body
         head_then_tail(&header, span, |rest| store.stream(&object.key, &object.meta, split + rest.start..split + rest.end)).await
     })
     .await
+}
+
+/// A PNG without its metadata chunks (`deid::image::strip`), from memory.
+async fn cleaned_png(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>, ApiError> {
+    if object.meta.size > PNG_LIMIT {
+        return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "PNG images over 64 MiB are not served raw"));
+    }
+    let whole = ctx.state.store.read(&object.key, &object.meta, 0..object.meta.size).await?;
+    let cleaned = ctx.state.pool.run(move || crate::deid::image::strip(&whole)).await?.map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, format!("not a valid PNG: {e}")))?;
+    let cleaned = Bytes::from(cleaned);
+    let tag = digest(&[object.meta.etag.as_bytes(), b"png-stripped-1"]);
+    let caching = Caching { etag: format!("\"p{}\"", &tag[..32]), max_age: ctx.max_age(), shared: false };
+    ranged(ctx, &caching, "image/png", cleaned.len() as u64, |span| async move { Ok(respond::full(cleaned.slice(span.start as usize..span.end as usize))) }).await
 }
 
 /// Answers `If-None-Match`, `Range` and `If-Range` for a representation of `total` bytes whose

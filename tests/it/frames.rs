@@ -306,5 +306,30 @@ async fn metadata_inside_stored_jpegs_never_leaves() {
     assert_eq!(image.status, 200);
     assert!(!holds_planted_jpeg_metadata(&image.body));
     assert!(image.jpeg().2.iter().all(|&v| v.abs_diff(7) <= 1));
+
+    // A PNG's text chunks (tEXt, zTXt, iTXt) go; its pixels stay.
+    let png = |text: Option<&str>| {
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, 4, 4);
+        encoder.set_color(png::ColorType::Grayscale);
+        if let Some(text) = text {
+            encoder.add_text_chunk("Author".into(), format!("{text}-tEXt")).unwrap();
+            encoder.add_ztxt_chunk("Comment".into(), format!("{text}-zTXt")).unwrap();
+            encoder.add_itxt_chunk("Title".into(), format!("{text}-iTXt")).unwrap();
+        }
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&[9u8; 16]).unwrap();
+        writer.finish().unwrap();
+        out
+    };
+    let planted = png(Some("PLANTEDPNGNAME"));
+    assert!(planted.windows(14).any(|w| w == b"PLANTEDPNGNAME"));
+    server.put("photos/b.png", planted).await;
+    let served = get(&server.url("photos", "photos/b.png", "")).await;
+    assert_eq!((served.status, served.header("content-type")), (200, Some("image/png")));
+    assert!(!served.body.windows(7).any(|w| w == b"PLANTED"), "no text chunk leaves");
+    assert_eq!(decode_png(&served.body), decode_png(&png(None)));
+    let part = request("GET", &server.url("photos", "photos/b.png", ""), &[("range", "bytes=0-7")]).await;
+    assert_eq!((part.status, &part.body[..]), (206, &served.body[..8]));
     server.stop().await;
 }
