@@ -277,7 +277,7 @@ fn dummy(tag: Tag, vr: VR) -> InMemElement {
 fn uid(e: InMemElement, pseudonyms: &Pseudonyms) -> InMemElement {
     let (tag, vr) = (e.tag(), e.vr());
     let Ok(values) = e.to_multi_str() else { return empty(tag, vr) };
-    let mapped: Vec<String> = values.iter().map(|v| v.trim_end_matches(['\0', ' '])).filter(|v| !v.is_empty()).map(|v| pseudonyms.uid(v)).collect();
+    let mapped: Vec<String> = values.iter().filter_map(|v| pseudonyms.uid_of(v)).collect();
     if mapped.is_empty() {
         return empty(tag, vr);
     }

@@ -43,6 +43,14 @@ impl Pseudonyms {
         format!("2.25.{}", u128::from_be_bytes(bytes))
     }
 
+    /// The pseudonym of a UID value as stored: its padding (a trailing NUL or space, PS3.5 6.2)
+    /// is not part of the UID, so every reader that names an object by it agrees; `None` when
+    /// nothing is left.
+    pub fn uid_of(&self, value: &str) -> Option<String> {
+        let uid = value.trim_end_matches(['\0', ' ']);
+        (!uid.is_empty()).then(|| self.uid(uid))
+    }
+
     /// How many whole days a patient's dates move back under the Retain Longitudinal Temporal
     /// Information with Modified Dates option: 1 to 3650, from the keyed hash of `patient_id`.
     ///

@@ -72,9 +72,8 @@ pub fn shown(obj: InMemDicomObject, policy: RawDicom, pseudonyms: &Pseudonyms) -
             if !DENY_PSEUDONYMS.contains(tag) {
                 return Some(element.clone());
             }
-            let uid = element.to_str().ok()?;
-            let uid = uid.trim_end_matches(['\0', ' ']);
-            (!uid.is_empty()).then(|| DataElement::new(*tag, VR::UI, PrimitiveValue::from(pseudonyms.uid(uid))))
+            let pseudonym = pseudonyms.uid_of(&element.to_str().ok()?)?;
+            Some(DataElement::new(*tag, VR::UI, PrimitiveValue::from(pseudonym)))
         })),
     }
 }

@@ -44,7 +44,8 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, message)
     }
 
-    fn internal(status: StatusCode, message: &str, cause: impl ToString) -> Self {
+    /// A failure on our side: a public message, and the cause for the log.
+    pub(crate) fn internal(status: StatusCode, message: &str, cause: impl ToString) -> Self {
         ApiError { status, message: message.into(), cause: Some(cause.to_string()), stale: false }
     }
 }

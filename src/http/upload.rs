@@ -68,10 +68,10 @@ pub async fn serve(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, ApiE
     let source = Source::File { file: Arc::new(file), name: "upload".into() };
     let manifest = ingest::run(vec![source], destination, ctx.state.pseudonyms.clone(), uploads.settings.options.clone(), Arc::new(ingest::Quiet))
         .await
-        .map_err(|e| ApiError { cause: Some(e.to_string()), ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the upload could not be ingested") })?;
+        .map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "the upload could not be ingested", e))?;
     let nothing_in = manifest.totals.written + manifest.totals.unchanged == 0;
     let status = if manifest.totals.failed > 0 || nothing_in { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ApiError { cause: Some(e.to_string()), ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot write the manifest") })?;
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "cannot write the manifest", e))?;
     let mut response = Response::new(respond::full(Bytes::from(json)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -91,7 +91,7 @@ fn too_large(max: u64) -> ApiError {
 /// Writes the body to an unnamed temporary file, refusing it once it passes `max` bytes or
 /// sends nothing for [`IDLE`].
 async fn spool(mut body: Incoming, max: u64) -> Result<(std::fs::File, u64), ApiError> {
-    let spool_failed = |e: std::io::Error| ApiError { cause: Some(e.to_string()), ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "cannot receive the upload") };
+    let spool_failed = |e: std::io::Error| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "cannot receive the upload", e);
     let file = tokio::task::spawn_blocking(tempfile::tempfile).await.map_err(|e| spool_failed(std::io::Error::other(e)))?.map_err(spool_failed)?;
     let mut writer = tokio::fs::File::from_std(file.try_clone().map_err(spool_failed)?);
     let mut size = 0u64;

@@ -57,7 +57,7 @@ pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64)
     if job.writer.unchanged(&key, &deidentified, native_size) {
         return job.manifest.unchanged(size, &key, instance);
     }
-    let mut out = job.writer.begin(key, place.clone(), size, Some(instance));
+    let mut out = job.writer.begin(key, place.clone(), Kind::Dicom, size, Some(instance));
     let rest = &prefix[pixel.header_offset as usize..];
     let copied = out.write_all(&deidentified).and_then(|()| copy_pixel_data(&mut io::Cursor::new(rest).chain(reader), &pixel, jpeg, &mut out));
     match copied {
@@ -78,15 +78,13 @@ struct About {
 }
 
 fn describe(obj: &InMemDicomObject, meta_sop: &str, job: &Job) -> Result<About, String> {
+    // The same pseudonyms the de-identified header gets, so the key names what the object says.
     let uid = |tag: Tag, name: &str| {
-        let value = obj.get(tag).and_then(|e| e.to_str().ok()).map(|v| v.trim_end_matches(['\0', ' ']).to_owned()).filter(|v| !v.is_empty());
-        value.map(|v| job.pseudonyms.uid(&v)).ok_or_else(|| format!("no {name}: cannot place the object in a study"))
+        let value = obj.get(tag).and_then(|e| e.to_str().ok()).and_then(|v| job.pseudonyms.uid_of(&v));
+        value.ok_or_else(|| format!("no {name}: cannot place the object in a study"))
     };
     let geometry = Geometry::from_obj(obj);
-    let sop = uid(tags::SOP_INSTANCE_UID, "SOP Instance UID").or_else(|e| {
-        let meta_sop = meta_sop.trim_end_matches(['\0', ' ']);
-        if meta_sop.is_empty() { Err(e) } else { Ok(job.pseudonyms.uid(meta_sop)) }
-    })?;
+    let sop = uid(tags::SOP_INSTANCE_UID, "SOP Instance UID").or_else(|e| job.pseudonyms.uid_of(meta_sop).ok_or(e))?;
     let burned_in = match (geometry.burned_in_annotation, geometry.modality.as_deref()) {
         (Some(true), _) => Some("Burned In Annotation is YES".to_owned()),
         (_, Some(m)) if BURNING_MODALITIES.contains(&m) => Some(format!("modality {m} usually burns text in")),

@@ -237,7 +237,7 @@ impl Builder {
     }
 
     /// An upload ended: `written` bytes, or why not.
-    pub fn written(&self, place: &Place, bytes: u64, key: &ObjectKey, instance: Option<Instance>, result: Result<u64, String>) {
+    pub fn written(&self, place: &Place, kind: Kind, bytes: u64, key: &ObjectKey, instance: Option<Instance>, result: Result<u64, String>) {
         match result {
             Ok(written) => self.with(|g| {
                 g.manifest.totals.written += 1;
@@ -248,10 +248,7 @@ impl Builder {
                     None => g.stack(key).written += 1,
                 }
             }),
-            Err(reason) => {
-                let kind = if instance.is_some() { Kind::Dicom } else { Kind::from_extension(place.extension.as_deref()) };
-                self.refuse(place, kind, bytes, Refusal::Fail(reason));
-            }
+            Err(reason) => self.refuse(place, kind, bytes, Refusal::Fail(reason)),
         }
     }
 
@@ -290,14 +287,5 @@ impl Gathered {
     fn stack(&mut self, key: &ObjectKey) -> &mut Stack {
         let stack_key = key.prefix(key.depth() - 1).unwrap_or_default();
         self.stacks.entry(stack_key.clone()).or_insert_with(|| Stack { key: stack_key, ..Stack::default() })
-    }
-}
-
-impl Kind {
-    fn from_extension(extension: Option<&str>) -> Self {
-        match extension {
-            Some("png") => Kind::Png,
-            _ => Kind::Jpeg,
-        }
     }
 }

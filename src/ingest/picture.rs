@@ -33,10 +33,10 @@ pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64,
         Ok(key) => key,
         Err(reason) => return fail(reason),
     };
-    if job.writer.unchanged_exact(&key, &cleaned) {
+    if job.writer.unchanged(&key, &cleaned, Some(cleaned.len() as u64)) {
         return job.manifest.unchanged_image(size, &key);
     }
-    let mut out = job.writer.begin(key, place.clone(), size, None);
+    let mut out = job.writer.begin(key, place.clone(), kind, size, None);
     match std::io::Write::write_all(&mut out, &cleaned) {
         Ok(()) => out.finish(),
         Err(e) => out.fail(super::io_reason(&e)),

@@ -11,7 +11,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
-use super::manifest::{Builder, Instance};
+use super::manifest::{Builder, Instance, Kind};
 use super::Place;
 use crate::key::ObjectKey;
 use crate::store::{ByteStream, Store, StoreError};
@@ -35,8 +35,8 @@ impl Writer {
         Writer { handle, store, slots: Arc::new(Semaphore::new(jobs)), tasks: Mutex::new(Vec::new()), manifest }
     }
 
-    /// Whether `key` already holds a DICOM object that begins with `header` (and is
-    /// `size` bytes, when known). A SOP Instance UID names one instance's content (PS3.3
+    /// Whether `key` already holds an object that begins with `header` (and is `size` bytes,
+    /// when known); an image passes itself whole, with its size. A SOP Instance UID names one instance's content (PS3.3
     /// C.12.1.1.1), so the same de-identified header means the same object: a re-run or a
     /// resumed run reads the header back instead of uploading the object again.
     pub fn unchanged(&self, key: &ObjectKey, header: &[u8], size: Option<u64>) -> bool {
@@ -51,22 +51,9 @@ impl Writer {
         self.handle.block_on(check).unwrap_or(false)
     }
 
-    /// Whether `key` already holds exactly `bytes` (an image).
-    pub fn unchanged_exact(&self, key: &ObjectKey, bytes: &[u8]) -> bool {
-        let check = async {
-            let meta = self.store.head(key).await.ok()?;
-            if meta.size != bytes.len() as u64 {
-                return None;
-            }
-            let stored = self.store.read(key, &meta, 0..meta.size).await.ok()?;
-            Some(stored == bytes)
-        };
-        self.handle.block_on(check).unwrap_or(false)
-    }
-
-    /// Starts writing `key`, once a slot is free; the object of `size` source bytes at `place`
-    /// is recorded as `instance` (or as an image) when its upload ends.
-    pub fn begin(&self, key: ObjectKey, place: Place, size: u64, instance: Option<Instance>) -> Out {
+    /// Starts writing `key`, once a slot is free; the object of `kind` and `size` source bytes
+    /// at `place` is recorded as `instance` (or as an image) when its upload ends.
+    pub fn begin(&self, key: ObjectKey, place: Place, kind: Kind, size: u64, instance: Option<Instance>) -> Out {
         let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(QUEUE);
         let slot = self.handle.block_on(self.slots.clone().acquire_owned());
         let (store, manifest) = (self.store.clone(), self.manifest.clone());
@@ -74,7 +61,7 @@ impl Writer {
         let task = self.handle.spawn(async move {
             let result = store.put(&key, body).await;
             drop(slot);
-            manifest.written(&place, size, &key, instance, result.map_err(|e| reason(&e)));
+            manifest.written(&place, kind, size, &key, instance, result.map_err(|e| reason(&e)));
         });
         self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(task);
         Out { tx, buffer: BytesMut::with_capacity(CHUNK), ended: false }
@@ -174,13 +161,13 @@ mod tests {
         let manifest = Arc::new(Builder::new("test".into(), &super::super::Options::default()));
         let writer = Writer::new(runtime.handle().clone(), store, 2, manifest.clone());
         let key = |name: &str| ObjectKey::parse_plain(&format!("s/{name}")).unwrap();
-        let mut dropped = writer.begin(key("dropped.jpg"), place(), 10, None);
+        let mut dropped = writer.begin(key("dropped.jpg"), place(), Kind::Jpeg, 10, None);
         dropped.write_all(&[7; 3 << 20]).unwrap();
         drop(dropped);
-        let mut failed = writer.begin(key("failed.jpg"), place(), 10, None);
+        let mut failed = writer.begin(key("failed.jpg"), place(), Kind::Jpeg, 10, None);
         failed.write_all(&[7; 100]).unwrap();
         failed.fail("the source ends early (truncated)".into());
-        let mut whole = writer.begin(key("whole.jpg"), place(), 10, None);
+        let mut whole = writer.begin(key("whole.jpg"), place(), Kind::Jpeg, 10, None);
         whole.write_all(&[7; 100]).unwrap();
         whole.finish();
         writer.wait();
