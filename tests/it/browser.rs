@@ -29,16 +29,30 @@ impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // This driver's browser processes are the ones started with its own profile folder.
+        // This driver's browser processes are the ones started with its own profile folder. They
+        // must be gone before the profile is removed, or their last writes leave it behind in /tmp.
         let flag = format!("--user-data-dir={}", self._profile.path().display());
-        let Ok(procs) = std::fs::read_dir("/proc") else { return };
-        for pid in procs.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()) {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if cmdline.split(|b| *b == 0).any(|arg| arg == flag.as_bytes()) {
-                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            }
+        for pid in processes_with_arg(&flag) {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !processes_with_arg(&flag).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Live processes with `arg` on their command line (a zombie's command line reads empty).
+fn processes_with_arg(arg: &str) -> Vec<u32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
+    procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            cmdline.split(|b| *b == 0).any(|a| a == arg.as_bytes())
+        })
+        .collect()
 }
 
 pub(super) fn free_port() -> u16 {

@@ -185,7 +185,8 @@ async fn the_policy_decides_what_the_raw_route_hands_out() {
     let (obj, planted) = planted_object(1, 1);
     let original = sample::to_bytes(obj).unwrap();
     let stack_image = {
-        let path = tempfile::tempdir().unwrap().keep().join("img.jpg");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("img.jpg");
         sample::write_stack_image(1, 16, &path).unwrap();
         std::fs::read(path).unwrap()
     };
