@@ -136,7 +136,8 @@ fn frame_with(ts: &str, data: &[u8]) -> Result<usize, String> {
         rest.to_vec()
     };
     let layout = if encapsulated {
-        Layout::Encapsulated { frames: vec![0..bytes.len() as u64] }
+        let whole = 0..bytes.len() as u64;
+        Layout::Encapsulated { frames: vec![whole] }
     } else {
         Layout::Native { offset: 0, frame_bytes: bytes.len() as u64, swap: Swap::of(ts.uid().ends_with(".2.2"), VR::OW, image.bits_allocated) }
     };

@@ -242,6 +242,9 @@ pub struct Header {
 }
 
 /// The outcome of parsing a prefix.
+// Returned once per header read and unpacked at once: boxing the header would only add an
+// allocation to every parse.
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed {
     /// The header is complete.
     Done(Header),
@@ -584,7 +587,8 @@ fn group_fragments(fragments: Vec<Fragment>, frames: usize) -> Result<Vec<Range<
         return Ok(fragments.into_iter().map(|f| f.range).collect());
     }
     if frames == 1 {
-        return Ok(vec![first.range.start..last.range.end]);
+        let whole = first.range.start..last.range.end;
+        return Ok(vec![whole]);
     }
     let mut ranges: Vec<Range<u64>> = Vec::with_capacity(frames);
     for fragment in fragments {

@@ -181,7 +181,7 @@ async fn frame_bytes(ctx: &Ctx<'_>, instance: &Instance, index: &Arc<Index>, n: 
         _ => {
             let index = index.clone();
             let pixels = state.pool.run_sized(index.render_cost(raw.len() as u64), move || decode_frame(&index, n, &raw)).await??;
-            Ok(Bytes::from(pixels.data))
+            Ok(pixels.data)
         }
     }
 }

@@ -58,7 +58,8 @@ fn the_seed_corpora_and_their_mutations_return_normally() {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
-    let harnesses: [(&str, fn(&[u8])); 4] = [
+    type Harness = (&'static str, fn(&[u8]));
+    let harnesses: [Harness; 4] = [
         ("index", |d| _ = framegate::fuzzing::index(d)),
         ("token", |d| _ = framegate::fuzzing::token(d)),
         ("query", |d| _ = framegate::fuzzing::query(d)),

@@ -35,11 +35,12 @@ async fn hostile_files_get_clear_4xx_answers() {
     let good = ct_bytes();
     let start = data_set_start(&good);
 
-    let mut cases: Vec<(&str, Vec<u8>, u16, &str)> = Vec::new();
-    cases.push(("html.dcm", b"<!doctype html><html><body>hello</body></html>".to_vec(), 422, "not a DICOM file"));
-    cases.push(("zip.dcm", [b"PK\x03\x04".as_slice(), &[0u8; 300]].concat(), 422, "not a DICOM file"));
-    cases.push(("empty.dcm", Vec::new(), 422, "not a DICOM file"));
-    cases.push(("meta-only.dcm", good[..start].to_vec(), 422, "DICOM file has no pixel data"));
+    let mut cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("html.dcm", b"<!doctype html><html><body>hello</body></html>".to_vec(), 422, "not a DICOM file"),
+        ("zip.dcm", [b"PK\x03\x04".as_slice(), &[0u8; 300]].concat(), 422, "not a DICOM file"),
+        ("empty.dcm", Vec::new(), 422, "not a DICOM file"),
+        ("meta-only.dcm", good[..start].to_vec(), 422, "DICOM file has no pixel data"),
+    ];
     for cut in [140, start + 5, start + 40, good.len() - 100] {
         cases.push((Box::leak(format!("cut{cut}.dcm").into_boxed_str()), good[..cut].to_vec(), 422, ""));
     }

@@ -266,14 +266,9 @@ pub fn have_tool(tool: &str) -> bool {
 
 pub use framegate::sample::rgb_image;
 
-
 /// Whether this build has the codec feature `name` (`turbo` or `jpegls`).
 pub fn built_with(name: &str) -> bool {
-    match name {
-        "turbo" => cfg!(feature = "turbo"),
-        "jpegls" => cfg!(feature = "jpegls"),
-        _ => false,
-    }
+    (name == "turbo" && cfg!(feature = "turbo")) || (name == "jpegls" && cfg!(feature = "jpegls"))
 }
 
 /// Runs a command, panicking with its output when it fails.
