@@ -22,8 +22,9 @@ pub enum ImageError {
     PngTruncated { at: usize },
     #[error("malformed png: chunk {chunk:?} at byte {at} fails its crc")]
     PngCrc { chunk: String, at: usize },
-    #[error("malformed png: chunk type {chunk:?} at byte {at} is not four letters")]
-    PngChunkType { chunk: String, at: usize },
+    // Not quoted: four arbitrary bytes of the file.
+    #[error("malformed png: the chunk type at byte {at} is not four letters")]
+    PngChunkType { at: usize },
     #[error("malformed png: {0}")]
     PngLayout(&'static str),
     #[error("png has critical chunk {0:?}, which framegate cannot vouch for")]
@@ -54,10 +55,10 @@ fn strip_png(bytes: &[u8]) -> Result<Vec<u8>, ImageError> {
         let length = word(at).and_then(|n| usize::try_from(n).ok()).filter(|n| *n <= PNG_MAX_CHUNK).ok_or(ImageError::PngTruncated { at })?;
         let end = at.checked_add(12 + length).filter(|end| *end <= bytes.len()).ok_or(ImageError::PngTruncated { at })?;
         let kind: [u8; 4] = [bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]];
-        let name = String::from_utf8_lossy(&kind).into_owned();
         if !kind.iter().all(u8::is_ascii_alphabetic) {
-            return Err(ImageError::PngChunkType { chunk: name, at });
+            return Err(ImageError::PngChunkType { at });
         }
+        let name = String::from_utf8_lossy(&kind).into_owned();
         // The CRC covers the type and the data.
         if crc32fast::hash(&bytes[at + 4..end - 4]) != word(end - 4).unwrap_or_default() {
             return Err(ImageError::PngCrc { chunk: name, at });

@@ -144,6 +144,12 @@ pub struct Geometry {
     pub modality: Option<String>,
     /// Burned In Annotation: the pixels may show text that identifies the patient.
     pub burned_in_annotation: Option<bool>,
+    /// Recognizable Visual Features: the pixels may show a face.
+    pub recognizable_visual_features: Option<bool>,
+    /// Image Type's values, e.g. `DERIVED`, `SECONDARY`, `SCREEN SAVE`.
+    pub image_type: Vec<String>,
+    /// SOP Class UID: what kind of object this is (a Secondary Capture, say).
+    pub sop_class: Option<String>,
     /// Series Number: with the folder, what tells series under one prefix apart (a number,
     /// never the Series Instance UID).
     pub series_number: Option<i32>,
@@ -425,6 +431,12 @@ impl Geometry {
             frame_time: float(obj, tags::FRAME_TIME),
             modality: code(obj, tags::MODALITY),
             burned_in_annotation: code(obj, tags::BURNED_IN_ANNOTATION).map(|v| v == "YES"),
+            recognizable_visual_features: code(obj, tags::RECOGNIZABLE_VISUAL_FEATURES).map(|v| v == "YES"),
+            image_type: get(obj, tags::IMAGE_TYPE)
+                .and_then(|e| e.to_multi_str().ok())
+                .map(|values| values.iter().map(|v| v.trim().to_owned()).collect())
+                .unwrap_or_default(),
+            sop_class: get(obj, tags::SOP_CLASS_UID).and_then(|e| e.to_str().ok()).map(|v| v.trim_end_matches(['\0', ' ']).to_owned()),
             series_number: int(obj, tags::SERIES_NUMBER),
             region_spacing: region_spacing(obj),
         }

@@ -20,6 +20,16 @@ pub fn is_jpeg_syntax(uid: &str) -> bool {
     SYNTAXES.contains(&uid)
 }
 
+/// JPEG-LS, lossless and near-lossless: its own coding, but JPEG's marker syntax (ITU-T T.87),
+/// COM and APPn segments included.
+const JPEG_LS_SYNTAXES: [&str; 2] = ["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"];
+
+/// Whether frames of this transfer syntax are streams in JPEG's marker syntax (JPEG or
+/// JPEG-LS), whose comments and application segments can carry what identifies a patient.
+pub fn has_jpeg_markers(uid: &str) -> bool {
+    is_jpeg_syntax(uid) || JPEG_LS_SYNTAXES.contains(&uid)
+}
+
 /// What a JPEG or JPEG-LS stream's frame header (SOFn, SOF55) declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JpegFrame {
@@ -57,8 +67,9 @@ fn segments(stream: &[u8]) -> Vec<Segment> {
     loop {
         if in_scan {
             // Entropy-coded data runs to the next marker that is not a stuffed zero, a restart
-            // marker or a fill byte.
-            while at + 1 < stream.len() && (stream[at] != 0xFF || matches!(stream[at + 1], 0x00 | 0xD0..=0xD7 | 0xFF)) {
+            // marker or a fill byte. JPEG-LS stuffs a bit instead: after 0xFF its data has a
+            // clear high bit, which no marker has.
+            while at + 1 < stream.len() && (stream[at] != 0xFF || matches!(stream[at + 1], 0x00..=0x7F | 0xD0..=0xD7 | 0xFF)) {
                 at += 1;
             }
         }
@@ -126,11 +137,15 @@ fn is_metadata(stream: &[u8], segment: &Segment) -> bool {
 
 /// The stream with every metadata segment ([`is_metadata`]) blanked. Each is overwritten in
 /// place by a comment of zeros of the same length, so item lengths, offset tables and byte
-/// ranges of a DICOM object stay valid without rewriting them. Borrowed when there is nothing
-/// to blank.
+/// ranges of a DICOM object stay valid without rewriting them. Whatever follows EOI is zeroed
+/// too: decoders never read it, and writers append thumbnails and maker data there. Borrowed
+/// when there is nothing to blank.
 pub fn blank_metadata(stream: &[u8]) -> Cow<'_, [u8]> {
-    let found: Vec<Segment> = segments(stream).into_iter().filter(|s| is_metadata(stream, s)).collect();
-    if found.iter().all(|s| s.marker == 0xFE && stream[s.span.start + 4..s.span.end].iter().all(|b| *b == 0)) {
+    let all = segments(stream);
+    let after_end = all.last().filter(|s| s.marker == 0xD9).map_or(stream.len(), |s| s.span.end);
+    let found: Vec<Segment> = all.into_iter().filter(|s| is_metadata(stream, s)).collect();
+    let blank = |s: &Segment| s.marker == 0xFE && stream[s.span.start + 4..s.span.end].iter().all(|b| *b == 0);
+    if found.iter().all(blank) && stream[after_end..].iter().all(|b| *b == 0) {
         return Cow::Borrowed(stream);
     }
     let mut out = stream.to_vec();
@@ -138,6 +153,7 @@ pub fn blank_metadata(stream: &[u8]) -> Cow<'_, [u8]> {
         out[s.span.start + 1] = 0xFE;
         out[s.span.start + 4..s.span.end].fill(0);
     }
+    out[after_end..].fill(0);
     Cow::Owned(out)
 }
 
@@ -287,6 +303,11 @@ mod tests {
         assert_eq!(frame_header(&blanked), frame_header(&stream));
         // Nothing left to blank: the same bytes, not a copy.
         assert!(matches!(blank_metadata(&blanked), Cow::Borrowed(_)));
+        // What follows EOI (a camera's thumbnail, say) is zeroed, and the length kept.
+        let trailed = [&stream[..], b"Doe^Jane"].concat();
+        let blanked = blank_metadata(&trailed);
+        assert_eq!(&blanked[stream.len()..], &[0u8; 8]);
+        assert_eq!(&blanked[..stream.len()], &blank_metadata(&stream)[..]);
         // A stream cut inside a segment is blanked as far as it goes, without panicking.
         let _ = blank_metadata(&stream[..30]);
     }

@@ -13,7 +13,7 @@ use super::catalog::{self, Instance};
 use super::{Scope, truncated};
 use crate::RawDicom;
 use crate::cache::{Format, digest};
-use crate::dicom::{Index, Layout, blank_jpeg_metadata, decode_frame, fragments, is_jpeg_syntax};
+use crate::dicom::{Index, Layout, blank_jpeg_metadata, decode_frame, fragments, has_jpeg_markers};
 use crate::http::respond::{self, Body, Caching};
 use crate::http::{ApiError, Ctx};
 
@@ -173,7 +173,7 @@ async fn frame_bytes(ctx: &Ctx<'_>, instance: &Instance, index: &Arc<Index>, n: 
         Layout::Native { swap: crate::dicom::index::Swap::None, .. } | Layout::Inflated { .. } => Ok(raw),
         Layout::Encapsulated { .. } if stored => {
             let ts = index.transfer_syntax.uid();
-            let blank = is_jpeg_syntax(ts) && state.raw_dicom != RawDicom::Original;
+            let blank = has_jpeg_markers(ts) && state.raw_dicom != RawDicom::Original;
             let items = if blank { Bytes::from(blank_jpeg_metadata(&raw).into_owned()) } else { raw };
             Ok(Bytes::from(fragments(&items)?.concat()))
         }

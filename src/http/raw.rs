@@ -15,7 +15,7 @@ use super::{ApiError, Ctx};
 use crate::RawDicom;
 use crate::cache::{Deidentified, Kind, ObjectId, digest};
 use crate::dicom::index::{Parsed, looks_like_dicom, parse_header};
-use crate::dicom::{DicomError, Layout, LoadError, blank_jpeg_metadata, blank_metadata, is_jpeg_syntax, jpeg_header_end};
+use crate::dicom::{DicomError, Layout, LoadError, blank_jpeg_metadata, blank_metadata, has_jpeg_markers, jpeg_header_end};
 use crate::store::{ByteStream, Store, StoreError};
 
 /// Bytes read to tell DICOM from JPEG and PNG.
@@ -92,7 +92,7 @@ async fn deidentified(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>
             .await?
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
         let jpeg_frames = match &index.layout {
-            Layout::Encapsulated { frames } if is_jpeg_syntax(index.transfer_syntax.uid()) => frames.clone(),
+            Layout::Encapsulated { frames } if has_jpeg_markers(index.transfer_syntax.uid()) => frames.clone(),
             _ => Vec::new(),
         };
         Ok(Deidentified { header: Bytes::from(bytes), pixel: index.pixel.header_offset..index.pixel_end, jpeg_frames })

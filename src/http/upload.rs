@@ -8,10 +8,12 @@
 //! whole, so a failed upload leaves nothing half-written.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
 use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
 use tokio::io::AsyncWriteExt;
@@ -37,16 +39,36 @@ impl Default for UploadSettings {
     }
 }
 
-/// Uploads being received, bounded.
+/// Uploads being received or ingested, bounded.
 pub struct Uploads {
     settings: UploadSettings,
-    slots: tokio::sync::Semaphore,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Uploads {
     pub fn new(settings: UploadSettings) -> Self {
-        let slots = tokio::sync::Semaphore::new(settings.concurrent.max(1));
+        let slots = Arc::new(tokio::sync::Semaphore::new(settings.concurrent.max(1)));
         Uploads { settings, slots }
+    }
+}
+
+/// Set when the request that started an ingest is dropped (its client hung up), so the ingest
+/// begins no further entry.
+#[derive(Default)]
+struct HungUp(AtomicBool);
+
+impl ingest::Progress for HungUp {
+    fn cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Raises [`HungUp`] when dropped with the request.
+struct OnDrop(Arc<HungUp>);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        self.0.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -55,20 +77,31 @@ impl Uploads {
 pub async fn serve(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, ApiError> {
     let uploads = &ctx.state.uploads;
     let max = uploads.settings.max_bytes;
-    let _slot = uploads.slots.try_acquire().map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too many uploads at once: retry shortly"))?;
+    let slot = uploads.slots.clone().try_acquire_owned().map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too many uploads at once: retry shortly"))?;
     let declared = ctx.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
         return Err(too_large(max));
     }
-    let (file, size) = spool(body, max).await?;
+    let (file, size, digest) = spool(body, max).await?;
     if size == 0 {
         return Err(ApiError::bad_request("the upload is empty"));
     }
     let destination = Destination { store: ctx.state.store.clone(), prefix: ctx.key.segments().to_vec(), label: ctx.key.as_str() };
-    let source = Source::File { file: Arc::new(file), name: "upload".into() };
-    let manifest = ingest::run(vec![source], destination, ctx.state.pseudonyms.clone(), uploads.settings.options.clone(), Arc::new(ingest::Quiet))
-        .await
-        .map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "the upload could not be ingested", e))?;
+    // Named by its content: an image's stack is told by its name and size, and two different
+    // pictures of one size must not land on one key.
+    let source = Source::File { file: Arc::new(file), name: format!("upload-{digest}") };
+    let hung_up = Arc::new(HungUp::default());
+    let _on_drop = OnDrop(hung_up.clone());
+    let (pseudonyms, options) = (ctx.state.pseudonyms.clone(), uploads.settings.options.clone());
+    // The ingest runs as a task of its own holding the slot: a client that hangs up stops it
+    // taking further entries, and the slot is free only once it has stopped.
+    let ingesting = tokio::spawn(async move {
+        let manifest = ingest::run(vec![source], destination, pseudonyms, options, hung_up).await;
+        drop(slot);
+        manifest
+    });
+    let failed = |cause: String| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "the upload could not be ingested", cause);
+    let manifest = ingesting.await.map_err(|e| failed(ingest::stopped(&e).into()))?.map_err(|e| failed(e.to_string()))?;
     let nothing_in = manifest.totals.written + manifest.totals.unchanged == 0;
     let status = if manifest.totals.failed > 0 || nothing_in { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "cannot write the manifest", e))?;
@@ -89,12 +122,13 @@ fn too_large(max: u64) -> ApiError {
 }
 
 /// Writes the body to an unnamed temporary file, refusing it once it passes `max` bytes or
-/// sends nothing for [`IDLE`].
-async fn spool(mut body: Incoming, max: u64) -> Result<(std::fs::File, u64), ApiError> {
+/// sends nothing for [`IDLE`]; answers the file, its size and the hex SHA-256 of its bytes.
+async fn spool(mut body: Incoming, max: u64) -> Result<(std::fs::File, u64, String), ApiError> {
     let spool_failed = |e: std::io::Error| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "cannot receive the upload", e);
     let file = tokio::task::spawn_blocking(tempfile::tempfile).await.map_err(|e| spool_failed(std::io::Error::other(e)))?.map_err(spool_failed)?;
     let mut writer = tokio::fs::File::from_std(file.try_clone().map_err(spool_failed)?);
     let mut size = 0u64;
+    let mut hash = Sha256::new();
     loop {
         let next = tokio::time::timeout(IDLE, body.frame()).await.map_err(|_| ApiError::new(StatusCode::REQUEST_TIMEOUT, "the upload stalled"))?;
         let Some(frame) = next else { break };
@@ -104,8 +138,9 @@ async fn spool(mut body: Incoming, max: u64) -> Result<(std::fs::File, u64), Api
         if size > max {
             return Err(too_large(max));
         }
+        hash.update(&data);
         writer.write_all(&data).await.map_err(spool_failed)?;
     }
     writer.flush().await.map_err(spool_failed)?;
-    Ok((file, size))
+    Ok((file, size, hex::encode(hash.finalize())))
 }

@@ -3,42 +3,89 @@
 //! `../` and absolute paths could not escape the destination; they are refused all the same, as
 //! are links, encrypted entries and entries that inflate past the archive's limits.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 
 use zip::ZipArchive;
 
 use super::manifest::{Kind, Refusal};
-use super::{Job, Place, ReadSeek, SNIFF, io_reason, read_up_to, sniff, source};
+use super::{Job, OwnWords, Place, ReadSeek, SNIFF, io_reason, read_up_to, sniff, source};
 
 /// Entries smaller than this are not held to the ratio: a small file of zeros is no bomb.
 const RATIO_FLOOR: u64 = 1 << 20;
 
 /// Ingests every entry of the archive at `place` that this process's shard takes.
-pub(super) fn each(job: &Job, place: &Place, reader: Box<dyn ReadSeek>) {
+pub(super) fn each(job: &Job, place: &Place, mut reader: Box<dyn ReadSeek>) {
+    // The parser holds every directory record in memory: an archive of millions of empty
+    // entries, which a 2 GiB upload can be, is refused before it is parsed.
+    let max = job.options.limits.max_archive_entries;
+    if declared_entries(&mut reader).is_ok_and(|n| n > max) {
+        if job.options.shard.takes(place) {
+            job.manifest.refuse(place, Kind::Zip, 0, Refusal::Fail(format!("an archive of more than {max} entries: refused, unpack it and ingest the folder")));
+        }
+        return;
+    }
     let mut archive = match ZipArchive::new(reader) {
         Ok(archive) => archive,
         Err(e) => {
-            job.manifest.refuse(place, Kind::Zip, 0, Refusal::Fail(format!("not a readable ZIP archive (truncated or damaged): {}", zip_reason(&e))));
+            if job.options.shard.takes(place) {
+                job.manifest.refuse(place, Kind::Zip, 0, Refusal::Fail(format!("not a readable ZIP archive (truncated or damaged): {}", zip_reason(&e))));
+            }
             return;
         }
     };
-    // Names and sizes decide the order and the stacks, as for a folder source; they go no further.
-    let files: Vec<(String, u64)> = (0..archive.len())
-        .map(|i| {
-            let name = archive.name_for_index(i).and_then(Result::ok).map(|n| n.into_owned()).unwrap_or_default();
-            (name, archive.by_index_raw(i).map_or(0, |f| f.size()))
+    // Names and sizes decide the numbering and the stacks, as for a folder source; they go no
+    // further. They come from the directory already read, with no further I/O.
+    let files: Vec<(String, u64, u64)> = (0..archive.len())
+        .map(|i| match archive.by_index_data(i) {
+            Ok(data) => (data.name().map(|n| n.into_owned()).unwrap_or_default(), data.size(), data.header_start()),
+            Err(_) => (String::new(), 0, 0),
         })
         .collect();
-    let mut order: Vec<usize> = (0..files.len()).collect();
-    order.sort_by(|&a, &b| natord::compare(&files[a].0, &files[b].0));
-    let sorted: Vec<(&str, u64)> = order.iter().map(|&i| (files[i].0.as_str(), files[i].1)).collect();
-    let places = source::number(&sorted, place.source, Some(place.item));
+    let mut by_name: Vec<usize> = (0..files.len()).collect();
+    by_name.sort_by(|&a, &b| natord::compare(&files[a].0, &files[b].0).then_with(|| files[a].0.cmp(&files[b].0)));
+    let sorted: Vec<(&str, u64)> = by_name.iter().map(|&i| (files[i].0.as_str(), files[i].1)).collect();
+    let mut places: Vec<(usize, Place)> = by_name.iter().copied().zip(source::number(&sorted, place.source, Some(place))).collect();
+    // Read in the order the entries lie in the archive, so a store source is read forward.
+    places.sort_by_key(|(index, _)| files[*index].2);
     job.progress.found(places.len() as u64);
     let mut unpacked = 0u64;
-    for (index, entry_place) in order.into_iter().zip(places) {
+    for (index, entry_place) in places {
+        if job.progress.cancelled() {
+            break;
+        }
         let size = entry(job, &mut archive, index, &entry_place, &mut unpacked);
         job.progress.done(size);
     }
+}
+
+/// The entry count an archive's end-of-central-directory record declares (its ZIP64 record's
+/// when the short one is saturated), which is what the parser will read.
+fn declared_entries(reader: &mut Box<dyn ReadSeek>) -> io::Result<u64> {
+    let invalid = || io::Error::from(io::ErrorKind::InvalidData);
+    let size = reader.seek(SeekFrom::End(0))?;
+    // The record is 22 bytes, followed by a comment of at most 65,535.
+    let tail_len = size.min(22 + 65_535);
+    reader.seek(SeekFrom::Start(size - tail_len))?;
+    let mut tail = vec![0u8; tail_len as usize];
+    reader.read_exact(&mut tail)?;
+    reader.rewind()?;
+    let at = tail.windows(4).rposition(|w| w == b"PK\x05\x06").ok_or_else(invalid)?;
+    let record = tail.get(at..at + 22).ok_or_else(invalid)?;
+    let entries = u64::from(u16::from_le_bytes([record[10], record[11]]));
+    if entries != 0xFFFF {
+        return Ok(entries);
+    }
+    // ZIP64: a 20-byte locator just before the record points at the 56-byte ZIP64 record.
+    let locator = at.checked_sub(20).and_then(|l| tail.get(l..l + 20)).filter(|l| l.starts_with(b"PK\x06\x07")).ok_or_else(invalid)?;
+    let offset = u64::from_le_bytes(locator[8..16].try_into().map_err(|_| invalid())?);
+    let mut record = [0u8; 56];
+    reader.seek(SeekFrom::Start(offset))?;
+    reader.read_exact(&mut record)?;
+    reader.rewind()?;
+    if !record.starts_with(b"PK\x06\x06") {
+        return Err(invalid());
+    }
+    Ok(u64::from_le_bytes(record[32..40].try_into().map_err(|_| invalid())?))
 }
 
 /// One entry; answers the bytes it declared.
@@ -48,18 +95,18 @@ fn entry(job: &Job, archive: &mut ZipArchive<Box<dyn ReadSeek>>, index: usize, p
         job.manifest.refuse(place, Kind::Other, 0, Refusal::Fail(format!("unreadable entry: {}", zip_reason(e))));
         0
     };
-    // Its directory record first, undecoded: an encrypted entry is refused before any attempt
-    // to read it.
-    let raw = match archive.by_index_raw(index) {
-        Ok(raw) => raw,
-        Err(e) => return unreadable(&e),
+    let mine = job.options.shard.takes(place);
+    // Its directory record first: an encrypted entry is refused before any attempt to read it.
+    let record = match archive.by_index_data(index) {
+        Ok(record) => record,
+        Err(e) if mine => return unreadable(&e),
+        Err(_) => return 0,
     };
-    if raw.is_dir() {
+    if record.is_dir() {
         return 0;
     }
-    let escapes = raw.enclosed_name().is_none() || raw.name().map_or(true, |name| leaves_the_archive(&name));
-    let (size, compressed, link, encrypted) = (raw.size(), raw.compressed_size(), raw.is_symlink(), raw.encrypted());
-    drop(raw);
+    let escapes = record.enclosed_name().is_none() || record.name().map_or(true, |name| leaves_the_archive(&name));
+    let (size, compressed, link, encrypted) = (record.size(), record.compressed_size(), record.is_symlink(), record.encrypted());
     let refusal = if escapes {
         Some("its path leaves the archive (../ or absolute): refused".to_owned())
     } else if link {
@@ -74,13 +121,17 @@ fn entry(job: &Job, archive: &mut ZipArchive<Box<dyn ReadSeek>>, index: usize, p
         None
     };
     if let Some(reason) = refusal {
-        job.manifest.refuse(place, Kind::Other, size, Refusal::Fail(reason));
+        // Every shard weighs every entry, so all agree on the archive's total; the one that
+        // takes the entry reports it.
+        if mine {
+            job.manifest.refuse(place, Kind::Other, size, Refusal::Fail(reason));
+        }
         return 0;
     }
-    if !job.options.shard.takes(place) {
+    *unpacked += size;
+    if !mine {
         return size;
     }
-    *unpacked += size;
     let mut file = match archive.by_index(index) {
         Ok(file) => file,
         Err(e) => return unreadable(&e),
@@ -119,7 +170,7 @@ impl<R: Read> Read for Declared<R> {
             let mut probe = [0u8; 1];
             return match self.inner.read(&mut probe)? {
                 0 => Ok(0),
-                _ => Err(io::Error::new(io::ErrorKind::InvalidData, "the entry inflates past its declared size")),
+                _ => Err(OwnWords::io("the entry inflates past its declared size", io::ErrorKind::InvalidData)),
             };
         }
         let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));

@@ -12,13 +12,14 @@ use super::manifest::{Instance, Kind, Refusal};
 use super::{BurnedIn, Job, Place};
 use crate::dicom::index::{INITIAL_PREFIX, Parsed, parse_header};
 use crate::dicom::walk::{ITEM, PixelElement, SEQUENCE_DELIMITATION};
-use crate::dicom::{DicomError, Geometry, Image, blank_metadata, is_jpeg_syntax, jpeg_header_end};
+use crate::dicom::{DicomError, Geometry, Image, blank_jpeg_metadata, has_jpeg_markers};
 
 /// Modalities whose images usually carry text burned into the pixels: ultrasound, secondary
 /// capture (screenshots, scanned documents) and external-camera photography.
 const BURNING_MODALITIES: [&str; 3] = ["US", "SC", "XC"];
-/// The most of a JPEG frame's first fragment read to find its metadata segments.
-const JPEG_HEADER_LIMIT: u64 = 1 << 20;
+/// Secondary Capture Image Storage and its multi-frame kinds (PS3.4 B.5): screenshots and
+/// scans, whatever modality they name (a CT dose report is one).
+const SECONDARY_CAPTURE: &str = "1.2.840.10008.5.1.4.1.1.7";
 /// Items in one Pixel Data element at most.
 const MAX_ITEMS: u64 = 1 << 20;
 
@@ -31,7 +32,7 @@ pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64)
     };
     let ts = header.ts;
     let pixel = header.pixel;
-    let jpeg = is_jpeg_syntax(ts.uid());
+    let markers = has_jpeg_markers(ts.uid());
     let about = match describe(&header.obj, header.meta.media_storage_sop_instance_uid(), job) {
         Ok(about) => about,
         Err(reason) => return refuse(Refusal::Fail(reason)),
@@ -45,24 +46,27 @@ pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64)
         Ok(key) => key,
         Err(reason) => return refuse(Refusal::Fail(reason)),
     };
-    if !job.first_time(&key) {
-        return refuse(Refusal::Skip("the same instance (SOP Instance UID) as an earlier file: not copied twice".into()));
-    }
     let deidentified = match crate::deid::header_with(&header.meta, header.obj, ts, &job.pseudonyms, &job.options.deid) {
         Ok(bytes) => bytes,
         Err(e) => return refuse(Refusal::Fail(e.to_string())),
     };
+    if !job.first_time(&key) {
+        return refuse(Refusal::Skip("the same instance (SOP Instance UID) as an earlier file: not copied twice".into()));
+    }
     let native_size = pixel.length.map(|n| deidentified.len() as u64 + (pixel.value_offset - pixel.header_offset) + u64::from(n));
     let instance = Instance { study: about.study, series: about.series, modality: about.modality, frames: about.frames, burned_in: about.burned_in.is_some() };
     if job.writer.unchanged(&key, &deidentified, native_size) {
         return job.manifest.unchanged(size, &key, instance);
     }
-    let mut out = job.writer.begin(key, place.clone(), Kind::Dicom, size, Some(instance));
+    let mut out = job.writer.begin(key.clone(), place.clone(), Kind::Dicom, size, Some(instance));
     let rest = &prefix[pixel.header_offset as usize..];
-    let copied = out.write_all(&deidentified).and_then(|()| copy_pixel_data(&mut io::Cursor::new(rest).chain(reader), &pixel, jpeg, &mut out));
+    let copied = out.write_all(&deidentified).and_then(|()| copy_pixel_data(&mut io::Cursor::new(rest).chain(reader), &pixel, markers, job.options.limits.max_frame_bytes, &mut out));
     match copied {
         Ok(_) => out.finish(),
-        Err(e) => out.fail(super::io_reason(&e)),
+        Err(e) => {
+            out.fail(super::io_reason(&e));
+            job.forget(&key);
+        }
     }
 }
 
@@ -85,11 +89,7 @@ fn describe(obj: &InMemDicomObject, meta_sop: &str, job: &Job) -> Result<About, 
     };
     let geometry = Geometry::from_obj(obj);
     let sop = uid(tags::SOP_INSTANCE_UID, "SOP Instance UID").or_else(|e| job.pseudonyms.uid_of(meta_sop).ok_or(e))?;
-    let burned_in = match (geometry.burned_in_annotation, geometry.modality.as_deref()) {
-        (Some(true), _) => Some("Burned In Annotation is YES".to_owned()),
-        (_, Some(m)) if BURNING_MODALITIES.contains(&m) => Some(format!("modality {m} usually burns text in")),
-        _ => None,
-    };
+    let burned_in = burned_in(&geometry);
     Ok(About {
         study: uid(tags::STUDY_INSTANCE_UID, "Study Instance UID")?,
         series: uid(tags::SERIES_INSTANCE_UID, "Series Instance UID")?,
@@ -98,6 +98,24 @@ fn describe(obj: &InMemDicomObject, meta_sop: &str, job: &Job) -> Result<About, 
         frames: Image::from_obj(obj).map_or(1, |image| image.frames),
         burned_in,
     })
+}
+
+/// Why the pixels of an object may show what identifies its patient, when they may: the
+/// Basic Profile cleans headers, not pixels.
+fn burned_in(geometry: &Geometry) -> Option<String> {
+    let secondary_capture = geometry.sop_class.as_deref().is_some_and(|uid| uid == SECONDARY_CAPTURE || uid.starts_with(&format!("{SECONDARY_CAPTURE}.")));
+    if geometry.burned_in_annotation == Some(true) {
+        Some("Burned In Annotation is YES".into())
+    } else if geometry.recognizable_visual_features == Some(true) {
+        Some("Recognizable Visual Features is YES".into())
+    } else if secondary_capture {
+        Some("a Secondary Capture (a screenshot or scan)".into())
+    } else if geometry.image_type.iter().any(|v| v == "SCREEN SAVE") {
+        Some("Image Type says SCREEN SAVE".into())
+    } else {
+        let modality = geometry.modality.as_deref().filter(|m| BURNING_MODALITIES.contains(m))?;
+        Some(format!("modality {modality} usually burns text in"))
+    }
 }
 
 /// Reads the file up to its Pixel Data element and parses what came before it; answers the
@@ -131,48 +149,65 @@ fn read_header(reader: &mut dyn Read, size: u64, max_header: u64) -> Result<(cra
 }
 
 /// Copies the Pixel Data element from `input` (which starts at the element's header) to `out`:
-/// native data as it is; encapsulated data item by item, each JPEG frame's metadata segments
-/// blanked in place, so item lengths and the offset table stay true.
-fn copy_pixel_data(input: &mut dyn Read, pixel: &PixelElement, jpeg: bool, out: &mut dyn Write) -> io::Result<u64> {
+/// native data as it is; encapsulated data item by item. With `markers`, the items of each
+/// frame are held until the next frame starts (an item opening with SOI), so the whole stream's
+/// metadata segments are blanked in place, wherever they stand and across fragment boundaries,
+/// by the raw route's own rule ([`blank_jpeg_metadata`]); item lengths and the offset table stay
+/// true. Memory is one frame, at most `max_frame` bytes.
+fn copy_pixel_data(input: &mut dyn Read, pixel: &PixelElement, markers: bool, max_frame: u64, out: &mut dyn Write) -> io::Result<u64> {
+    let invalid = |what: &'static str| super::OwnWords::io(what, io::ErrorKind::InvalidData);
     let head = pixel.value_offset - pixel.header_offset;
     copy_exact(input, out, head)?;
     if let Some(length) = pixel.length {
         return copy_exact(input, out, u64::from(length)).map(|n| head + n);
     }
+    let flush = |frame: &mut Vec<u8>, out: &mut dyn Write| -> io::Result<()> {
+        if !frame.is_empty() {
+            out.write_all(&blank_jpeg_metadata(frame))?;
+            frame.clear();
+        }
+        Ok(())
+    };
+    let mut frame = Vec::new();
     let mut total = head;
     for item in 0..MAX_ITEMS {
         let mut header = [0u8; 8];
         input.read_exact(&mut header)?;
-        out.write_all(&header)?;
-        total += 8;
         let tag = Tag(u16::from_le_bytes([header[0], header[1]]), u16::from_le_bytes([header[2], header[3]]));
         let length = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
         if tag == SEQUENCE_DELIMITATION {
-            return Ok(total);
+            flush(&mut frame, out)?;
+            out.write_all(&header)?;
+            return Ok(total + 8);
         }
         if tag != ITEM || length == u32::MAX {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, DicomError::Malformed("Pixel Data items are not well formed")));
+            return Err(invalid("Pixel Data items are not well formed"));
         }
         let length = u64::from(length);
-        // The first item is the offset table; a frame's stream starts with SOI in a later one.
-        if jpeg && item > 0 && length >= 4 {
-            let mut first = Vec::new();
-            input.take(length.min(JPEG_HEADER_LIMIT)).read_to_end(&mut first)?;
-            if first.len() as u64 != length.min(JPEG_HEADER_LIMIT) {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            if first.starts_with(&[0xFF, 0xD8]) && jpeg_header_end(&first).is_none() && (first.len() as u64) < length {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, DicomError::Malformed("a JPEG frame's header is larger than 1 MiB")));
-            }
-            let cleaned = if first.starts_with(&[0xFF, 0xD8]) { blank_metadata(&first) } else { first.as_slice().into() };
-            out.write_all(&cleaned)?;
-            copy_exact(input, out, length - first.len() as u64)?;
-        } else {
+        total += 8 + length;
+        // The first item is the offset table, not part of any stream.
+        if !markers || item == 0 {
+            out.write_all(&header)?;
             copy_exact(input, out, length)?;
+            continue;
         }
-        total += length;
+        let mut opening = [0u8; 2];
+        let opened = length.min(2) as usize;
+        input.read_exact(&mut opening[..opened])?;
+        if opening == [0xFF, 0xD8] {
+            flush(&mut frame, out)?;
+        }
+        if frame.len() as u64 + 8 + length > max_frame {
+            return Err(invalid("a compressed frame is larger than the frame limit"));
+        }
+        frame.extend_from_slice(&header);
+        frame.extend_from_slice(&opening[..opened]);
+        let rest = length - opened as u64;
+        if input.take(rest).read_to_end(&mut frame)? as u64 != rest {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
     }
-    Err(io::Error::new(io::ErrorKind::InvalidData, DicomError::Malformed("too many Pixel Data items")))
+    Err(invalid("too many Pixel Data items"))
 }
 
 /// Copies exactly `n` bytes, or fails: a stream that ends early is a truncated file.
@@ -197,16 +232,44 @@ mod tests {
 
     #[test]
     fn encapsulated_frames_keep_their_lengths_and_lose_their_comments() {
-        let jpeg = [&[0xFF, 0xD8, 0xFF, 0xFE, 0x00, 0x08][..], b"SECRET", &[0xFF, 0xDA, 0x00, 0x02, 0x11, 0x22, 0xFF, 0xD9]].concat();
-        let element = [&[0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF][..], &item(&[]), &item(&jpeg), &[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]].concat();
+        // A progressive-style frame whose comment straddles two fragments, with a second comment
+        // between its scans and a tail after EOI; then a frame with EXIF.
+        let first = [
+            &[0xFF, 0xD8, 0xFF, 0xFE, 0x00, 0x0A][..],
+            b"SECRET12",
+            &[0xFF, 0xDA, 0x00, 0x02, 0x11, 0x22, 0xFF, 0xFE, 0x00, 0x08],
+            b"SECOND",
+            &[0xFF, 0xDA, 0x00, 0x02, 0x33, 0x44, 0xFF, 0xD9],
+            b"AFTER!",
+        ]
+        .concat();
+        let second = [&[0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x0A][..], b"Exif\0\0GP", &[0xFF, 0xDA, 0x00, 0x02, 0x55, 0x66, 0xFF, 0xD9]].concat();
+        let element = [
+            &[0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF][..],
+            &item(&[]),
+            &item(&first[..10]),
+            &item(&first[10..]),
+            &item(&second),
+            &[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0],
+        ]
+        .concat();
         let pixel = PixelElement { header_offset: 0, value_offset: 12, length: None, vr: dicom_core::VR::OB };
         let mut out = Vec::new();
         let mut input = io::Cursor::new([&element[..], b"TRAILING ELEMENTS"].concat());
-        let n = copy_pixel_data(&mut input, &pixel, true, &mut out).unwrap();
+        let n = copy_pixel_data(&mut input, &pixel, true, 1 << 20, &mut out).unwrap();
         assert_eq!(n as usize, element.len());
         assert_eq!(out.len(), element.len(), "lengths are kept");
-        assert!(!out.windows(6).any(|w| w == b"SECRET"));
-        assert!(!out.windows(8).any(|w| w == b"TRAILING"), "nothing after Pixel Data is copied");
-        assert!(copy_pixel_data(&mut io::Cursor::new(&element[..element.len() - 9]), &pixel, true, &mut Vec::new()).is_err(), "a truncated element fails");
+        for planted in [&b"SECRET"[..], b"SECOND", b"AFTER", b"Exif", b"TRAILING"] {
+            assert!(!out.windows(planted.len()).any(|w| w == planted), "{}", String::from_utf8_lossy(planted));
+        }
+        for data in [[0x11, 0x22], [0x33, 0x44], [0x55, 0x66]] {
+            let at = element.windows(2).position(|w| w == data).unwrap();
+            assert_eq!(out[at..at + 2], data, "entropy-coded data is copied as it was");
+        }
+        assert!(copy_pixel_data(&mut io::Cursor::new(&element[..element.len() - 9]), &pixel, true, 1 << 20, &mut Vec::new()).is_err(), "a truncated element fails");
+        assert!(copy_pixel_data(&mut io::Cursor::new(&element), &pixel, true, 40, &mut Vec::new()).is_err(), "a frame over the limit fails");
+        let mut untouched = Vec::new();
+        copy_pixel_data(&mut io::Cursor::new(&element), &pixel, false, 40, &mut untouched).unwrap();
+        assert_eq!(untouched, element, "other syntaxes are copied byte for byte");
     }
 }

@@ -21,7 +21,7 @@ pub struct Place {
     /// The entry within an archive, in natural order of paths, from 0.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entry: Option<usize>,
-    /// The file name's extension, lower case, when it is a short alphanumeric one.
+    /// The file name's extension, lower case, when it is a common one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extension: Option<String>,
     /// A hash of the entry's folder (the names and sizes in it), which names its image stack.
@@ -30,6 +30,9 @@ pub struct Place {
     /// Its position among the files of its folder, from 1.
     #[serde(skip)]
     pub position: usize,
+    /// A hash of its path, which decides the shard that takes it.
+    #[serde(skip)]
+    pub shard: u64,
 }
 
 /// What kind of file an entry turned out to be.

@@ -58,15 +58,27 @@ pub struct Limits {
     pub max_header_bytes: u64,
     /// Largest JPEG or PNG image, read whole to remove its metadata.
     pub max_image_bytes: u64,
+    /// Largest compressed frame of a JPEG or JPEG-LS object, held whole to blank its metadata:
+    /// the same bound the server reads a frame by.
+    pub max_frame_bytes: u64,
     /// Largest ratio of an archive entry's size to its compressed size (ZIP bombs).
     pub max_ratio: u64,
     /// Largest total that the entries of one archive may unpack to.
     pub max_unpacked_bytes: u64,
+    /// Most entries in one archive: the ZIP parser holds every directory record in memory.
+    pub max_archive_entries: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_header_bytes: 16 << 20, max_image_bytes: 64 << 20, max_ratio: 200, max_unpacked_bytes: 64 << 30 }
+        Limits {
+            max_header_bytes: 16 << 20,
+            max_image_bytes: 64 << 20,
+            max_frame_bytes: crate::dicom::Limits::default().max_frame_bytes,
+            max_ratio: 200,
+            max_unpacked_bytes: 64 << 30,
+            max_archive_entries: 100_000,
+        }
     }
 }
 
@@ -102,12 +114,18 @@ pub struct Destination {
     pub label: String,
 }
 
-/// Told of progress, for a progress bar; every call is cheap and may come from any thread.
+/// Told of progress, for a progress bar, and asked whether to go on; every call is cheap and
+/// may come from any thread.
 pub trait Progress: Send + Sync {
     /// Entries found in the sources (archives add theirs when opened).
     fn found(&self, _entries: u64) {}
     /// An entry is done; `bytes` were read from it.
     fn done(&self, _bytes: u64) {}
+    /// Whether whoever asked has gone (an upload's client hung up): no further entry is begun,
+    /// and objects already begun are finished, since each is whole or absent anyway.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// A [`Progress`] that shows nothing.
@@ -119,8 +137,10 @@ impl Progress for Quiet {}
 pub enum IngestError {
     #[error("cannot read source {0}: {1}")]
     Source(usize, #[source] io::Error),
+    /// The ingest thread panicked or was cancelled; a panic's own message is not kept, since
+    /// it could quote what was being read.
     #[error("ingest stopped: {0}")]
-    Stopped(String),
+    Stopped(&'static str),
 }
 
 /// Ingests `sources` into `destination` and answers what was done. Runs on a blocking thread;
@@ -132,7 +152,12 @@ pub async fn run(sources: Vec<Source>, destination: Destination, pseudonyms: Pse
         job.sources(sources)
     })
     .await
-    .map_err(|e| IngestError::Stopped(e.to_string()))?
+    .map_err(|e| IngestError::Stopped(stopped(&e)))?
+}
+
+/// How a task ended that did not return: in fixed words.
+pub(crate) fn stopped(e: &tokio::task::JoinError) -> &'static str {
+    if e.is_panic() { "it panicked" } else { "it was cancelled" }
 }
 
 /// One ingest: its settings, its writer and what it has done so far.
@@ -190,12 +215,18 @@ impl Job {
     }
 
     fn sources(self, sources: Vec<Source>) -> Result<Manifest, IngestError> {
+        // Every source is listed before anything is written: a mistyped path stops the run
+        // before it has done half of its work.
+        let mut listed = Vec::with_capacity(sources.len());
         for (n, source) in sources.iter().enumerate() {
-            let entries = source.entries(n, &self.handle).map_err(|e| IngestError::Source(n, e))?;
-            self.progress.found(entries.len() as u64);
-            for entry in entries {
-                self.entry(&entry);
+            listed.push(source.entries(n, &self.handle).map_err(|e| IngestError::Source(n, e))?);
+        }
+        self.progress.found(listed.iter().map(|entries| entries.len() as u64).sum());
+        for entry in listed.iter().flatten() {
+            if self.progress.cancelled() {
+                break;
             }
+            self.entry(entry);
         }
         self.writer.wait();
         Ok(self.manifest.finish())
@@ -204,8 +235,12 @@ impl Job {
     /// One entry of a source: a file or object, which may be an archive of more.
     fn entry(&self, entry: &source::Entry) {
         let place = &entry.place;
+        // Refusals are the taking shard's alone, so the shards' manifests add up.
+        let mine = self.options.shard.takes(place);
         if let Some(reason) = &entry.refused {
-            self.manifest.refuse(place, Kind::Other, entry.size, Refusal::Skip(reason.clone()));
+            if mine {
+                self.manifest.refuse(place, Kind::Other, entry.size, Refusal::Skip(reason.clone()));
+            }
             self.progress.done(0);
             return;
         }
@@ -216,7 +251,9 @@ impl Job {
         });
         match opened {
             Err(e) => {
-                self.manifest.refuse(place, Kind::Other, entry.size, Refusal::Fail(format!("cannot read: {}", io_reason(&e))));
+                if mine {
+                    self.manifest.refuse(place, Kind::Other, entry.size, Refusal::Fail(format!("cannot read: {}", io_reason(&e))));
+                }
                 self.progress.done(0);
             }
             // Every shard opens an archive and takes its own share of the entries.
@@ -225,7 +262,7 @@ impl Job {
                 self.progress.done(0);
             }
             Ok((mut reader, kind)) => {
-                if self.options.shard.takes(place) {
+                if mine {
                     self.object(place, &mut reader, entry.size, kind);
                 }
                 self.progress.done(entry.size);
@@ -248,6 +285,11 @@ impl Job {
         self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key.clone())
     }
 
+    /// `key` was not written after all (its source broke off): a later copy may take it.
+    fn forget(&self, key: &ObjectKey) {
+        self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(key);
+    }
+
     /// The key `segments` under the destination's prefix.
     fn key(&self, segments: impl IntoIterator<Item = String>) -> Result<ObjectKey, String> {
         ObjectKey::from_segments(self.destination.prefix.iter().cloned().chain(segments).collect()).map_err(|e| format!("cannot name the object: {e}"))
@@ -265,13 +307,34 @@ fn other_reason(place: &Place) -> String {
     }
 }
 
-/// An I/O error as a manifest reason: its kind and our own words only, since an error from deep
-/// inside a reader could quote a file name.
+/// A failure ingest itself describes, carried through `io::Error`s so that [`io_reason`] can
+/// tell its words from anyone else's.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct OwnWords(pub std::borrow::Cow<'static, str>);
+
+impl OwnWords {
+    fn io(words: impl Into<std::borrow::Cow<'static, str>>, kind: io::ErrorKind) -> io::Error {
+        io::Error::new(kind, OwnWords(words.into()))
+    }
+}
+
+/// An I/O error as a manifest reason. Only ingest's own words and the DICOM parser's (which
+/// name a rule, never a value) are passed on; anything else is told by its kind, since an error
+/// from a store, an archive or a decompressor can quote a key or an entry's name.
 fn io_reason(e: &io::Error) -> String {
+    if let Some(inner) = e.get_ref() {
+        if let Some(own) = inner.downcast_ref::<OwnWords>() {
+            return own.0.clone().into_owned();
+        }
+        if let Some(dicom) = inner.downcast_ref::<crate::dicom::DicomError>() {
+            return dicom.to_string();
+        }
+    }
     match e.kind() {
         io::ErrorKind::UnexpectedEof => "the file ends early (truncated)".into(),
-        io::ErrorKind::InvalidData => e.get_ref().map_or_else(|| "malformed data".into(), |inner| inner.to_string()),
-        io::ErrorKind::Other => e.get_ref().map_or_else(|| "read failed".into(), |inner| inner.to_string()),
+        io::ErrorKind::InvalidData => "malformed data".into(),
+        io::ErrorKind::Other => "read failed".into(),
         kind => format!("read failed ({kind})"),
     }
 }

@@ -25,20 +25,29 @@ pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64,
         Ok(cleaned) => cleaned,
         Err(e) => return fail(format!("not a valid image: {e}")),
     };
-    // A stack is the images of one folder of the source, named by a keyed hash of where that
-    // folder is, so that a second ingest of the same source lands on the same keys.
+    // A stack is the images of one folder of the source, named by a keyed hash of the names and
+    // sizes in that folder (and of the archive holding it), so that a second ingest of the same
+    // source lands on the same keys.
     let stack = job.pseudonyms.uid(&format!("fg-stack|{}", place.folder));
     let name = format!("{:05}.{}", place.position, if png { "png" } else { "jpg" });
     let key = match job.key([stack, name]) {
         Ok(key) => key,
         Err(reason) => return fail(reason),
     };
+    // Two folders of one run with the same names and sizes (a CD holding a copy of itself)
+    // would otherwise write one stack twice over.
+    if !job.first_time(&key) {
+        return job.manifest.refuse(place, kind, size, Refusal::Skip("the same place in the same stack as an earlier image (a copied folder?): not copied twice".into()));
+    }
     if job.writer.unchanged(&key, &cleaned, Some(cleaned.len() as u64)) {
         return job.manifest.unchanged_image(size, &key);
     }
-    let mut out = job.writer.begin(key, place.clone(), kind, size, None);
+    let mut out = job.writer.begin(key.clone(), place.clone(), kind, size, None);
     match std::io::Write::write_all(&mut out, &cleaned) {
         Ok(()) => out.finish(),
-        Err(e) => out.fail(super::io_reason(&e)),
+        Err(e) => {
+            out.fail(super::io_reason(&e));
+            job.forget(&key);
+        }
     }
 }

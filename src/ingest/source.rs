@@ -15,8 +15,16 @@ use crate::store::{ObjectMeta, Store};
 
 /// Entries in one folder at most: a source holding more is a misuse, not a study.
 const MAX_ENTRIES: usize = 1_000_000;
-/// Bytes fetched per read from a store source.
+/// Bytes fetched by a store source's first read: enough to tell what a file is.
+const FIRST_CHUNK: u64 = 64 << 10;
+/// Bytes fetched per read from a store source at most, as reads go on forward.
 const STORE_CHUNK: u64 = 8 << 20;
+/// Extensions the manifest may repeat: any other is left out, since `Smith.19650312` would
+/// carry a birth date into it.
+const KNOWN_EXTENSIONS: [&str; 29] = [
+    "dcm", "dicom", "dic", "ima", "img", "jpg", "jpeg", "jpe", "png", "zip", "pdf", "txt", "htm", "html", "xml", "inf", "ini", "exe", "dll",
+    "jar", "bat", "cmd", "js", "json", "css", "gif", "bmp", "tif", "tiff",
+];
 
 /// One SOURCE argument.
 #[derive(Clone)]
@@ -66,14 +74,11 @@ impl Shard {
         Ok(Shard { index, count })
     }
 
-    /// Whether this shard takes the entry at `place`: by a hash of its position, so every
-    /// process agrees without talking to the others, and a folder's files spread evenly.
+    /// Whether this shard takes the entry at `place`: by a hash of its path, so every process
+    /// agrees without talking to the others even when their listings differ (a prefix still
+    /// filling), and a folder's files spread evenly.
     pub fn takes(&self, place: &Place) -> bool {
-        if self.count == 1 {
-            return true;
-        }
-        let digest = Sha256::new().chain_update(format!("{}|{}|{:?}", place.source, place.item, place.entry)).finalize();
-        u64::from_le_bytes(digest[..8].try_into().unwrap_or_default()) % self.count == self.index
+        self.count == 1 || place.shard % self.count == self.index
     }
 }
 
@@ -118,12 +123,14 @@ impl Source {
         let mut found: Vec<(String, u64, Open, Option<String>)> = Vec::new();
         match self {
             Source::Local(path) => {
-                let meta = std::fs::symlink_metadata(path)?;
+                // A path given on the command line is followed (`/media/cdrom` may be a link);
+                // links inside it are not.
+                let meta = std::fs::metadata(path)?;
                 if meta.is_dir() {
                     walk(path, String::new(), &mut found)?;
                 } else {
                     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file").to_owned();
-                    found.push((name, std::fs::metadata(path)?.len(), Open::File(path.clone()), None));
+                    found.push((name, meta.len(), Open::File(path.clone()), None));
                 }
             }
             Source::File { file, name } => found.push((name.clone(), file.metadata()?.len(), Open::Handle(file.clone()), None)),
@@ -136,7 +143,8 @@ impl Source {
                 }
             }
         }
-        found.sort_by(|a, b| natord::compare(&a.0, &b.0));
+        // Natural order ties names that differ only in spaces: the plain order settles them.
+        found.sort_by(|a, b| natord::compare(&a.0, &b.0).then_with(|| a.0.cmp(&b.0)));
         let files: Vec<(&str, u64)> = found.iter().map(|(path, size, ..)| (path.as_str(), *size)).collect();
         Ok(number(&files, n, None)
             .into_iter()
@@ -149,17 +157,19 @@ impl Source {
 /// Places for `files` (path and size, sorted): each one's item number, and its position among
 /// the files of its folder. A folder is told by the names and sizes of all its files, not by
 /// where it is: two CDs mounted at the same path are two stacks, and the same CD read twice is
-/// the same one.
-pub(super) fn number(files: &[(&str, u64)], source: usize, archive_item: Option<usize>) -> Vec<Place> {
+/// the same one. The files of an archive (`parent`) are told by the archive's own identity
+/// too, so two uploads of equally named files are two stacks.
+pub(super) fn number(files: &[(&str, u64)], source: usize, parent: Option<&Place>) -> Vec<Place> {
     use std::collections::HashMap;
     let split = |path: &'_ str| -> (String, String) {
         let (folder, name) = path.rsplit_once('/').unwrap_or(("", path));
         (folder.to_owned(), name.to_owned())
     };
+    let within = parent.map(|p| format!("{}|{}", p.folder, p.position)).unwrap_or_default();
     let mut folders: HashMap<String, Sha256> = HashMap::new();
     for (path, size) in files {
         let (folder, name) = split(path);
-        folders.entry(folder).or_default().update(format!("{name}\0{size}\0"));
+        folders.entry(folder).or_insert_with(|| Sha256::new().chain_update(format!("{within}\0"))).update(format!("{name}\0{size}\0"));
     }
     let folders: HashMap<String, String> = folders.into_iter().map(|(folder, hash)| (folder, hex::encode(hash.finalize()))).collect();
     let mut positions: HashMap<String, usize> = HashMap::new();
@@ -168,31 +178,41 @@ pub(super) fn number(files: &[(&str, u64)], source: usize, archive_item: Option<
         let (folder, name) = split(path);
         let position = positions.entry(folder.clone()).or_insert(0);
         *position += 1;
-        let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).filter(|e| e.len() <= 8 && e.bytes().all(|b| b.is_ascii_alphanumeric()));
-        let (item, entry) = match archive_item {
-            Some(item) => (item, Some(i)),
+        let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).filter(|e| KNOWN_EXTENSIONS.contains(&e.as_str()));
+        let (item, entry) = match parent {
+            Some(parent) => (parent.item, Some(i)),
             None => (i, None),
         };
-        out.push(Place { source, item, entry, extension, folder: folders.get(&folder).cloned().unwrap_or_default(), position: *position });
+        let digest = Sha256::new().chain_update(format!("{source}|{within}|{path}")).finalize();
+        let shard = u64::from_le_bytes(digest[..8].try_into().unwrap_or_default());
+        out.push(Place { source, item, entry, extension, folder: folders.get(&folder).cloned().unwrap_or_default(), position: *position, shard });
     }
     out
 }
 
 /// Every file below `dir`, recursively; links are listed but not followed, since one could
-/// lead anywhere on the machine.
+/// lead anywhere on the machine. What cannot be read (a folder without permission, a device) is
+/// listed with the reason, and the walk goes on.
 fn walk(dir: &Path, relative: String, out: &mut Vec<(String, u64, Open, Option<String>)>) -> io::Result<()> {
-    let mut children: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    let refused = |path: String, why: &str| (path, 0, Open::Nothing, Some(why.to_owned()));
+    let children = match std::fs::read_dir(dir).and_then(|listing| listing.collect::<Result<Vec<_>, _>>()) {
+        Ok(children) => children,
+        Err(_) => {
+            out.push(refused(relative, "a folder that cannot be read: skipped"));
+            return Ok(());
+        }
+    };
+    let mut children = children;
     children.sort_by_key(|c| c.file_name());
     for child in children {
         let name = child.file_name().to_string_lossy().into_owned();
         let path = if relative.is_empty() { name } else { format!("{relative}/{name}") };
-        let kind = child.file_type()?;
-        if kind.is_symlink() {
-            out.push((path, 0, Open::Nothing, Some("a symbolic link: not followed".into())));
-        } else if kind.is_dir() {
-            walk(&child.path(), path, out)?;
-        } else if kind.is_file() {
-            out.push((path, child.metadata()?.len(), Open::File(child.path()), None));
+        match (child.file_type(), child.metadata()) {
+            (Ok(kind), _) if kind.is_symlink() => out.push(refused(path, "a symbolic link: not followed")),
+            (Ok(kind), _) if kind.is_dir() => walk(&child.path(), path, out)?,
+            (Ok(kind), Ok(meta)) if kind.is_file() => out.push((path, meta.len(), Open::File(child.path()), None)),
+            (Ok(_), Ok(_)) => out.push(refused(path, "not a regular file (a device, socket or pipe): skipped")),
+            _ => out.push(refused(path, "a file that cannot be read: skipped")),
         }
         if out.len() > MAX_ENTRIES {
             return Err(io::Error::other(format!("more than {MAX_ENTRIES} files in one source")));
@@ -212,11 +232,14 @@ struct StoreReader {
     /// The bytes last fetched and where they start.
     chunk: Bytes,
     chunk_at: u64,
+    /// How much the next fetch asks for: small at first and after a seek (telling a file's kind,
+    /// reading an archive's directory), doubling while the reads go on forward.
+    next: u64,
 }
 
 impl StoreReader {
     fn new(handle: Handle, store: Arc<dyn Store>, key: ObjectKey, meta: ObjectMeta) -> Self {
-        StoreReader { handle, store, key, meta, position: 0, chunk: Bytes::new(), chunk_at: 0 }
+        StoreReader { handle, store, key, meta, position: 0, chunk: Bytes::new(), chunk_at: 0, next: FIRST_CHUNK }
     }
 }
 
@@ -227,7 +250,9 @@ impl io::Read for StoreReader {
         }
         let in_chunk = self.position >= self.chunk_at && self.position < self.chunk_at + self.chunk.len() as u64;
         if !in_chunk {
-            let range = self.position..(self.position + STORE_CHUNK).min(self.meta.size);
+            let forward = self.position == self.chunk_at + self.chunk.len() as u64;
+            self.next = if forward { (self.next * 2).min(STORE_CHUNK) } else { FIRST_CHUNK };
+            let range = self.position..(self.position + self.next.max(buf.len() as u64)).min(self.meta.size);
             self.chunk = self.handle.block_on(self.store.read(&self.key, &self.meta, range)).map_err(io::Error::other)?;
             self.chunk_at = self.position;
         }
@@ -280,7 +305,15 @@ mod tests {
         assert_eq!(got, [(0, 1, Some("jpg")), (1, 2, Some("jpg")), (2, 1, Some("jpg")), (3, 1, Some("dcm"))]);
         assert_ne!(places[0].folder, places[2].folder);
         assert_eq!(places[0].folder, places[1].folder);
-        let moved = number(&[("x/a/1.jpg", 1), ("x/a/2.jpg", 2)], 0, Some(4));
+        let moved = number(&[("x/a/1.jpg", 1), ("x/a/2.jpg", 2)], 0, None);
         assert_eq!(moved[0].folder, number(&[("a/1.jpg", 1), ("a/2.jpg", 2)], 2, None)[0].folder, "a folder is told by its files, not its path");
+        // The same names and sizes in two different archives (two uploads) are two stacks.
+        let archives = number(&[("upload-1", 10), ("upload-2", 10)], 0, None);
+        let inside = |archive: &Place| number(&[("a/1.jpg", 1)], 0, Some(archive))[0].folder.clone();
+        assert_ne!(inside(&archives[0]), inside(&archives[1]));
+        assert_eq!(inside(&archives[0]), inside(&number(&[("upload-1", 10), ("upload-2", 10)], 1, None)[0]), "the same archive, the same stack");
+        assert_eq!(places.iter().map(|p| p.extension.as_deref()).collect::<Vec<_>>(), [Some("jpg"), Some("jpg"), Some("jpg"), Some("dcm")]);
+        let odd = number(&[("Smith.19650312", 1), ("scan.MRN12345", 1), ("x.DCM", 1)], 0, None);
+        assert_eq!(odd.iter().map(|p| p.extension.as_deref()).collect::<Vec<_>>(), [None, None, Some("dcm")], "only common extensions are repeated");
     }
 }

@@ -78,13 +78,12 @@ impl Writer {
     }
 }
 
-/// Why a write failed, in words that quote nothing from the source.
+/// Why a write failed, in words that quote nothing from the source: the reader's own failure,
+/// sent down the body, in [`super::io_reason`]'s words; a store's, naming at most the
+/// destination's pseudonymous key.
 fn reason(e: &StoreError) -> String {
     match e {
-        // The reader's own failure, sent down the body: already in our words.
-        StoreError::Io(io) if io.kind() == io::ErrorKind::Other || io.kind() == io::ErrorKind::InvalidData => {
-            io.get_ref().map_or_else(|| "read failed".to_owned(), |inner| inner.to_string())
-        }
+        StoreError::Io(io) => super::io_reason(io),
         other => format!("cannot write: {other}"),
     }
 }
@@ -100,7 +99,7 @@ pub(super) struct Out {
 
 impl Out {
     fn send(&mut self, item: io::Result<Bytes>) -> io::Result<()> {
-        self.tx.blocking_send(item).map_err(|_| io::Error::other("the upload stopped"))
+        self.tx.blocking_send(item).map_err(|_| super::OwnWords::io("the write stopped", io::ErrorKind::Other))
     }
 
     /// The object is whole: the store may show it.
@@ -114,14 +113,14 @@ impl Out {
     /// The source failed: the store drops what it has, and the manifest says `why`.
     pub fn fail(mut self, why: String) {
         self.ended = true;
-        let _ = self.send(Err(io::Error::other(why)));
+        let _ = self.send(Err(super::OwnWords::io(why, io::ErrorKind::Other)));
     }
 }
 
 impl Drop for Out {
     fn drop(&mut self) {
         if !self.ended {
-            let _ = self.send(Err(io::Error::other("the object was left unfinished")));
+            let _ = self.send(Err(super::OwnWords::io("the object was left unfinished", io::ErrorKind::Other)));
         }
     }
 }
@@ -149,7 +148,7 @@ mod tests {
     use crate::store::fs::FsStore;
 
     fn place() -> Place {
-        Place { source: 0, item: 0, entry: None, extension: None, folder: String::new(), position: 1 }
+        Place { source: 0, item: 0, entry: None, extension: None, folder: String::new(), position: 1, shard: 0 }
     }
 
     /// An object whose source stops midway (an early return, a panic) must not look whole.

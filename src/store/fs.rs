@@ -4,7 +4,7 @@ use std::fs::{File, Metadata};
 use std::os::unix::fs::OpenOptionsExt;
 use std::io::{self, Seek, SeekFrom};
 use std::ops::Range;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -235,23 +235,36 @@ impl Store for FsStore {
         let (this, target) = (self.clone(), key.clone());
         let (partial, file) = blocking(move || {
             let folder = this.folder_for(&target)?;
-            let partial = tempfile::Builder::new().prefix(PARTIAL).tempfile_in(folder)?;
+            // An object is a file like any other (0644 less the umask), not a temporary file's
+            // 0600: NGINX or a `serve` running as another user reads it.
+            let partial = tempfile::Builder::new().prefix(PARTIAL).permissions(std::fs::Permissions::from_mode(0o644)).tempfile_in(folder)?;
             let file = partial.as_file().try_clone()?;
             Ok((partial, file))
         })
         .await?;
         let mut file = tokio::fs::File::from_std(file);
-        let mut written = 0u64;
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk?;
-            file.write_all(&chunk).await?;
-            written += chunk.len() as u64;
+        let copied: Result<u64, StoreError> = async {
+            let mut written = 0u64;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk?;
+                file.write_all(&chunk).await?;
+                written += chunk.len() as u64;
+            }
+            file.flush().await?;
+            file.sync_data().await?;
+            Ok(written)
         }
-        file.flush().await?;
-        file.sync_data().await?;
+        .await;
         let path = self.path(key);
-        blocking(move || partial.persist(path).map(|_| ()).map_err(|e| StoreError::Io(e.error))).await?;
-        Ok(written)
+        // Removing a failed body's file is a blocking call too.
+        blocking(move || match copied {
+            Ok(written) => partial.persist(path).map(|_| written).map_err(|e| StoreError::Io(e.error)),
+            Err(e) => {
+                drop(partial);
+                Err(e)
+            }
+        })
+        .await
     }
 }
 

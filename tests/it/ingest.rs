@@ -300,11 +300,19 @@ async fn dates_shift_by_one_offset_per_patient() {
     study("PATIENT-A", 1, "20200110");
     study("PATIENT-A", 2, "20200305");
     study("PATIENT-B", 3, "20200110");
+    // A pipe among the files is listed, not read (which would wait for ever).
+    run("mkfifo", &[work.path().join("pipe").to_str().unwrap()]);
     let d = dest(Backend::Fs).await;
     let mut options = Options::default();
     options.deid.retain_dates_shifted = true;
     let manifest = ingest_with(vec![Source::Local(work.path().to_owned())], &d.destination, options).await;
     assert_eq!(manifest.totals.written, 3, "{manifest:#?}");
+    assert!(manifest.skipped.iter().any(|n| n.reason.starts_with("not a regular file")), "{:?}", manifest.skipped);
+    for (path, _) in every_file(&d.root) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o644, 0o644, "{} is readable by the server's user whoever wrote it: {mode:o}", path.display());
+    }
     let p = pseudonyms();
     let read = |n: u64| {
         let key = format!("in/{}/{}/{}.dcm", p.uid(&format!("1.2.826.0.1.3680043.10.5.{n}")), p.uid(&format!("1.2.826.0.1.3680043.10.6.{n}")), p.uid(&format!("1.2.826.0.1.3680043.10.7.{n}")));
@@ -453,6 +461,16 @@ async fn hostile_archives_are_refused_and_nothing_escapes(backend: Backend) {
     let manifest = ingest_with(vec![Source::Local(work.path().join("two.zip"))], &d.destination, small).await;
     assert_eq!(manifest.totals.written, 1);
     assert!(manifest.failed[0].reason.contains("unpacks to more than"), "{:?}", manifest.failed);
+
+    // An archive of more entries than the limit is refused before its directory is parsed.
+    let many: Vec<(String, Vec<u8>)> = (0..5).map(|i| (format!("e{i}.txt"), vec![b'x'])).collect();
+    let many: Vec<(&str, &[u8])> = many.iter().map(|(n, b)| (n.as_str(), &b[..])).collect();
+    std::fs::write(work.path().join("many.zip"), zip_of(&many)).unwrap();
+    let mut few = Options::default();
+    few.limits.max_archive_entries = 4;
+    let manifest = ingest_with(vec![Source::Local(work.path().join("many.zip"))], &d.destination, few).await;
+    assert_eq!(manifest.failed.len(), 1, "{:?}", manifest.failed);
+    assert!(manifest.failed[0].reason.starts_with("an archive of more than 4 entries"), "{:?}", manifest.failed);
 }
 
 #[tokio::test]
@@ -464,14 +482,25 @@ async fn burned_in_annotation_is_refused_by_default_and_kept_when_asked() {
     let mut marked = sample::ct_slice(1, 2, 16);
     marked.put(DataElement::new(tags::BURNED_IN_ANNOTATION, VR::CS, PrimitiveValue::from("YES")));
     std::fs::write(work.path().join("marked.dcm"), sample::to_bytes(marked).unwrap()).unwrap();
+    // A CT dose report is a Secondary Capture that says CT; a scanner's screenshot says so in
+    // Image Type. Neither sets Burned In Annotation.
+    let mut dose_report = sample::ct_slice(2, 4, 16);
+    dose_report.put(DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.7")));
+    dose_report.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from("1.2.826.0.1.3680043.10.77.1")));
+    std::fs::write(work.path().join("dose.dcm"), sample::to_bytes(dose_report).unwrap()).unwrap();
+    let mut screenshot = sample::ct_slice(3, 4, 16);
+    screenshot.put(DataElement::new(tags::IMAGE_TYPE, VR::CS, PrimitiveValue::Strs(["DERIVED", "SECONDARY", "SCREEN SAVE"].into_iter().map(String::from).collect())));
+    screenshot.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from("1.2.826.0.1.3680043.10.77.2")));
+    std::fs::write(work.path().join("screen.dcm"), sample::to_bytes(screenshot).unwrap()).unwrap();
     let d = dest(Backend::Fs).await;
     let refused = ingest_with(vec![Source::Local(work.path().to_owned())], &d.destination, Options::default()).await;
-    assert_eq!((refused.totals.written, refused.totals.skipped), (0, 2));
-    assert!(refused.skipped.iter().any(|n| n.reason.contains("modality US")));
-    assert!(refused.skipped.iter().any(|n| n.reason.contains("Burned In Annotation is YES")));
+    assert_eq!((refused.totals.written, refused.totals.skipped), (0, 4), "{:#?}", refused.skipped);
+    for why in ["modality US", "Burned In Annotation is YES", "a Secondary Capture", "SCREEN SAVE"] {
+        assert!(refused.skipped.iter().any(|n| n.reason.contains(why)), "{why}: {:#?}", refused.skipped);
+    }
     let kept = ingest_with(vec![Source::Local(work.path().to_owned())], &d.destination, Options { burned_in: ingest::BurnedIn::Keep, ..Options::default() }).await;
-    assert_eq!(kept.totals.written, 2);
-    assert_eq!(kept.studies.iter().flat_map(|s| &s.series).map(|s| s.burned_in).sum::<u64>(), 2, "listed as kept with burned-in text");
+    assert_eq!(kept.totals.written, 4);
+    assert_eq!(kept.studies.iter().flat_map(|s| &s.series).map(|s| s.burned_in).sum::<u64>(), 4, "listed as kept with burned-in text");
 }
 
 /// `POST .../-/upload`: an upload token only, a size limit, hostile archives refused with the
@@ -500,6 +529,24 @@ async fn the_upload_route_takes_only_upload_tokens_and_bounded_bodies() {
     assert_eq!(stack.status, 200, "the upload is served at once");
     assert_eq!(stack.json()["frames"].as_u64(), Some(1), "{}", stack.json());
 
+    // Two different pictures of the same size, one upload each: two stacks, neither overwritten.
+    let (a, b) = (grey_jpeg(3), grey_jpeg(5));
+    let pad = |jpeg: Vec<u8>, to: usize| with_jpeg_metadata(&jpeg, &"x".repeat(to - jpeg.len() - 14), "");
+    let size = a.len().max(b.len()) + 20;
+    let (a, b) = (pad(a, size), pad(b, size));
+    assert_eq!(a.len(), b.len());
+    let mut stacks = Vec::new();
+    for picture in [&a, &b] {
+        let answer = post(url(&upload_token), picture.clone()).await;
+        assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
+        let manifest: Manifest = serde_json::from_slice(&answer.body).unwrap();
+        stacks.push(manifest.stacks[0].key.clone());
+    }
+    assert_ne!(stacks[0], stacks[1]);
+    let decode = |path: PathBuf| jpeg_decoder::Decoder::new(&std::fs::read(path).unwrap()[..]).decode().unwrap();
+    assert_eq!(decode(server.path(&format!("{}/00001.jpg", stacks[0]))), jpeg_decoder::Decoder::new(&grey_jpeg(3)[..]).decode().unwrap());
+    assert_eq!(decode(server.path(&format!("{}/00001.jpg", stacks[1]))), jpeg_decoder::Decoder::new(&grey_jpeg(5)[..]).decode().unwrap());
+
     let big = post(url(&upload_token), vec![0u8; (1 << 20) + 1]).await;
     assert_eq!(big.status, 413);
     let bomb = zip_of(&[("bomb.dcm", &vec![0u8; 64 << 20][..]), ("fine.txt", b"fine")]);
@@ -510,9 +557,9 @@ async fn the_upload_route_takes_only_upload_tokens_and_bounded_bodies() {
     let truncated = zip_of(&[("a.dcm", &slice[..])]);
     let refused = post(url(&upload_token), truncated[..truncated.len() / 2].to_vec()).await;
     assert_eq!(refused.status, 422);
-    // What the store holds: the one good upload, and no partial file.
+    // What the store holds: the good uploads, and no partial file.
     let stored: Vec<PathBuf> = every_file(&server.path("site")).into_iter().map(|(p, _)| p).collect();
-    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored.len(), 3, "{stored:?}");
     server.stop().await;
 }
 
@@ -560,4 +607,50 @@ async fn an_identified_bucket_prefix_moves_in_shards_with_multipart_objects_whol
         dicom_object::open_file(&path).unwrap().element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap().into_owned()
     };
     assert_eq!(pixels(&stored), pixels(&cine));
+}
+
+/// A JPEG-LS frame (CharLS, through dcmtk) with a comment, EXIF and a tail after EOI planted in
+/// it: ingest and the raw route blank all three in place, as for JPEG, and the pixels stay.
+#[tokio::test]
+async fn jpeg_ls_frames_lose_their_metadata_too() {
+    if !have_tool("dcmcjpls") {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let (plain, coded) = (work.path().join("plain.dcm"), work.path().join("coded.dcm"));
+    std::fs::write(&plain, sample::to_bytes(sample::ct_slice(0, 1, 64)).unwrap()).unwrap();
+    run("dcmcjpls", &[plain.to_str().unwrap(), coded.to_str().unwrap()]);
+    let obj = dicom_object::open_file(&coded).unwrap();
+    let stream = obj.element(tags::PIXEL_DATA).unwrap().value().fragments().unwrap()[0].clone();
+    let planted = [with_jpeg_metadata(&stream, "PLANTEDJLSCOMMENT", "PLANTEDJLSEXIF"), b"PLANTEDJLSTAIL".to_vec()].concat();
+    let original = sample::to_bytes_in(sample::with_one_fragment(obj.into_inner(), planted), "1.2.840.10008.1.2.4.80").unwrap();
+    let values = ["PLANTEDJLSCOMMENT", "PLANTEDJLSEXIF", "PLANTEDJLSTAIL"];
+    assert!(values.iter().all(|v| contains(&original, v)));
+    std::fs::write(work.path().join("jls.dcm"), &original).unwrap();
+
+    let d = dest(Backend::Fs).await;
+    let manifest = ingest_with(vec![Source::Local(work.path().join("jls.dcm"))], &d.destination, Options::default()).await;
+    assert_eq!(manifest.totals.written, 1, "{manifest:#?}");
+    let stored = every_file(&d.root);
+    let ingested = stored.iter().find(|(p, _)| p.extension().is_some_and(|e| e == "dcm")).unwrap().1.clone();
+    assert!(ingested.len() > original.len() / 2, "the frame is there");
+    for value in values {
+        assert!(stored.iter().all(|(_, bytes)| !contains(bytes, value)), "{value} was stored");
+    }
+
+    let server = Server::start_with(framegate::Settings { raw_dicom: framegate::RawDicom::Deidentify, ..Default::default() }).await;
+    server.put("jls/original.dcm", original.clone()).await;
+    server.put("jls/ingested.dcm", ingested).await;
+    let raw = get(&server.url("jls", "jls/original.dcm", "")).await;
+    assert_eq!(raw.status, 200);
+    for value in values {
+        assert!(!contains(&raw.body, value), "{value} left through the raw route");
+    }
+    if built_with("jpegls") {
+        let a = get(&server.url("jls", "jls/original.dcm", "/-/frames/1.png")).await;
+        let b = get(&server.url("jls", "jls/ingested.dcm", "/-/frames/1.png")).await;
+        assert_eq!((a.status, b.status), (200, 200));
+        assert_eq!(a.body, b.body, "the blanked stream decodes to the same pixels");
+    }
+    server.stop().await;
 }
