@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use bytes::{Bytes, BytesMut};
 use tokio::runtime::Handle;
 use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 
 use super::manifest::{Builder, Instance, Kind};
 use super::Place;
@@ -26,13 +26,15 @@ pub(super) struct Writer {
     handle: Handle,
     store: Arc<dyn Store>,
     slots: Arc<Semaphore>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Uploads not yet reaped: finished ones are dropped as new ones start, so a run of a
+    /// million objects does not keep a million finished tasks.
+    tasks: Mutex<JoinSet<()>>,
     manifest: Arc<Builder>,
 }
 
 impl Writer {
     pub fn new(handle: Handle, store: Arc<dyn Store>, jobs: usize, manifest: Arc<Builder>) -> Self {
-        Writer { handle, store, slots: Arc::new(Semaphore::new(jobs)), tasks: Mutex::new(Vec::new()), manifest }
+        Writer { handle, store, slots: Arc::new(Semaphore::new(jobs)), tasks: Mutex::new(JoinSet::new()), manifest }
     }
 
     /// Whether `key` already holds an object that begins with `header` (and is `size` bytes,
@@ -58,23 +60,32 @@ impl Writer {
         let slot = self.handle.block_on(self.slots.clone().acquire_owned());
         let (store, manifest) = (self.store.clone(), self.manifest.clone());
         let body: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|item| (item, rx)) }));
-        let task = self.handle.spawn(async move {
-            let result = store.put(&key, body).await;
-            drop(slot);
-            manifest.written(&place, kind, size, &key, instance, result.map_err(|e| reason(&e)));
-        });
-        self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(task);
+        let mut tasks = self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn_on(
+            async move {
+                let result = store.put(&key, body).await;
+                drop(slot);
+                manifest.written(&place, kind, size, &key, instance, result.map_err(|e| reason(&e)));
+            },
+            &self.handle,
+        );
         Out { tx, buffer: BytesMut::with_capacity(CHUNK), ended: false }
     }
 
     /// Waits for every upload to end.
     pub fn wait(&self) {
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
-        self.handle.block_on(async {
-            for task in tasks {
-                let _ = task.await;
-            }
-        });
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        self.handle.block_on(async { while tasks.join_next().await.is_some() {} });
+    }
+}
+
+impl Drop for Writer {
+    /// A writer dropped without [`Writer::wait`] (its thread panicked) lets its uploads run to
+    /// their end, where an unfinished body fails and a multipart upload is aborted, rather than
+    /// cutting them off midway.
+    fn drop(&mut self) {
+        self.tasks.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()).detach_all();
     }
 }
 
