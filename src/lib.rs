@@ -24,6 +24,7 @@
 //! - [`server`]: the accept loop, connection limits (a client that stops reading is cut) and
 //!   graceful shutdown, entered through [`run`]; `/metrics` alone through `server::run_metrics`.
 //! - [`logs`]: log lines gathered in memory and written in batches by one thread.
+//! - [`sniff`] tells a file's kind by its first bytes, for the raw route and ingest.
 //! - [`config`] is the only reader of flags and environment; [`sample`] makes demo and test data;
 //!   `fuzzing` holds the fuzz harnesses, shared by `fuzz/` and the regression tests.
 //! - `turbo` (the `turbo` feature) binds libjpeg-turbo, the one module allowed `unsafe`.
@@ -47,6 +48,7 @@ pub mod pool;
 pub mod render;
 pub mod sample;
 pub mod server;
+pub mod sniff;
 pub mod stack;
 pub mod store;
 pub mod token;

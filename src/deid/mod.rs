@@ -66,6 +66,31 @@ pub struct Options {
     pub clean_descriptors: bool,
 }
 
+/// One entry of CID 7050, De-identification Method: its code value, its meaning, and the short
+/// name that De-identification Method (LO, 64 characters a value) records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Method {
+    pub code: &'static str,
+    pub meaning: &'static str,
+    pub short: &'static str,
+}
+
+impl Options {
+    /// The profile and each option these options apply, in the order PS3.15 lists them.
+    pub fn methods(&self) -> Vec<Method> {
+        let method = |code, meaning, short| Method { code, meaning, short };
+        [
+            (true, method("113100", "Basic Application Confidentiality Profile", "framegate: PS3.15 E.1-1 Basic Profile")),
+            (self.retain_dates_shifted, method("113107", "Retain Longitudinal Temporal Information Modified Dates Option", "Retain Longitudinal Modified Dates")),
+            (self.retain_patient_characteristics, method("113108", "Retain Patient Characteristics Option", "Retain Patient Characteristics")),
+            (self.clean_descriptors, method("113105", "Clean Descriptors Option", "Clean Descriptors")),
+        ]
+        .into_iter()
+        .filter_map(|(on, m)| on.then_some(m))
+        .collect()
+    }
+}
+
 /// The de-identified preamble, file meta group and data set up to (not including) Pixel Data,
 /// encoded in `ts`, the object's own transfer syntax, under the Basic Profile alone.
 pub fn header(meta: &FileMetaTable, obj: InMemDicomObject, ts: &TransferSyntax, pseudonyms: &Pseudonyms) -> Result<Vec<u8>, DeidError> {
@@ -287,23 +312,15 @@ fn uid(e: InMemElement, pseudonyms: &Pseudonyms) -> InMemElement {
 /// Records what was done (PS3.15 E.1.1): Patient Identity Removed, the profile and each option,
 /// and, when dates were moved, Longitudinal Temporal Information Modified.
 fn mark(mut obj: InMemDicomObject, options: &Options) -> InMemDicomObject {
-    // CID 7050, De-identification Method.
-    let methods = [
-        (true, "113100", "Basic Application Confidentiality Profile", "framegate: PS3.15 E.1-1 Basic Profile"),
-        (options.retain_dates_shifted, "113107", "Retain Longitudinal Temporal Information Modified Dates Option", "Retain Longitudinal Modified Dates"),
-        (options.retain_patient_characteristics, "113108", "Retain Patient Characteristics Option", "Retain Patient Characteristics"),
-        (options.clean_descriptors, "113105", "Clean Descriptors Option", "Clean Descriptors"),
-    ];
-    let applied: Vec<_> = methods.into_iter().filter(|m| m.0).collect();
-    let codes = applied.iter().map(|(_, value, meaning, _)| {
+    let applied = options.methods();
+    let codes = applied.iter().map(|m| {
         InMemDicomObject::from_element_iter([
-            DataElement::new(tags::CODE_VALUE, VR::SH, PrimitiveValue::from(*value)),
+            DataElement::new(tags::CODE_VALUE, VR::SH, PrimitiveValue::from(m.code)),
             DataElement::new(tags::CODING_SCHEME_DESIGNATOR, VR::SH, PrimitiveValue::from("DCM")),
-            DataElement::new(tags::CODE_MEANING, VR::LO, PrimitiveValue::from(*meaning)),
+            DataElement::new(tags::CODE_MEANING, VR::LO, PrimitiveValue::from(m.meaning)),
         ])
     });
-    // De-identification Method is LO (64 characters a value): one short value per method.
-    let names: Vec<String> = applied.iter().map(|m| m.3.to_owned()).collect();
+    let names: Vec<String> = applied.iter().map(|m| m.short.to_owned()).collect();
     obj.put(DataElement::new(tags::PATIENT_IDENTITY_REMOVED, VR::CS, PrimitiveValue::from("YES")));
     obj.put(DataElement::new(tags::DEIDENTIFICATION_METHOD, VR::LO, PrimitiveValue::Strs(names.into())));
     obj.put(DataElement::new(tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE, VR::SQ, DataSetSequence::new(codes.collect::<Vec<_>>(), Length::UNDEFINED)));

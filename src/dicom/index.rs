@@ -194,16 +194,7 @@ impl Index {
             match parse_header(&prefix, meta.size)? {
                 Parsed::Done(header) => break header,
                 Parsed::Deflated(meta_end) => return Ok((load_deflated(store, key, meta, meta_end, limits, pool).await?, None)),
-                Parsed::NeedMore(end) => {
-                    if end <= prefix.len() as u64 || end > meta.size {
-                        return Err(DicomError::Truncated.into());
-                    }
-                    if end > limits.max_header_bytes {
-                        return Err(DicomError::HeaderTooLarge(limits.max_header_bytes).into());
-                    }
-                    // Grow geometrically so a long header costs a few reads, not many.
-                    want = end.max(2 * prefix.len() as u64).min(meta.size).min(limits.max_header_bytes);
-                }
+                Parsed::NeedMore(end) => want = next_prefix(end, prefix.len() as u64, meta.size, limits.max_header_bytes)?,
             }
         };
         let prefix = prefix.freeze();
@@ -239,6 +230,19 @@ pub struct Header {
     pub obj: InMemDicomObject,
     /// The Pixel Data element.
     pub pixel: PixelElement,
+}
+
+/// How far to read next after [`Parsed::NeedMore`]`(end)`, with `have` bytes of a `size`-byte
+/// object read: geometrically more, so a long header costs a few reads, not many, and never
+/// past `max_header`.
+pub fn next_prefix(end: u64, have: u64, size: u64, max_header: u64) -> Result<u64, DicomError> {
+    if end <= have || end > size {
+        return Err(DicomError::Truncated);
+    }
+    if end > max_header {
+        return Err(DicomError::HeaderTooLarge(max_header));
+    }
+    Ok(end.max(2 * have).min(size).min(max_header))
 }
 
 /// The outcome of parsing a prefix.

@@ -14,12 +14,10 @@ use super::respond::{self, Body, Caching};
 use super::{ApiError, Ctx};
 use crate::RawDicom;
 use crate::cache::{Deidentified, Kind, ObjectId, digest};
-use crate::dicom::index::{Parsed, looks_like_dicom, parse_header};
+use crate::dicom::index::{Parsed, parse_header};
 use crate::dicom::{DicomError, Layout, LoadError, blank_jpeg_metadata, blank_metadata, has_jpeg_markers, jpeg_header_end};
+use crate::sniff::{self, FileKind};
 use crate::store::{ByteStream, Store, StoreError};
-
-/// Bytes read to tell DICOM from JPEG and PNG.
-const SNIFF: u64 = 132;
 
 /// Serves the object's bytes, whole or one range.
 pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
@@ -43,11 +41,11 @@ pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
 async fn kind(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Kind, ApiError> {
     let store = &ctx.state.store;
     let sniff = async {
-        let head = store.read(&object.key, &object.meta, 0..object.meta.size.min(SNIFF)).await?;
-        Ok::<_, StoreError>(match &head[..] {
-            [0xFF, 0xD8, 0xFF, ..] | [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Kind::Image,
-            h if looks_like_dicom(h) => Kind::Dicom,
-            _ => Kind::Other,
+        let head = store.read(&object.key, &object.meta, 0..object.meta.size.min(sniff::BYTES as u64)).await?;
+        Ok::<_, StoreError>(match sniff::sniff(&head) {
+            FileKind::Jpeg | FileKind::Png => Kind::Image,
+            FileKind::Dicom => Kind::Dicom,
+            FileKind::Zip | FileKind::Other => Kind::Other,
         })
     };
     if object.meta.size == 0 {

@@ -8,7 +8,8 @@ use std::io::{self, Read, Seek, SeekFrom};
 use zip::ZipArchive;
 
 use super::manifest::{Kind, Refusal};
-use super::{Job, OwnWords, Place, ReadSeek, SNIFF, io_reason, read_up_to, sniff, source};
+use super::{Job, OwnWords, Place, ReadSeek, io_reason, read_up_to, source};
+use crate::sniff;
 
 /// Entries smaller than this are not held to the ratio: a small file of zeros is no bomb.
 const RATIO_FLOOR: u64 = 1 << 20;
@@ -139,9 +140,9 @@ fn entry(job: &Job, archive: &mut ZipArchive<Box<dyn ReadSeek>>, index: usize, p
     // The declared size is all an entry may give: one that inflates past it is cut off, and the
     // reader of the entry sees an error rather than a bomb.
     let mut bounded = Declared { inner: &mut file, left: size };
-    match read_up_to(&mut bounded, SNIFF) {
+    match read_up_to(&mut bounded, sniff::BYTES) {
         Ok(head) => {
-            let kind = sniff(&head);
+            let kind = sniff::sniff(&head);
             let mut reader = io::Cursor::new(head).chain(bounded);
             job.object(place, &mut reader, size, kind);
         }

@@ -10,7 +10,7 @@ use dicom_object::InMemDicomObject;
 
 use super::manifest::{Instance, Kind, Refusal};
 use super::{BurnedIn, Job, Place};
-use crate::dicom::index::{INITIAL_PREFIX, Parsed, parse_header};
+use crate::dicom::index::{INITIAL_PREFIX, Parsed, next_prefix, parse_header};
 use crate::dicom::walk::{ITEM, PixelElement, SEQUENCE_DELIMITATION};
 use crate::dicom::{DicomError, Geometry, Image, blank_jpeg_metadata, has_jpeg_markers};
 
@@ -131,13 +131,11 @@ fn read_header(reader: &mut dyn Read, size: u64, max_header: u64) -> Result<(cra
             Ok(Parsed::Done(header)) => return Ok((header, prefix)),
             Ok(Parsed::Deflated(_)) => return Err(Skip("a deflated data set: its Pixel Data cannot be copied without inflating it, not ingested".into())),
             Ok(Parsed::NeedMore(end)) => {
-                if end <= prefix.len() as u64 || end > size || (prefix.len() as u64) < want {
+                // A stream that gave less than was asked for has ended: the file is cut short.
+                if (prefix.len() as u64) < want {
                     return Err(Fail(DicomError::Truncated.to_string()));
                 }
-                if end > max_header {
-                    return Err(Fail(DicomError::HeaderTooLarge(max_header).to_string()));
-                }
-                want = end.max(2 * prefix.len() as u64).min(size).min(max_header);
+                want = next_prefix(end, prefix.len() as u64, size, max_header).map_err(|e| Fail(e.to_string()))?;
             }
             Err(DicomError::NoPixelData) => {
                 return Err(Skip("DICOM without Pixel Data (a DICOMDIR, report, PDF or presentation state): not an image, not copied".into()));

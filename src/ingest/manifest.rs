@@ -190,17 +190,8 @@ struct Gathered {
 
 impl Builder {
     pub fn new(destination: String, options: &Options) -> Self {
-        let mut profile = vec!["PS3.15 E.1-1 Basic Application Level Confidentiality Profile".to_owned()];
-        let d = &options.deid;
-        for (on, name) in [
-            (d.retain_dates_shifted, "Retain Longitudinal Temporal Information with Modified Dates Option"),
-            (d.retain_patient_characteristics, "Retain Patient Characteristics Option"),
-            (d.clean_descriptors, "Clean Descriptors Option"),
-        ] {
-            if on {
-                profile.push(name.to_owned());
-            }
-        }
+        // The methods each object's header records, in the same words.
+        let profile = options.deid.methods().iter().map(|m| m.meaning.to_owned()).collect();
         let manifest = Manifest { destination, profile, studies: Vec::new(), stacks: Vec::new(), skipped: Vec::new(), failed: Vec::new(), totals: Totals::default() };
         Builder { state: Mutex::new(Gathered { manifest, studies: BTreeMap::new(), stacks: BTreeMap::new() }) }
     }

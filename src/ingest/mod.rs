@@ -35,6 +35,7 @@ pub use manifest::{Manifest, Note, Place};
 pub use source::{Shard, Source};
 
 use crate::deid::{self, Pseudonyms};
+use crate::sniff::{self, FileKind};
 use crate::key::ObjectKey;
 use crate::store::Store;
 use manifest::{Builder, Kind, Refusal};
@@ -173,29 +174,6 @@ struct Job {
     seen: std::sync::Mutex<std::collections::HashSet<ObjectKey>>,
 }
 
-/// What the first bytes of an entry say it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sniffed {
-    Dicom,
-    Jpeg,
-    Png,
-    Zip,
-    Other,
-}
-
-/// Bytes read to tell one kind of file from another: a DICOM preamble and its magic.
-const SNIFF: usize = 132;
-
-fn sniff(head: &[u8]) -> Sniffed {
-    match head {
-        [0xFF, 0xD8, 0xFF, ..] => Sniffed::Jpeg,
-        [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, ..] => Sniffed::Png,
-        [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => Sniffed::Zip,
-        h if crate::dicom::index::looks_like_dicom(h) => Sniffed::Dicom,
-        _ => Sniffed::Other,
-    }
-}
-
 /// Reads up to `n` bytes, fewer only at the end of the stream.
 fn read_up_to(reader: &mut dyn Read, n: usize) -> io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(n);
@@ -245,9 +223,9 @@ impl Job {
             return;
         }
         let opened = entry.open(&self.handle).and_then(|mut reader| {
-            let head = read_up_to(&mut reader, SNIFF)?;
+            let head = read_up_to(&mut reader, sniff::BYTES)?;
             reader.rewind()?;
-            Ok((reader, sniff(&head)))
+            Ok((reader, sniff::sniff(&head)))
         });
         match opened {
             Err(e) => {
@@ -257,7 +235,7 @@ impl Job {
                 self.progress.done(0);
             }
             // Every shard opens an archive and takes its own share of the entries.
-            Ok((reader, Sniffed::Zip)) => {
+            Ok((reader, FileKind::Zip)) => {
                 archive::each(self, place, reader);
                 self.progress.done(0);
             }
@@ -271,12 +249,12 @@ impl Job {
     }
 
     /// One file that is not an archive: an entry of a source, or of a ZIP archive.
-    fn object(&self, place: &Place, reader: &mut dyn Read, size: u64, kind: Sniffed) {
+    fn object(&self, place: &Place, reader: &mut dyn Read, size: u64, kind: FileKind) {
         match kind {
-            Sniffed::Dicom => instance::ingest(self, place, reader, size),
-            Sniffed::Jpeg | Sniffed::Png => picture::ingest(self, place, reader, size, kind == Sniffed::Png),
-            Sniffed::Zip => self.manifest.refuse(place, Kind::Zip, size, Refusal::Skip("an archive inside an archive is not opened".into())),
-            Sniffed::Other => self.manifest.refuse(place, Kind::Other, size, Refusal::Skip(other_reason(place))),
+            FileKind::Dicom => instance::ingest(self, place, reader, size),
+            FileKind::Jpeg | FileKind::Png => picture::ingest(self, place, reader, size, kind == FileKind::Png),
+            FileKind::Zip => self.manifest.refuse(place, Kind::Zip, size, Refusal::Skip("an archive inside an archive is not opened".into())),
+            FileKind::Other => self.manifest.refuse(place, Kind::Other, size, Refusal::Skip(other_reason(place))),
         }
     }
 
