@@ -100,9 +100,11 @@ pub fn header(meta: &FileMetaTable, obj: InMemDicomObject, ts: &TransferSyntax, 
 /// As [`header`], with `options` applied on top of the Basic Profile.
 pub fn header_with(meta: &FileMetaTable, obj: InMemDicomObject, ts: &TransferSyntax, pseudonyms: &Pseudonyms, options: &Options) -> Result<Vec<u8>, DeidError> {
     let obj = dataset_with(obj, pseudonyms, options);
+    let class = meta.media_storage_sop_class_uid().trim_end_matches(['\0', ' ']);
+    let class = if crate::dicom::is_uid(class) { class.to_owned() } else { pseudonyms.uid(class) };
     let meta = FileMetaTableBuilder::new()
         .transfer_syntax(ts.uid())
-        .media_storage_sop_class_uid(meta.media_storage_sop_class_uid())
+        .media_storage_sop_class_uid(class)
         .media_storage_sop_instance_uid(pseudonyms.uid(meta.media_storage_sop_instance_uid()))
         .implementation_class_uid(IMPLEMENTATION_UID)
         .implementation_version_name(IMPLEMENTATION_VERSION)
@@ -232,9 +234,14 @@ fn element(e: InMemElement, context: &Context, depth: usize) -> Option<InMemElem
     }
 }
 
-/// Keeps an element; a sequence keeps its items, each de-identified in turn.
+/// Keeps an element; a sequence keeps its items, each de-identified in turn. A kept UID (a SOP
+/// Class, say) that is not shaped as one is replaced by its pseudonym: text in a UI element is
+/// not a UID, and could be a name.
 fn keep(e: InMemElement, context: &Context, depth: usize) -> InMemElement {
     let (tag, vr) = (e.tag(), e.vr());
+    if vr == VR::UI && !e.to_multi_str().is_ok_and(|values| values.iter().all(|v| crate::dicom::is_uid(v.trim_end_matches(['\0', ' '])))) {
+        return uid(e, context.pseudonyms);
+    }
     match e.into_value() {
         Value::Sequence(seq) if depth < MAX_DEPTH => {
             let items: Vec<InMemDicomObject> = seq.into_items().into_iter().map(|item| process(item, context, depth + 1)).collect();

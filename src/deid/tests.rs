@@ -139,6 +139,29 @@ fn the_header_is_a_readable_dicom_prefix() {
     assert_eq!(read.meta().implementation_class_uid(), IMPLEMENTATION_UID);
 }
 
+/// A SOP Class UID is kept, as it names a kind of object; one holding text is no UID, and
+/// leaves as a pseudonym, in the data set and in the file meta group alike.
+#[test]
+fn a_kept_uid_that_holds_text_leaves_as_a_pseudonym() {
+    let meta = FileMetaTableBuilder::new()
+        .transfer_syntax(EXPLICIT_VR_LITTLE_ENDIAN)
+        .media_storage_sop_class_uid("Doe^Jane^Class")
+        .media_storage_sop_instance_uid("1.2.3.4.5")
+        .build()
+        .unwrap();
+    let mut obj = sample();
+    obj.put(text(tags::SOP_CLASS_UID, VR::UI, "Doe^Jane^Class"));
+    obj.put(text(tags::REFERENCED_SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.2"));
+    let ts = TransferSyntaxRegistry.get(EXPLICIT_VR_LITTLE_ENDIAN).unwrap();
+    let bytes = header(&meta, obj, ts, &pseudonyms()).unwrap();
+    assert!(!String::from_utf8_lossy(&bytes).contains("Doe^Jane"));
+    let read = dicom_object::OpenFileOptions::new().from_reader(std::io::Cursor::new(&bytes[128..])).unwrap();
+    let class = pseudonyms().uid("Doe^Jane^Class");
+    assert_eq!(read.meta().media_storage_sop_class_uid().trim_end_matches('\0'), class);
+    assert_eq!(str_of(&read, tags::SOP_CLASS_UID).as_deref(), Some(class.as_str()));
+    assert_eq!(str_of(&read, tags::REFERENCED_SOP_CLASS_UID).as_deref(), Some("1.2.840.10008.5.1.4.1.1.2"), "a real UID stays");
+}
+
 // Options on top of the Basic Profile.
 
 const DATES: Options = Options { retain_dates_shifted: true, retain_patient_characteristics: false, clean_descriptors: false };

@@ -21,6 +21,15 @@ pub use overlay::{Overlay, OverlayBits, OverlayKind};
 
 use crate::store::StoreError;
 
+/// The longest UID (PS3.5 9.1).
+pub const MAX_UID: usize = 64;
+
+/// Whether `s` is shaped as a UID (PS3.5 9.1): components of digits separated by periods, at
+/// most 64 characters, without its padding.
+pub fn is_uid(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_UID && s.split('.').all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Loading an index or a frame fails in the store or in the file.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

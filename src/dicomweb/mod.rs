@@ -26,8 +26,7 @@ use crate::http::{ApiError, Ctx};
 
 /// The media type of QIDO and metadata answers.
 const DICOM_JSON: &str = "application/dicom+json";
-/// UIDs are at most 64 characters (PS3.5 9.1).
-const MAX_UID: usize = 64;
+use crate::dicom::MAX_UID;
 
 /// The entity a search returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +67,7 @@ enum Resource<'a> {
 }
 
 fn uid(s: &str) -> Result<&str, ApiError> {
-    let ok = !s.is_empty() && s.len() <= MAX_UID && s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-    if ok { Ok(s) } else { Err(ApiError::bad_request(format!("invalid UID {:?}", truncated(s)))) }
+    if crate::dicom::is_uid(s) { Ok(s) } else { Err(ApiError::bad_request(format!("invalid UID {:?}", truncated(s)))) }
 }
 
 /// At most 64 characters of a bad value, for an error message.

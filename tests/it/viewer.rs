@@ -417,18 +417,24 @@ async fn on_a_slow_network_the_label_describes_the_picture_and_cine_buffers() {
     assert!(first.as_str().is_some_and(|t| t.starts_with("Loading")), "{first}");
     until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
 
-    // End: the counter stays on the picture until the last frame is drawn.
+    // End: the counter stays on the picture until the last frame is drawn. The page itself
+    // records the loading panel appearing: on a busy machine a WebDriver round trip can outlast
+    // the frame's download, and sampling alone would miss it.
+    js(
+        &client,
+        "const panel = document.getElementById('loading'); window.loadingSeen = false;
+         new MutationObserver(() => { if (!panel.hidden) window.loadingSeen = true; }).observe(panel, { attributes: true }); return null;",
+    )
+    .await;
     press(&client, &[Key::End]).await;
-    let mut loading_seen = false;
     loop {
         let s = view(&client).await;
         consistent(&s).unwrap();
-        loading_seen |= s["loading"] == true;
         if s["shownIndex"] == 39 {
             break;
         }
     }
-    assert!(loading_seen, "the wanted frame showed as loading");
+    assert_eq!(js(&client, "return window.loadingSeen").await, true, "the wanted frame showed as loading");
     // Scroll steps up: every sample agrees.
     for _ in 0..15 {
         press(&client, &[Key::Up]).await;
@@ -442,11 +448,16 @@ async fn on_a_slow_network_the_label_describes_the_picture_and_cine_buffers() {
     until(&client, "the cine's first frame", |s| s["shownIndex"] == 0).await;
     js(&client, "document.getElementById('speed').value = '30'; document.getElementById('speed').dispatchEvent(new Event('change'))").await;
     client.find(Locator::Id("loop")).await.unwrap().click().await.unwrap();
-    client.find(Locator::Id("play")).await.unwrap().click().await.unwrap();
     // Ten frames ahead were prefetched while idle; 30 fps wants eleven, and the eleventh is a
-    // 400 ms round trip away.
-    let s = view(&client).await;
-    assert!(s["buffering"] == true && s["loadingText"].as_str().unwrap().starts_with("Buffering"), "{s}");
+    // 400 ms round trip away: the page records the buffering panel, as above.
+    js(
+        &client,
+        "const panel = document.getElementById('loading'), text = document.getElementById('loading-text'); window.bufferingSeen = false;
+         new MutationObserver(() => { if (!panel.hidden && text.textContent.startsWith('Buffering')) window.bufferingSeen = true; })
+           .observe(text, { childList: true, characterData: true, subtree: true }); return null;",
+    )
+    .await;
+    client.find(Locator::Id("play")).await.unwrap().click().await.unwrap();
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
@@ -462,6 +473,7 @@ async fn on_a_slow_network_the_label_describes_the_picture_and_cine_buffers() {
         }
     }
     assert!(seen.contains(&11) && seen.last().is_some_and(|l| *l < 9), "bounced: {seen:?}");
+    assert_eq!(js(&client, "return window.bufferingSeen").await, true, "cine buffered before it played on");
     client.find(Locator::Id("play")).await.unwrap().click().await.unwrap();
     // Step buttons move one frame.
     let at = until(&client, "stopped", |s| s["playing"] == false && s["index"] == s["shownIndex"]).await["index"].as_u64().unwrap();
