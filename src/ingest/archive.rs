@@ -19,20 +19,20 @@ pub(super) fn each(job: &Job, place: &Place, mut reader: Box<dyn ReadSeek>) {
     // The parser holds every directory record in memory: an archive of millions of empty
     // entries, which a 2 GiB upload can be, is refused before it is parsed.
     let max = job.options.limits.max_archive_entries;
-    if declared_entries(&mut reader).is_ok_and(|n| n > max) {
+    let refuse = |reason: String| {
         if job.options.shard.takes(place) {
-            job.manifest.refuse(place, Kind::Zip, 0, Refusal::Fail(format!("an archive of more than {max} entries: refused, unpack it and ingest the folder")));
+            job.manifest.refuse(place, Kind::Zip, 0, Refusal::Fail(reason));
         }
-        return;
+    };
+    let unreadable = |why: &str| format!("not a readable ZIP archive (truncated or damaged): {why}");
+    match declared_entries(&mut reader) {
+        Ok(n) if n > max => return refuse(format!("an archive of more than {max} entries: refused, unpack it and ingest the folder")),
+        Ok(_) => {}
+        Err(_) => return refuse(unreadable("no end of central directory record")),
     }
     let mut archive = match ZipArchive::new(reader) {
         Ok(archive) => archive,
-        Err(e) => {
-            if job.options.shard.takes(place) {
-                job.manifest.refuse(place, Kind::Zip, 0, Refusal::Fail(format!("not a readable ZIP archive (truncated or damaged): {}", zip_reason(&e))));
-            }
-            return;
-        }
+        Err(e) => return refuse(unreadable(zip_reason(&e))),
     };
     // Names and sizes decide the numbering and the stacks, as for a folder source; they go no
     // further. They come from the directory already read, with no further I/O.
@@ -60,29 +60,35 @@ pub(super) fn each(job: &Job, place: &Place, mut reader: Box<dyn ReadSeek>) {
 }
 
 /// The entry count an archive's end-of-central-directory record declares (its ZIP64 record's
-/// when the short one is saturated), which is what the parser will read.
+/// when the short one is saturated), which is what the parser will read. Every record-shaped
+/// run in the tail counts, the largest winning: a parser lenient about where the record stands
+/// must not find a larger count than this check did.
 fn declared_entries(reader: &mut Box<dyn ReadSeek>) -> io::Result<u64> {
-    let invalid = || io::Error::from(io::ErrorKind::InvalidData);
     let size = reader.seek(SeekFrom::End(0))?;
     // The record is 22 bytes, followed by a comment of at most 65,535.
     let tail_len = size.min(22 + 65_535);
     reader.seek(SeekFrom::Start(size - tail_len))?;
     let mut tail = vec![0u8; tail_len as usize];
     reader.read_exact(&mut tail)?;
-    reader.rewind()?;
-    let at = tail.windows(4).rposition(|w| w == b"PK\x05\x06").ok_or_else(invalid)?;
-    let record = tail.get(at..at + 22).ok_or_else(invalid)?;
-    let entries = u64::from(u16::from_le_bytes([record[10], record[11]]));
-    if entries != 0xFFFF {
-        return Ok(entries);
+    let mut most = None;
+    for at in (0..tail.len().saturating_sub(21)).filter(|&at| tail[at..].starts_with(b"PK\x05\x06")) {
+        let short = u64::from(u16::from_le_bytes([tail[at + 10], tail[at + 11]]));
+        let count = if short == 0xFFFF { zip64_entries(reader, &tail, at)? } else { short };
+        most = most.max(Some(count));
     }
-    // ZIP64: a 20-byte locator just before the record points at the 56-byte ZIP64 record.
+    reader.rewind()?;
+    most.ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))
+}
+
+/// The entry count of the ZIP64 record that the 20-byte locator before the record at `at` in
+/// `tail` points to.
+fn zip64_entries(reader: &mut Box<dyn ReadSeek>, tail: &[u8], at: usize) -> io::Result<u64> {
+    let invalid = || io::Error::from(io::ErrorKind::InvalidData);
     let locator = at.checked_sub(20).and_then(|l| tail.get(l..l + 20)).filter(|l| l.starts_with(b"PK\x06\x07")).ok_or_else(invalid)?;
     let offset = u64::from_le_bytes(locator[8..16].try_into().map_err(|_| invalid())?);
     let mut record = [0u8; 56];
     reader.seek(SeekFrom::Start(offset))?;
     reader.read_exact(&mut record)?;
-    reader.rewind()?;
     if !record.starts_with(b"PK\x06\x06") {
         return Err(invalid());
     }
@@ -190,5 +196,35 @@ fn zip_reason(e: &zip::result::ZipError) -> &'static str {
         ZipError::UnsupportedArchive(_) => "unsupported archive feature",
         ZipError::FileNotFound => "entry not found",
         _ => "archive error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn archive(entries: usize, comment: &[u8]) -> Box<dyn ReadSeek> {
+        let mut writer = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        for i in 0..entries {
+            writer.start_file(format!("e{i}"), zip::write::SimpleFileOptions::default()).unwrap();
+            writer.write_all(b"x").unwrap();
+        }
+        writer.set_raw_comment(comment.into()).unwrap();
+        Box::new(writer.finish().unwrap())
+    }
+
+    #[test]
+    fn the_declared_entry_count_is_read_before_parsing_and_a_fake_record_cannot_lower_it() {
+        assert_eq!(declared_entries(&mut archive(3, b"")).unwrap(), 3);
+        // A record-shaped comment declaring more than the archive holds: the larger count wins.
+        let fake = [&b"PK\x05\x06"[..], &[0; 6], &60_000u16.to_le_bytes(), &[0; 10]].concat();
+        assert_eq!(declared_entries(&mut archive(3, &fake)).unwrap(), 60_000);
+        // The reader is left at the start for the parser.
+        let mut reader = archive(2, b"");
+        declared_entries(&mut reader).unwrap();
+        assert_eq!(reader.stream_position().unwrap(), 0);
+        assert!(declared_entries(&mut (Box::new(io::Cursor::new(vec![0u8; 100])) as Box<dyn ReadSeek>)).is_err());
     }
 }
