@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http_body_util::BodyExt;
-use sha2::{Digest, Sha256};
 use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::respond::{self, Body};

@@ -195,14 +195,13 @@ pub(super) fn number(files: &[(&str, u64)], source: usize, parent: Option<&Place
 /// listed with the reason, and the walk goes on.
 fn walk(dir: &Path, relative: String, out: &mut Vec<(String, u64, Open, Option<String>)>) -> io::Result<()> {
     let refused = |path: String, why: &str| (path, 0, Open::Nothing, Some(why.to_owned()));
-    let children = match std::fs::read_dir(dir).and_then(|listing| listing.collect::<Result<Vec<_>, _>>()) {
+    let mut children = match std::fs::read_dir(dir).and_then(|listing| listing.collect::<Result<Vec<_>, _>>()) {
         Ok(children) => children,
         Err(_) => {
             out.push(refused(relative, "a folder that cannot be read: skipped"));
             return Ok(());
         }
     };
-    let mut children = children;
     children.sort_by_key(|c| c.file_name());
     for child in children {
         let name = child.file_name().to_string_lossy().into_owned();
@@ -250,7 +249,7 @@ impl io::Read for StoreReader {
         }
         let in_chunk = self.position >= self.chunk_at && self.position < self.chunk_at + self.chunk.len() as u64;
         if !in_chunk {
-            let forward = self.position == self.chunk_at + self.chunk.len() as u64;
+            let forward = !self.chunk.is_empty() && self.position == self.chunk_at + self.chunk.len() as u64;
             self.next = if forward { (self.next * 2).min(STORE_CHUNK) } else { FIRST_CHUNK };
             let range = self.position..(self.position + self.next.max(buf.len() as u64)).min(self.meta.size);
             self.chunk = self.handle.block_on(self.store.read(&self.key, &self.meta, range)).map_err(io::Error::other)?;
