@@ -40,9 +40,9 @@ pub struct Deidentified {
     pub header: Bytes,
     /// The original Pixel Data element (header included) in the stored object.
     pub pixel: std::ops::Range<u64>,
-    /// The ranges of JPEG frames inside it, whose metadata segments are blanked on the way
-    /// out; empty for every other transfer syntax.
-    pub jpeg_frames: Vec<std::ops::Range<u64>>,
+    /// The ranges of frames inside it whose streams can carry text (JPEG, JPEG-LS, JPEG 2000),
+    /// blanked on the way out; empty for every other transfer syntax.
+    pub marked_frames: Vec<std::ops::Range<u64>>,
 }
 
 /// Output formats of a frame.

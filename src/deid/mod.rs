@@ -53,6 +53,11 @@ pub enum DeidError {
     Io(#[from] io::Error),
 }
 
+/// Names this version of what de-identification hands out, for the ETags of what it makes: a
+/// change to the rules (or to the frame blanking that goes with them) changes it, so no client
+/// or cache keeps, or resumes a range of, what an earlier version made.
+pub const RULES_VERSION: &str = "deid-basic-3";
+
 /// Which of PS3.15's options apply on top of the Basic Profile; Default is the Basic Profile alone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Options {

@@ -77,12 +77,22 @@ pub fn fragments(bytes: &[u8]) -> Result<Vec<&[u8]>, DicomError> {
     Ok(out)
 }
 
-/// A stored frame's items with the metadata segments of its JPEG stream blanked in place
-/// ([`jpeg::blank_metadata`]): the same length, so item lengths and offset tables still hold.
-pub fn blank_jpeg_metadata(bytes: &[u8]) -> Cow<'_, [u8]> {
+/// Whether the frames of this transfer syntax are streams that can carry text besides their
+/// pixels: JPEG and JPEG-LS (comments and application segments) and JPEG 2000 and HTJ2K
+/// (comment segments). RLE and native frames are samples alone.
+pub fn carries_metadata(uid: &str) -> bool {
+    jpeg::has_jpeg_markers(uid) || super::j2k::SYNTAXES.contains(&uid)
+}
+
+/// A stored frame's items with the text of its stream blanked in place, by the stream's own
+/// kind: a JPEG or JPEG-LS stream's metadata segments ([`jpeg::blank_metadata`]), a JPEG 2000
+/// codestream's comments ([`super::j2k::blank_comments`]). The same length, so item lengths and
+/// offset tables still hold.
+pub fn blank_frame_metadata(bytes: &[u8]) -> Cow<'_, [u8]> {
     let Ok(parts) = fragments(bytes) else { return Cow::Borrowed(bytes) };
     let stream = parts.concat();
-    let Cow::Owned(blanked) = jpeg::blank_metadata(&stream) else { return Cow::Borrowed(bytes) };
+    let blanked = if stream.starts_with(&[0xFF, 0xD8]) { jpeg::blank_metadata(&stream) } else { super::j2k::blank_comments(&stream) };
+    let Cow::Owned(blanked) = blanked else { return Cow::Borrowed(bytes) };
     let mut out = bytes.to_vec();
     let mut taken = 0;
     for part in parts {

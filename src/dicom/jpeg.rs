@@ -26,7 +26,7 @@ const JPEG_LS_SYNTAXES: [&str; 2] = ["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.
 
 /// Whether frames of this transfer syntax are streams in JPEG's marker syntax (JPEG or
 /// JPEG-LS), whose comments and application segments can carry what identifies a patient.
-pub fn has_jpeg_markers(uid: &str) -> bool {
+pub(super) fn has_jpeg_markers(uid: &str) -> bool {
     is_jpeg_syntax(uid) || JPEG_LS_SYNTAXES.contains(&uid)
 }
 

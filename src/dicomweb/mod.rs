@@ -182,7 +182,7 @@ impl Root {
 
 /// The policy and pseudonym key, which change what metadata says: part of every ETag.
 fn policy_tag(ctx: &Ctx<'_>) -> String {
-    format!("{:?}|{}", ctx.state.raw_dicom, ctx.state.pseudonyms.fingerprint())
+    format!("{:?}|{}|{}", ctx.state.raw_dicom, ctx.state.pseudonyms.fingerprint(), crate::deid::RULES_VERSION)
 }
 
 /// Refuses an `Accept` that rules out DICOM JSON.

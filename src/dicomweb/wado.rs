@@ -13,7 +13,7 @@ use super::catalog::{self, Instance};
 use super::{Scope, truncated};
 use crate::RawDicom;
 use crate::cache::{Format, digest};
-use crate::dicom::{Index, Layout, blank_jpeg_metadata, decode_frame, fragments, has_jpeg_markers};
+use crate::dicom::{Index, Layout, blank_frame_metadata, carries_metadata, decode_frame, fragments};
 use crate::http::respond::{self, Body, Caching};
 use crate::http::{ApiError, Ctx};
 
@@ -173,8 +173,8 @@ async fn frame_bytes(ctx: &Ctx<'_>, instance: &Instance, index: &Arc<Index>, n: 
         Layout::Native { swap: crate::dicom::index::Swap::None, .. } | Layout::Inflated { .. } => Ok(raw),
         Layout::Encapsulated { .. } if stored => {
             let ts = index.transfer_syntax.uid();
-            let blank = has_jpeg_markers(ts) && state.raw_dicom != RawDicom::Original;
-            let items = if blank { Bytes::from(blank_jpeg_metadata(&raw).into_owned()) } else { raw };
+            let blank = carries_metadata(ts) && state.raw_dicom != RawDicom::Original;
+            let items = if blank { Bytes::from(blank_frame_metadata(&raw).into_owned()) } else { raw };
             Ok(Bytes::from(fragments(&items)?.concat()))
         }
         // Big-endian native frames and compressed frames asked for decoded: the decoder's samples.

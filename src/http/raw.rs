@@ -15,7 +15,7 @@ use super::{ApiError, Ctx};
 use crate::RawDicom;
 use crate::cache::{Deidentified, Kind, ObjectId, digest};
 use crate::dicom::index::{Parsed, parse_header};
-use crate::dicom::{DicomError, Layout, LoadError, blank_jpeg_metadata, blank_metadata, has_jpeg_markers, jpeg_header_end};
+use crate::dicom::{DicomError, Layout, LoadError, blank_frame_metadata, blank_metadata, carries_metadata, jpeg_header_end};
 use crate::sniff::{self, FileKind};
 use crate::store::{ByteStream, Store, StoreError};
 
@@ -89,21 +89,21 @@ async fn deidentified(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>
             .run(move || crate::deid::header(&header.meta, header.obj, header.ts, &pseudonyms))
             .await?
             .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-        let jpeg_frames = match &index.layout {
-            Layout::Encapsulated { frames } if has_jpeg_markers(index.transfer_syntax.uid()) => frames.clone(),
+        let marked_frames = match &index.layout {
+            Layout::Encapsulated { frames } if carries_metadata(index.transfer_syntax.uid()) => frames.clone(),
             _ => Vec::new(),
         };
-        Ok(Deidentified { header: Bytes::from(bytes), pixel: index.pixel.header_offset..index.pixel_end, jpeg_frames })
+        Ok(Deidentified { header: Bytes::from(bytes), pixel: index.pixel.header_offset..index.pixel_end, marked_frames })
     };
     let deid: Arc<Deidentified> = state.caches.deidentified(object, build).await?;
     let total = deid.header.len() as u64 + (deid.pixel.end - deid.pixel.start);
     // A different representation from the stored one: a different strong validator.
-    let tag = digest(&[object.meta.etag.as_bytes(), b"deid-basic-2", state.pseudonyms.fingerprint().as_bytes()]);
+    let tag = digest(&[object.meta.etag.as_bytes(), crate::deid::RULES_VERSION.as_bytes(), state.pseudonyms.fingerprint().as_bytes()]);
     let caching = Caching { etag: format!("\"d{}\"", &tag[..32]), max_age: ctx.max_age(), shared: false };
     let store = &state.store;
     ranged(ctx, &caching, "application/dicom", total, |span| async move {
         let pixel = deid.pixel.start;
-        head_then_tail(&deid.header, span, |rest| pixel_stream(store, object, &deid.jpeg_frames, pixel + rest.start..pixel + rest.end)).await
+        head_then_tail(&deid.header, span, |rest| pixel_stream(store, object, &deid.marked_frames, pixel + rest.start..pixel + rest.end)).await
     })
     .await
 }
@@ -126,19 +126,19 @@ where
     })
 }
 
-/// The stored Pixel Data bytes `span`, streamed; JPEG frames among them are read one at a time
-/// and handed out with their metadata blanked, at the same offsets.
-async fn pixel_stream(store: &Arc<dyn Store>, object: &ObjectId, jpeg_frames: &[Range<u64>], span: Range<u64>) -> Result<ByteStream, StoreError> {
-    if jpeg_frames.is_empty() {
+/// The stored Pixel Data bytes `span`, streamed; frames whose streams can carry text are read
+/// one at a time and handed out with it blanked, at the same offsets.
+async fn pixel_stream(store: &Arc<dyn Store>, object: &ObjectId, marked_frames: &[Range<u64>], span: Range<u64>) -> Result<ByteStream, StoreError> {
+    if marked_frames.is_empty() {
         return store.stream(&object.key, &object.meta, span).await;
     }
     let (store, object) = (store.clone(), object.clone());
-    let pieces = pieces(jpeg_frames, span);
+    let pieces = pieces(marked_frames, span);
     let chunks = stream::iter(pieces).then(move |(read, take)| {
         let (store, object) = (store.clone(), object.clone());
         async move {
             let bytes = store.read(&object.key, &object.meta, read.clone()).await.map_err(std::io::Error::other)?;
-            let cleaned = blank_jpeg_metadata(&bytes);
+            let cleaned = blank_frame_metadata(&bytes);
             let from = (take.start - read.start) as usize;
             Ok(Bytes::copy_from_slice(&cleaned[from..from + (take.end - take.start) as usize]))
         }

@@ -12,7 +12,7 @@ use super::manifest::{Instance, Kind, Refusal};
 use super::{BurnedIn, Job, Place};
 use crate::dicom::index::{INITIAL_PREFIX, Parsed, next_prefix, parse_header};
 use crate::dicom::walk::{ITEM, PixelElement, SEQUENCE_DELIMITATION};
-use crate::dicom::{DicomError, Geometry, Image, blank_jpeg_metadata, has_jpeg_markers};
+use crate::dicom::{DicomError, Geometry, Image, blank_frame_metadata, carries_metadata};
 
 /// Modalities whose images usually carry text burned into the pixels: ultrasound, secondary
 /// capture (screenshots, scanned documents) and external-camera photography.
@@ -32,7 +32,7 @@ pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64)
     };
     let ts = header.ts;
     let pixel = header.pixel;
-    let markers = has_jpeg_markers(ts.uid());
+    let markers = carries_metadata(ts.uid());
     let about = match describe(&header.obj, header.meta.media_storage_sop_instance_uid(), job) {
         Ok(about) => about,
         Err(reason) => return refuse(Refusal::Fail(reason)),
@@ -148,10 +148,10 @@ fn read_header(reader: &mut dyn Read, size: u64, max_header: u64) -> Result<(cra
 
 /// Copies the Pixel Data element from `input` (which starts at the element's header) to `out`:
 /// native data as it is; encapsulated data item by item. With `markers`, the items of each
-/// frame are held until the next frame starts (an item opening with SOI), so the whole stream's
-/// metadata segments are blanked in place, wherever they stand and across fragment boundaries,
-/// by the raw route's own rule ([`blank_jpeg_metadata`]); item lengths and the offset table stay
-/// true. Memory is one frame, at most `max_frame` bytes.
+/// frame are held until the next frame starts (an item opening with a JPEG SOI or a JPEG 2000
+/// SOC), so the whole stream's text is blanked in place, wherever it stands and across fragment
+/// boundaries, by the raw route's own rule ([`blank_frame_metadata`]); item lengths and the
+/// offset table stay true. Memory is one frame, at most `max_frame` bytes.
 fn copy_pixel_data(input: &mut dyn Read, pixel: &PixelElement, markers: bool, max_frame: u64, out: &mut dyn Write) -> io::Result<u64> {
     let invalid = |what: &'static str| super::OwnWords::io(what, io::ErrorKind::InvalidData);
     let head = pixel.value_offset - pixel.header_offset;
@@ -161,7 +161,7 @@ fn copy_pixel_data(input: &mut dyn Read, pixel: &PixelElement, markers: bool, ma
     }
     let flush = |frame: &mut Vec<u8>, out: &mut dyn Write| -> io::Result<()> {
         if !frame.is_empty() {
-            out.write_all(&blank_jpeg_metadata(frame))?;
+            out.write_all(&blank_frame_metadata(frame))?;
             frame.clear();
         }
         Ok(())
@@ -192,7 +192,7 @@ fn copy_pixel_data(input: &mut dyn Read, pixel: &PixelElement, markers: bool, ma
         let mut opening = [0u8; 2];
         let opened = length.min(2) as usize;
         input.read_exact(&mut opening[..opened])?;
-        if opening == [0xFF, 0xD8] {
+        if matches!(opening, [0xFF, 0xD8] | [0xFF, 0x4F]) {
             flush(&mut frame, out)?;
         }
         if frame.len() as u64 + 8 + length > max_frame {

@@ -5,7 +5,7 @@
 //! what reaches the destination store is:
 //! - each DICOM object with the header the raw route would serve (the same Basic Profile
 //!   engine, with the PS3.15 options asked for) and its Pixel Data copied through unchanged,
-//!   JPEG frames with their comment and application segments blanked, under
+//!   JPEG, JPEG-LS and JPEG 2000 frames with their comments and application segments blanked, under
 //!   `{prefix}/{study}/{series}/{instance}.dcm` named by the pseudonymous UIDs;
 //! - each image with its metadata removed and its pixels untouched, under
 //!   `{prefix}/{stack}/{position}.{jpg|png}`, the stack named by a keyed hash of its folder;

@@ -609,48 +609,64 @@ async fn an_identified_bucket_prefix_moves_in_shards_with_multipart_objects_whol
     assert_eq!(pixels(&stored), pixels(&cine));
 }
 
-/// A JPEG-LS frame (CharLS, through dcmtk) with a comment, EXIF and a tail after EOI planted in
-/// it: ingest and the raw route blank all three in place, as for JPEG, and the pixels stay.
+/// JPEG-LS (CharLS, through dcmtk) and JPEG 2000 (OpenJPEG, through gdcm) frames with text
+/// planted in them (JPEG-LS: a comment, EXIF and a tail after EOI; JPEG 2000: a comment segment
+/// and a tail after EOC): ingest and the raw route blank all of it in place, and the pixels stay.
 #[tokio::test]
-async fn jpeg_ls_frames_lose_their_metadata_too() {
-    if !have_tool("dcmcjpls") {
+async fn jpeg_ls_and_jpeg_2000_frames_lose_their_text_too() {
+    if !have_tool("dcmcjpls") || !have_tool("gdcmconv") {
         return;
     }
-    let work = tempfile::tempdir().unwrap();
-    let (plain, coded) = (work.path().join("plain.dcm"), work.path().join("coded.dcm"));
-    std::fs::write(&plain, sample::to_bytes(sample::ct_slice(0, 1, 64)).unwrap()).unwrap();
-    run("dcmcjpls", &[plain.to_str().unwrap(), coded.to_str().unwrap()]);
-    let obj = dicom_object::open_file(&coded).unwrap();
-    let stream = obj.element(tags::PIXEL_DATA).unwrap().value().fragments().unwrap()[0].clone();
-    let planted = [with_jpeg_metadata(&stream, "PLANTEDJLSCOMMENT", "PLANTEDJLSEXIF"), b"PLANTEDJLSTAIL".to_vec()].concat();
-    let original = sample::to_bytes_in(sample::with_one_fragment(obj.into_inner(), planted), "1.2.840.10008.1.2.4.80").unwrap();
-    let values = ["PLANTEDJLSCOMMENT", "PLANTEDJLSEXIF", "PLANTEDJLSTAIL"];
-    assert!(values.iter().all(|v| contains(&original, v)));
-    std::fs::write(work.path().join("jls.dcm"), &original).unwrap();
+    let jpeg_ls = |stream: &[u8]| [with_jpeg_metadata(stream, "PLANTEDCOMMENT", "PLANTEDEXIF"), b"PLANTEDTAIL".to_vec()].concat();
+    let j2k = |stream: &[u8]| {
+        // A comment after SIZ, which must follow SOC; Rcom 1 says Latin-1 text.
+        let siz_end = 4 + usize::from(u16::from_be_bytes([stream[4], stream[5]]));
+        let comment = [&[0xFF, 0x64][..], &(2u16 + 2 + 14).to_be_bytes(), &[0, 1], b"PLANTEDCOMMENT"].concat();
+        [&stream[..siz_end], &comment, &stream[siz_end..], b"PLANTEDTAIL"].concat()
+    };
+    /// A tool, its flags, the syntax it writes, how text is planted in its stream, and whether
+    /// this build decodes it.
+    type Codec<'a> = (&'a str, &'a [&'a str], &'a str, &'a dyn Fn(&[u8]) -> Vec<u8>, bool);
+    let codecs: [Codec; 2] = [
+        ("dcmcjpls", &[], "1.2.840.10008.1.2.4.80", &jpeg_ls, built_with("jpegls")),
+        ("gdcmconv", &["--j2k"], "1.2.840.10008.1.2.4.90", &j2k, true),
+    ];
+    for (tool, flags, syntax, plant, decodable) in codecs {
+        let work = tempfile::tempdir().unwrap();
+        let (plain, coded) = (work.path().join("plain.dcm"), work.path().join("coded.dcm"));
+        std::fs::write(&plain, sample::to_bytes(sample::ct_slice(0, 1, 64)).unwrap()).unwrap();
+        run(tool, &[flags, &[plain.to_str().unwrap(), coded.to_str().unwrap()]].concat());
+        let obj = dicom_object::open_file(&coded).unwrap();
+        let stream = obj.element(tags::PIXEL_DATA).unwrap().value().fragments().unwrap()[0].clone();
+        let original = sample::to_bytes_in(sample::with_one_fragment(obj.into_inner(), plant(&stream)), syntax).unwrap();
+        let values = ["PLANTEDCOMMENT", "PLANTEDEXIF", "PLANTEDTAIL"].into_iter().filter(|v| contains(&original, v)).collect::<Vec<_>>();
+        assert!(values.len() >= 2, "{tool}: {values:?} planted");
+        std::fs::write(work.path().join("in.dcm"), &original).unwrap();
 
-    let d = dest(Backend::Fs).await;
-    let manifest = ingest_with(vec![Source::Local(work.path().join("jls.dcm"))], &d.destination, Options::default()).await;
-    assert_eq!(manifest.totals.written, 1, "{manifest:#?}");
-    let stored = every_file(&d.root);
-    let ingested = stored.iter().find(|(p, _)| p.extension().is_some_and(|e| e == "dcm")).unwrap().1.clone();
-    assert!(ingested.len() > original.len() / 2, "the frame is there");
-    for value in values {
-        assert!(stored.iter().all(|(_, bytes)| !contains(bytes, value)), "{value} was stored");
-    }
+        let d = dest(Backend::Fs).await;
+        let manifest = ingest_with(vec![Source::Local(work.path().join("in.dcm"))], &d.destination, Options::default()).await;
+        assert_eq!(manifest.totals.written, 1, "{tool}: {manifest:#?}");
+        let stored = every_file(&d.root);
+        let ingested = stored.iter().find(|(p, _)| p.extension().is_some_and(|e| e == "dcm")).unwrap().1.clone();
+        assert!(ingested.len() > original.len() / 2, "{tool}: the frame is there");
+        for value in &values {
+            assert!(stored.iter().all(|(_, bytes)| !contains(bytes, value)), "{tool}: {value} was stored");
+        }
 
-    let server = Server::start_with(framegate::Settings { raw_dicom: framegate::RawDicom::Deidentify, ..Default::default() }).await;
-    server.put("jls/original.dcm", original.clone()).await;
-    server.put("jls/ingested.dcm", ingested).await;
-    let raw = get(&server.url("jls", "jls/original.dcm", "")).await;
-    assert_eq!(raw.status, 200);
-    for value in values {
-        assert!(!contains(&raw.body, value), "{value} left through the raw route");
+        let server = Server::start_with(framegate::Settings { raw_dicom: framegate::RawDicom::Deidentify, ..Default::default() }).await;
+        server.put("enc/original.dcm", original.clone()).await;
+        server.put("enc/ingested.dcm", ingested).await;
+        let raw = get(&server.url("enc", "enc/original.dcm", "")).await;
+        assert_eq!(raw.status, 200);
+        for value in &values {
+            assert!(!contains(&raw.body, value), "{tool}: {value} left through the raw route");
+        }
+        if decodable {
+            let a = get(&server.url("enc", "enc/original.dcm", "/-/frames/1.png")).await;
+            let b = get(&server.url("enc", "enc/ingested.dcm", "/-/frames/1.png")).await;
+            assert_eq!((a.status, b.status), (200, 200), "{tool}");
+            assert_eq!(a.body, b.body, "{tool}: the blanked stream decodes to the same pixels");
+        }
+        server.stop().await;
     }
-    if built_with("jpegls") {
-        let a = get(&server.url("jls", "jls/original.dcm", "/-/frames/1.png")).await;
-        let b = get(&server.url("jls", "jls/ingested.dcm", "/-/frames/1.png")).await;
-        assert_eq!((a.status, b.status), (200, 200));
-        assert_eq!(a.body, b.body, "the blanked stream decodes to the same pixels");
-    }
-    server.stop().await;
 }
