@@ -184,7 +184,7 @@ async fn ingest(args: IngestArgs) -> Result<()> {
             }
             None => {
                 let path = std::path::PathBuf::from(text);
-                std::fs::symlink_metadata(&path).map_err(|e| format!("source {text:?}: {e}"))?;
+                std::fs::metadata(&path).map_err(|e| format!("source {text:?}: {e}"))?;
                 Source::Local(path)
             }
         });

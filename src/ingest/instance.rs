@@ -9,7 +9,7 @@ use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
 use super::manifest::{Instance, Kind, Refusal};
-use super::{BurnedIn, Job, Place};
+use super::{BurnedIn, Job, Object, Place};
 use crate::dicom::index::{INITIAL_PREFIX, Parsed, next_prefix, parse_header};
 use crate::dicom::walk::{ITEM, PixelElement, SEQUENCE_DELIMITATION};
 use crate::dicom::{DicomError, Geometry, Image, blank_frame_metadata, carries_metadata};
@@ -50,24 +50,21 @@ pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64)
         Ok(bytes) => bytes,
         Err(e) => return refuse(Refusal::Fail(e.to_string())),
     };
-    if !job.first_time(&key) {
-        return refuse(Refusal::Skip("the same instance (SOP Instance UID) as an earlier file: not copied twice".into()));
-    }
     let native_size = pixel.length.map(|n| deidentified.len() as u64 + (pixel.value_offset - pixel.header_offset) + u64::from(n));
     let instance = Instance { study: about.study, series: about.series, modality: about.modality, frames: about.frames, burned_in: about.burned_in.is_some() };
-    if job.writer.unchanged(&key, &deidentified, native_size) {
-        return job.manifest.unchanged(size, &key, instance);
-    }
-    let mut out = job.writer.begin(key.clone(), place.clone(), Kind::Dicom, size, Some(instance));
-    let rest = &prefix[pixel.header_offset as usize..];
-    let copied = out.write_all(&deidentified).and_then(|()| copy_pixel_data(&mut io::Cursor::new(rest).chain(reader), &pixel, markers, job.options.limits.max_frame_bytes, &mut out));
-    match copied {
-        Ok(_) => out.finish(),
-        Err(e) => {
-            out.fail(super::io_reason(&e));
-            job.forget(&key);
-        }
-    }
+    let object = Object {
+        key,
+        place,
+        kind: Kind::Dicom,
+        source_bytes: size,
+        instance: Some(instance),
+        head: &deidentified,
+        size: native_size,
+        duplicate: "the same instance (SOP Instance UID) as an earlier file: not copied twice",
+    };
+    let pixel_element = &prefix[pixel.header_offset as usize..];
+    let max_frame = job.options.limits.max_frame_bytes;
+    job.write(object, |out| copy_pixel_data(&mut io::Cursor::new(pixel_element).chain(reader), &pixel, markers, max_frame, out).map(drop));
 }
 
 /// What the manifest and the key need from the original header.

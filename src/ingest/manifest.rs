@@ -212,21 +212,16 @@ impl Builder {
         });
     }
 
-    /// An instance already stored with the same content.
-    pub fn unchanged(&self, bytes: u64, key: &ObjectKey, instance: Instance) {
+    /// An object already stored with the same content: an instance of its series, or (without
+    /// one) an image of its stack.
+    pub fn unchanged(&self, bytes: u64, key: &ObjectKey, instance: Option<Instance>) {
         self.with(|g| {
             g.manifest.totals.unchanged += 1;
             g.manifest.totals.bytes_read += bytes;
-            g.series(key, &instance).unchanged += 1;
-        });
-    }
-
-    /// An image already stored.
-    pub fn unchanged_image(&self, bytes: u64, key: &ObjectKey) {
-        self.with(|g| {
-            g.manifest.totals.unchanged += 1;
-            g.manifest.totals.bytes_read += bytes;
-            g.stack(key).unchanged += 1;
+            match &instance {
+                Some(instance) => g.series(key, instance).unchanged += 1,
+                None => g.stack(key).unchanged += 1,
+            }
         });
     }
 

@@ -38,8 +38,8 @@ use crate::deid::{self, Pseudonyms};
 use crate::sniff::{self, FileKind};
 use crate::key::ObjectKey;
 use crate::store::Store;
-use manifest::{Builder, Kind, Refusal};
-use write::Writer;
+use manifest::{Builder, Instance, Kind, Refusal};
+use write::{Out, Writer};
 
 /// What to do with images whose pixels may show text that identifies the patient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -258,20 +258,51 @@ impl Job {
         }
     }
 
-    /// Whether `key` is new to this run (and now taken).
-    fn first_time(&self, key: &ObjectKey) -> bool {
-        self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(key.clone())
-    }
-
-    /// `key` was not written after all (its source broke off): a later copy may take it.
-    fn forget(&self, key: &ObjectKey) {
-        self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(key);
+    /// Writes `object`: its head, then what `rest` writes after it. Not when this run has
+    /// taken its key already (the manifest says `object.duplicate`), nor when the key already
+    /// holds it; a key whose source broke off midway is given back, so a later good copy of the
+    /// same object still goes in.
+    fn write(&self, object: Object<'_>, rest: impl FnOnce(&mut Out) -> io::Result<()>) {
+        let Object { key, place, kind, source_bytes, instance, head, size, duplicate } = object;
+        let seen = || self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !seen().insert(key.clone()) {
+            return self.manifest.refuse(place, kind, source_bytes, Refusal::Skip(duplicate.into()));
+        }
+        if self.writer.unchanged(&key, head, size) {
+            return self.manifest.unchanged(source_bytes, &key, instance);
+        }
+        let mut out = self.writer.begin(key.clone(), place.clone(), kind, source_bytes, instance);
+        match io::Write::write_all(&mut out, head).and_then(|()| rest(&mut out)) {
+            Ok(()) => out.finish(),
+            Err(e) => {
+                out.fail(io_reason(&e));
+                seen().remove(&key);
+            }
+        }
     }
 
     /// The key `segments` under the destination's prefix.
     fn key(&self, segments: impl IntoIterator<Item = String>) -> Result<ObjectKey, String> {
         ObjectKey::from_segments(self.destination.prefix.iter().cloned().chain(segments).collect()).map_err(|e| format!("cannot name the object: {e}"))
     }
+}
+
+/// One object for [`Job::write`], as the reader has it.
+struct Object<'a> {
+    key: ObjectKey,
+    place: &'a Place,
+    kind: Kind,
+    /// Bytes of the source file it comes from.
+    source_bytes: u64,
+    /// The series it is an instance of; `None` for an image of a stack.
+    instance: Option<Instance>,
+    /// How it begins, compared with what its key may already hold: the de-identified header, or
+    /// a whole image.
+    head: &'a [u8],
+    /// Its whole length, when known before it is written.
+    size: Option<u64>,
+    /// Why a second object at the same key in one run is not copied.
+    duplicate: &'static str,
 }
 
 /// Why a file that is neither DICOM, an image nor an archive is left out, told by its extension

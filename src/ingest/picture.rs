@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use super::manifest::{Kind, Refusal};
-use super::{Job, Place};
+use super::{Job, Object, Place};
 
 /// Ingests the image `reader` holds (`size` bytes).
 pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64, png: bool) {
@@ -36,18 +36,15 @@ pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64,
     };
     // Two folders of one run with the same names and sizes (a CD holding a copy of itself)
     // would otherwise write one stack twice over.
-    if !job.first_time(&key) {
-        return job.manifest.refuse(place, kind, size, Refusal::Skip("the same place in the same stack as an earlier image (a copied folder?): not copied twice".into()));
-    }
-    if job.writer.unchanged(&key, &cleaned, Some(cleaned.len() as u64)) {
-        return job.manifest.unchanged_image(size, &key);
-    }
-    let mut out = job.writer.begin(key.clone(), place.clone(), kind, size, None);
-    match std::io::Write::write_all(&mut out, &cleaned) {
-        Ok(()) => out.finish(),
-        Err(e) => {
-            out.fail(super::io_reason(&e));
-            job.forget(&key);
-        }
-    }
+    let object = Object {
+        key,
+        place,
+        kind,
+        source_bytes: size,
+        instance: None,
+        head: &cleaned,
+        size: Some(cleaned.len() as u64),
+        duplicate: "the same place in the same stack as an earlier image (a copied folder?): not copied twice",
+    };
+    job.write(object, |_| Ok(()));
 }

@@ -38,9 +38,9 @@ impl Writer {
     }
 
     /// Whether `key` already holds an object that begins with `header` (and is `size` bytes,
-    /// when known); an image passes itself whole, with its size. A SOP Instance UID names one instance's content (PS3.3
-    /// C.12.1.1.1), so the same de-identified header means the same object: a re-run or a
-    /// resumed run reads the header back instead of uploading the object again.
+    /// when known); an image passes itself whole, with its size. A SOP Instance UID names one
+    /// instance's content (PS3.3 C.12.1.1.1), so the same de-identified header means the same
+    /// object: a re-run or a resumed run reads the header back instead of uploading it again.
     pub fn unchanged(&self, key: &ObjectKey, header: &[u8], size: Option<u64>) -> bool {
         let check = async {
             let meta = self.store.head(key).await.ok()?;
