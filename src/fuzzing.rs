@@ -153,6 +153,7 @@ fn frame_with(ts: &str, data: &[u8]) -> Result<usize, String> {
         geometry: Default::default(),
         layout,
         header_bytes: 0,
+        header: None,
         pixel: PixelElement { header_offset: 0, value_offset: 0, length: None, vr: VR::OB },
         pixel_end: bytes.len() as u64,
     };

@@ -32,15 +32,15 @@ fn decode(index: &Index, n: u32, bytes: &Bytes) -> Result<Pixels, DicomError> {
     let image = &index.image;
     match &index.layout {
         Layout::Native { swap: Swap::None, .. } | Layout::Inflated { .. } => Ok(image.frame(bytes.clone())),
-        Layout::Native { swap: Swap::Samples(width), .. } => {
+        Layout::Native { swap: swap @ Swap::Samples(_), .. } => {
             let mut data = bytes.to_vec();
-            data.chunks_exact_mut(usize::from(*width)).for_each(<[u8]>::reverse);
+            swap.apply(&mut data);
             Ok(image.frame(data))
         }
-        Layout::Native { swap: Swap::Words, frame_bytes, .. } => {
+        Layout::Native { swap: swap @ Swap::Words, frame_bytes, .. } => {
             // The range was widened to whole words; an odd frame start brought one byte before it.
             let mut data = bytes.to_vec();
-            data.chunks_exact_mut(2).for_each(<[u8]>::reverse);
+            swap.apply(&mut data);
             let lead = (u64::from(n) * frame_bytes % 2) as usize;
             let end = lead + *frame_bytes as usize;
             if data.len() < end {

@@ -72,14 +72,15 @@ pub enum Layout {
 }
 
 /// How the bytes of big-endian native Pixel Data are put in little-endian order (PS3.5 7.3):
-/// OW is a stream of 16-bit words whatever Bits Allocated says, OB is never swapped.
+/// OW is a stream of 16-bit words whatever Bits Allocated says, OB is never swapped; a value
+/// of another VR (UN, as some writers put it) is swapped per sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Swap {
     /// Little endian, or OB.
     None,
     /// Each sample of this many bytes is reversed.
     Samples(u8),
-    /// 8-bit (or 1-bit) samples in OW: byte pairs are swapped, counted from the start of the
+    /// OW of 1-, 8- or 32-bit samples: byte pairs are swapped, counted from the start of the
     /// value, so a frame starting at an odd offset needs the byte before it.
     Words,
 }
@@ -88,8 +89,29 @@ impl Swap {
     pub fn of(big_endian: bool, vr: VR, bits_allocated: u16) -> Self {
         match (big_endian, vr) {
             (false, _) | (true, VR::OB) => Swap::None,
+            // PS3.5 Table 6.2-1: OW is a stream of 16-bit words, so 32-bit samples too are
+            // swapped per word, as dcmtk and GDCM read them.
+            (true, VR::OW) if bits_allocated > 16 => Swap::Words,
             _ if bits_allocated > 8 => Swap::Samples((bits_allocated / 8) as u8),
             _ => Swap::Words,
+        }
+    }
+
+    /// The bytes that are put in order together: a range to swap starts and ends on a multiple
+    /// of this, counted from the start of the value.
+    pub fn unit(self) -> u64 {
+        match self {
+            Swap::None => 1,
+            Swap::Samples(width) => u64::from(width.max(1)),
+            Swap::Words => 2,
+        }
+    }
+
+    /// Puts `data`, which starts on a [`unit`](Self::unit) of the value, in little-endian order.
+    pub fn apply(self, data: &mut [u8]) {
+        let unit = self.unit() as usize;
+        if unit > 1 {
+            data.chunks_exact_mut(unit).for_each(<[u8]>::reverse);
         }
     }
 }
@@ -113,6 +135,40 @@ pub struct Index {
     pub pixel: PixelElement,
     /// Where the Pixel Data element ends (after its sequence delimiter, if encapsulated).
     pub pixel_end: u64,
+    /// The file's first bytes, through the Pixel Data element's header, and the file's size:
+    /// every route that shows the header parses these, so that all of them see the header of
+    /// the one version this index was built from, with no second read. `None` for a deflated
+    /// object, whose header is no prefix of the stored file.
+    pub header: Option<HeldHeader>,
+}
+
+/// The prefix of a file that [`parse_header`] needs to give its header back.
+#[derive(Clone)]
+pub struct HeldHeader {
+    prefix: Bytes,
+    file_size: u64,
+}
+
+impl HeldHeader {
+    /// Keeps what `prefix` (the bytes read while looking for Pixel Data) holds up to and with
+    /// the Pixel Data element's header, copied so that the rest of the read is freed.
+    fn keep(prefix: &[u8], pixel: &PixelElement, file_size: u64) -> Self {
+        let end = (pixel.header_offset + super::walk::MAX_HEADER).max(pixel.value_offset).min(prefix.len() as u64);
+        HeldHeader { prefix: Bytes::copy_from_slice(&prefix[..end as usize]), file_size }
+    }
+
+    /// The header, parsed again from memory. CPU work proportional to the header's size.
+    pub fn parse(&self) -> Result<Header, DicomError> {
+        match parse_header(&self.prefix, self.file_size)? {
+            Parsed::Done(header) => Ok(header),
+            _ => Err(DicomError::Truncated),
+        }
+    }
+
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        self.prefix.len()
+    }
 }
 
 impl std::fmt::Debug for Index {
@@ -163,7 +219,8 @@ impl Index {
         };
         let palette = self.presentation.palette.as_ref().map_or(0, |p| p.channels.iter().map(|c| c.len() * 2).sum());
         let overlays: usize = self.presentation.overlays.iter().map(overlay::Overlay::weight).sum();
-        u32::try_from(1024 + frames + palette + overlays).unwrap_or(u32::MAX)
+        let header = self.header.as_ref().map_or(0, HeldHeader::len);
+        u32::try_from(1024 + frames + palette + overlays + header).unwrap_or(u32::MAX)
     }
 
     /// Memory that decoding, windowing and encoding one frame of `compressed` bytes can hold
@@ -179,12 +236,6 @@ impl Index {
     /// Reads the header of `key` and locates every frame. A deflated object is inflated on
     /// `pool`, within its memory budget.
     pub async fn load(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, limits: &Limits, pool: &RenderPool) -> Result<Index, LoadError> {
-        Ok(Self::load_with_header(store, key, meta, limits, pool).await?.0)
-    }
-
-    /// [`Index::load`], also handing back the parsed header it read, so that DICOMweb metadata
-    /// costs no second read; `None` for a deflated object, whose header is not kept.
-    pub async fn load_with_header(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, limits: &Limits, pool: &RenderPool) -> Result<(Index, Option<Header>), LoadError> {
         let mut prefix = BytesMut::new();
         let mut want = INITIAL_PREFIX.min(meta.size);
         let header = loop {
@@ -193,7 +244,7 @@ impl Index {
             }
             match parse_header(&prefix, meta.size)? {
                 Parsed::Done(header) => break header,
-                Parsed::Deflated(meta_end) => return Ok((load_deflated(store, key, meta, meta_end, limits, pool).await?, None)),
+                Parsed::Deflated(meta_end) => return load_deflated(store, key, meta, meta_end, limits, pool).await,
                 Parsed::NeedMore(end) => want = next_prefix(end, prefix.len() as u64, meta.size, limits.max_header_bytes)?,
             }
         };
@@ -213,10 +264,11 @@ impl Index {
             image,
             layout,
             header_bytes: prefix.len() as u64,
+            header: Some(HeldHeader::keep(&prefix, &header.pixel, meta.size)),
             pixel: header.pixel,
             pixel_end,
         };
-        Ok((index, Some(header)))
+        Ok(index)
     }
 }
 
@@ -407,6 +459,7 @@ fn index_inflated(whole: &[u8], meta_end: u64, limit: u64, limits: &Limits) -> R
         image,
         layout: Layout::Inflated { frame_bytes, data },
         header_bytes: whole.len() as u64,
+        header: None,
         pixel,
         pixel_end: end,
     })

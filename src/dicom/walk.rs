@@ -26,7 +26,7 @@ pub const SEQUENCE_DELIMITATION: Tag = Tag(0xFFFE, 0xE0DD);
 /// Sequences nested deeper than this are refused; real files stay under ten.
 pub const MAX_NESTING: usize = 32;
 /// The largest element header: tag, VR, reserved, 32-bit length.
-const MAX_HEADER: u64 = 12;
+pub(super) const MAX_HEADER: u64 = 12;
 
 /// Where the top-level Pixel Data element sits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The study index behind DICOMweb: a prefix's listing and each DICOM object's header, read by
 //! range through the index cache. No database: the store is the index.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -11,8 +11,8 @@ use serde_json::{Map, Value};
 use super::json;
 use crate::State;
 use crate::cache::ObjectId;
-use crate::dicom::index::{Header, Parsed, parse_header};
-use crate::dicom::{DicomError, Index, Layout, LoadError};
+use crate::dicom::index::Header;
+use crate::dicom::{DicomError, LoadError};
 use crate::http::{ApiError, Ctx};
 
 /// Headers read at once while indexing a study: enough to hide S3 latency, few enough to leave
@@ -117,13 +117,7 @@ pub async fn instance(state: &State, object: ObjectId) -> Result<Option<Arc<Inst
         return Ok(None);
     }
     let build = async {
-        let header = Mutex::new(None);
-        let load = async {
-            let (index, parsed) = Index::load_with_header(state.store.as_ref(), &object.key, &object.meta, &state.limits, &state.pool).await?;
-            *header.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = parsed;
-            Ok(index)
-        };
-        let index = match state.caches.index(&object, load).await {
+        let index = match crate::http::index_of(state, &object).await {
             Ok(index) => index,
             Err(e) => match &*e {
                 // Reports, stray files, objects without pixel data: not served as instances.
@@ -131,38 +125,18 @@ pub async fn instance(state: &State, object: ObjectId) -> Result<Option<Arc<Inst
                 _ => return Err(ApiError::from(e)),
             },
         };
-        let header = header.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let header = match header {
-            Some(header) => header,
-            // The index was cached: its header is read again, once per version.
-            None => match reread(state, &object, &index).await? {
-                Some(header) => header,
-                None => return Ok(None),
-            },
-        };
+        // A deflated object's header is not kept: it is not served as an instance.
+        let Some(header) = index.header.clone() else { return Ok(None) };
         let (policy, pseudonyms) = (state.raw_dicom, state.pseudonyms.clone());
         let frames = index.frame_count();
         let transfer_syntax = index.transfer_syntax.uid();
-        let built = state.pool.run(move || describe(header, policy, &pseudonyms, frames, transfer_syntax)).await?;
+        let built = state.pool.run(move || Ok::<_, DicomError>(describe(header.parse()?, policy, &pseudonyms, frames, transfer_syntax))).await??;
         Ok::<_, ApiError>(built.map(|(study, series, sop, json, order)| {
             let body = Bytes::from(serde_json::to_vec(&json).unwrap_or_default());
             Arc::new(Instance { object: object.clone(), study, series, sop, json, body, frames, order })
         }))
     };
     Ok(state.dicomweb.instances.try_get_with_by_ref(&object, build).await?)
-}
-
-/// The header of an object whose index is already held; `None` for a deflated object, whose
-/// header is not at any byte range of the stored file.
-pub(super) async fn reread(state: &State, object: &ObjectId, index: &Index) -> Result<Option<Header>, ApiError> {
-    if matches!(index.layout, Layout::Inflated { .. }) {
-        return Ok(None);
-    }
-    let prefix = state.store.read(&object.key, &object.meta, 0..index.pixel.value_offset).await?;
-    match parse_header(&prefix, object.meta.size)? {
-        Parsed::Done(header) => Ok(Some(header)),
-        _ => Err(ApiError::from(DicomError::Truncated)),
-    }
 }
 
 type Described = (String, String, String, Map<String, Value>, (i64, i64));

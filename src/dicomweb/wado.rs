@@ -13,6 +13,7 @@ use super::catalog::{self, Instance};
 use super::{Scope, truncated};
 use crate::RawDicom;
 use crate::cache::{Format, digest};
+use crate::dicom::index::Swap;
 use crate::dicom::{Index, Layout, blank_frame_metadata, carries_metadata, decode_frame, fragments};
 use crate::http::respond::{self, Body, Caching};
 use crate::http::{ApiError, Ctx};
@@ -352,15 +353,17 @@ async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Resul
     };
     if tag_path.eq_ignore_ascii_case("7FE00010") {
         let index = crate::http::index_of(ctx.state, &instance.object).await?;
-        let Layout::Native { offset, .. } = index.layout else {
+        let Layout::Native { offset, swap, .. } = index.layout else {
             return Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, "the pixel data of this object is served by its frames"));
         };
-        if !matches!(index.transfer_syntax.uid(), EXPLICIT_LE | IMPLICIT_LE) {
-            return Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, "the pixel data of this object is served by its frames"));
-        }
         let (store, object) = (&ctx.state.store, &instance.object);
-        return crate::http::ranged(ctx, &caching, "application/octet-stream", index.pixel_end - offset, |span| async move {
-            let stream = store.stream(&object.key, &object.meta, offset + span.start..offset + span.end).await?;
+        let length = index.pixel_end - offset;
+        return crate::http::ranged(ctx, &caching, "application/octet-stream", length, |span| async move {
+            let stream = match swap {
+                Swap::None => store.stream(&object.key, &object.meta, offset + span.start..offset + span.end).await?,
+                // Big-endian data leaves little endian, as PS3.18 8.7.1 asks of bulk data.
+                swap => swapped(store.clone(), object.clone(), offset, length, swap, span),
+            };
             Ok(into_body(stream))
         })
         .await;
@@ -368,14 +371,41 @@ async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Resul
     let missing = || ApiError::not_found(format!("no bulk data at {:?}", truncated(tag_path)));
     let state = ctx.state;
     let index = crate::http::index_of(state, &instance.object).await?;
-    let header = catalog::reread(state, &instance.object, &index).await?.ok_or_else(missing)?;
-    let shown = super::json::shown(header.obj, state.raw_dicom, &state.pseudonyms);
+    let header = index.header.clone().ok_or_else(missing)?;
+    let (policy, pseudonyms) = (state.raw_dicom, state.pseudonyms.clone());
+    let shown = state.pool.run(move || header.parse().map(|h| super::json::shown(h.obj, policy, &pseudonyms))).await??;
     let value = super::json::value_at(&shown, tag_path).ok_or_else(missing)?;
     let total = value.len() as u64;
     crate::http::ranged(ctx, &caching, "application/octet-stream", total, |span| async move {
         Ok(respond::full(value.slice(span.start as usize..span.end as usize)))
     })
     .await
+}
+
+/// About the bytes read at once when big-endian Pixel Data is put in little-endian order (cut to
+/// whole samples).
+const SWAP_CHUNK: u64 = 1 << 20;
+
+/// `span` of a native Pixel Data value of `length` bytes at `offset`, stored big endian, in
+/// little-endian order: read a chunk at a time from whole samples, so memory stays bounded.
+fn swapped(store: Arc<dyn crate::store::Store>, object: crate::cache::ObjectId, offset: u64, length: u64, swap: Swap, span: std::ops::Range<u64>) -> crate::store::ByteStream {
+    let unit = swap.unit();
+    let size = SWAP_CHUNK / unit * unit;
+    let first = span.start / size * size;
+    let chunks = (first..span.end).step_by(size as usize).map(move |at| at..(at + size).min(length));
+    Box::pin(stream::iter(chunks).then(move |chunk| {
+        let (store, object) = (store.clone(), object.clone());
+        async move {
+            // Whole samples: a value whose length is no multiple of the unit ends on a part.
+            let end = chunk.end.div_ceil(unit) * unit;
+            let read = offset + chunk.start..(offset + end).min(offset + length);
+            let mut bytes = store.read(&object.key, &object.meta, read).await.map_err(std::io::Error::other)?.to_vec();
+            bytes.resize((end - chunk.start) as usize, 0);
+            swap.apply(&mut bytes);
+            let keep = span.start.max(chunk.start) - chunk.start..span.end.min(chunk.end) - chunk.start;
+            Ok(Bytes::from(bytes).slice(keep.start as usize..keep.end as usize))
+        }
+    }))
 }
 
 fn into_body(stream: crate::store::ByteStream) -> Body {

@@ -14,7 +14,6 @@ use super::respond::{self, Body, Caching};
 use super::{ApiError, Ctx};
 use crate::RawDicom;
 use crate::cache::{Deidentified, Kind, ObjectId, digest};
-use crate::dicom::index::{Parsed, parse_header};
 use crate::dicom::{DicomError, Layout, LoadError, blank_frame_metadata, blank_metadata, carries_metadata, jpeg_header_end};
 use crate::sniff::{self, FileKind};
 use crate::store::{ByteStream, Store, StoreError};
@@ -79,16 +78,15 @@ async fn deidentified(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>
             // Its Pixel Data has no byte range in the stored object to stream after a new header.
             return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "deflated DICOM objects are not served de-identified"));
         }
-        let prefix = state.store.read(&object.key, &object.meta, 0..index.pixel.value_offset).await?;
-        let Parsed::Done(header) = parse_header(&prefix, object.meta.size)? else {
-            return Err(ApiError::from(DicomError::Truncated));
-        };
+        let held = index.header.clone().ok_or(DicomError::Truncated)?;
         let pseudonyms = state.pseudonyms.clone();
         let bytes = state
             .pool
-            .run(move || crate::deid::header(&header.meta, header.obj, header.ts, &pseudonyms))
-            .await?
-            .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+            .run(move || {
+                let header = held.parse()?;
+                Ok::<_, ApiError>(crate::deid::header(&header.meta, header.obj, header.ts, &pseudonyms).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?)
+            })
+            .await??;
         let marked_frames = match &index.layout {
             Layout::Encapsulated { frames } if carries_metadata(index.transfer_syntax.uid()) => frames.clone(),
             _ => Vec::new(),

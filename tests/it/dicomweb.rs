@@ -480,3 +480,49 @@ async fn jpeg_frames_leave_as_stored_blanked_or_decoded() {
         server.stop().await;
     }
 }
+
+/// 16- and 32-bit samples of a 2 × 3 image, as little-endian bytes: each byte of each sample
+/// differs, so any swap that is not dcmtk's shows.
+fn wide_samples(bits: u16) -> Vec<u8> {
+    (0..6u32).flat_map(|i| if bits == 32 { (0x0403_0201 + i * 0x1010_1010).to_le_bytes().to_vec() } else { (0x0201 + i as u16 * 0x1010).to_le_bytes().to_vec() }).collect()
+}
+
+#[tokio::test]
+async fn big_endian_pixel_data_leaves_little_endian_as_dcmtk_reads_it() {
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    if !have_tool("dcmconv") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
+    for bits in [16u16, 32] {
+        let mut obj = sample::ct_slice(0, 1, 2);
+        for (tag, value) in [(tags::ROWS, 3u16), (tags::COLUMNS, 2), (tags::BITS_ALLOCATED, bits), (tags::BITS_STORED, bits), (tags::HIGH_BIT, bits - 1)] {
+            obj.put(DataElement::new(tag, VR::US, dicom_core::PrimitiveValue::from(value)));
+        }
+        obj.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, dicom_core::PrimitiveValue::from(format!("2.25.77{bits}"))));
+        obj.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, dicom_core::PrimitiveValue::from(format!("2.25.78{bits}"))));
+        obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, dicom_core::PrimitiveValue::from(wide_samples(bits))));
+        let (le, be) = (dir.path().join(format!("le{bits}.dcm")), dir.path().join(format!("be{bits}.dcm")));
+        sample::write(obj, &le).unwrap();
+        // dcmtk writes OW big endian per 16-bit word (PS3.5 Table 6.2-1), and reads it so.
+        run("dcmconv", &["+tb", le.to_str().unwrap(), be.to_str().unwrap()]);
+        server.put(&format!("be/{bits}/x.dcm"), std::fs::read(&be).unwrap()).await;
+        let root = server.url("be", &format!("be/{bits}"), "/-/dicomweb");
+        let found = json(&format!("{root}/instances")).await;
+        let uid = |tag| value(&found[0], tag).as_str().unwrap().to_owned();
+        let instance = format!("{root}/studies/{}/series/{}/instances/{}", uid("0020000D"), uid("0020000E"), uid("00080018"));
+        let expected = wide_samples(bits);
+        let decoded = request("GET", &format!("{instance}/frames/1"), &[("accept", "application/octet-stream")]).await;
+        assert_eq!(decoded.status, 200, "{bits}-bit: {}", String::from_utf8_lossy(&decoded.body));
+        assert_eq!(&decoded.body[..], &expected[..], "{bits}-bit decoded frame");
+        let bulk = request("GET", &format!("{instance}/bulk/7FE00010"), &[("accept", "application/octet-stream")]).await;
+        assert_eq!(bulk.status, 200, "{bits}-bit: {}", String::from_utf8_lossy(&bulk.body));
+        assert_eq!(&bulk.body[..], &expected[..], "{bits}-bit bulk data");
+        // A range that starts and ends inside samples.
+        let part = request("GET", &format!("{instance}/bulk/7FE00010"), &[("accept", "application/octet-stream"), ("range", "bytes=3-8")]).await;
+        assert_eq!(part.status, 206);
+        assert_eq!(&part.body[..], &expected[3..9], "{bits}-bit bulk range");
+    }
+}

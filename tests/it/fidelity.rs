@@ -30,7 +30,7 @@ const MIN_PSNR: f64 = 40.0;
 /// One fixture: a file framegate serves and the file dcmj2pnm renders as the reference.
 pub(super) struct Fixture {
     pub(super) name: String,
-    ts: &'static str,
+    pub(super) ts: &'static str,
     pub(super) file: PathBuf,
     reference: PathBuf,
     /// The reference renderer: dcmj2pnm, or dcml2pnm for JPEG-LS.
@@ -310,7 +310,7 @@ fn lut_sequence(tag: dicom_core::Tag, first: i32, bits: u16, data: &[u16]) -> Da
 /// The outcome of one fixture, for the table printed at the end.
 struct Outcome {
     name: String,
-    ts: &'static str,
+    pub(super) ts: &'static str,
     max_diff: u8,
     off_by_more: usize,
     psnr: f64,

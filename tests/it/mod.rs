@@ -14,6 +14,7 @@ mod ingest;
 mod ingest_browser;
 mod nginx;
 pub mod nginxproc;
+mod order;
 mod overlays;
 mod privacy;
 mod pydicom;
