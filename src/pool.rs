@@ -55,13 +55,28 @@ impl RenderPool {
     /// budget is refused for good; more than what is free now is refused as an overload, so
     /// that a large job never holds up the small ones queued behind it.
     pub async fn run_sized<T: Send + 'static>(&self, bytes: u64, job: impl FnOnce() -> T + Send + 'static) -> Result<T, PoolError> {
+        let _memory = self.hold(bytes)?;
+        self.run(job).await
+    }
+
+    /// Takes `bytes` of the memory budget until the [`Held`] is dropped: for what an answer holds
+    /// in memory while it is sent (frames read or decoded for WADO-RS), so that answers and
+    /// renders together stay within one budget. Refused at once, as [`run_sized`](Self::run_sized)
+    /// refuses, when it cannot fit.
+    pub fn hold(&self, bytes: u64) -> Result<Held, PoolError> {
         if bytes > self.budget {
             return Err(PoolError::TooLarge { needed_mb: bytes.div_ceil(1 << 20), budget_mb: self.budget >> 20 });
         }
         let units = u32::try_from(bytes.div_ceil(UNIT)).unwrap_or(u32::MAX);
-        let _memory = self.memory.clone().try_acquire_many_owned(units).map_err(|_| PoolError::Overloaded)?;
-        self.run(job).await
+        let permit = self.memory.clone().try_acquire_many_owned(units).map_err(|_| PoolError::Overloaded)?;
+        Ok(Held { _permit: permit })
     }
+}
+
+/// Part of the memory budget, given back when dropped.
+#[derive(Debug)]
+pub struct Held {
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 #[cfg(test)]

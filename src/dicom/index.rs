@@ -205,6 +205,17 @@ impl Index {
         (n < self.image.frames && end <= data.len()).then(|| data.slice(start..end))
     }
 
+    /// Frame `n`'s bytes, as [`decode_frame`](super::decode_frame) takes them: held in memory,
+    /// or read by [`frame_range`](Self::frame_range) from the object this index was built from;
+    /// `None` past the last frame.
+    pub async fn read_frame(&self, store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, n: u32) -> Result<Option<Bytes>, crate::store::StoreError> {
+        match (self.held_frame(n), self.frame_range(n)) {
+            (Some(held), _) => Ok(Some(held)),
+            (None, Some(range)) => Ok(Some(store.read(key, meta, range).await?)),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// Number of frames that can be served.
     pub fn frame_count(&self) -> u32 {
         self.image.frames

@@ -9,6 +9,7 @@
 
 mod catalog;
 mod json;
+mod parts;
 mod qido;
 mod wado;
 

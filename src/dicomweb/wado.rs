@@ -13,12 +13,13 @@ use super::catalog::{self, Instance};
 use super::{Scope, truncated};
 use crate::RawDicom;
 use crate::cache::{Format, digest};
+use super::parts;
 use crate::dicom::index::Swap;
-use crate::dicom::{Index, Layout, blank_frame_metadata, carries_metadata, decode_frame, fragments};
+use crate::dicom::{Index, Layout};
 use crate::http::respond::{self, Body, Caching};
 use crate::http::{ApiError, Ctx};
 
-/// Frames one request may ask for: each is read whole into memory before it is sent.
+/// Frames one request may ask for.
 pub const MAX_FRAMES: usize = 64;
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
@@ -148,6 +149,11 @@ fn frame_list(list: &str, count: u32) -> Result<Vec<u32>, ApiError> {
     if let Some(n) = numbers.iter().find(|n| **n > count) {
         return Err(ApiError::not_found(format!("frame {n} is out of range: the object has {count}")));
     }
+    // A frame asked for twice would be made and sent twice: a cheap request for a large answer.
+    let mut seen = std::collections::HashSet::with_capacity(numbers.len());
+    if let Some(n) = numbers.iter().find(|n| !seen.insert(**n)) {
+        return Err(ApiError::bad_request(format!("frame {n} is asked for more than once")));
+    }
     Ok(numbers)
 }
 
@@ -160,34 +166,9 @@ fn native_syntax(index: &Index) -> &'static str {
     }
 }
 
-/// Frame `n` (0-based) as the answer wants it: stored bytes (a JPEG's metadata segments blanked
-/// unless the policy hands out objects as stored), or decoded samples.
-async fn frame_bytes(ctx: &Ctx<'_>, instance: &Instance, index: &Arc<Index>, n: u32, stored: bool) -> Result<Bytes, ApiError> {
-    let state = ctx.state;
-    let object = &instance.object;
-    let raw = match (index.held_frame(n), index.frame_range(n)) {
-        (Some(held), _) => held,
-        (None, Some(range)) => state.store.read(&object.key, &object.meta, range).await?,
-        (None, None) => return Err(ApiError::not_found(format!("frame {} is out of range", n + 1))),
-    };
-    match &index.layout {
-        Layout::Native { swap: crate::dicom::index::Swap::None, .. } | Layout::Inflated { .. } => Ok(raw),
-        Layout::Encapsulated { .. } if stored => {
-            let ts = index.transfer_syntax.uid();
-            let blank = carries_metadata(ts) && state.raw_dicom != RawDicom::Original;
-            let items = if blank { Bytes::from(blank_frame_metadata(&raw).into_owned()) } else { raw };
-            Ok(Bytes::from(fragments(&items)?.concat()))
-        }
-        // Big-endian native frames and compressed frames asked for decoded: the decoder's samples.
-        _ => {
-            let index = index.clone();
-            let pixels = state.pool.run_sized(index.render_cost(raw.len() as u64), move || decode_frame(&index, n, &raw)).await??;
-            Ok(pixels.data)
-        }
-    }
-}
-
-/// WADO-RS frames: `multipart/related` or a single part, as the `Accept` header says.
+/// WADO-RS frames: `multipart/related` or a single part, as the `Accept` header says. The
+/// first frame is made before the answer begins, so that what fails for the object (a codec
+/// this build lacks, a busy server) is its status; the rest are made as the body is sent.
 pub async fn frames(ctx: &Ctx<'_>, scope: Scope<'_>, list: &str) -> Result<Response<Body>, ApiError> {
     let instance = find(ctx, scope).await?;
     let numbers = frame_list(list, instance.frames)?;
@@ -209,25 +190,22 @@ pub async fn frames(ctx: &Ctx<'_>, scope: Scope<'_>, list: &str) -> Result<Respo
     if caching.not_modified(ctx.headers) {
         return Ok(caching.not_modified_response());
     }
-    let mut parts = Vec::with_capacity(numbers.len());
-    for n in &numbers {
-        parts.push(frame_bytes(ctx, &instance, &index, n - 1, answer.stored).await?);
-    }
+    let state = ctx.state;
+    let maker = parts::Frames { store: state.store.clone(), pool: state.pool.clone(), object: instance.object.clone(), index, policy: state.raw_dicom, stored: answer.stored };
+    let first = maker.part(numbers[0] - 1).await?;
     let part_type = format!("{}; transfer-syntax={syntax}", answer.media);
-    if !answer.multipart {
-        let body = parts.pop().unwrap_or_default();
-        return Ok(respond::bytes(&part_type, body, &caching, ctx.head));
-    }
-    let boundary = format!("framegate-{}", &tag[32..56]);
-    let mut body = Vec::with_capacity(parts.iter().map(|p| p.len() + 128).sum());
-    for part in &parts {
-        body.extend_from_slice(format!("--{boundary}\r\nContent-Type: {part_type}\r\n\r\n").as_bytes());
-        body.extend_from_slice(part);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let content_type = format!("multipart/related; type=\"{}\"; transfer-syntax={syntax}; boundary={boundary}", answer.media);
-    Ok(respond::bytes(&content_type, Bytes::from(body), &caching, ctx.head))
+    let (content_type, body) = if answer.multipart {
+        let boundary = format!("framegate-{}", &tag[32..56]);
+        let rest = stream::iter(numbers.into_iter().skip(1)).then(move |n| {
+            let maker = maker.clone();
+            async move { maker.part(n - 1).await }
+        });
+        let content_type = format!("multipart/related; type=\"{}\"; transfer-syntax={syntax}; boundary={boundary}", answer.media);
+        (content_type, parts::multipart(first, rest.boxed(), &boundary, &part_type))
+    } else {
+        (part_type, parts::single(first))
+    };
+    Ok(respond::streamed(&content_type, body, &caching, ctx.head))
 }
 
 /// Rendered and thumbnail: the frame route's render path and cache, with the DICOMweb query
@@ -440,5 +418,6 @@ mod tests {
         assert_eq!(frame_list("0", 3).unwrap_err().status, StatusCode::BAD_REQUEST);
         assert_eq!(frame_list("4", 3).unwrap_err().status, StatusCode::NOT_FOUND);
         assert_eq!(frame_list(&vec!["1"; MAX_FRAMES + 1].join(","), 3).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(frame_list("1,2,1", 3).unwrap_err().message, "frame 1 is asked for more than once");
     }
 }

@@ -55,11 +55,7 @@ async fn serve_once(ctx: &Ctx<'_>, number: u32, format: Format, query: &FrameQue
     }
     let state = ctx.state;
     let render = async {
-        let bytes = match (index.held_frame(n), index.frame_range(n)) {
-            (Some(held), _) => held,
-            (None, Some(range)) => state.store.read(&object.key, &object.meta, range).await?,
-            (None, None) => return Err(out_of_range()),
-        };
+        let bytes = index.read_frame(state.store.as_ref(), &object.key, &object.meta, n).await?.ok_or_else(out_of_range)?;
         let (index, query) = (index.clone(), *query);
         let cost = index.render_cost(bytes.len() as u64);
         state.pool.run_sized(cost, move || render_frame(&index, n, &bytes, &query, format)).await?

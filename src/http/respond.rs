@@ -106,6 +106,14 @@ pub fn ok(status: StatusCode, content_type: &str, length: u64, body: Body, cachi
     response
 }
 
+/// A successful response whose length is not known before it is sent (chunked); the body is
+/// dropped for HEAD.
+pub fn streamed(content_type: &str, body: Body, caching: &Caching, head: bool) -> Response<Body> {
+    let mut response = ok(StatusCode::OK, content_type, 0, body, caching, head);
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response
+}
+
 /// A successful response from bytes in memory.
 pub fn bytes(content_type: &str, body: Bytes, caching: &Caching, head: bool) -> Response<Body> {
     let length = body.len() as u64;

@@ -526,3 +526,85 @@ async fn big_endian_pixel_data_leaves_little_endian_as_dcmtk_reads_it() {
         assert_eq!(&part.body[..], &expected[3..9], "{bits}-bit bulk range");
     }
 }
+
+/// A native 16-bit object of `frames` frames of `cols` × `rows`, each sample its frame's number.
+fn big_frames(frames: u16, cols: u16, rows: u16) -> Vec<u8> {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let mut obj = sample::ct_slice(0, 1, 2);
+    for (tag, value) in [(tags::ROWS, rows), (tags::COLUMNS, cols)] {
+        obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(value)));
+    }
+    obj.put(DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from(frames.to_string())));
+    let frame = usize::from(cols) * usize::from(rows);
+    let pixels: Vec<u8> = (0..frames).flat_map(|f| std::iter::repeat_n(f.to_le_bytes(), frame).flatten()).collect();
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::from(pixels)));
+    sample::to_bytes(obj).unwrap()
+}
+
+/// Sends a GET and reads only the answer's head, leaving its body unread on the socket.
+async fn head_only(url: &str, accept: &str) -> (tokio::net::TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = url::Url::parse(url).unwrap();
+    let mut socket = tokio::net::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap())).await.unwrap();
+    let request = format!("GET {}?{} HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\n\r\n", url.path(), url.query().unwrap_or(""));
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8];
+        socket.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    (socket, String::from_utf8(head).unwrap())
+}
+
+#[tokio::test]
+async fn a_frame_list_is_made_as_it_is_sent_within_the_memory_budget() {
+    const FRAMES: u16 = 8;
+    let (cols, rows) = (2048u16, 1024u16);
+    let frame = u64::from(cols) * u64::from(rows) * 2;
+    // Room for one 4 MiB frame in flight and a little more: a second one does not fit.
+    let settings = Settings { raw_dicom: RawDicom::Original, render_memory: 6 << 20, ..Default::default() };
+    let server = Server::start_with(settings).await;
+    let file = big_frames(FRAMES, cols, rows);
+    server.put("big/x.dcm", file.clone()).await;
+    let root = server.url("big", "big", "/-/dicomweb");
+    let found = json(&format!("{root}/instances")).await;
+    let uid = |tag| value(&found[0], tag).as_str().unwrap().to_owned();
+    let instance = format!("{root}/studies/{}/series/{}/instances/{}", uid("0020000D"), uid("0020000E"), uid("00080018"));
+    let all: Vec<String> = (1..=FRAMES).map(|n| n.to_string()).collect();
+    let list = format!("{instance}/frames/{}", all.join(","));
+    let accept = "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*";
+
+    // A frame asked for twice is refused: 64 copies of one frame were a 2 GiB answer.
+    let twice = request("GET", &format!("{instance}/frames/1,1"), &[("accept", accept)]).await;
+    assert_eq!((twice.status, twice.error()), (400, "frame 1 is asked for more than once".to_owned()));
+
+    // Its head arrives before the frames are read: the server does not hold all eight to answer.
+    server.store.clear();
+    let (stalled, head) = head_only(&list, accept).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let frames_read = |server: &Server| server.store.reads_of("big/x.dcm").iter().filter(|r| r.end - r.start == frame).count();
+    let read = frames_read(&server);
+    assert!(read < usize::from(FRAMES), "all {read} frames were read before the answer began");
+
+    // The frame its stalled body holds counts against the budget every request shares.
+    let busy = request("GET", &format!("{instance}/frames/2"), &[("accept", "application/octet-stream")]).await;
+    assert_eq!(busy.status, 503, "{}", String::from_utf8_lossy(&busy.body));
+    drop(stalled);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let whole = loop {
+        let r = request("GET", &list, &[("accept", accept)]).await;
+        if r.status == 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(whole.status, 200, "the budget was not given back when the client left");
+    let got = parts(&whole);
+    assert_eq!(got.len(), usize::from(FRAMES));
+    for (n, (_, content)) in got.iter().enumerate() {
+        let start = file.len() - usize::from(FRAMES - n as u16) * frame as usize;
+        assert!(content[..] == file[start..start + frame as usize], "frame {}", n + 1);
+    }
+}

@@ -1,0 +1,145 @@
+//! WADO-RS frame answers, made a part at a time: each frame is read (and decoded, when asked
+//! for decoded) only when the body before it has been taken by the connection, and holds its
+//! bytes against the render pool's one memory budget until then. A frame list of 64 large
+//! frames costs one frame's memory, not 64, however many such requests arrive.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream::{self, BoxStream, StreamExt};
+use http_body_util::{BodyExt, StreamBody};
+
+use crate::RawDicom;
+use crate::cache::ObjectId;
+use crate::dicom::index::Swap;
+use crate::dicom::{Index, Layout, blank_frame_metadata, carries_metadata, decode_frame, fragments};
+use crate::http::ApiError;
+use crate::http::respond::Body;
+use crate::pool::{Held, RenderPool};
+use crate::store::Store;
+
+/// One frame as its part carries it, and the memory it holds until it is sent.
+pub struct Part {
+    pub bytes: Bytes,
+    held: Held,
+}
+
+/// What makes the frames of one instance on its own, after the handler has answered.
+#[derive(Clone)]
+pub struct Frames {
+    pub store: Arc<dyn Store>,
+    pub pool: RenderPool,
+    pub object: ObjectId,
+    pub index: Arc<Index>,
+    /// What the raw route hands out: stored frames whose streams can carry text are blanked
+    /// unless it is `original`.
+    pub policy: RawDicom,
+    /// As stored (native, or its fragments) rather than decoded to explicit VR little endian.
+    pub stored: bool,
+}
+
+impl Frames {
+    /// Frame `n` (0-based).
+    pub async fn part(&self, n: u32) -> Result<Part, ApiError> {
+        let index = &self.index;
+        // What is read is held from before the read: a native frame is the part itself.
+        let read_size = index.frame_range(n).map_or(0, |r| r.end - r.start);
+        let reading = self.pool.hold(read_size)?;
+        let raw = index
+            .read_frame(self.store.as_ref(), &self.object.key, &self.object.meta, n)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("frame {} is out of range", n + 1)))?;
+        let bytes = match &index.layout {
+            Layout::Native { swap: Swap::None, .. } | Layout::Inflated { .. } => return Ok(Part { bytes: raw, held: reading }),
+            Layout::Encapsulated { .. } if self.stored => {
+                let blank = carries_metadata(index.transfer_syntax.uid()) && self.policy != RawDicom::Original;
+                let items = if blank { Bytes::from(blank_frame_metadata(&raw).into_owned()) } else { raw };
+                Bytes::from(fragments(&items)?.concat())
+            }
+            // Big-endian native frames and compressed frames asked for decoded: the decoder's samples.
+            _ => {
+                let index = index.clone();
+                let pixels = self.pool.run_sized(index.render_cost(raw.len() as u64), move || decode_frame(&index, n, &raw)).await??;
+                pixels.data
+            }
+        };
+        let held = self.pool.hold(bytes.len() as u64)?;
+        drop(reading);
+        Ok(Part { bytes, held })
+    }
+}
+
+/// The one part of a single-part answer, holding its memory until it is sent.
+pub fn single(part: Part) -> Body {
+    sending(stream::empty().boxed(), VecDeque::from([part.bytes]), Some(part.held), None)
+}
+
+/// A `multipart/related` body of `first`, already made, then `rest`, made one at a time as the
+/// body is read. A frame that fails after the answer has begun ends the body short: the client
+/// sees a broken transfer, never a part that is not the frame.
+pub fn multipart(first: Part, rest: BoxStream<'static, Result<Part, ApiError>>, boundary: &str, part_type: &str) -> Body {
+    let opening = Bytes::from(format!("--{boundary}\r\nContent-Type: {part_type}\r\n\r\n"));
+    let closing = Bytes::from(format!("--{boundary}--\r\n"));
+    let framing = Framing { opening, closing };
+    let queue = framing.around(first.bytes);
+    sending(rest, queue, Some(first.held), Some(framing))
+}
+
+/// What stands around each part of a multipart body.
+struct Framing {
+    opening: Bytes,
+    closing: Bytes,
+}
+
+impl Framing {
+    fn around(&self, bytes: Bytes) -> VecDeque<Bytes> {
+        VecDeque::from([self.opening.clone(), bytes, Bytes::from_static(b"\r\n")])
+    }
+}
+
+/// The body that sends `queue`, then each part of `parts` (framed when `framing` says so). A
+/// part's memory is given back when the connection asks for what follows it, that is once
+/// hyper has taken its bytes.
+fn sending(parts: BoxStream<'static, Result<Part, ApiError>>, queue: VecDeque<Bytes>, held: Option<Held>, framing: Option<Framing>) -> Body {
+    struct State {
+        parts: BoxStream<'static, Result<Part, ApiError>>,
+        queue: VecDeque<Bytes>,
+        held: Option<Held>,
+        framing: Option<Framing>,
+        done: bool,
+    }
+    let state = State { parts, queue, held, framing, done: false };
+    let chunks = stream::unfold(state, |mut s| async move {
+        loop {
+            if let Some(chunk) = s.queue.pop_front() {
+                return Some((Ok(hyper::body::Frame::data(chunk)), s));
+            }
+            s.held = None;
+            if s.done {
+                return None;
+            }
+            match s.parts.next().await {
+                Some(Ok(part)) => {
+                    s.queue = match &s.framing {
+                        Some(framing) => framing.around(part.bytes),
+                        None => VecDeque::from([part.bytes]),
+                    };
+                    s.held = Some(part.held);
+                }
+                Some(Err(e)) => {
+                    s.done = true;
+                    tracing::warn!(status = e.status.as_u16(), error = %e.message, "a frame of a multipart answer failed after it began");
+                    return Some((Err(std::io::Error::other("a frame failed")), s));
+                }
+                None => {
+                    s.done = true;
+                    if let Some(framing) = &s.framing {
+                        s.queue.push_back(framing.closing.clone());
+                    }
+                }
+            }
+        }
+    });
+    StreamBody::new(chunks).boxed_unsync()
+}
