@@ -243,7 +243,11 @@ pub async fn rendered(ctx: &Ctx<'_>, scope: Scope<'_>, frame: Option<&str>, thum
             _ => None,
         })
         .ok_or_else(|| ApiError::new(StatusCode::NOT_ACCEPTABLE, "rendered frames are image/jpeg or image/png"))?;
-    crate::http::serve_frame(&for_object(ctx, &instance, Some(query.as_str()).filter(|q| !q.is_empty())), number, format).await
+    let mut response = crate::http::serve_frame(&for_object(ctx, &instance, Some(query.as_str()).filter(|q| !q.is_empty())), number, format).await?;
+    // The Accept header chose the format: a shared cache must not hand one client's PNG to
+    // another who asked for JPEG.
+    response.headers_mut().append(header::VARY, HeaderValue::from_static("Accept"));
+    Ok(response)
 }
 
 /// WADO-RS instance: the object under the raw route's `--raw-dicom` policy, in a one-part

@@ -456,3 +456,20 @@ async fn uploads_pass_through_nginx_to_framegate_and_are_served_through_it() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_rendered_answer_chosen_by_accept_is_not_served_from_the_cache_for_another_accept() {
+    let Some((a, _b, nginx)) = setup().await else { return };
+    let root = |token: &str| nginx.url(&format!("/v1/{token}/ct/s1/-/dicomweb"));
+    let found = get(&format!("{}/instances", root(&a.token("ct/s1")))).await.json();
+    let uid = |tag: &str| found[0][tag]["Value"][0].as_str().unwrap().to_owned();
+    let rendered = |token: &str| format!("{}/studies/{}/series/{}/instances/{}/rendered", root(token), uid("0020000D"), uid("0020000E"), uid("00080018"));
+    let png = request("GET", &rendered(&a.token("ct/s1")), &[("accept", "image/png")]).await;
+    assert_eq!((png.status, png.header("content-type")), (200, Some("image/png")));
+    assert!(png.header("vary").is_some_and(|v| v.contains("Accept")), "{:?}", png.header("vary"));
+    // Another token, another format: not the PNG from the cache.
+    let other = a.keys.sign(&key("ct/s1"), now() + 600);
+    let jpeg = request("GET", &rendered(&other), &[("accept", "image/jpeg")]).await;
+    assert_eq!((jpeg.status, jpeg.header("content-type")), (200, Some("image/jpeg")));
+    assert!(jpeg.body.starts_with(&[0xFF, 0xD8]));
+}
