@@ -45,6 +45,25 @@ pub struct Scope<'a> {
     sop: Option<&'a str>,
 }
 
+/// A [`Scope`] that owns its UIDs, for work that outlives the request's path.
+struct OwnedScope {
+    study: Option<String>,
+    series: Option<String>,
+    sop: Option<String>,
+}
+
+impl Scope<'_> {
+    fn to_owned(self) -> OwnedScope {
+        OwnedScope { study: self.study.map(str::to_owned), series: self.series.map(str::to_owned), sop: self.sop.map(str::to_owned) }
+    }
+}
+
+impl OwnedScope {
+    fn borrowed(&self) -> Scope<'_> {
+        Scope { study: self.study.as_deref(), series: self.series.as_deref(), sop: self.sop.as_deref() }
+    }
+}
+
 /// What a DICOMweb path asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum Resource<'a> {
@@ -165,9 +184,15 @@ impl Root {
     }
 
     /// `body` (DICOM JSON) with every relative `BulkDataURI` made absolute.
+    #[cfg(test)]
     fn resolve(&self, body: &[u8]) -> Vec<u8> {
+        Self::resolve_at(&self.url, body)
+    }
+
+    /// `body` with every relative `BulkDataURI` made absolute under the root `url`.
+    fn resolve_at(url: &str, body: &[u8]) -> Vec<u8> {
         const NEEDLE: &[u8] = b"\"BulkDataURI\":\"";
-        let base = serde_json::to_string(&format!("{}/", self.url)).unwrap_or_default();
+        let base = serde_json::to_string(&format!("{url}/")).unwrap_or_default();
         let base = base.trim_matches('"').as_bytes();
         let mut out = Vec::with_capacity(body.len() + body.len() / 8);
         let mut rest = body;
@@ -207,10 +232,11 @@ fn wants_gzip(ctx: &Ctx<'_>) -> bool {
 
 /// A DICOM JSON answer made by `build` once per `version` (what the body depends on besides
 /// the request): cached, validated by ETag, gzipped when asked. Patient data may be in it, so
-/// only the browser keeps it.
+/// only the browser keeps it. `build` runs on the render pool: matching and joining the
+/// metadata of a large study is CPU work that must not hold an async thread.
 async fn json_answer<F>(ctx: &Ctx<'_>, root: &Root, version: &[&[u8]], build: F) -> Result<Response<Body>, ApiError>
 where
-    F: FnOnce() -> Result<Vec<u8>, ApiError>,
+    F: FnOnce() -> Result<Vec<u8>, ApiError> + Send + 'static,
 {
     accepts_json(ctx)?;
     let gzip = wants_gzip(ctx);
@@ -227,20 +253,23 @@ where
             .dicomweb
             .bodies
             .try_get_with(etag, async {
-                let body = root.resolve(&build()?);
-                if !gzip {
-                    return Ok::<_, ApiError>(Bytes::from(body));
-                }
-                // Large metadata compresses tenfold; the fastest level gets most of that.
-                let zipped = state
+                let base = root.url.clone();
+                let body = state
                     .pool
                     .run(move || {
+                        let body = Root::resolve_at(&base, &build()?);
+                        if !gzip {
+                            return Ok::<_, ApiError>(body);
+                        }
+                        // Large metadata compresses tenfold; the fastest level gets most of that.
                         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                        encoder.write_all(&body).and_then(|()| encoder.finish())
+                        encoder
+                            .write_all(&body)
+                            .and_then(|()| encoder.finish())
+                            .map_err(|e| ApiError { cause: Some(e.to_string()), ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error") })
                     })
-                    .await?
-                    .map_err(|e| ApiError { cause: Some(e.to_string()), ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error") })?;
-                Ok(Bytes::from(zipped))
+                    .await??;
+                Ok::<_, ApiError>(Bytes::from(body))
             })
             .await?;
         let mut response = respond::bytes(DICOM_JSON, body, &caching, ctx.head);
@@ -257,8 +286,11 @@ where
 async fn metadata(ctx: &Ctx<'_>, root: &Root, scope: Scope<'_>) -> Result<Response<Body>, ApiError> {
     let catalog = catalog::catalog(ctx).await?;
     let policy = policy_tag(ctx);
-    let version = [catalog.version.as_bytes(), policy.as_bytes(), b"metadata", scope.study.unwrap_or("").as_bytes(), scope.series.unwrap_or("").as_bytes(), scope.sop.unwrap_or("").as_bytes()];
-    json_answer(ctx, root, &version, || {
+    let listing = catalog.version.clone();
+    let version = [listing.as_bytes(), policy.as_bytes(), b"metadata", scope.study.unwrap_or("").as_bytes(), scope.series.unwrap_or("").as_bytes(), scope.sop.unwrap_or("").as_bytes()];
+    let scope = scope.to_owned();
+    json_answer(ctx, root, &version, move || {
+        let scope = scope.borrowed();
         let chosen: Vec<&catalog::Instance> = catalog.instances.iter().filter(|i| qido::in_scope(i, &scope)).map(AsRef::as_ref).collect();
         if chosen.is_empty() {
             return Err(ApiError::not_found(match scope {

@@ -19,6 +19,9 @@ use crate::http::{ApiError, Ctx};
 
 /// Results one search returns at most, whatever `limit` says.
 pub const MAX_LIMIT: usize = 10_000;
+/// Characters a wildcard match value may have: more than any matched VR holds (PN's three
+/// groups of 64), and a bound on what matching one value costs.
+const MAX_PATTERN: usize = 256;
 
 /// Attributes each level returns (PS3.18 Table 6.7.1-2), besides the UIDs of its parents.
 const STUDY: &[&str] = &[
@@ -89,6 +92,9 @@ impl Query {
                         return Err(ApiError::bad_request(format!("sequence matching is not supported: {:?}", truncated(&name))));
                     }
                     let (tag, vr) = tag_of(&name)?;
+                    if vr != "UI" && value.chars().count() > MAX_PATTERN {
+                        return Err(ApiError::bad_request(format!("a match value has at most {MAX_PATTERN} characters: {:?} has more", truncated(&name))));
+                    }
                     if out.matches.iter().any(|(t, ..)| *t == tag) {
                         return Err(ApiError::bad_request(format!("attribute {:?} is matched twice", truncated(&name))));
                     }
@@ -192,28 +198,54 @@ fn matches(value: Option<&Value>, vr: &str, pattern: &str) -> bool {
     }
 }
 
-/// `*` and `?` wildcards; an exact comparison when there are none.
+/// `*` and `?` wildcards; an exact comparison when there are none. The segments between stars
+/// are placed leftmost, each after the one before, and the last at the end: that is all a star
+/// allows, so a search costs one pass over the value per segment, found by `str::find` when it
+/// has no `?` (linear) and by comparing at each position when it has (at most
+/// [`MAX_PATTERN`] characters a position).
 fn wildcard(text: &str, pattern: &str) -> bool {
-    let (t, p): (Vec<char>, Vec<char>) = (text.chars().collect(), pattern.chars().collect());
-    // Greedy matching with one backtrack point: linear in practice, never exponential.
-    let (mut ti, mut pi, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            ti += 1;
-            pi += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
+    let segments: Vec<&str> = pattern.split('*').collect();
+    let [first, middle @ .., last] = segments.as_slice() else {
+        return prefix_match(text, pattern) == Some(text.len());
+    };
+    let Some(mut at) = prefix_match(text, first) else { return false };
+    for segment in middle.iter().filter(|s| !s.is_empty()) {
+        match find(&text[at..], segment) {
+            Some(end) => at += end,
+            None => return false,
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    let rest = &text[at..];
+    let width = last.chars().count();
+    // The last segment ends the value: it starts `width` characters before the end.
+    let start = match width.checked_sub(1) {
+        None => rest.len(),
+        Some(back) => match rest.char_indices().rev().nth(back) {
+            Some((i, _)) => i,
+            None => return false,
+        },
+    };
+    prefix_match(&rest[start..], last) == Some(rest.len() - start)
+}
+
+/// The bytes of `text` that `segment` (no stars) matches from its start, if it does.
+fn prefix_match(text: &str, segment: &str) -> Option<usize> {
+    let mut chars = text.char_indices();
+    for want in segment.chars() {
+        let (_, got) = chars.next()?;
+        if want != '?' && want != got {
+            return None;
+        }
+    }
+    Some(chars.next().map_or(text.len(), |(i, _)| i))
+}
+
+/// Where the leftmost match of `segment` (no stars) in `text` ends.
+fn find(text: &str, segment: &str) -> Option<usize> {
+    if !segment.contains('?') {
+        return text.find(segment).map(|i| i + segment.len());
+    }
+    text.char_indices().map(|(i, _)| i).find_map(|i| prefix_match(&text[i..], segment).map(|n| i + n))
 }
 
 /// Serves a search at `level` within `scope`.
@@ -222,8 +254,11 @@ pub async fn serve(ctx: &Ctx<'_>, root: &Root, level: Level, scope: Scope<'_>) -
     let catalog = catalog::catalog(ctx).await?;
     let policy = policy_tag(ctx);
     let level_name = format!("{level:?}");
-    let version = [catalog.version.as_bytes(), policy.as_bytes(), b"search", level_name.as_bytes(), scope.study.unwrap_or("").as_bytes(), scope.series.unwrap_or("").as_bytes()];
-    json_answer(ctx, root, &version, || {
+    let listing = catalog.version.clone();
+    let version = [listing.as_bytes(), policy.as_bytes(), b"search", level_name.as_bytes(), scope.study.unwrap_or("").as_bytes(), scope.series.unwrap_or("").as_bytes()];
+    let scope = scope.to_owned();
+    json_answer(ctx, root, &version, move || {
+        let scope = scope.borrowed();
         let mut entities: Vec<Entity<'_>> = Vec::new();
         for instance in catalog.instances.iter().filter(|i| in_scope(i, &scope)) {
             let same = |e: &Entity<'_>| match level {
@@ -268,6 +303,38 @@ mod tests {
         assert!(!wildcard("DOE^JANE", "DOE"));
         assert!(wildcard("", "*"));
         assert!(wildcard(&"a".repeat(64), &"*a".repeat(30)));
+        assert!(wildcard("ÄÖÜ^ß", "?Ö*ß") && !wildcard("ÄÖ", "?Ö?"));
+        assert!(wildcard("abcabc", "*bc") && wildcard("abcabc", "a*c*c") && !wildcard("abc", "abc*d"));
+    }
+
+    /// The matcher against a plain recursive one, on every short text and pattern over a small
+    /// alphabet: the linear placement of segments finds exactly what backtracking finds.
+    #[test]
+    fn wildcards_agree_with_backtracking_on_every_short_case() {
+        fn reference(t: &[char], p: &[char]) -> bool {
+            match p.split_first() {
+                None => t.is_empty(),
+                Some(('*', rest)) => (0..=t.len()).any(|i| reference(&t[i..], rest)),
+                Some((c, rest)) => t.split_first().is_some_and(|(h, tail)| (*c == '?' || c == h) && reference(tail, rest)),
+            }
+        }
+        fn all(alphabet: &[char], max: usize) -> Vec<String> {
+            let mut out = vec![String::new()];
+            let mut last = vec![String::new()];
+            for _ in 0..max {
+                last = last.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+                out.extend(last.iter().cloned());
+            }
+            out
+        }
+        let texts = all(&['a', 'b', 'é'], 5);
+        for pattern in all(&['a', 'é', '*', '?'], 4) {
+            let p: Vec<char> = pattern.chars().collect();
+            for text in &texts {
+                let t: Vec<char> = text.chars().collect();
+                assert_eq!(wildcard(text, &pattern), reference(&t, &p), "{text:?} against {pattern:?}");
+            }
+        }
     }
 
     #[test]

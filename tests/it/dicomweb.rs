@@ -608,3 +608,14 @@ async fn a_frame_list_is_made_as_it_is_sent_within_the_memory_budget() {
         assert!(content[..] == file[start..start + frame as usize], "frame {}", n + 1);
     }
 }
+
+#[tokio::test]
+async fn a_search_pattern_longer_than_any_value_it_could_match_is_refused() {
+    let (server, _, _) = study(Backend::Fs, Settings::default()).await;
+    // 10,000 characters matched against every value with a backtracking matcher took 31 s.
+    let long = format!("*{}b", "a".repeat(10_000));
+    let r = get(&format!("{}/instances?StudyDescription={long}", root(&server))).await;
+    assert_eq!((r.status, r.error()), (400, "a match value has at most 256 characters: \"StudyDescription\" has more".to_owned()));
+    let fine = get(&format!("{}/instances?StudyDescription=*{}", root(&server), "?".repeat(200))).await;
+    assert_eq!(fine.status, 200);
+}
