@@ -56,7 +56,7 @@ pub enum DeidError {
 /// Names this version of what de-identification hands out, for the ETags of what it makes: a
 /// change to the rules (or to the frame blanking that goes with them) changes it, so no client
 /// or cache keeps, or resumes a range of, what an earlier version made.
-pub const RULES_VERSION: &str = "deid-basic-3";
+pub const RULES_VERSION: &str = "deid-basic-4";
 
 /// Which of PS3.15's options apply on top of the Basic Profile; Default is the Basic Profile alone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -224,6 +224,8 @@ fn element(e: InMemElement, context: &Context, depth: usize) -> Option<InMemElem
     }
     let pseudonyms = context.pseudonyms;
     match treatment(tag, vr, context.options) {
+        // PS3.15 means no name to leave, whether or not its table lists the attribute.
+        Treatment::Basic(None) if vr == VR::PN => None,
         Treatment::Keep | Treatment::Basic(None) => Some(keep(e, context, depth)),
         Treatment::ShiftDates => Some(shift_dates(e, context.shift_days)),
         Treatment::Clean => Some(clean(e, context, depth)),
@@ -239,13 +241,18 @@ fn element(e: InMemElement, context: &Context, depth: usize) -> Option<InMemElem
     }
 }
 
-/// Keeps an element; a sequence keeps its items, each de-identified in turn. A kept UID (a SOP
-/// Class, say) that is not shaped as one is replaced by its pseudonym: text in a UI element is
-/// not a UID, and could be a name.
+/// Keeps an element; a sequence keeps its items, each de-identified in turn. A kept UID is
+/// kept only when the standard defines it (a SOP Class, a transfer syntax, a coding scheme):
+/// any other, listed by the table or not, names one instance, series, study or device, and
+/// leaves as its pseudonym, so that no UID links back (PS3.15 E.3.9); text in a UI element is
+/// no UID either.
 fn keep(e: InMemElement, context: &Context, depth: usize) -> InMemElement {
     let (tag, vr) = (e.tag(), e.vr());
-    if vr == VR::UI && !e.to_multi_str().is_ok_and(|values| values.iter().all(|v| crate::dicom::is_uid(v.trim_end_matches(['\0', ' '])))) {
-        return uid(e, context.pseudonyms);
+    if vr == VR::UI {
+        return kept_uids(e, context.pseudonyms);
+    }
+    if !well_formed(&e) {
+        return empty(tag, vr);
     }
     match e.into_value() {
         Value::Sequence(seq) if depth < MAX_DEPTH => {
@@ -255,6 +262,21 @@ fn keep(e: InMemElement, context: &Context, depth: usize) -> InMemElement {
         Value::Sequence(_) => empty(tag, VR::SQ),
         value => DataElement::new(tag, vr, value),
     }
+}
+
+/// Whether a kept value of a VR with a fixed repertoire (numbers, dates, times, ages, codes)
+/// holds only that repertoire. A value that does not is no number or code: a sequence written
+/// where the dictionary says DS, say, read back as text, with whatever names its items held.
+fn well_formed(e: &InMemElement) -> bool {
+    let allowed: fn(char) -> bool = match e.vr() {
+        VR::DS => |c| c.is_ascii_digit() || "+-.eE ".contains(c),
+        VR::IS => |c| c.is_ascii_digit() || "+- ".contains(c),
+        VR::DA | VR::TM | VR::DT => |c| c.is_ascii_digit() || "+-. ".contains(c),
+        VR::AS => |c| c.is_ascii_digit() || "DWMY".contains(c),
+        VR::CS => |c| c.is_ascii_uppercase() || c.is_ascii_digit() || " _".contains(c),
+        _ => return true,
+    };
+    e.to_multi_str().is_ok_and(|values| values.iter().all(|v| v.trim_end_matches('\0').chars().all(allowed)))
 }
 
 /// A DA, DT or TM element with its dates moved back; emptied if any value is not a date.
@@ -308,6 +330,18 @@ fn dummy(tag: Tag, vr: VR) -> InMemElement {
         VR::UI => DataElement::new(tag, vr, PrimitiveValue::from("2.25.0")),
         _ => empty(tag, vr),
     }
+}
+
+/// The element's UIDs, each kept when the standard defines it and otherwise replaced by its
+/// pseudonym.
+fn kept_uids(e: InMemElement, pseudonyms: &Pseudonyms) -> InMemElement {
+    let (tag, vr) = (e.tag(), e.vr());
+    let Ok(values) = e.to_multi_str() else { return empty(tag, vr) };
+    let shown: Vec<String> = values.iter().filter_map(|v| pseudonyms.shown_uid(v)).collect();
+    if shown.is_empty() {
+        return empty(tag, vr);
+    }
+    DataElement::new(tag, VR::UI, PrimitiveValue::Strs(shown.into()))
 }
 
 /// The element's UIDs, each replaced by its pseudonym.

@@ -51,6 +51,14 @@ impl Pseudonyms {
         (!uid.is_empty()).then(|| self.uid(uid))
     }
 
+    /// A UID value as a de-identified object shows it: as it is when the standard defines it
+    /// (under DICOM's own root, `1.2.840.10008.`: SOP Classes, transfer syntaxes, coding
+    /// schemes), its pseudonym otherwise; `None` when nothing is left.
+    pub fn shown_uid(&self, value: &str) -> Option<String> {
+        let uid = value.trim_end_matches(['\0', ' ']);
+        if is_well_known(uid) { Some(uid.to_owned()) } else { self.uid_of(uid) }
+    }
+
     /// How many whole days a patient's dates move back under the Retain Longitudinal Temporal
     /// Information with Modified Dates option: 1 to 3650, from the keyed hash of `patient_id`.
     ///
@@ -66,4 +74,10 @@ impl Pseudonyms {
         // The modulo's bias, below 2^-50, tells nobody anything.
         1 + (u64::from_be_bytes(word) % 3650) as i64
     }
+}
+
+/// Whether `uid` is one the standard itself defines (PS3.6 Annex A), which names no instance and
+/// no site. Only a well-formed UID counts: text in a UI element could be a name.
+pub fn is_well_known(uid: &str) -> bool {
+    uid.starts_with("1.2.840.10008.") && crate::dicom::is_uid(uid)
 }

@@ -69,11 +69,17 @@ pub fn shown(obj: InMemDicomObject, policy: RawDicom, pseudonyms: &Pseudonyms) -
         RawDicom::Deidentify => crate::deid::dataset(obj, pseudonyms),
         RawDicom::Deny => InMemDicomObject::from_element_iter(DENY_ALLOWED.iter().filter_map(|tag| {
             let element = obj.get(*tag)?;
-            if !DENY_PSEUDONYMS.contains(tag) {
-                return Some(element.clone());
+            // Every allowed attribute is a plain value: one written as a sequence (or anything
+            // else) could hold a name, and is left out rather than looked into.
+            if !matches!(element.value(), DicomValue::Primitive(_)) || element.vr() == VR::SQ {
+                return None;
             }
-            let pseudonym = pseudonyms.uid_of(&element.to_str().ok()?)?;
-            Some(DataElement::new(*tag, VR::UI, PrimitiveValue::from(pseudonym)))
+            let shown = match (DENY_PSEUDONYMS.contains(tag), element.vr()) {
+                (true, _) => pseudonyms.uid_of(&element.to_str().ok()?)?,
+                (false, VR::UI) => pseudonyms.shown_uid(&element.to_str().ok()?)?,
+                _ => return Some(element.clone()),
+            };
+            Some(DataElement::new(*tag, VR::UI, PrimitiveValue::from(shown)))
         })),
     }
 }

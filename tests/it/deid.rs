@@ -62,6 +62,26 @@ pub fn planted_object(series: u64, instance: u64) -> (InMemDicomObject, Vec<Stri
     for (tag, value) in plant_overlays(&mut obj) {
         planted.insert(tag, value);
     }
+    // UIDs and names the table does not list (review 3, item 3): the original UIDs again, which
+    // would link the de-identified instance back, a document author, and a name in a group no
+    // dictionary knows.
+    let sop = format!("1.2.826.0.1.3680043.10.9999.{series}.{instance}");
+    for (tag, vr, value) in [
+        (Tag(0x0020, 0x0242), VR::UI, sop.clone()),
+        (Tag(0x0008, 0x1167), VR::UI, sop.clone()),
+        (Tag(0x0008, 0x9123), VR::UI, sop.clone()),
+        (Tag(0x0020, 0x9312), VR::UI, sop.clone()),
+        (Tag(0x0020, 0x9313), VR::UI, "1.2.826.0.1.3680043.10.7777".to_owned()),
+        (Tag(0x0040, 0xA067), VR::PN, "Author^Planted".to_owned()),
+        (Tag(0x0012, 0x9F99), VR::PN, "Unknowngroup^Planted".to_owned()),
+    ] {
+        obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value.as_str())));
+        planted.entry(tag).or_insert(value);
+    }
+    // An attribute `--raw-dicom deny` allows, written as a sequence that holds a name (item 8).
+    let inside = InMemDicomObject::from_element_iter([DataElement::new(tags::PATIENT_NAME, VR::PN, PrimitiveValue::from("Sequenced^Planted"))]);
+    obj.put(DataElement::new(tags::SLICE_LOCATION, VR::SQ, DataSetSequence::new(vec![inside], Length::UNDEFINED)));
+    planted.insert(tags::SLICE_LOCATION, "Sequenced^Planted".to_owned());
     obj.put(DataElement::new(Tag(0x0011, 0x0010), VR::LO, PrimitiveValue::from("ACME PRIVATE")));
     obj.put(DataElement::new(Tag(0x0011, 0x1001), VR::LO, PrimitiveValue::from("PRIVATEPLANT")));
     planted.insert(Tag(0x0011, 0x1001), "PRIVATEPLANT".into());
