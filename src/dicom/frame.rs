@@ -87,11 +87,20 @@ pub fn carries_metadata(uid: &str) -> bool {
 /// A stored frame's items with the text of its stream blanked in place, by the stream's own
 /// kind: a JPEG or JPEG-LS stream's metadata segments ([`jpeg::blank_metadata`]), a JPEG 2000
 /// codestream's comments ([`super::j2k::blank_comments`]). The same length, so item lengths and
-/// offset tables still hold.
+/// offset tables still hold. A stream of neither kind (a JP2 file around a codestream, a byte
+/// before SOI) cannot be cleaned by its structure: its fragments are zeroed whole, and items
+/// that are not well formed, which cannot be split into a stream, are zeroed with their headers,
+/// so that what could not be read for text is not handed out.
 pub fn blank_frame_metadata(bytes: &[u8]) -> Cow<'_, [u8]> {
-    let Ok(parts) = fragments(bytes) else { return Cow::Borrowed(bytes) };
+    let zeroed = || if bytes.iter().all(|b| *b == 0) { Cow::Borrowed(bytes) } else { Cow::Owned(vec![0; bytes.len()]) };
+    let Ok(parts) = fragments(bytes) else { return zeroed() };
     let stream = parts.concat();
-    let blanked = if stream.starts_with(&[0xFF, 0xD8]) { jpeg::blank_metadata(&stream) } else { super::j2k::blank_comments(&stream) };
+    let blanked = match StreamKind::of(&stream) {
+        Some(StreamKind::Jpeg) => jpeg::blank_metadata(&stream),
+        Some(StreamKind::Codestream) => super::j2k::blank_comments(&stream),
+        // The item headers stay, so the object still parses; their contents go.
+        None => Cow::Owned(vec![0; stream.len()]),
+    };
     let Cow::Owned(blanked) = blanked else { return Cow::Borrowed(bytes) };
     let mut out = bytes.to_vec();
     let mut taken = 0;
@@ -102,6 +111,32 @@ pub fn blank_frame_metadata(bytes: &[u8]) -> Cow<'_, [u8]> {
         taken += part.len();
     }
     Cow::Owned(out)
+}
+
+/// The streams whose text [`blank_frame_metadata`] can find by their structure.
+enum StreamKind {
+    /// JPEG or JPEG-LS, from SOI.
+    Jpeg,
+    /// A bare JPEG 2000 or HTJ2K codestream, from SOC.
+    Codestream,
+}
+
+impl StreamKind {
+    fn of(stream: &[u8]) -> Option<Self> {
+        if stream.starts_with(&[0xFF, 0xD8]) {
+            Some(StreamKind::Jpeg)
+        } else if super::j2k::is_codestream(stream) {
+            Some(StreamKind::Codestream)
+        } else {
+            None
+        }
+    }
+}
+
+/// Whether a frame's items hold a stream whose text [`blank_frame_metadata`] can find; one that
+/// does not is zeroed whole there, which ingest refuses to store.
+pub fn text_is_findable(bytes: &[u8]) -> bool {
+    fragments(bytes).is_ok_and(|parts| StreamKind::of(&parts.concat()).is_some())
 }
 
 const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";

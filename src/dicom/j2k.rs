@@ -16,6 +16,11 @@ pub const SYNTAXES: &[&str] = &[
     "1.2.840.10008.1.2.4.203",
 ];
 
+/// Whether `stream` opens as a bare codestream (SOC, then SIZ), the form DICOM stores.
+pub fn is_codestream(stream: &[u8]) -> bool {
+    stream.starts_with(&[0xFF, 0x4F, 0xFF, 0x51])
+}
+
 /// The codestream with the text of every comment (COM) segment, in the main header and in each
 /// tile-part header, overwritten by zeros in place: the same length, so item lengths, offset
 /// tables and tile-part lengths hold (ITU-T T.800 A.9.2; its registration value is kept).
@@ -28,7 +33,7 @@ pub fn blank_comments(stream: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     const SOD: u8 = 0x93;
     const EOC: u8 = 0xD9;
     const COM: u8 = 0x64;
-    if !stream.starts_with(&[0xFF, 0x4F, 0xFF, 0x51]) {
+    if !is_codestream(stream) {
         return stream.into();
     }
     // The marker at `at` and where its segment ends (SOD and EOC have no length of their own).

@@ -13,7 +13,7 @@ mod rle;
 pub mod walk;
 
 pub use attrs::{Geometry, Image, Lut, Palette, Presentation};
-pub use frame::{blank_frame_metadata, carries_metadata, decode_frame, fragments};
+pub use frame::{blank_frame_metadata, carries_metadata, decode_frame, fragments, text_is_findable};
 pub use jpeg::{blank_metadata, browser_ready_jpeg, header_end as jpeg_header_end, is_jpeg_syntax};
 pub(crate) use jpeg::without_metadata as jpeg_without_metadata;
 pub use index::{Index, Layout, Limits};

@@ -12,7 +12,7 @@ use super::manifest::{Instance, Kind, Refusal};
 use super::{BurnedIn, Job, Object, Place};
 use crate::dicom::index::{INITIAL_PREFIX, Parsed, next_prefix, parse_header};
 use crate::dicom::walk::{ITEM, PixelElement, SEQUENCE_DELIMITATION};
-use crate::dicom::{DicomError, Geometry, Image, blank_frame_metadata, carries_metadata};
+use crate::dicom::{DicomError, Geometry, Image, blank_frame_metadata, carries_metadata, text_is_findable};
 
 /// Modalities whose images usually carry text burned into the pixels: ultrasound, secondary
 /// capture (screenshots, scanned documents) and external-camera photography.
@@ -158,6 +158,9 @@ fn copy_pixel_data(input: &mut dyn Read, pixel: &PixelElement, markers: bool, ma
     }
     let flush = |frame: &mut Vec<u8>, out: &mut dyn Write| -> io::Result<()> {
         if !frame.is_empty() {
+            if !text_is_findable(frame) {
+                return Err(invalid("a frame is no JPEG or JPEG 2000 stream framegate can read for text (a wrapped or offset stream)"));
+            }
             out.write_all(&blank_frame_metadata(frame))?;
             frame.clear();
         }

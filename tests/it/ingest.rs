@@ -670,3 +670,71 @@ async fn jpeg_ls_and_jpeg_2000_frames_lose_their_text_too() {
         server.stop().await;
     }
 }
+
+/// A box of a JP2 file: its length, type and content.
+fn jp2_box(kind: &[u8; 4], content: &[u8]) -> Vec<u8> {
+    [&((content.len() + 8) as u32).to_be_bytes()[..], kind, content].concat()
+}
+
+/// Streams whose text no structure-aware blanking finds (review 3, item 2), each in a one-frame
+/// object of its syntax: a JPEG 2000 codestream wrapped in a JP2 file with an `xml ` box and a
+/// comment, and a JPEG with one byte before SOI, which keeps its comment and EXIF. None of their
+/// text leaves through the raw route, WADO-RS frames and instances, or frames under `deny`, and
+/// ingest refuses to store them.
+#[tokio::test]
+async fn wrapped_and_offset_streams_leave_no_text() {
+    let values = ["PLANTEDXMLNAME", "PLANTEDMRN", "PLANTEDCOMMENT", "PLANTEDEXIF"];
+    let comment = [&[0xFF, 0x64][..], &(2u16 + 2 + 14).to_be_bytes(), &[0, 1], b"PLANTEDCOMMENT"].concat();
+    let codestream = [&[0xFF, 0x4F, 0xFF, 0x51, 0, 6, 0, 0][..], &comment, &[0xFF, 0xD9]].concat();
+    let jp2 = [
+        jp2_box(b"jP  ", &[0x0D, 0x0A, 0x87, 0x0A]),
+        jp2_box(b"ftyp", b"jp2 \0\0\0\0jp2 "),
+        jp2_box(b"xml ", b"<patient>PLANTEDXMLNAME PLANTEDMRN</patient>"),
+        jp2_box(b"jp2c", &codestream),
+    ]
+    .concat();
+    let offset_jpeg = [&[0u8][..], &with_jpeg_metadata(&grey_jpeg(3), "PLANTEDCOMMENT", "PLANTEDEXIF")].concat();
+    for (name, syntax, stream) in [("jp2", "1.2.840.10008.1.2.4.90", jp2), ("offset-jpeg", "1.2.840.10008.1.2.4.50", offset_jpeg)] {
+        let mut obj = sample::ct_slice(0, 1, 32);
+        obj.put(DataElement::new(tags::BITS_ALLOCATED, VR::US, PrimitiveValue::from(8u16)));
+        obj.put(DataElement::new(tags::BITS_STORED, VR::US, PrimitiveValue::from(8u16)));
+        obj.put(DataElement::new(tags::HIGH_BIT, VR::US, PrimitiveValue::from(7u16)));
+        let file = sample::to_bytes_in(sample::with_one_fragment(obj, stream), syntax).unwrap();
+        let planted: Vec<&str> = values.iter().copied().filter(|v| contains(&file, v)).collect();
+        assert!(planted.len() >= 2, "{name}: {planted:?}");
+
+        for policy in [framegate::RawDicom::Deidentify, framegate::RawDicom::Deny] {
+            let server = Server::start_with(framegate::Settings { raw_dicom: policy, ..Default::default() }).await;
+            server.put("w/x.dcm", file.clone()).await;
+            let root = server.url("w", "w", "/-/dicomweb");
+            let found = get(&format!("{root}/instances")).await.json();
+            let uid = |tag: &str| found[0][tag]["Value"][0].as_str().unwrap().to_owned();
+            let instance = format!("{root}/studies/{}/series/{}/instances/{}", uid("0020000D"), uid("0020000E"), uid("00080018"));
+            let answers = [
+                get(&server.url("w", "w/x.dcm", "")).await,
+                request("GET", &format!("{instance}/frames/1"), &[("accept", "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*")]).await,
+                request("GET", &format!("{instance}/frames/1"), &[("accept", "*/*")]).await,
+                request("GET", &instance, &[("accept", "application/dicom")]).await,
+            ];
+            for (n, answer) in answers.iter().enumerate() {
+                for value in &planted {
+                    assert!(!contains(&answer.body, value), "{name} under {policy:?}: {value} left in answer {n} ({})", answer.status);
+                }
+            }
+            assert_eq!(answers[1].status, 200, "{name} under {policy:?}: the stored frame is answered, zeroed");
+            server.stop().await;
+        }
+
+        let work = tempfile::tempdir().unwrap();
+        std::fs::write(work.path().join("in.dcm"), &file).unwrap();
+        let d = dest(Backend::Fs).await;
+        let manifest = ingest_with(vec![Source::Local(work.path().join("in.dcm"))], &d.destination, Options::default()).await;
+        assert_eq!((manifest.totals.written, manifest.totals.failed), (0, 1), "{name}: {manifest:#?}");
+        assert!(manifest.failed[0].reason.contains("can read for text"), "{name}: {}", manifest.failed[0].reason);
+        for (path, bytes) in every_file(&d.root) {
+            for value in &planted {
+                assert!(!contains(&bytes, value), "{name}: {value} stored in {}", path.display());
+            }
+        }
+    }
+}
