@@ -1,6 +1,7 @@
 //! `/v1/{token}/{key}`: the stored bytes, streamed, with `Range`. DICOM objects are handed out
 //! as the `--raw-dicom` policy says: de-identified (the default), as stored, or not at all.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -132,11 +133,11 @@ async fn pixel_stream(store: &Arc<dyn Store>, object: &ObjectId, marked_frames: 
     }
     let (store, object) = (store.clone(), object.clone());
     let pieces = pieces(marked_frames, span);
-    let chunks = stream::iter(pieces).then(move |(read, take)| {
+    let chunks = stream::iter(pieces).then(move |(read, take, frame)| {
         let (store, object) = (store.clone(), object.clone());
         async move {
             let bytes = store.read(&object.key, &object.meta, read.clone()).await.map_err(std::io::Error::other)?;
-            let cleaned = blank_frame_metadata(&bytes);
+            let cleaned = if frame { blank_frame_metadata(&bytes) } else { Cow::Borrowed(&bytes[..]) };
             let from = (take.start - read.start) as usize;
             Ok(Bytes::copy_from_slice(&cleaned[from..from + (take.end - take.start) as usize]))
         }
@@ -145,20 +146,21 @@ async fn pixel_stream(store: &Arc<dyn Store>, object: &ObjectId, marked_frames: 
 }
 
 /// Splits `span` into reads: each frame it touches is read whole (to find its segments) and
-/// the part inside `span` taken; the bytes between frames are read as they are.
-fn pieces(frames: &[Range<u64>], span: Range<u64>) -> Vec<(Range<u64>, Range<u64>)> {
+/// the part inside `span` taken; the bytes between frames (the Pixel Data header, the offset
+/// table) are read as they are. Each piece says whether it is a frame.
+fn pieces(frames: &[Range<u64>], span: Range<u64>) -> Vec<(Range<u64>, Range<u64>, bool)> {
     let mut out = Vec::new();
     let mut at = span.start;
     for frame in frames.iter().filter(|f| f.end > span.start && f.start < span.end) {
         if at < frame.start {
-            out.push((at..frame.start, at..frame.start));
+            out.push((at..frame.start, at..frame.start, false));
         }
         let take = at.max(frame.start)..span.end.min(frame.end);
-        out.push((frame.clone(), take.clone()));
+        out.push((frame.clone(), take.clone(), true));
         at = take.end;
     }
     if at < span.end {
-        out.push((at..span.end, at..span.end));
+        out.push((at..span.end, at..span.end, false));
     }
     out
 }
