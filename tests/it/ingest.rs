@@ -503,6 +503,53 @@ async fn burned_in_annotation_is_refused_by_default_and_kept_when_asked() {
     assert_eq!(kept.studies.iter().flat_map(|s| &s.series).map(|s| s.burned_in).sum::<u64>(), 4, "listed as kept with burned-in text");
 }
 
+/// Issue 22, attack 4: an ultrasound picture whose pixels show a name and an MRN went in under
+/// the default `--burned-in refuse` when it was spelled in any of these ways, and the viewer got
+/// no warning. Each is refused, and served with `burned_in_annotation: true`.
+#[tokio::test]
+async fn burned_in_images_spelled_as_a_reader_would_accept_them_are_refused_and_flagged() {
+    let cs = |tag, value: &str| DataElement::new(tag, VR::CS, PrimitiveValue::from(value));
+    let variants: Vec<(&str, Vec<DataElement<InMemDicomObject>>, Option<Tag>)> = vec![
+        ("lower", vec![cs(tags::MODALITY, "us")], None),
+        ("none", vec![], Some(tags::MODALITY)),
+        ("ot", vec![cs(tags::MODALITY, "OT")], None),
+        ("ivus", vec![cs(tags::MODALITY, "IVUS")], None),
+        ("es", vec![cs(tags::MODALITY, "ES")], None),
+        ("label", vec![cs(tags::MODALITY, "SM"), DataElement::new(tags::IMAGE_TYPE, VR::CS, PrimitiveValue::Strs(["ORIGINAL", "PRIMARY", "LABEL", "NONE"].into_iter().map(String::from).collect()))], None),
+        ("yes", vec![cs(tags::BURNED_IN_ANNOTATION, "yes")], None),
+        ("class", vec![DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.6.1"))], None),
+    ];
+    let work = tempfile::tempdir().unwrap();
+    let count = variants.len();
+    for (i, (name, elements, removed)) in variants.into_iter().enumerate() {
+        let mut obj = sample::ct_slice(i, count, 16);
+        obj.remove_element(tags::BURNED_IN_ANNOTATION);
+        if let Some(tag) = removed {
+            obj.remove_element(tag);
+        }
+        for element in elements {
+            obj.put(element);
+        }
+        std::fs::write(work.path().join(format!("{name}.dcm")), sample::to_bytes(obj).unwrap()).unwrap();
+    }
+    let d = dest(Backend::Fs).await;
+    let refused = ingest_with(vec![Source::Local(work.path().to_owned())], &d.destination, Options::default()).await;
+    assert_eq!((refused.totals.written, refused.totals.skipped), (0, count as u64), "{:#?}", refused.skipped);
+    assert!(refused.skipped.iter().all(|n| n.reason.starts_with("burned-in annotation")), "{:#?}", refused.skipped);
+    assert!(every_file(&d.root).is_empty(), "nothing stored");
+
+    // Served as they are, each is flagged for the viewer.
+    let server = Server::start().await;
+    for name in ["lower", "none", "ot", "ivus", "es", "label", "yes", "class"] {
+        server.put(&format!("us/{name}.dcm"), std::fs::read(work.path().join(format!("{name}.dcm"))).unwrap()).await;
+        let info = get(&server.url("us", &format!("us/{name}.dcm"), "/-/info.json")).await;
+        assert_eq!(info.status, 200, "{name}");
+        assert_eq!(info.json()["burned_in_annotation"], true, "{name}");
+    }
+    assert_eq!(get(&server.url("us", "us", "/-/stack.json")).await.json()["burned_in_annotation"], true);
+    server.stop().await;
+}
+
 /// `POST .../-/upload`: an upload token only, a size limit, hostile archives refused with the
 /// manifest, and nothing of a failed upload left in the store.
 #[tokio::test]
