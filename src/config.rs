@@ -190,6 +190,9 @@ pub struct Tuning {
     /// Uploads received at once; more are answered 503.
     #[arg(long, env = "FRAMEGATE_MAX_CONCURRENT_UPLOADS", default_value_t = 2)]
     pub max_concurrent_uploads: usize,
+    /// Largest total one uploaded ZIP archive may unpack to, in GiB.
+    #[arg(long, env = "FRAMEGATE_MAX_UNPACKED_GB", default_value_t = 16)]
+    pub max_unpacked_gb: u64,
     #[command(flatten)]
     pub deid: DeidArgs,
 }
@@ -228,7 +231,14 @@ impl Tuning {
             upload: crate::http::UploadSettings {
                 max_bytes: self.max_upload_mb.max(1) << 20,
                 concurrent: self.max_concurrent_uploads.max(1),
-                options: crate::ingest::Options { limits: crate::ingest::Limits { max_header_bytes: self.max_header_mb.max(1) << 20, ..Default::default() }, ..self.deid.options() },
+                options: crate::ingest::Options {
+                    limits: crate::ingest::Limits {
+                        max_header_bytes: self.max_header_mb.max(1) << 20,
+                        max_unpacked_bytes: self.max_unpacked_gb.max(1) << 30,
+                        ..Default::default()
+                    },
+                    ..self.deid.options()
+                },
             },
         })
     }
@@ -440,6 +450,13 @@ mod tests {
             assert!(settings(&["--frame-ancestors", bad]).is_err(), "{bad}");
         }
         assert!(settings(&["--cors-origin", "https://a.example;x"]).is_err());
+    }
+
+    /// Issue 22, attack 5: serve had no bound of its own on what one upload unpacks to.
+    #[test]
+    fn serve_bounds_what_an_uploaded_archive_unpacks_to() {
+        assert_eq!(settings(&[]).unwrap().upload.options.limits.max_unpacked_bytes, 16 << 30);
+        assert_eq!(settings(&["--max-unpacked-gb", "3"]).unwrap().upload.options.limits.max_unpacked_bytes, 3 << 30);
     }
 
     #[test]

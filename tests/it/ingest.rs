@@ -416,6 +416,82 @@ fn mark_encrypted(mut zip: Vec<u8>) -> Vec<u8> {
     zip
 }
 
+/// A CT object `index` of `rows` × 512 pixels, all zero: a DICOM file that deflates to almost
+/// nothing and is not burned in, so only the archive's limits stand between it and the store.
+fn zero_slice(index: usize, rows: u16) -> Vec<u8> {
+    let mut obj = sample::ct_slice(index, 8, 16);
+    obj.put(DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(rows)));
+    obj.put(DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(512u16)));
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::from(vec![0u8; usize::from(rows) * 512 * 2])));
+    sample::to_bytes(obj).unwrap()
+}
+
+/// Every central directory record's offset in `zip`.
+fn directory_records(zip: &[u8]) -> Vec<usize> {
+    zip.windows(4).enumerate().filter(|(_, w)| *w == b"PK\x01\x02").map(|(at, _)| at).collect()
+}
+
+/// Issue 22, attack 5: the ratio check trusted the compressed size the directory declares, and
+/// skipped entries up to 1 MiB. An entry claiming 1 MiB compressed, and a few entries under
+/// 1 MiB each, all of zeros, are refused by what they really occupy, and nothing is stored.
+#[tokio::test]
+async fn zip_bombs_are_held_to_the_bytes_they_really_occupy() {
+    let work = tempfile::tempdir().unwrap();
+    // 32 MiB of zeros in about 32 KiB, whose directory claims 1 MiB compressed (a ratio of 32).
+    let big = zero_slice(0, 32_768);
+    let mut claimed = zip_of(&[("big.dcm", &big[..])]);
+    assert!(claimed.len() < 64 << 10, "{}", claimed.len());
+    let record = directory_records(&claimed)[0];
+    claimed[record + 20..record + 24].copy_from_slice(&(1u32 << 20).to_le_bytes());
+    std::fs::write(work.path().join("claimed.zip"), &claimed).unwrap();
+    // Entries just under 1 MiB, each deflated to about a kilobyte.
+    let small: Vec<(String, Vec<u8>)> = (1..4).map(|i| (format!("s{i}.dcm"), zero_slice(i, 1000))).collect();
+    assert!(small.iter().all(|(_, b)| b.len() < 1 << 20));
+    let small: Vec<(&str, &[u8])> = small.iter().map(|(n, b)| (n.as_str(), &b[..])).collect();
+    std::fs::write(work.path().join("small.zip"), zip_of(&small)).unwrap();
+    let d = dest(Backend::Fs).await;
+    for (name, entries) in [("claimed.zip", 1), ("small.zip", 3)] {
+        let manifest = ingest_with(vec![Source::Local(work.path().join(name))], &d.destination, Options::default()).await;
+        assert_eq!(manifest.totals.written, 0, "{name}");
+        assert_eq!(manifest.failed.len(), entries, "{name}: {:#?}", manifest.failed);
+        assert!(manifest.failed.iter().all(|n| n.reason.starts_with("inflates")), "{name}: {:#?}", manifest.failed);
+    }
+    assert!(every_file(&d.root).is_empty(), "nothing stored");
+
+    // The same entries in a stored (uncompressed) archive go in: real DICOM is not refused.
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in &small {
+        writer.start_file(*name, zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored)).unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    std::fs::write(work.path().join("stored.zip"), writer.finish().unwrap().into_inner()).unwrap();
+    let manifest = ingest_with(vec![Source::Local(work.path().join("stored.zip"))], &d.destination, Options::default()).await;
+    assert_eq!(manifest.totals.written, 3, "{:#?}", manifest.failed);
+}
+
+/// Issue 22, attack 12: a ZIP with two entries of one name lost the first, neither ingested nor
+/// listed. Every entry is accounted for; the one not read is listed as refused.
+#[tokio::test]
+async fn a_second_entry_with_the_same_name_is_listed_not_dropped() {
+    let first = sample::to_bytes(sample::ct_slice(0, 2, 16)).unwrap();
+    let second = sample::to_bytes(sample::ct_slice(1, 2, 16)).unwrap();
+    // Written under two names, then renamed by hand: writers refuse duplicate names.
+    let mut zip = zip_of(&[("a.dcm", &first[..]), ("b.dcm", &second[..])]);
+    for at in (0..zip.len() - 5).filter(|&at| &zip[at..at + 5] == b"b.dcm").collect::<Vec<_>>() {
+        zip[at..at + 5].copy_from_slice(b"a.dcm");
+    }
+    assert!(zip::ZipArchive::new(std::io::Cursor::new(&zip)).unwrap().has_duplicate_names());
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("dup.zip"), &zip).unwrap();
+    let d = dest(Backend::Fs).await;
+    let manifest = ingest_with(vec![Source::Local(work.path().join("dup.zip"))], &d.destination, Options::default()).await;
+    let t = &manifest.totals;
+    assert_eq!(t.written + t.unchanged + t.skipped + t.failed, 2, "both entries are accounted for: {manifest:#?}");
+    assert_eq!(t.written, 1);
+    assert_eq!(manifest.failed.len(), 1, "{:#?}", manifest.failed);
+    assert!(manifest.failed[0].reason.starts_with("a second entry with the same name"), "{:#?}", manifest.failed);
+}
+
 crate::on_both_stores!(hostile_archives_are_refused_and_nothing_escapes);
 
 async fn hostile_archives_are_refused_and_nothing_escapes(backend: Backend) {
