@@ -190,6 +190,10 @@ pub struct Tuning {
     /// Uploads received at once; more are answered 503.
     #[arg(long, env = "FRAMEGATE_MAX_CONCURRENT_UPLOADS", default_value_t = 2)]
     pub max_concurrent_uploads: usize,
+    /// The least an upload must average after its first 30 s, in KiB/s (0 turns it off): a
+    /// slower one is cut with 408, so a trickling client cannot hold an upload slot.
+    #[arg(long, env = "FRAMEGATE_MIN_UPLOAD_KIB_PER_S", default_value_t = 32)]
+    pub min_upload_kib_per_s: u64,
     /// Largest total one uploaded ZIP archive may unpack to, in GiB.
     #[arg(long, env = "FRAMEGATE_MAX_UNPACKED_GB", default_value_t = 16)]
     pub max_unpacked_gb: u64,
@@ -231,6 +235,7 @@ impl Tuning {
             upload: crate::http::UploadSettings {
                 max_bytes: self.max_upload_mb.max(1) << 20,
                 concurrent: self.max_concurrent_uploads.max(1),
+                min_rate: self.min_upload_kib_per_s << 10,
                 options: crate::ingest::Options {
                     limits: crate::ingest::Limits {
                         max_header_bytes: self.max_header_mb.max(1) << 20,
@@ -239,6 +244,7 @@ impl Tuning {
                     },
                     ..self.deid.options()
                 },
+                ..crate::http::UploadSettings::default()
             },
         })
     }

@@ -626,6 +626,44 @@ async fn burned_in_images_spelled_as_a_reader_would_accept_them_are_refused_and_
     server.stop().await;
 }
 
+/// Issue 22, attack 6: clients sending a byte now and then held every upload slot, since only
+/// 60 s of silence cut them, and a normal upload got 503. An upload slower than the minimum rate
+/// once its grace has passed is cut with 408, and its slot serves the next upload.
+#[tokio::test]
+async fn a_trickling_upload_is_cut_with_408_and_frees_its_slot() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upload = framegate::http::UploadSettings { concurrent: 1, min_rate: 4 << 10, grace: std::time::Duration::from_secs(1), ..Default::default() };
+    let server = Server::start_with(framegate::Settings { upload, ..Default::default() }).await;
+    let token = server.keys.sign_for(Purpose::Upload, &key("site"), now() + 600);
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let head = format!("POST /v1/{token}/site/-/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+    write.write_all(head.as_bytes()).await.unwrap();
+    // A byte every 200 ms: never silent for long, far under 4 KiB/s.
+    let trickle = tokio::spawn(async move {
+        for _ in 0..100 {
+            if write.write_all(b"x").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let slice = sample::to_bytes(sample::ct_slice(0, 1, 16)).unwrap();
+    let url = format!("{}/v1/{token}/site/-/upload", server.base());
+    assert_eq!(request_with_body("POST", &url, slice.clone()).await.status, 503, "the trickler holds the one slot");
+    let started = std::time::Instant::now();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), read.read(&mut answer)).await.expect("the trickler is cut").unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("the upload is too slow: it must average at least 4 KiB/s"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    trickle.abort();
+    assert_eq!(request_with_body("POST", &url, slice).await.status, 200, "the slot is free again");
+    server.stop().await;
+}
+
 /// `POST .../-/upload`: an upload token only, a size limit, hostile archives refused with the
 /// manifest, and nothing of a failed upload left in the store.
 #[tokio::test]
