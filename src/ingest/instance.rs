@@ -55,6 +55,7 @@ pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64)
         head: &deidentified,
         size: native_size,
         duplicate: "the same instance (SOP Instance UID) as an earlier file: not copied twice",
+        conflict: "an instance with these UIDs is already stored, with other content: not replaced",
     };
     let pixel_element = &prefix[pixel.header_offset as usize..];
     let max_frame = job.options.limits.max_frame_bytes;

@@ -39,7 +39,7 @@ use crate::sniff::{self, FileKind};
 use crate::key::ObjectKey;
 use crate::store::Store;
 use manifest::{Builder, Instance, Kind, Refusal};
-use write::{Out, Writer};
+use write::{Out, Stored, Writer};
 
 /// What to do with images whose pixels may show text that identifies the patient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -260,16 +260,26 @@ impl Job {
 
     /// Writes `object`: its head, then what `rest` writes after it. Not when this run has
     /// taken its key already (the manifest says `object.duplicate`), nor when the key already
-    /// holds it; a key whose source broke off midway is given back, so a later good copy of the
-    /// same object still goes in.
+    /// holds it (`unchanged`) or another object (the manifest says `object.conflict`: an ingest
+    /// or upload never replaces what is stored); a key whose source broke off midway is given
+    /// back, so a later good copy of the same object still goes in.
     fn write(&self, object: Object<'_>, rest: impl FnOnce(&mut Out) -> io::Result<()>) {
-        let Object { key, place, kind, source_bytes, instance, head, size, duplicate } = object;
+        let Object { key, place, kind, source_bytes, instance, head, size, duplicate, conflict } = object;
         let seen = || self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if !seen().insert(key.clone()) {
             return self.manifest.refuse(place, kind, source_bytes, Refusal::Skip(duplicate.into()));
         }
-        if self.writer.unchanged(&key, head, size) {
-            return self.manifest.unchanged(source_bytes, &key, instance);
+        match self.writer.stored(&key, head, size) {
+            Stored::Nothing => {}
+            Stored::Same => return self.manifest.unchanged(source_bytes, &key, instance),
+            Stored::Other => {
+                seen().remove(&key);
+                return self.manifest.refuse(place, kind, source_bytes, Refusal::Skip(conflict.into()));
+            }
+            Stored::Unknown(why) => {
+                seen().remove(&key);
+                return self.manifest.refuse(place, kind, source_bytes, Refusal::Fail(why));
+            }
         }
         let mut out = self.writer.begin(key.clone(), place.clone(), kind, source_bytes, instance);
         match io::Write::write_all(&mut out, head).and_then(|()| rest(&mut out)) {
@@ -303,6 +313,8 @@ struct Object<'a> {
     size: Option<u64>,
     /// Why a second object at the same key in one run is not copied.
     duplicate: &'static str,
+    /// Why an object is not written over another one its key already holds.
+    conflict: &'static str,
 }
 
 /// Why a file that is neither DICOM, an image nor an archive is left out, told by its extension

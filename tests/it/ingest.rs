@@ -664,6 +664,38 @@ async fn a_trickling_upload_is_cut_with_408_and_frees_its_slot() {
     server.stop().await;
 }
 
+/// Issue 22, attack 11: an upload holding an instance with the UIDs of one already stored
+/// replaced it, and the manifest said "written". It is refused and listed, the stored object
+/// kept byte for byte; the same object again is "unchanged". Ingest and uploads share the rule.
+#[tokio::test]
+async fn an_upload_never_replaces_an_instance_with_the_same_uids() {
+    let server = Server::start().await;
+    let token = server.keys.sign_for(Purpose::Upload, &key("site"), now() + 600);
+    let url = format!("{}/v1/{token}/site/-/upload", server.base());
+    let original = sample::to_bytes(sample::ct_slice(0, 1, 16)).unwrap();
+    let mut other = sample::ct_slice(0, 1, 16);
+    other.put(DataElement::new(tags::WINDOW_CENTER, VR::DS, PrimitiveValue::from("500")));
+    let other = sample::to_bytes(other).unwrap();
+
+    let first = request_with_body("POST", &url, original.clone()).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.json()["totals"]["written"], 1);
+    let stored = every_file(&server.path("site"));
+    assert_eq!(stored.len(), 1);
+
+    let replaced = request_with_body("POST", &url, other).await;
+    assert_eq!(replaced.status, 422, "{}", String::from_utf8_lossy(&replaced.body));
+    let manifest: Manifest = serde_json::from_slice(&replaced.body).unwrap();
+    assert_eq!((manifest.totals.written, manifest.totals.skipped), (0, 1), "{manifest:#?}");
+    assert_eq!(manifest.skipped[0].reason, "an instance with these UIDs is already stored, with other content: not replaced");
+    assert_eq!(every_file(&server.path("site")), stored, "the stored object is kept byte for byte");
+
+    let again = request_with_body("POST", &url, original).await;
+    assert_eq!(again.status, 200);
+    assert_eq!((again.json()["totals"]["written"].as_u64(), again.json()["totals"]["unchanged"].as_u64()), (Some(0), Some(1)));
+    server.stop().await;
+}
+
 /// `POST .../-/upload`: an upload token only, a size limit, hostile archives refused with the
 /// manifest, and nothing of a failed upload left in the store.
 #[tokio::test]
