@@ -371,7 +371,7 @@ pub struct IngestArgs {
     /// Take share i of n (from 0), so that n processes split one large source.
     #[arg(long, value_parser = crate::ingest::Shard::parse)]
     pub shard: Option<crate::ingest::Shard>,
-    /// Largest ratio of a ZIP entry's size to its compressed size.
+    /// Largest ratio of a ZIP entry's size to the bytes it really occupies in the archive.
     #[arg(long, default_value_t = 200)]
     pub max_zip_ratio: u64,
     /// Largest total one ZIP archive may unpack to, in GiB.

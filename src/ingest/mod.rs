@@ -62,7 +62,8 @@ pub struct Limits {
     /// Largest compressed frame of a JPEG or JPEG-LS object, held whole to blank its metadata:
     /// the same bound the server reads a frame by.
     pub max_frame_bytes: u64,
-    /// Largest ratio of an archive entry's size to its compressed size (ZIP bombs).
+    /// Largest ratio of an archive entry's size to the bytes it really occupies in the archive,
+    /// from its local header to the next (ZIP bombs).
     pub max_ratio: u64,
     /// Largest total that the entries of one archive may unpack to.
     pub max_unpacked_bytes: u64,
