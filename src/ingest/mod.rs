@@ -16,7 +16,8 @@
 //! - [`archive`]: the entries of a ZIP archive, with hostile ones refused;
 //! - [`instance`]: one DICOM object, its header de-identified and its Pixel Data streamed;
 //! - [`picture`]: one JPEG or PNG image without its metadata;
-//! - [`write`]: objects to the store, several at once, skipping those already there;
+//! - [`write`]: objects to the store, several at once, skipping those already there and never
+//!   writing over another object;
 //! - [`manifest`]: what was done, with no patient data in it.
 
 mod archive;
