@@ -313,6 +313,15 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_spans_to_the_next_header_or_the_directory() {
+        let file = |header_start| File { name: String::new(), size: 0, header_start, index: None };
+        let spans = Spans::new(&[file(100), file(0), file(100), file(250)], 400);
+        assert_eq!([spans.of(0), spans.of(100), spans.of(250)], [100, 150, 150]);
+        // A header at or past the directory occupies nothing.
+        assert_eq!(Spans::new(&[file(0), file(500)], 400).of(500), 0);
+    }
+
+    #[test]
     fn the_declared_entry_count_is_read_before_parsing_and_a_fake_record_cannot_lower_it() {
         assert_eq!(declared_entries(&mut archive(3, b"")).unwrap(), 3);
         // A record-shaped comment declaring more than the archive holds: the larger count wins.

@@ -68,3 +68,19 @@ fn zip64(extra: &[u8], compressed: u32, size: u32, header: u32) -> (u64, u64) {
     }
     values
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saturated_fields_are_read_from_the_zip64_extra_field_in_order() {
+        let field = |values: &[u64]| [&1u16.to_le_bytes()[..], &((values.len() * 8) as u16).to_le_bytes(), &values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>()].concat();
+        // Another extra field first, then ZIP64 with size, compressed size and offset.
+        let extra = [&[0x55, 0x54, 1, 0, 9][..], &field(&[5 << 32, 6 << 32, 7 << 32])].concat();
+        assert_eq!(zip64(&extra, u32::MAX, u32::MAX, u32::MAX), (5 << 32, 7 << 32));
+        // Only the offset saturated: it is the field's first value.
+        assert_eq!(zip64(&field(&[9 << 32]), 10, 20, u32::MAX), (20, 9 << 32));
+        assert_eq!(zip64(&[], 10, 20, 30), (20, 30));
+    }
+}
