@@ -93,7 +93,7 @@ impl FsStore {
         // A link put in the file's place since the check is not followed either.
         let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(&real).map_err(not_found)?;
         let meta = file.metadata()?;
-        if !meta.is_file() {
+        if !meta.is_file() || !opened_at(&file, &real) {
             return Err(StoreError::NotFound);
         }
         Ok((file, meta))
@@ -181,6 +181,14 @@ impl FsStore {
         }
         Ok(folder)
     }
+}
+
+/// Whether `file` was opened at `path`, as the kernel tells it: a folder on the way swapped for
+/// a link after [`FsStore::unlinked`] checked it would be seen here. Where `/proc` cannot tell,
+/// the check before the open stands alone.
+fn opened_at(file: &File, path: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).map_or(true, |opened| opened == path)
 }
 
 fn not_found(e: io::Error) -> StoreError {
