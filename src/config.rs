@@ -190,6 +190,13 @@ pub struct Tuning {
     /// Uploads received at once; more are answered 503.
     #[arg(long, env = "FRAMEGATE_MAX_CONCURRENT_UPLOADS", default_value_t = 2)]
     pub max_concurrent_uploads: usize,
+    /// The least an upload must average after its first 30 s, in KiB/s (0 turns it off): a
+    /// slower one is cut with 408, so a trickling client cannot hold an upload slot.
+    #[arg(long, env = "FRAMEGATE_MIN_UPLOAD_KIB_PER_S", default_value_t = 32)]
+    pub min_upload_kib_per_s: u64,
+    /// Largest total one uploaded ZIP archive may unpack to, in GiB.
+    #[arg(long, env = "FRAMEGATE_MAX_UNPACKED_GB", default_value_t = 16)]
+    pub max_unpacked_gb: u64,
     #[command(flatten)]
     pub deid: DeidArgs,
 }
@@ -228,7 +235,16 @@ impl Tuning {
             upload: crate::http::UploadSettings {
                 max_bytes: self.max_upload_mb.max(1) << 20,
                 concurrent: self.max_concurrent_uploads.max(1),
-                options: crate::ingest::Options { limits: crate::ingest::Limits { max_header_bytes: self.max_header_mb.max(1) << 20, ..Default::default() }, ..self.deid.options() },
+                min_rate: self.min_upload_kib_per_s << 10,
+                options: crate::ingest::Options {
+                    limits: crate::ingest::Limits {
+                        max_header_bytes: self.max_header_mb.max(1) << 20,
+                        max_unpacked_bytes: self.max_unpacked_gb.max(1) << 30,
+                        ..Default::default()
+                    },
+                    ..self.deid.options()
+                },
+                ..crate::http::UploadSettings::default()
             },
         })
     }
@@ -355,7 +371,7 @@ pub struct IngestArgs {
     /// Take share i of n (from 0), so that n processes split one large source.
     #[arg(long, value_parser = crate::ingest::Shard::parse)]
     pub shard: Option<crate::ingest::Shard>,
-    /// Largest ratio of a ZIP entry's size to its compressed size.
+    /// Largest ratio of a ZIP entry's size to the bytes it really occupies in the archive.
     #[arg(long, default_value_t = 200)]
     pub max_zip_ratio: u64,
     /// Largest total one ZIP archive may unpack to, in GiB.
@@ -440,6 +456,13 @@ mod tests {
             assert!(settings(&["--frame-ancestors", bad]).is_err(), "{bad}");
         }
         assert!(settings(&["--cors-origin", "https://a.example;x"]).is_err());
+    }
+
+    /// Issue 22, attack 5: serve had no bound of its own on what one upload unpacks to.
+    #[test]
+    fn serve_bounds_what_an_uploaded_archive_unpacks_to() {
+        assert_eq!(settings(&[]).unwrap().upload.options.limits.max_unpacked_bytes, 16 << 30);
+        assert_eq!(settings(&["--max-unpacked-gb", "3"]).unwrap().upload.options.limits.max_unpacked_bytes, 3 << 30);
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!   [`metrics`], and one that trusts an object's version for `--revalidate-after`.
 //! - [`dicom`]: a header prefix to an [`dicom::Index`] of frame byte ranges, and one frame's
 //!   bytes to pixels (dicom-rs underneath); `dicom::dataset` is the one reader of a data set's
-//!   bytes, which gives UN elements their dictionary VR.
+//!   bytes, which gives UN elements their dictionary VR; `dicom::burned_in` is the one rule for
+//!   whether pixels may show identifying text, asked by ingest and by info.json and stack.json.
 //! - [`render`]: pixels to an 8-bit picture (rescale, window, colour, overlays), pure and
 //!   synchronous; [`encode`] turns it into JPEG.
 //! - [`pool`]: bounded CPU work within a memory budget; [`cache`]: moka caches keyed by object

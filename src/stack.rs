@@ -195,7 +195,7 @@ fn series_entries(base: &ObjectKey, members: Vec<Member>, entries: &mut Vec<Valu
         }
         match member {
             Member::Dicom { key, index } => {
-                burned_in |= index.geometry.burned_in_annotation == Some(true);
+                burned_in |= index.geometry.burned_in().is_some();
                 let pos = position(index, normal);
                 if index.frame_count() == 1 {
                     positions.extend(pos);

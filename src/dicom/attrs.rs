@@ -142,7 +142,8 @@ pub struct Geometry {
     pub frame_time: Option<f64>,
     /// Modality code, e.g. `CT`.
     pub modality: Option<String>,
-    /// Burned In Annotation: the pixels may show text that identifies the patient.
+    /// Burned In Annotation as the object states it; whether the pixels may show text that
+    /// identifies the patient is [`Geometry::burned_in`]'s to say.
     pub burned_in_annotation: Option<bool>,
     /// Recognizable Visual Features: the pixels may show a face.
     pub recognizable_visual_features: Option<bool>,
@@ -193,12 +194,14 @@ fn floats<const N: usize>(obj: &InMemDicomObject, tag: Tag) -> Option<[f64; N]> 
 
 pub(super) fn code(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
     let value = get(obj, tag)?.to_str().ok()?;
-    let value = value.trim();
-    // A code string is short upper-case ASCII; anything else is not a code and is dropped.
+    let value = value.trim_matches(['\0', ' ']);
+    // A code string is short ASCII; anything else is not a code and is dropped. Readers take
+    // `us` for `US`, so a lower-case code is read, not dropped: a check that missed it could be
+    // passed by writing a code in lower case.
     let is_code = !value.is_empty()
         && value.len() <= 16
-        && value.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b' ');
-    is_code.then(|| value.to_owned())
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b' ');
+    is_code.then(|| value.to_ascii_uppercase())
 }
 
 /// The first item of a functional-group sequence's sub-sequence, where enhanced multi-frame
@@ -416,6 +419,22 @@ fn expand_from(words: &[u16], mut at: usize, count: usize, out: &mut Vec<u16>, d
 }
 
 impl Geometry {
+    /// Why the pixels may show what identifies the patient, when they may: see
+    /// [`super::burned_in`].
+    pub fn burned_in(&self) -> Option<std::borrow::Cow<'static, str>> {
+        super::burned_in::burned_in(self)
+    }
+
+    /// Takes the file meta's Media Storage SOP Class when the data set names none: a reader
+    /// that finds the class there shows the object as that kind.
+    pub fn with_meta_sop_class(mut self, meta_sop_class: &str) -> Self {
+        let meta = meta_sop_class.trim_matches(['\0', ' ']);
+        if self.sop_class.is_none() && !meta.is_empty() {
+            self.sop_class = Some(meta.to_owned());
+        }
+        self
+    }
+
     /// Reads position, spacing and the other viewer-facing attributes.
     pub fn from_obj(obj: &InMemDicomObject) -> Self {
         let measures = shared_group(obj, tags::PIXEL_MEASURES_SEQUENCE);
@@ -436,7 +455,7 @@ impl Geometry {
                 .and_then(|e| e.to_multi_str().ok())
                 .map(|values| values.iter().map(|v| v.trim().to_owned()).collect())
                 .unwrap_or_default(),
-            sop_class: get(obj, tags::SOP_CLASS_UID).and_then(|e| e.to_str().ok()).map(|v| v.trim_end_matches(['\0', ' ']).to_owned()),
+            sop_class: get(obj, tags::SOP_CLASS_UID).and_then(|e| e.to_str().ok()).map(|v| v.trim_matches(['\0', ' ']).to_owned()).filter(|v| !v.is_empty()),
             series_number: int(obj, tags::SERIES_NUMBER),
             region_spacing: region_spacing(obj),
         }

@@ -43,7 +43,8 @@ pub fn info(index: &Index) -> Value {
         "rescale": { "slope": pres.rescale_slope, "intercept": pres.rescale_intercept },
         "window": pres.windows.first().map(window),
         "windows": pres.windows.iter().map(window).collect::<Vec<_>>(),
-        "burned_in_annotation": geo.burned_in_annotation,
+        // The one rule ingest refuses by, not the attribute alone, which most such objects lack.
+        "burned_in_annotation": geo.burned_in().is_some(),
         "overlays": pres.overlays.iter().map(overlay).collect::<Vec<_>>(),
     })
 }

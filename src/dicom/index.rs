@@ -271,7 +271,7 @@ impl Index {
         let index = Index {
             transfer_syntax: header.ts,
             presentation: Presentation { overlays, ..Presentation::from_obj(&header.obj) },
-            geometry: Geometry::from_obj(&header.obj),
+            geometry: Geometry::from_obj(&header.obj).with_meta_sop_class(header.meta.media_storage_sop_class_uid()),
             image,
             layout,
             header_bytes: prefix.len() as u64,

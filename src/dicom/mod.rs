@@ -2,6 +2,7 @@
 //! frame's bytes become pixels.
 
 mod attrs;
+mod burned_in;
 pub mod dataset;
 pub mod describe;
 pub mod frame;
@@ -13,6 +14,7 @@ mod rle;
 pub mod walk;
 
 pub use attrs::{Geometry, Image, Lut, Palette, Presentation};
+pub use burned_in::burned_in;
 pub use frame::{blank_frame_metadata, carries_metadata, decode_frame, fragments, text_is_findable};
 pub use jpeg::{blank_metadata, browser_ready_jpeg, header_end as jpeg_header_end, is_jpeg_syntax};
 pub(crate) use jpeg::without_metadata as jpeg_without_metadata;

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -17,6 +18,7 @@ use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
 
 use super::respond::{self, Body};
 use super::{ApiError, Ctx};
@@ -29,13 +31,20 @@ pub struct UploadSettings {
     pub max_bytes: u64,
     /// Uploads at once; more are answered 503.
     pub concurrent: usize,
+    /// The least an upload must average, in bytes a second, once `grace` has passed; 0 turns
+    /// the check off. A client that trickles a byte now and then is never silent for long, and
+    /// would otherwise hold one of the few slots for as long as it likes.
+    pub min_rate: u64,
+    /// How long an upload may take before its average is held to `min_rate`: time for a slow
+    /// start, and the whole of a small upload.
+    pub grace: Duration,
     /// How uploaded objects are de-identified and checked.
     pub options: ingest::Options,
 }
 
 impl Default for UploadSettings {
     fn default() -> Self {
-        UploadSettings { max_bytes: 2 << 30, concurrent: 2, options: ingest::Options::default() }
+        UploadSettings { max_bytes: 2 << 30, concurrent: 2, min_rate: 32 << 10, grace: Duration::from_secs(30), options: ingest::Options::default() }
     }
 }
 
@@ -82,7 +91,7 @@ pub async fn serve(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, ApiE
     if declared.is_some_and(|n| n > max) {
         return Err(too_large(max));
     }
-    let (file, size, digest) = spool(body, max).await?;
+    let (file, size, digest) = spool(body, &uploads.settings).await?;
     if size == 0 {
         return Err(ApiError::bad_request("the upload is empty"));
     }
@@ -115,22 +124,45 @@ pub async fn serve(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, ApiE
 
 /// How long an upload may send nothing before it is cut: a client that stalls would otherwise
 /// hold one of the few upload slots.
-const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+const IDLE: Duration = Duration::from_secs(60);
 
 fn too_large(max: u64) -> ApiError {
     ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("uploads are limited to {} MiB", max >> 20))
 }
 
-/// Writes the body to an unnamed temporary file, refusing it once it passes `max` bytes or
-/// sends nothing for [`IDLE`]; answers the file, its size and the hex SHA-256 of its bytes.
-async fn spool(mut body: Incoming, max: u64) -> Result<(std::fs::File, u64, String), ApiError> {
+fn too_slow(min_rate: u64) -> ApiError {
+    ApiError::new(StatusCode::REQUEST_TIMEOUT, format!("the upload is too slow: it must average at least {} KiB/s", (min_rate >> 10).max(1)))
+}
+
+/// When the next bytes must have come, after `size` bytes since `started`: within [`IDLE`] of
+/// now, and before the average falls under the minimum rate; and whether it is the rate that
+/// sets it.
+fn next_deadline(started: Instant, size: u64, settings: &UploadSettings) -> (Instant, bool) {
+    let idle = Instant::now() + IDLE;
+    if settings.min_rate == 0 {
+        return (idle, false);
+    }
+    let earned = Duration::from_secs_f64(size as f64 / settings.min_rate as f64).max(settings.grace);
+    let slow = started + earned;
+    if slow < idle { (slow, true) } else { (idle, false) }
+}
+
+/// Writes the body to an unnamed temporary file, refusing it once it passes the size limit,
+/// sends nothing for [`IDLE`] or averages less than the minimum rate; answers the file, its
+/// size and the hex SHA-256 of its bytes.
+async fn spool(mut body: Incoming, settings: &UploadSettings) -> Result<(std::fs::File, u64, String), ApiError> {
+    let max = settings.max_bytes;
+    let started = Instant::now();
     let spool_failed = |e: std::io::Error| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "cannot receive the upload", e);
     let file = tokio::task::spawn_blocking(tempfile::tempfile).await.map_err(|e| spool_failed(std::io::Error::other(e)))?.map_err(spool_failed)?;
     let mut writer = tokio::fs::File::from_std(file.try_clone().map_err(spool_failed)?);
     let mut size = 0u64;
     let mut hash = Sha256::new();
     loop {
-        let next = tokio::time::timeout(IDLE, body.frame()).await.map_err(|_| ApiError::new(StatusCode::REQUEST_TIMEOUT, "the upload stalled"))?;
+        let (deadline, by_rate) = next_deadline(started, size, settings);
+        let next = tokio::time::timeout_at(deadline, body.frame()).await.map_err(|_| {
+            if by_rate { too_slow(settings.min_rate) } else { ApiError::new(StatusCode::REQUEST_TIMEOUT, "the upload stalled") }
+        })?;
         let Some(frame) = next else { break };
         let frame = frame.map_err(|_| ApiError::bad_request("the upload was cut off"))?;
         let Ok(data) = frame.into_data() else { continue };

@@ -11,8 +11,20 @@ use super::manifest::{Kind, Refusal};
 use super::{Job, OwnWords, Place, ReadSeek, io_reason, read_up_to, source};
 use crate::sniff;
 
-/// Entries smaller than this are not held to the ratio: a small file of zeros is no bomb.
-const RATIO_FLOOR: u64 = 1 << 20;
+mod records;
+
+/// One entry of the directory, as the zip crate keeps it or as it folded it away.
+struct File {
+    /// Its name, for numbering only.
+    name: String,
+    /// The size it declares, for numbering only.
+    size: u64,
+    /// Where its local header stands.
+    header_start: u64,
+    /// Its index in the crate's directory; `None` for a second entry with the same name, which
+    /// the crate does not keep.
+    index: Option<usize>,
+}
 
 /// Ingests every entry of the archive at `place` that this process's shard takes.
 pub(super) fn each(job: &Job, place: &Place, mut reader: Box<dyn ReadSeek>) {
@@ -36,27 +48,105 @@ pub(super) fn each(job: &Job, place: &Place, mut reader: Box<dyn ReadSeek>) {
     };
     // Names and sizes decide the numbering and the stacks, as for a folder source; they go no
     // further. They come from the directory already read, with no further I/O.
-    let files: Vec<(String, u64, u64)> = (0..archive.len())
+    let mut files: Vec<File> = (0..archive.len())
         .map(|i| match archive.by_index_data(i) {
-            Ok(data) => (data.name().map(|n| n.into_owned()).unwrap_or_default(), data.size(), data.header_start()),
-            Err(_) => (String::new(), 0, 0),
+            Ok(data) => File { name: data.name().map(|n| n.into_owned()).unwrap_or_default(), size: data.size(), header_start: data.header_start(), index: Some(i) },
+            Err(_) => File { name: String::new(), size: 0, header_start: 0, index: Some(i) },
         })
         .collect();
+    if archive.has_duplicate_names() {
+        archive = match folded(archive, &mut files, max) {
+            Ok(archive) => archive,
+            Err(why) => return refuse(unreadable(why)),
+        };
+    }
+    let spans = Spans::new(&files, archive.central_directory_start());
     let mut by_name: Vec<usize> = (0..files.len()).collect();
-    by_name.sort_by(|&a, &b| natord::compare(&files[a].0, &files[b].0).then_with(|| files[a].0.cmp(&files[b].0)));
-    let sorted: Vec<(&str, u64)> = by_name.iter().map(|&i| (files[i].0.as_str(), files[i].1)).collect();
+    by_name.sort_by(|&a, &b| natord::compare(&files[a].name, &files[b].name).then_with(|| files[a].name.cmp(&files[b].name)));
+    let sorted: Vec<(&str, u64)> = by_name.iter().map(|&i| (files[i].name.as_str(), files[i].size)).collect();
     let mut places: Vec<(usize, Place)> = by_name.iter().copied().zip(source::number(&sorted, place.source, Some(place))).collect();
     // Read in the order the entries lie in the archive, so a store source is read forward.
-    places.sort_by_key(|(index, _)| files[*index].2);
+    places.sort_by_key(|(file, _)| files[*file].header_start);
     job.progress.found(places.len() as u64);
     let mut unpacked = 0u64;
-    for (index, entry_place) in places {
+    let mut headers_taken = std::collections::HashSet::new();
+    for (file, entry_place) in places {
         if job.progress.cancelled() {
             break;
         }
-        let size = entry(job, &mut archive, index, &entry_place, &mut unpacked);
+        let File { header_start, index, .. } = files[file];
+        let size = match index {
+            Some(index) => {
+                // Two directory records over one local header are one entry's bytes counted twice
+                // (an overlapping ZIP bomb): the second is refused.
+                let bytes = Occupied { span: spans.of(header_start), shared: !headers_taken.insert(header_start) };
+                entry(job, &mut archive, index, &entry_place, bytes, &mut unpacked)
+            }
+            None => {
+                if job.options.shard.takes(&entry_place) {
+                    job.manifest.refuse(&entry_place, Kind::Other, 0, Refusal::Fail("a second entry with the same name: refused, only the last of them is read".into()));
+                }
+                0
+            }
+        };
         job.progress.done(size);
     }
+}
+
+/// Reads the directory again record by record and adds to `files` the records the crate folded
+/// away. Only an archive with a name twice pays for this; answers the archive, parsed again.
+fn folded(archive: ZipArchive<Box<dyn ReadSeek>>, files: &mut Vec<File>, max: u64) -> Result<ZipArchive<Box<dyn ReadSeek>>, &'static str> {
+    let (start, offset) = (archive.central_directory_start(), archive.offset());
+    let mut reader = archive.into_inner();
+    let records = records::read(&mut reader, start, offset, max).map_err(|_| "read failed")?;
+    reader.rewind().map_err(|_| "read failed")?;
+    let archive = ZipArchive::new(reader).map_err(|e| zip_reason(&e))?;
+    // Each entry the crate kept claims one record at its local header; the records left over
+    // are those it folded away.
+    let mut kept: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    for file in files.iter() {
+        *kept.entry(file.header_start).or_default() += 1;
+    }
+    for record in records {
+        match kept.get_mut(&record.header_start) {
+            Some(n) if *n > 0 => *n -= 1,
+            _ => files.push(File { name: String::from_utf8_lossy(&record.name).into_owned(), size: record.size, header_start: record.header_start, index: None }),
+        }
+    }
+    Ok(archive)
+}
+
+/// Where each local header stands, and where the directory starts: an entry's real size in the
+/// archive is the distance from its header to the next one (or to the directory).
+struct Spans {
+    starts: Vec<u64>,
+    directory: u64,
+}
+
+impl Spans {
+    fn new(files: &[File], directory: u64) -> Self {
+        let mut starts: Vec<u64> = files.iter().map(|f| f.header_start).collect();
+        starts.sort_unstable();
+        starts.dedup();
+        Spans { starts, directory }
+    }
+
+    /// The bytes between the header at `start` and whatever follows it: its header, name,
+    /// data and data descriptor, an upper bound on its compressed size that no field declares.
+    fn of(&self, start: u64) -> u64 {
+        let after = self.starts.partition_point(|&s| s <= start);
+        let next = self.starts.get(after).copied().unwrap_or(self.directory).min(self.directory);
+        next.saturating_sub(start)
+    }
+}
+
+/// What an entry really occupies in the archive.
+#[derive(Clone, Copy)]
+struct Occupied {
+    /// From its local header to the next header or the directory.
+    span: u64,
+    /// Whether an earlier entry has the same local header.
+    shared: bool,
 }
 
 /// The entry count an archive's end-of-central-directory record declares (its ZIP64 record's
@@ -96,7 +186,7 @@ fn zip64_entries(reader: &mut Box<dyn ReadSeek>, tail: &[u8], at: usize) -> io::
 }
 
 /// One entry; answers the bytes it declared.
-fn entry(job: &Job, archive: &mut ZipArchive<Box<dyn ReadSeek>>, index: usize, place: &Place, unpacked: &mut u64) -> u64 {
+fn entry(job: &Job, archive: &mut ZipArchive<Box<dyn ReadSeek>>, index: usize, place: &Place, bytes: Occupied, unpacked: &mut u64) -> u64 {
     let limits = job.options.limits;
     let unreadable = |e: &zip::result::ZipError| {
         job.manifest.refuse(place, Kind::Other, 0, Refusal::Fail(format!("unreadable entry: {}", zip_reason(e))));
@@ -113,15 +203,20 @@ fn entry(job: &Job, archive: &mut ZipArchive<Box<dyn ReadSeek>>, index: usize, p
         return 0;
     }
     let escapes = record.enclosed_name().is_none() || record.name().map_or(true, |name| leaves_the_archive(&name));
-    let (size, compressed, link, encrypted) = (record.size(), record.compressed_size(), record.is_symlink(), record.encrypted());
+    let (size, link, encrypted) = (record.size(), record.is_symlink(), record.encrypted());
+    // Held against the bytes the entry really spans, not the compressed size it declares, and
+    // for every entry: many small entries of zeros add up to a bomb as well as one large one.
+    let allowed = limits.max_ratio.saturating_mul(bytes.span);
     let refusal = if escapes {
         Some("its path leaves the archive (../ or absolute): refused".to_owned())
     } else if link {
         Some("a symbolic link: refused".to_owned())
     } else if encrypted {
         Some("an encrypted entry: refused".to_owned())
-    } else if size > RATIO_FLOOR && size / compressed.max(1) > limits.max_ratio {
-        Some(format!("inflates {}:1, past the limit of {}:1 (a ZIP bomb?): refused", size / compressed.max(1), limits.max_ratio))
+    } else if bytes.shared {
+        Some("shares its bytes with another entry (overlapping entries, a ZIP bomb?): refused".to_owned())
+    } else if size > allowed {
+        Some(format!("inflates {}:1 of the bytes it takes in the archive, past the limit of {}:1 (a ZIP bomb?): refused", size / bytes.span.max(1), limits.max_ratio))
     } else if unpacked.saturating_add(size) > limits.max_unpacked_bytes {
         Some(format!("the archive unpacks to more than {} MiB: refused", limits.max_unpacked_bytes >> 20))
     } else {
@@ -144,7 +239,9 @@ fn entry(job: &Job, archive: &mut ZipArchive<Box<dyn ReadSeek>>, index: usize, p
         Err(e) => return unreadable(&e),
     };
     // The declared size is all an entry may give: one that inflates past it is cut off, and the
-    // reader of the entry sees an error rather than a bomb.
+    // reader of the entry sees an error rather than a bomb. Since the declared size was held to
+    // the ratio of the entry's real span and to the archive's total above, this bound enforces
+    // both while inflating, whatever the entry's fields claim.
     let mut bounded = Declared { inner: &mut file, left: size };
     match read_up_to(&mut bounded, sniff::BYTES) {
         Ok(head) => {
@@ -213,6 +310,15 @@ mod tests {
         }
         writer.set_raw_comment(comment.into()).unwrap();
         Box::new(writer.finish().unwrap())
+    }
+
+    #[test]
+    fn an_entry_spans_to_the_next_header_or_the_directory() {
+        let file = |header_start| File { name: String::new(), size: 0, header_start, index: None };
+        let spans = Spans::new(&[file(100), file(0), file(100), file(250)], 400);
+        assert_eq!([spans.of(0), spans.of(100), spans.of(250)], [100, 150, 150]);
+        // A header at or past the directory occupies nothing.
+        assert_eq!(Spans::new(&[file(0), file(500)], 400).of(500), 0);
     }
 
     #[test]

@@ -14,12 +14,6 @@ use crate::dicom::index::{INITIAL_PREFIX, Parsed, next_prefix, parse_header};
 use crate::dicom::walk::{ITEM, PixelElement, SEQUENCE_DELIMITATION};
 use crate::dicom::{DicomError, Geometry, Image, blank_frame_metadata, carries_metadata, text_is_findable};
 
-/// Modalities whose images usually carry text burned into the pixels: ultrasound, secondary
-/// capture (screenshots, scanned documents) and external-camera photography.
-const BURNING_MODALITIES: [&str; 3] = ["US", "SC", "XC"];
-/// Secondary Capture Image Storage and its multi-frame kinds (PS3.4 B.5): screenshots and
-/// scans, whatever modality they name (a CT dose report is one).
-const SECONDARY_CAPTURE: &str = "1.2.840.10008.5.1.4.1.1.7";
 /// Items in one Pixel Data element at most.
 const MAX_ITEMS: u64 = 1 << 20;
 
@@ -33,7 +27,7 @@ pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64)
     let ts = header.ts;
     let pixel = header.pixel;
     let markers = carries_metadata(ts.uid());
-    let about = match describe(&header.obj, header.meta.media_storage_sop_instance_uid(), job) {
+    let about = match describe(&header.obj, header.meta.media_storage_sop_instance_uid(), header.meta.media_storage_sop_class_uid(), job) {
         Ok(about) => about,
         Err(reason) => return refuse(Refusal::Fail(reason)),
     };
@@ -61,6 +55,7 @@ pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64)
         head: &deidentified,
         size: native_size,
         duplicate: "the same instance (SOP Instance UID) as an earlier file: not copied twice",
+        conflict: "an instance with these UIDs is already stored, with other content: not replaced",
     };
     let pixel_element = &prefix[pixel.header_offset as usize..];
     let max_frame = job.options.limits.max_frame_bytes;
@@ -78,15 +73,15 @@ struct About {
     burned_in: Option<String>,
 }
 
-fn describe(obj: &InMemDicomObject, meta_sop: &str, job: &Job) -> Result<About, String> {
+fn describe(obj: &InMemDicomObject, meta_sop: &str, meta_sop_class: &str, job: &Job) -> Result<About, String> {
     // The same pseudonyms the de-identified header gets, so the key names what the object says.
     let uid = |tag: Tag, name: &str| {
         let value = obj.get(tag).and_then(|e| e.to_str().ok()).and_then(|v| job.pseudonyms.uid_of(&v));
         value.ok_or_else(|| format!("no {name}: cannot place the object in a study"))
     };
-    let geometry = Geometry::from_obj(obj);
+    let geometry = Geometry::from_obj(obj).with_meta_sop_class(meta_sop_class);
     let sop = uid(tags::SOP_INSTANCE_UID, "SOP Instance UID").or_else(|e| job.pseudonyms.uid_of(meta_sop).ok_or(e))?;
-    let burned_in = burned_in(&geometry);
+    let burned_in = geometry.burned_in().map(String::from);
     Ok(About {
         study: uid(tags::STUDY_INSTANCE_UID, "Study Instance UID")?,
         series: uid(tags::SERIES_INSTANCE_UID, "Series Instance UID")?,
@@ -95,24 +90,6 @@ fn describe(obj: &InMemDicomObject, meta_sop: &str, job: &Job) -> Result<About, 
         frames: Image::from_obj(obj).map_or(1, |image| image.frames),
         burned_in,
     })
-}
-
-/// Why the pixels of an object may show what identifies its patient, when they may: the
-/// Basic Profile cleans headers, not pixels.
-fn burned_in(geometry: &Geometry) -> Option<String> {
-    let secondary_capture = geometry.sop_class.as_deref().is_some_and(|uid| uid == SECONDARY_CAPTURE || uid.starts_with(&format!("{SECONDARY_CAPTURE}.")));
-    if geometry.burned_in_annotation == Some(true) {
-        Some("Burned In Annotation is YES".into())
-    } else if geometry.recognizable_visual_features == Some(true) {
-        Some("Recognizable Visual Features is YES".into())
-    } else if secondary_capture {
-        Some("a Secondary Capture (a screenshot or scan)".into())
-    } else if geometry.image_type.iter().any(|v| v == "SCREEN SAVE") {
-        Some("Image Type says SCREEN SAVE".into())
-    } else {
-        let modality = geometry.modality.as_deref().filter(|m| BURNING_MODALITIES.contains(m))?;
-        Some(format!("modality {modality} usually burns text in"))
-    }
 }
 
 /// Reads the file up to its Pixel Data element and parses what came before it; answers the

@@ -16,7 +16,8 @@
 //! - [`archive`]: the entries of a ZIP archive, with hostile ones refused;
 //! - [`instance`]: one DICOM object, its header de-identified and its Pixel Data streamed;
 //! - [`picture`]: one JPEG or PNG image without its metadata;
-//! - [`write`]: objects to the store, several at once, skipping those already there;
+//! - [`write`]: objects to the store, several at once, skipping those already there and never
+//!   writing over another object;
 //! - [`manifest`]: what was done, with no patient data in it.
 
 mod archive;
@@ -39,7 +40,7 @@ use crate::sniff::{self, FileKind};
 use crate::key::ObjectKey;
 use crate::store::Store;
 use manifest::{Builder, Instance, Kind, Refusal};
-use write::{Out, Writer};
+use write::{Out, Stored, Writer};
 
 /// What to do with images whose pixels may show text that identifies the patient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -62,7 +63,8 @@ pub struct Limits {
     /// Largest compressed frame of a JPEG or JPEG-LS object, held whole to blank its metadata:
     /// the same bound the server reads a frame by.
     pub max_frame_bytes: u64,
-    /// Largest ratio of an archive entry's size to its compressed size (ZIP bombs).
+    /// Largest ratio of an archive entry's size to the bytes it really occupies in the archive,
+    /// from its local header to the next (ZIP bombs).
     pub max_ratio: u64,
     /// Largest total that the entries of one archive may unpack to.
     pub max_unpacked_bytes: u64,
@@ -260,16 +262,26 @@ impl Job {
 
     /// Writes `object`: its head, then what `rest` writes after it. Not when this run has
     /// taken its key already (the manifest says `object.duplicate`), nor when the key already
-    /// holds it; a key whose source broke off midway is given back, so a later good copy of the
-    /// same object still goes in.
+    /// holds it (`unchanged`) or another object (the manifest says `object.conflict`: an ingest
+    /// or upload never replaces what is stored); a key whose source broke off midway is given
+    /// back, so a later good copy of the same object still goes in.
     fn write(&self, object: Object<'_>, rest: impl FnOnce(&mut Out) -> io::Result<()>) {
-        let Object { key, place, kind, source_bytes, instance, head, size, duplicate } = object;
+        let Object { key, place, kind, source_bytes, instance, head, size, duplicate, conflict } = object;
         let seen = || self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if !seen().insert(key.clone()) {
             return self.manifest.refuse(place, kind, source_bytes, Refusal::Skip(duplicate.into()));
         }
-        if self.writer.unchanged(&key, head, size) {
-            return self.manifest.unchanged(source_bytes, &key, instance);
+        match self.writer.stored(&key, head, size) {
+            Stored::Nothing => {}
+            Stored::Same => return self.manifest.unchanged(source_bytes, &key, instance),
+            Stored::Other => {
+                seen().remove(&key);
+                return self.manifest.refuse(place, kind, source_bytes, Refusal::Skip(conflict.into()));
+            }
+            Stored::Unknown(why) => {
+                seen().remove(&key);
+                return self.manifest.refuse(place, kind, source_bytes, Refusal::Fail(why));
+            }
         }
         let mut out = self.writer.begin(key.clone(), place.clone(), kind, source_bytes, instance);
         match io::Write::write_all(&mut out, head).and_then(|()| rest(&mut out)) {
@@ -303,6 +315,8 @@ struct Object<'a> {
     size: Option<u64>,
     /// Why a second object at the same key in one run is not copied.
     duplicate: &'static str,
+    /// Why an object is not written over another one its key already holds.
+    conflict: &'static str,
 }
 
 /// Why a file that is neither DICOM, an image nor an archive is left out, told by its extension

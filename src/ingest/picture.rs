@@ -45,6 +45,7 @@ pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64,
         head: &cleaned,
         size: Some(cleaned.len() as u64),
         duplicate: "the same place in the same stack as an earlier image (a copied folder?): not copied twice",
+        conflict: "another image is already stored at this place in its stack: not replaced",
     };
     job.write(object, |_| Ok(()));
 }

@@ -37,20 +37,27 @@ impl Writer {
         Writer { handle, store, slots: Arc::new(Semaphore::new(jobs)), tasks: Mutex::new(JoinSet::new()), manifest }
     }
 
-    /// Whether `key` already holds an object that begins with `header` (and is `size` bytes,
-    /// when known); an image passes itself whole, with its size. A SOP Instance UID names one
-    /// instance's content (PS3.3 C.12.1.1.1), so the same de-identified header means the same
+    /// What `key` already holds, against an object that begins with `header` (and is `size`
+    /// bytes, when known); an image passes itself whole, with its size. A SOP Instance UID names
+    /// one instance's content (PS3.3 C.12.1.1.1), so the same de-identified header means the same
     /// object: a re-run or a resumed run reads the header back instead of uploading it again.
-    pub fn unchanged(&self, key: &ObjectKey, header: &[u8], size: Option<u64>) -> bool {
+    pub fn stored(&self, key: &ObjectKey, header: &[u8], size: Option<u64>) -> Stored {
         let check = async {
-            let meta = self.store.head(key).await.ok()?;
+            let meta = match self.store.head(key).await {
+                Ok(meta) => meta,
+                Err(StoreError::NotFound) => return Stored::Nothing,
+                Err(e) => return Stored::Unknown(reason(&e)),
+            };
             if meta.size < header.len() as u64 || size.is_some_and(|s| s != meta.size) {
-                return None;
+                return Stored::Other;
             }
-            let stored = self.store.read(key, &meta, 0..header.len() as u64).await.ok()?;
-            Some(stored == header)
+            match self.store.read(key, &meta, 0..header.len() as u64).await {
+                Ok(stored) if stored == header => Stored::Same,
+                Ok(_) => Stored::Other,
+                Err(e) => Stored::Unknown(reason(&e)),
+            }
         };
-        self.handle.block_on(check).unwrap_or(false)
+        self.handle.block_on(check)
     }
 
     /// Starts writing `key`, once a slot is free; the object of `kind` and `size` source bytes
@@ -87,6 +94,19 @@ impl Drop for Writer {
     fn drop(&mut self) {
         self.tasks.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()).detach_all();
     }
+}
+
+/// What a key holds before an object is written to it.
+pub(super) enum Stored {
+    /// Nothing: the object is written.
+    Nothing,
+    /// The same object: nothing to do.
+    Same,
+    /// Another object under the same UIDs (or at the same place in a stack): never replaced
+    /// silently, since the one there may be what a viewer already relies on.
+    Other,
+    /// The store could not say, for this reason.
+    Unknown(String),
 }
 
 /// Why a write failed, in words that quote nothing from the source: the reader's own failure,

@@ -23,8 +23,10 @@ const MAX_LISTED: usize = 100_000;
 /// Names of files being written: never listed, and renamed to their key only when whole.
 const PARTIAL: &str = ".fg-partial-";
 
-/// Objects are files below `root`; a key can never leave it (see [`crate::key`]) and
-/// symbolic links that lead outside it are refused.
+/// Objects are files below `root`; a key can never leave it (see [`crate::key`]), and no
+/// symbolic link below the root is followed, for reads, listings or writes: a token is checked
+/// against the key, so the key must name the file itself. A link to `../b` inside `a` would
+/// otherwise hand `b`'s objects to a token for `a`, even though it never leaves the root.
 #[derive(Debug, Clone)]
 pub struct FsStore {
     root: PathBuf,
@@ -68,21 +70,30 @@ impl FsStore {
         path
     }
 
-    /// Opens the file behind `key`, refusing folders and links out of the root.
-    fn open(&self, key: &ObjectKey) -> Result<(File, Metadata), StoreError> {
+    /// The path of `key` when it is where the key says, with no link on the way.
+    fn unlinked(&self, key: &ObjectKey) -> Result<PathBuf, StoreError> {
         let path = self.path(key);
+        // The root is canonical and a key holds no `.` or `..`, so the two differ only when a
+        // folder or the file on the way is a link.
         let real = path.canonicalize().map_err(not_found)?;
-        if !real.starts_with(&self.root) {
+        if real != path {
             return Err(StoreError::NotFound);
         }
+        Ok(path)
+    }
+
+    /// Opens the file behind `key`, refusing folders and links.
+    fn open(&self, key: &ObjectKey) -> Result<(File, Metadata), StoreError> {
+        let real = self.unlinked(key)?;
         // A FIFO, socket or device would block the open (a FIFO until a writer comes) and pin
         // a blocking thread: the type is checked first, and the open never waits.
         if !std::fs::metadata(&real).map_err(not_found)?.is_file() {
             return Err(StoreError::NotFound);
         }
-        let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&real).map_err(not_found)?;
+        // A link put in the file's place since the check is not followed either.
+        let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(&real).map_err(not_found)?;
         let meta = file.metadata()?;
-        if !meta.is_file() {
+        if !meta.is_file() || !opened_at(&file, &real) {
             return Err(StoreError::NotFound);
         }
         Ok((file, meta))
@@ -112,10 +123,11 @@ impl FsStore {
 }
 
 impl FsStore {
-    /// Every regular file below the prefix's folder (or the prefix itself, if it is a file).
+    /// Every regular file below the prefix's folder (or the prefix itself, if it is a file);
+    /// links are neither listed nor entered.
     fn walk(&self, prefix: &ObjectKey) -> Result<Vec<Listed>, StoreError> {
         let mut out = Vec::new();
-        let mut pending = vec![(self.path(prefix), prefix.segments().to_vec())];
+        let mut pending = vec![(self.unlinked(prefix)?, prefix.segments().to_vec())];
         while let Some((path, segments)) = pending.pop() {
             let meta = match std::fs::symlink_metadata(&path) {
                 Ok(meta) => meta,
@@ -148,18 +160,35 @@ impl FsStore {
 }
 
 impl FsStore {
-    /// The folder a new object of `key` goes in, created if need be, and checked to be inside
-    /// the root: a folder on the way may be a link that leads out of it.
+    /// The folder a new object of `key` goes in, created one level at a time if need be, each
+    /// level checked to be a folder and not a link: a link on the way would put the object
+    /// under another key than the one its token was checked against.
     fn folder_for(&self, key: &ObjectKey) -> Result<PathBuf, StoreError> {
-        let path = self.path(key);
-        let folder = path.parent().ok_or_else(|| StoreError::Io(io::Error::other("a key names a file")))?;
-        std::fs::create_dir_all(folder)?;
-        let real = folder.canonicalize()?;
-        if !real.starts_with(&self.root) {
-            return Err(StoreError::Io(io::Error::new(io::ErrorKind::PermissionDenied, "a folder of the key leads out of the store root")));
+        let linked = || StoreError::Io(io::Error::new(io::ErrorKind::PermissionDenied, "a folder of the key is a symbolic link or a file"));
+        let segments = key.segments();
+        let mut folder = self.root.clone();
+        for segment in &segments[..segments.len().saturating_sub(1)] {
+            folder.push(segment);
+            if let Err(e) = std::fs::create_dir(&folder)
+                && e.kind() != io::ErrorKind::AlreadyExists
+            {
+                return Err(e.into());
+            }
+            // Checked after the create, so a folder made by a concurrent write is checked too.
+            if !std::fs::symlink_metadata(&folder)?.is_dir() {
+                return Err(linked());
+            }
         }
-        Ok(real)
+        Ok(folder)
     }
+}
+
+/// Whether `file` was opened at `path`, as the kernel tells it: a folder on the way swapped for
+/// a link after [`FsStore::unlinked`] checked it would be seen here. Where `/proc` cannot tell,
+/// the check before the open stands alone.
+fn opened_at(file: &File, path: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).map_or(true, |opened| opened == path)
 }
 
 fn not_found(e: io::Error) -> StoreError {

@@ -286,3 +286,36 @@ async fn decompression_bombs_are_refused_by_the_render_memory_budget() {
     assert_eq!(get(&format!("{}/healthz", server.base())).await.status, 200);
     server.stop().await;
 }
+
+/// Issue 22, attack 10: in a folder store, `a/dirlink -> ../b` and `a/filelink.dcm ->
+/// ../b/secret.dcm` let a token for `a` read `b`'s objects and an upload token for `a` write under
+/// `b`. No link below the root is followed: not to read, list or write.
+#[tokio::test]
+async fn links_inside_the_root_do_not_carry_a_token_across_prefixes() {
+    let server = Server::start().await;
+    server.put_ct("a/real.dcm", 0, 2, 16).await;
+    server.put_ct("b/secret.dcm", 1, 2, 16).await;
+    std::os::unix::fs::symlink("../b", server.path("a/dirlink")).unwrap();
+    std::os::unix::fs::symlink("../b/secret.dcm", server.path("a/filelink.dcm")).unwrap();
+    assert_eq!(get(&server.url("a", "a/real.dcm", "/-/info.json")).await.status, 200);
+    for k in ["a/filelink.dcm", "a/dirlink/secret.dcm"] {
+        for rest in ["", "/-/info.json", "/-/frames/1.jpg"] {
+            assert_eq!(get(&server.url("a", k, rest)).await.status, 404, "{k}{rest}");
+        }
+    }
+    assert_eq!(get(&server.url("a", "a/dirlink", "/-/stack.json")).await.status, 404);
+    let stack = get(&server.url("a", "a", "/-/stack.json")).await;
+    assert_eq!(stack.status, 200);
+    assert_eq!(stack.json()["frames"], 1, "only a's own object is listed: {}", stack.json());
+    let instances = get(&server.url("a", "a", "/-/dicomweb/instances")).await;
+    assert_eq!(instances.json().as_array().map(Vec::len), Some(1), "{}", instances.json());
+
+    // An upload through the link lands nowhere, b untouched.
+    let token = server.keys.sign_for(framegate::token::Purpose::Upload, &key("a"), now() + 600);
+    let slice = sample::to_bytes(sample::ct_slice(0, 1, 16)).unwrap();
+    let r = request_with_body("POST", &format!("{}/v1/{token}/a/dirlink/-/upload", server.base()), slice).await;
+    assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
+    let in_b: Vec<_> = std::fs::read_dir(server.path("b")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(in_b, ["secret.dcm"], "nothing was written under b");
+    server.stop().await;
+}

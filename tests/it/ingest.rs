@@ -416,6 +416,82 @@ fn mark_encrypted(mut zip: Vec<u8>) -> Vec<u8> {
     zip
 }
 
+/// A CT object `index` of `rows` × 512 pixels, all zero: a DICOM file that deflates to almost
+/// nothing and is not burned in, so only the archive's limits stand between it and the store.
+fn zero_slice(index: usize, rows: u16) -> Vec<u8> {
+    let mut obj = sample::ct_slice(index, 8, 16);
+    obj.put(DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(rows)));
+    obj.put(DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(512u16)));
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::from(vec![0u8; usize::from(rows) * 512 * 2])));
+    sample::to_bytes(obj).unwrap()
+}
+
+/// Every central directory record's offset in `zip`.
+fn directory_records(zip: &[u8]) -> Vec<usize> {
+    zip.windows(4).enumerate().filter(|(_, w)| *w == b"PK\x01\x02").map(|(at, _)| at).collect()
+}
+
+/// Issue 22, attack 5: the ratio check trusted the compressed size the directory declares, and
+/// skipped entries up to 1 MiB. An entry claiming 1 MiB compressed, and a few entries under
+/// 1 MiB each, all of zeros, are refused by what they really occupy, and nothing is stored.
+#[tokio::test]
+async fn zip_bombs_are_held_to_the_bytes_they_really_occupy() {
+    let work = tempfile::tempdir().unwrap();
+    // 32 MiB of zeros in about 32 KiB, whose directory claims 1 MiB compressed (a ratio of 32).
+    let big = zero_slice(0, 32_768);
+    let mut claimed = zip_of(&[("big.dcm", &big[..])]);
+    assert!(claimed.len() < 64 << 10, "{}", claimed.len());
+    let record = directory_records(&claimed)[0];
+    claimed[record + 20..record + 24].copy_from_slice(&(1u32 << 20).to_le_bytes());
+    std::fs::write(work.path().join("claimed.zip"), &claimed).unwrap();
+    // Entries just under 1 MiB, each deflated to about a kilobyte.
+    let small: Vec<(String, Vec<u8>)> = (1..4).map(|i| (format!("s{i}.dcm"), zero_slice(i, 1000))).collect();
+    assert!(small.iter().all(|(_, b)| b.len() < 1 << 20));
+    let small: Vec<(&str, &[u8])> = small.iter().map(|(n, b)| (n.as_str(), &b[..])).collect();
+    std::fs::write(work.path().join("small.zip"), zip_of(&small)).unwrap();
+    let d = dest(Backend::Fs).await;
+    for (name, entries) in [("claimed.zip", 1), ("small.zip", 3)] {
+        let manifest = ingest_with(vec![Source::Local(work.path().join(name))], &d.destination, Options::default()).await;
+        assert_eq!(manifest.totals.written, 0, "{name}");
+        assert_eq!(manifest.failed.len(), entries, "{name}: {:#?}", manifest.failed);
+        assert!(manifest.failed.iter().all(|n| n.reason.starts_with("inflates")), "{name}: {:#?}", manifest.failed);
+    }
+    assert!(every_file(&d.root).is_empty(), "nothing stored");
+
+    // The same entries in a stored (uncompressed) archive go in: real DICOM is not refused.
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes) in &small {
+        writer.start_file(*name, zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored)).unwrap();
+        writer.write_all(bytes).unwrap();
+    }
+    std::fs::write(work.path().join("stored.zip"), writer.finish().unwrap().into_inner()).unwrap();
+    let manifest = ingest_with(vec![Source::Local(work.path().join("stored.zip"))], &d.destination, Options::default()).await;
+    assert_eq!(manifest.totals.written, 3, "{:#?}", manifest.failed);
+}
+
+/// Issue 22, attack 12: a ZIP with two entries of one name lost the first, neither ingested nor
+/// listed. Every entry is accounted for; the one not read is listed as refused.
+#[tokio::test]
+async fn a_second_entry_with_the_same_name_is_listed_not_dropped() {
+    let first = sample::to_bytes(sample::ct_slice(0, 2, 16)).unwrap();
+    let second = sample::to_bytes(sample::ct_slice(1, 2, 16)).unwrap();
+    // Written under two names, then renamed by hand: writers refuse duplicate names.
+    let mut zip = zip_of(&[("a.dcm", &first[..]), ("b.dcm", &second[..])]);
+    for at in (0..zip.len() - 5).filter(|&at| &zip[at..at + 5] == b"b.dcm").collect::<Vec<_>>() {
+        zip[at..at + 5].copy_from_slice(b"a.dcm");
+    }
+    assert!(zip::ZipArchive::new(std::io::Cursor::new(&zip)).unwrap().has_duplicate_names());
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("dup.zip"), &zip).unwrap();
+    let d = dest(Backend::Fs).await;
+    let manifest = ingest_with(vec![Source::Local(work.path().join("dup.zip"))], &d.destination, Options::default()).await;
+    let t = &manifest.totals;
+    assert_eq!(t.written + t.unchanged + t.skipped + t.failed, 2, "both entries are accounted for: {manifest:#?}");
+    assert_eq!(t.written, 1);
+    assert_eq!(manifest.failed.len(), 1, "{:#?}", manifest.failed);
+    assert!(manifest.failed[0].reason.starts_with("a second entry with the same name"), "{:#?}", manifest.failed);
+}
+
 crate::on_both_stores!(hostile_archives_are_refused_and_nothing_escapes);
 
 async fn hostile_archives_are_refused_and_nothing_escapes(backend: Backend) {
@@ -501,6 +577,124 @@ async fn burned_in_annotation_is_refused_by_default_and_kept_when_asked() {
     let kept = ingest_with(vec![Source::Local(work.path().to_owned())], &d.destination, Options { burned_in: ingest::BurnedIn::Keep, ..Options::default() }).await;
     assert_eq!(kept.totals.written, 4);
     assert_eq!(kept.studies.iter().flat_map(|s| &s.series).map(|s| s.burned_in).sum::<u64>(), 4, "listed as kept with burned-in text");
+}
+
+/// Issue 22, attack 4: an ultrasound picture whose pixels show a name and an MRN went in under
+/// the default `--burned-in refuse` when it was spelled in any of these ways, and the viewer got
+/// no warning. Each is refused, and served with `burned_in_annotation: true`.
+#[tokio::test]
+async fn burned_in_images_spelled_as_a_reader_would_accept_them_are_refused_and_flagged() {
+    let cs = |tag, value: &str| DataElement::new(tag, VR::CS, PrimitiveValue::from(value));
+    // "none" has its Modality taken out.
+    let variants: Vec<(&str, Vec<DataElement<InMemDicomObject>>)> = vec![
+        ("lower", vec![cs(tags::MODALITY, "us")]),
+        ("none", vec![]),
+        ("ot", vec![cs(tags::MODALITY, "OT")]),
+        ("ivus", vec![cs(tags::MODALITY, "IVUS")]),
+        ("es", vec![cs(tags::MODALITY, "ES")]),
+        ("label", vec![cs(tags::MODALITY, "SM"), DataElement::new(tags::IMAGE_TYPE, VR::CS, PrimitiveValue::Strs(["ORIGINAL", "PRIMARY", "LABEL", "NONE"].into_iter().map(String::from).collect()))]),
+        ("yes", vec![cs(tags::BURNED_IN_ANNOTATION, "yes")]),
+        ("class", vec![DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.6.1"))]),
+    ];
+    let work = tempfile::tempdir().unwrap();
+    let count = variants.len();
+    for (i, (name, elements)) in variants.into_iter().enumerate() {
+        let mut obj = sample::ct_slice(i, count, 16);
+        obj.remove_element(tags::BURNED_IN_ANNOTATION);
+        if name == "none" {
+            obj.remove_element(tags::MODALITY);
+        }
+        for element in elements {
+            obj.put(element);
+        }
+        std::fs::write(work.path().join(format!("{name}.dcm")), sample::to_bytes(obj).unwrap()).unwrap();
+    }
+    let d = dest(Backend::Fs).await;
+    let refused = ingest_with(vec![Source::Local(work.path().to_owned())], &d.destination, Options::default()).await;
+    assert_eq!((refused.totals.written, refused.totals.skipped), (0, count as u64), "{:#?}", refused.skipped);
+    assert!(refused.skipped.iter().all(|n| n.reason.starts_with("burned-in annotation")), "{:#?}", refused.skipped);
+    assert!(every_file(&d.root).is_empty(), "nothing stored");
+
+    // Served as they are, each is flagged for the viewer.
+    let server = Server::start().await;
+    for name in ["lower", "none", "ot", "ivus", "es", "label", "yes", "class"] {
+        server.put(&format!("us/{name}.dcm"), std::fs::read(work.path().join(format!("{name}.dcm"))).unwrap()).await;
+        let info = get(&server.url("us", &format!("us/{name}.dcm"), "/-/info.json")).await;
+        assert_eq!(info.status, 200, "{name}");
+        assert_eq!(info.json()["burned_in_annotation"], true, "{name}");
+    }
+    assert_eq!(get(&server.url("us", "us", "/-/stack.json")).await.json()["burned_in_annotation"], true);
+    server.stop().await;
+}
+
+/// Issue 22, attack 6: clients sending a byte now and then held every upload slot, since only
+/// 60 s of silence cut them, and a normal upload got 503. An upload slower than the minimum rate
+/// once its grace has passed is cut with 408, and its slot serves the next upload.
+#[tokio::test]
+async fn a_trickling_upload_is_cut_with_408_and_frees_its_slot() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upload = framegate::http::UploadSettings { concurrent: 1, min_rate: 4 << 10, grace: std::time::Duration::from_secs(1), ..Default::default() };
+    let server = Server::start_with(framegate::Settings { upload, ..Default::default() }).await;
+    let token = server.keys.sign_for(Purpose::Upload, &key("site"), now() + 600);
+    let stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let head = format!("POST /v1/{token}/site/-/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+    write.write_all(head.as_bytes()).await.unwrap();
+    // A byte every 200 ms: never silent for long, far under 4 KiB/s.
+    let trickle = tokio::spawn(async move {
+        for _ in 0..100 {
+            if write.write_all(b"x").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let slice = sample::to_bytes(sample::ct_slice(0, 1, 16)).unwrap();
+    let url = format!("{}/v1/{token}/site/-/upload", server.base());
+    assert_eq!(request_with_body("POST", &url, slice.clone()).await.status, 503, "the trickler holds the one slot");
+    let started = std::time::Instant::now();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), read.read(&mut answer)).await.expect("the trickler is cut").unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("the upload is too slow: it must average at least 4 KiB/s"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    trickle.abort();
+    assert_eq!(request_with_body("POST", &url, slice).await.status, 200, "the slot is free again");
+    server.stop().await;
+}
+
+/// Issue 22, attack 11: an upload holding an instance with the UIDs of one already stored
+/// replaced it, and the manifest said "written". It is refused and listed, the stored object
+/// kept byte for byte; the same object again is "unchanged". Ingest and uploads share the rule.
+#[tokio::test]
+async fn an_upload_never_replaces_an_instance_with_the_same_uids() {
+    let server = Server::start().await;
+    let token = server.keys.sign_for(Purpose::Upload, &key("site"), now() + 600);
+    let url = format!("{}/v1/{token}/site/-/upload", server.base());
+    let original = sample::to_bytes(sample::ct_slice(0, 1, 16)).unwrap();
+    let mut other = sample::ct_slice(0, 1, 16);
+    other.put(DataElement::new(tags::WINDOW_CENTER, VR::DS, PrimitiveValue::from("500")));
+    let other = sample::to_bytes(other).unwrap();
+
+    let first = request_with_body("POST", &url, original.clone()).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.json()["totals"]["written"], 1);
+    let stored = every_file(&server.path("site"));
+    assert_eq!(stored.len(), 1);
+
+    let replaced = request_with_body("POST", &url, other).await;
+    assert_eq!(replaced.status, 422, "{}", String::from_utf8_lossy(&replaced.body));
+    let manifest: Manifest = serde_json::from_slice(&replaced.body).unwrap();
+    assert_eq!((manifest.totals.written, manifest.totals.skipped), (0, 1), "{manifest:#?}");
+    assert_eq!(manifest.skipped[0].reason, "an instance with these UIDs is already stored, with other content: not replaced");
+    assert_eq!(every_file(&server.path("site")), stored, "the stored object is kept byte for byte");
+
+    let again = request_with_body("POST", &url, original).await;
+    assert_eq!(again.status, 200);
+    assert_eq!((again.json()["totals"]["written"].as_u64(), again.json()["totals"]["unchanged"].as_u64()), (Some(0), Some(1)));
+    server.stop().await;
 }
 
 /// `POST .../-/upload`: an upload token only, a size limit, hostile archives refused with the
