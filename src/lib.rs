@@ -62,6 +62,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+pub use deid::RawDicom;
 pub use server::ServerSettings;
 
 /// Everything a running server shares between requests.
@@ -86,10 +87,8 @@ pub struct State {
     pub cors: http::Cors,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: http::TrustedProxies,
-    /// What the raw route does with DICOM objects.
-    pub raw_dicom: RawDicom,
-    /// UID pseudonyms for de-identified objects.
-    pub pseudonyms: deid::Pseudonyms,
+    /// What leaves of a DICOM object, and under which pseudonyms: every route asks it.
+    pub policy: deid::Policy,
     /// Longest `s-maxage` ever sent, in seconds.
     pub shared_max_age: u64,
     /// The viewer's CSP `frame-ancestors` sources, space-separated.
@@ -98,18 +97,6 @@ pub struct State {
     pub dicomweb: dicomweb::Caches,
     /// Uploads being received, and their bounds.
     pub uploads: http::Uploads,
-}
-
-/// What the raw route may hand out for a DICOM object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum RawDicom {
-    /// The object with its identifying attributes taken out, streamed (the default).
-    #[default]
-    Deidentify,
-    /// The object as stored, patient data included: for trusted internal routes only.
-    Original,
-    /// No raw DICOM at all (403).
-    Deny,
 }
 
 /// Tunables of a server, with defaults that suit a small machine.
@@ -139,6 +126,8 @@ pub struct Settings {
     pub raw_dicom: RawDicom,
     /// Secret for UID pseudonyms; derived from the first signing key when absent.
     pub pseudonym_key: Option<Vec<u8>>,
+    /// Whose pseudonyms de-identified answers carry: the server's, or each token scope's own.
+    pub pseudonym_scope: deid::PseudonymScope,
     /// Longest `s-maxage`, in seconds: how long a shared cache may serve an object after it
     /// was deleted or replaced.
     pub shared_max_age: u64,
@@ -164,6 +153,7 @@ impl Default for Settings {
             trusted_proxies: http::TrustedProxies::default(),
             raw_dicom: RawDicom::default(),
             pseudonym_key: None,
+            pseudonym_scope: deid::PseudonymScope::default(),
             shared_max_age: 300,
             frame_ancestors: vec!["'self'".to_owned()],
             upload: http::UploadSettings::default(),
@@ -180,8 +170,7 @@ impl State {
         // be inflated again on every request.
         let limits = dicom::Limits { max_inflated_bytes: settings.limits.max_inflated_bytes.min(settings.cache.index_bytes / 2), ..settings.limits };
         State {
-            pseudonyms: deid::Pseudonyms::new(pseudonym_key),
-            raw_dicom: settings.raw_dicom,
+            policy: deid::Policy::new(settings.raw_dicom, settings.pseudonym_scope, deid::Pseudonyms::new(pseudonym_key)),
             keys,
             store: Arc::new(store::revalidate::Revalidating::new(Arc::new(store::metered::Metered::new(store, metrics.clone())), settings.revalidate_after)),
             metrics,

@@ -11,7 +11,6 @@ use hyper::{Response, StatusCode};
 
 use super::catalog::{self, Instance};
 use super::{Scope, truncated};
-use crate::RawDicom;
 use crate::cache::{Format, digest};
 use super::parts;
 use crate::dicom::index::Swap;
@@ -191,7 +190,8 @@ pub async fn frames(ctx: &Ctx<'_>, scope: Scope<'_>, list: &str) -> Result<Respo
         return Ok(caching.not_modified_response());
     }
     let state = ctx.state;
-    let maker = parts::Frames { store: state.store.clone(), pool: state.pool.clone(), object: instance.object.clone(), index, policy: state.raw_dicom, stored: answer.stored };
+    let blank = ctx.policy().cleans_frames(index.transfer_syntax.uid());
+    let maker = parts::Frames { store: state.store.clone(), pool: state.pool.clone(), object: instance.object.clone(), index, blank, stored: answer.stored };
     let first = maker.part(numbers[0] - 1).await?;
     let part_type = format!("{}; transfer-syntax={syntax}", answer.media);
     let (content_type, body) = if answer.multipart {
@@ -310,7 +310,7 @@ fn in_one_part(ctx: &Ctx<'_>, response: Response<Body>, part_type: &str, instanc
 /// A bulk data value by tag path: the stored native Pixel Data (ranges allowed), or a long
 /// binary value of the header as metadata shows it. Nothing under `--raw-dicom deny`.
 pub async fn bulk(ctx: &Ctx<'_>, scope: Scope<'_>, tag_path: &str) -> Result<Response<Body>, ApiError> {
-    if ctx.state.raw_dicom == RawDicom::Deny {
+    if !ctx.policy().serves_bulk() {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "bulk data is not served here: use the frames"));
     }
     let instance = find(ctx, scope).await?;
@@ -354,8 +354,8 @@ async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Resul
     let state = ctx.state;
     let index = crate::http::index_of(state, &instance.object).await?;
     let header = index.header.clone().ok_or_else(missing)?;
-    let (policy, pseudonyms) = (state.raw_dicom, state.pseudonyms.clone());
-    let shown = state.pool.run(move || header.parse().map(|h| super::json::shown(h.obj, policy, &pseudonyms))).await??;
+    let policy = ctx.policy();
+    let shown = state.pool.run(move || header.parse().map(|h| policy.shown(h.obj))).await??;
     let value = super::json::value_at(&shown, tag_path).ok_or_else(missing)?;
     let total = value.len() as u64;
     crate::http::ranged(ctx, &caching, "application/octet-stream", total, |span| async move {

@@ -63,6 +63,11 @@ impl Ctx<'_> {
     pub fn max_age(&self) -> u64 {
         self.grant.remaining(self.now).min(self.state.max_age)
     }
+
+    /// The privacy policy as this request's token sees it.
+    pub fn policy(&self) -> crate::deid::Policy {
+        self.state.policy.for_token(&self.key.prefix(self.grant.depth).unwrap_or_default())
+    }
 }
 
 /// The NGINX static route of the shipped config, `/files/{token}/{key}`: the stored bytes

@@ -13,9 +13,9 @@ use hyper::{Response, StatusCode};
 use super::frame::index_of;
 use super::respond::{self, Body, Caching};
 use super::{ApiError, Ctx};
-use crate::RawDicom;
+use crate::deid::{Objects, Policy};
 use crate::cache::{Deidentified, Kind, ObjectId, digest};
-use crate::dicom::{DicomError, Layout, LoadError, blank_frame_metadata, blank_metadata, carries_metadata, jpeg_header_end};
+use crate::dicom::{DicomError, Layout, LoadError, blank_frame_metadata, blank_metadata, jpeg_header_end};
 use crate::sniff::{self, FileKind};
 use crate::store::{ByteStream, Store, StoreError};
 
@@ -23,16 +23,18 @@ use crate::store::{ByteStream, Store, StoreError};
 pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let meta = ctx.state.store.head(&ctx.key).await?;
     let object = ObjectId { key: ctx.key.clone(), meta };
-    if ctx.state.raw_dicom == RawDicom::Original {
+    let policy = ctx.policy();
+    if policy.objects() == Objects::AsStored {
         return original(ctx, &object).await;
     }
     match kind(ctx, &object).await? {
-        Kind::Image if ctx.state.raw_dicom == RawDicom::Deidentify => cleaned_image(ctx, &object).await,
+        Kind::Image if policy.cleans_images() => cleaned_image(ctx, &object).await,
         Kind::Image => original(ctx, &object).await,
-        Kind::Dicom if ctx.state.raw_dicom == RawDicom::Deny => {
-            Err(ApiError::new(StatusCode::FORBIDDEN, "raw DICOM is not served here: use the frame routes"))
-        }
-        Kind::Dicom => deidentified(ctx, &object).await,
+        Kind::Dicom => match policy.objects() {
+            Objects::AsStored => original(ctx, &object).await,
+            Objects::Deidentified => deidentified(ctx, &object, &policy).await,
+            Objects::Refused => Err(ApiError::new(StatusCode::FORBIDDEN, "raw DICOM is not served here: use the frame routes")),
+        },
         Kind::Other => Err(ApiError::new(StatusCode::FORBIDDEN, "only DICOM, JPEG and PNG objects are served raw")),
     }
 }
@@ -66,7 +68,7 @@ async fn original(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>, Ap
 }
 
 /// The de-identified header from memory, then the original Pixel Data from the store.
-async fn deidentified(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>, ApiError> {
+async fn deidentified(ctx: &Ctx<'_>, object: &ObjectId, policy: &Policy) -> Result<Response<Body>, ApiError> {
     let state = ctx.state;
     let build = async {
         let index = index_of(state, object).await.map_err(|e| match &*e {
@@ -80,24 +82,25 @@ async fn deidentified(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>
             return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "deflated DICOM objects are not served de-identified"));
         }
         let held = index.header.clone().ok_or(DicomError::Truncated)?;
-        let pseudonyms = state.pseudonyms.clone();
+        let deid = policy.clone();
         let bytes = state
             .pool
             .run(move || {
                 let header = held.parse()?;
-                Ok::<_, ApiError>(crate::deid::header(&header.meta, header.obj, header.ts, &pseudonyms).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?)
+                Ok::<_, ApiError>(deid.header(&header.meta, header.obj, header.ts).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?)
             })
             .await??;
         let marked_frames = match &index.layout {
-            Layout::Encapsulated { frames } if carries_metadata(index.transfer_syntax.uid()) => frames.clone(),
+            Layout::Encapsulated { frames } if policy.cleans_frames(index.transfer_syntax.uid()) => frames.clone(),
             _ => Vec::new(),
         };
         Ok(Deidentified { header: Bytes::from(bytes), pixel: index.pixel.header_offset..index.pixel_end, marked_frames })
     };
-    let deid: Arc<Deidentified> = state.caches.deidentified(object, build).await?;
+    let fingerprint = policy.fingerprint();
+    let deid: Arc<Deidentified> = state.caches.deidentified(object, &fingerprint, build).await?;
     let total = deid.header.len() as u64 + (deid.pixel.end - deid.pixel.start);
     // A different representation from the stored one: a different strong validator.
-    let tag = digest(&[object.meta.etag.as_bytes(), crate::deid::RULES_VERSION.as_bytes(), state.pseudonyms.fingerprint().as_bytes()]);
+    let tag = digest(&[object.meta.etag.as_bytes(), fingerprint.as_bytes()]);
     let caching = Caching { etag: format!("\"d{}\"", &tag[..32]), max_age: ctx.max_age(), shared: false };
     let store = &state.store;
     ranged(ctx, &caching, "application/dicom", total, |span| async move {
