@@ -87,7 +87,7 @@ async fn deidentified(ctx: &Ctx<'_>, object: &ObjectId, policy: &Policy) -> Resu
             .pool
             .run(move || {
                 let header = held.parse()?;
-                Ok::<_, ApiError>(deid.header(&header.meta, header.obj, header.ts).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?)
+                deid.header(&header.meta, header.obj, header.ts).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
             })
             .await??;
         let marked_frames = match &index.layout {
