@@ -201,6 +201,10 @@ pub struct Tuning {
     /// Largest total one uploaded ZIP archive may unpack to, in GiB.
     #[arg(long, env = "FRAMEGATE_MAX_UNPACKED_GB", default_value_t = 16)]
     pub max_unpacked_gb: u64,
+    /// Where the access log goes: a file appended to, or `-` for stdout; none by default. One
+    /// JSON line per request that presented a token (see SECURITY.md).
+    #[arg(long, env = "FRAMEGATE_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
     #[command(flatten)]
     pub deid: DeidArgs,
 }
@@ -235,6 +239,8 @@ impl Tuning {
             raw_dicom: self.raw_dicom,
             pseudonym_key: self.pseudonym_key.as_deref().map(pseudonym_key).transpose()?,
             pseudonym_scope: self.pseudonym_scope,
+            // Opened by the caller, which keeps its writer thread's guard.
+            audit: None,
             shared_max_age: self.shared_max_age,
             frame_ancestors: frame_ancestors(&self.frame_ancestors, &self.cors_origins)?,
             upload: crate::http::UploadSettings {

@@ -24,7 +24,8 @@
 //!   deid layers, with a study catalog built from the prefix's listing and headers.
 //! - [`server`]: the accept loop, connection limits (a client that stops reading is cut) and
 //!   graceful shutdown, entered through [`run`]; `/metrics` alone through `server::run_metrics`.
-//! - [`logs`]: log lines gathered in memory and written in batches by one thread.
+//! - [`logs`]: log lines gathered in memory and written in batches by one thread; [`audit`]:
+//!   the access log, a JSON line per request that presented a token, on the same writer.
 //! - [`sniff`] tells a file's kind by its first bytes, for the raw route and ingest.
 //! - [`config`] is the only reader of flags and environment; [`sample`] makes demo and test data;
 //!   `fuzzing` holds the fuzz harnesses, shared by `fuzz/` and the regression tests.
@@ -32,6 +33,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod deid;
@@ -97,6 +99,8 @@ pub struct State {
     pub dicomweb: dicomweb::Caches,
     /// Uploads being received, and their bounds.
     pub uploads: http::Uploads,
+    /// The access log, when one is kept.
+    pub audit: Option<audit::Auditor>,
 }
 
 /// Tunables of a server, with defaults that suit a small machine.
@@ -135,6 +139,8 @@ pub struct Settings {
     pub frame_ancestors: Vec<String>,
     /// The upload route's bounds and de-identification.
     pub upload: http::UploadSettings,
+    /// Where access lines go (`--audit-log`); none by default.
+    pub audit: Option<audit::AuditLog>,
 }
 
 impl Default for Settings {
@@ -157,6 +163,7 @@ impl Default for Settings {
             shared_max_age: 300,
             frame_ancestors: vec!["'self'".to_owned()],
             upload: http::UploadSettings::default(),
+            audit: None,
         }
     }
 }
@@ -168,9 +175,9 @@ impl State {
         let pseudonym_key = settings.pseudonym_key.unwrap_or_else(|| keys.derive(PSEUDONYM_CONTEXT));
         // An inflated object lives in its index: one that the index cache could not keep would
         // be inflated again on every request.
+        let policy = deid::Policy::new(settings.raw_dicom, settings.pseudonym_scope, deid::Pseudonyms::new(pseudonym_key));
         let limits = dicom::Limits { max_inflated_bytes: settings.limits.max_inflated_bytes.min(settings.cache.index_bytes / 2), ..settings.limits };
         State {
-            policy: deid::Policy::new(settings.raw_dicom, settings.pseudonym_scope, deid::Pseudonyms::new(pseudonym_key)),
             keys,
             store: Arc::new(store::revalidate::Revalidating::new(Arc::new(store::metered::Metered::new(store, metrics.clone())), settings.revalidate_after)),
             metrics,
@@ -185,6 +192,8 @@ impl State {
             frame_ancestors: settings.frame_ancestors.join(" "),
             dicomweb: dicomweb::Caches::new(settings.cache.index_bytes),
             uploads: http::Uploads::new(settings.upload),
+            audit: settings.audit.map(|log| audit::Auditor::new(log, policy.pseudonyms().clone())),
+            policy,
         }
     }
 }
