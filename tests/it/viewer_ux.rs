@@ -187,3 +187,353 @@ async fn a_network_failure_says_offline_and_heals_when_the_connection_returns() 
     client.close().await.unwrap();
     server.stop().await;
 }
+
+/// One finger on the canvas at `from` (CSS px from its centre), dragged by `by`.
+async fn finger_drag(client: &Client, from: (f64, f64), by: (f64, f64)) {
+    let canvas = client.find(Locator::Id("canvas")).await.unwrap();
+    let drag = TouchActions::new("finger".into())
+        .then(PointerAction::MoveToElement { element: canvas, duration: None, x: from.0, y: from.1 })
+        .then(PointerAction::Down { button: 0 })
+        .then(PointerAction::MoveBy { duration: Some(Duration::from_millis(300)), x: by.0, y: by.1 })
+        .then(PointerAction::Up { button: 0 });
+    client.perform_actions(drag).await.unwrap();
+}
+
+/// Opens the Tools menu and chooses `tool`, as a finger does.
+async fn choose_tool(client: &Client, tool: &str) {
+    client.find(Locator::Id("more")).await.unwrap().click().await.unwrap();
+    client.find(Locator::Id(tool)).await.unwrap().click().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_finger_moves_an_end_point_deletes_one_line_and_the_menu_gets_out_of_the_way() {
+    let Some((_driver, client)) = browser_at(390, 844, true, 3.0).await else { return };
+    let server = Server::start().await;
+    ct_series(&server, "ct", 3, 256).await;
+    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
+    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    choose_tool(&client, "measure").await;
+    // Measuring happens on the image: the menu that covered it has closed.
+    let menu = after_paint(&client, "return [fg.measuring, document.getElementById('tools').getClientRects().length > 0]").await;
+    assert_eq!(menu, json!([true, false]), "measuring, and the tools menu closed");
+
+    finger_drag(&client, (-80.0, 0.0), (160.0, 0.0)).await;
+    let s = until(&client, "a line", |s| s["measures"] == 1 && s["length"] != "").await;
+    let first = js(&client, "return fg.measures[0]").await;
+    // The end point under the finger moves; no second line starts.
+    finger_drag(&client, (80.0, 0.0), (0.0, 60.0)).await;
+    let s2 = until(&client, "the end point moved", |x| x["length"] != s["length"]).await;
+    assert_eq!(s2["measures"], 1, "dragging an end point started a new line: {s2}");
+    let moved = js(&client, "return fg.measures[0]").await;
+    assert_eq!(moved["a"], first["a"], "the other end stays");
+    assert!((moved["b"]["y"].as_f64().unwrap() - first["b"]["y"].as_f64().unwrap()).abs() > 10.0, "{first} → {moved}");
+
+    // A second line, selected as it is drawn; Delete line removes it alone.
+    finger_drag(&client, (-60.0, 150.0), (100.0, 0.0)).await;
+    until(&client, "two lines", |s| s["measures"] == 2).await;
+    std::fs::write(screenshot_path("viewer-ux-measure.png"), client.screenshot().await.unwrap()).unwrap();
+    client.find(Locator::Id("delete")).await.unwrap().click().await.unwrap();
+    let s = until(&client, "one line deleted", |s| s["measures"] == 1).await;
+    assert_eq!(js(&client, "return fg.measures[0]").await, moved, "{s}");
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_double_tap_fits_the_image_and_keeps_the_lines_and_the_window() {
+    let Some((_driver, client)) = browser_at(390, 844, true, 3.0).await else { return };
+    let server = Server::start().await;
+    ct_series(&server, "ct", 3, 256).await;
+    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
+    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    choose_tool(&client, "measure").await;
+    finger_drag(&client, (-80.0, 0.0), (160.0, 0.0)).await;
+    until(&client, "a line", |s| s["measures"] == 1).await;
+    choose_tool(&client, "measure").await;
+    client.find(Locator::Id("preset")).await.unwrap().select_by_value("-600,1500").await.unwrap();
+    until(&client, "the lung window", |s| s["wl"] == "W 1500 L -600").await;
+    let canvas = client.find(Locator::Id("canvas")).await.unwrap();
+    pinch(&client, &canvas, 30.0, 90.0).await;
+    until(&client, "zoomed in", |s| s["zoom"].as_f64() > Some(1.5)).await;
+    let tap = TouchActions::new("tap".into())
+        .then(PointerAction::MoveToElement { element: canvas, duration: None, x: 10.0, y: 10.0 })
+        .then(PointerAction::Down { button: 0 })
+        .then(PointerAction::Up { button: 0 })
+        .then(PointerAction::Pause { duration: Duration::from_millis(80) })
+        .then(PointerAction::Down { button: 0 })
+        .then(PointerAction::Up { button: 0 });
+    client.perform_actions(tap).await.unwrap();
+    let s = until(&client, "fitted", |s| s["zoom"] == 1.0).await;
+    assert_eq!((s["measures"].clone(), s["wl"].clone()), (json!(1), json!("W 1500 L -600")), "a double tap lost work: {s}");
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+/// A CT series of `slices` with Series Number `number`.
+async fn numbered_series(server: &Server, prefix: &str, slices: usize, number: i32) {
+    for i in 0..slices {
+        let mut obj = framegate::sample::ct_slice(i, slices, 64);
+        obj.put(dicom_core::DataElement::new(dicom_dictionary_std::tags::SERIES_NUMBER, dicom_core::VR::IS, dicom_core::PrimitiveValue::from(number.to_string())));
+        server.put(&format!("{prefix}/slice{:03}.dcm", i + 1), framegate::sample::to_bytes(obj).unwrap()).await;
+    }
+}
+
+#[tokio::test]
+async fn switching_series_keeps_each_ones_slice_and_window_and_names_it() {
+    let Some((_driver, client)) = browser(1280, 800, false).await else { return };
+    let server = Server::start().await;
+    numbered_series(&server, "study/chest", 8, 3).await;
+    numbered_series(&server, "study/neck", 6, 7).await;
+    client.goto(&server.url("study", "study", "/-/view")).await.unwrap();
+    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    let label = || js(&client, "return document.getElementById('series-label').textContent");
+    assert_eq!(label().await, "Series 3 · chest · CT");
+    js(&client, "go(3)").await;
+    super::viewer::typ(&client, "2").await;
+    until(&client, "slice 4 in the lung window", |s| s["shownIndex"] == 3 && s["wl"] == "W 1500 L -600" && s["preview"] == false).await;
+
+    js(&client, "document.querySelectorAll('#seriesbar button')[1].click()").await;
+    until(&client, "the second series", |s| s["series"] == 1 && s["shownIndex"] == 0).await;
+    assert_eq!(label().await, "Series 7 · neck · CT");
+    js(&client, "go(1)").await;
+    until(&client, "its slice 2", |s| s["shownIndex"] == 1).await;
+
+    js(&client, "document.querySelectorAll('#seriesbar button')[0].click()").await;
+    let s = until(&client, "back to the first series", |s| s["series"] == 0 && s["shownIndex"].is_u64()).await;
+    assert_eq!((s["shownIndex"].clone(), s["counter"].clone()), (json!(3), json!("4 / 8")), "the place was lost: {s}");
+    until(&client, "its window", |s| s["wl"] == "W 1500 L -600" && s["shown"].as_str().is_some_and(|u| u.contains("window=-600.0,1500.0"))).await;
+    js(&client, "document.querySelectorAll('#seriesbar button')[1].click()").await;
+    let s = until(&client, "the second series again", |s| s["series"] == 1 && s["shownIndex"].is_u64()).await;
+    assert_eq!((s["shownIndex"].clone(), s["wl"].clone()), (json!(1), json!("W 400 L 40")));
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+/// Presses `key` on whatever has the focus, as a person at the keyboard.
+async fn key(client: &Client, key: char) {
+    let keys = KeyActions::new("keyboard".into()).then(KeyAction::Down { value: key }).then(KeyAction::Up { value: key });
+    client.perform_actions(keys).await.unwrap();
+}
+
+#[tokio::test]
+async fn keys_act_on_the_image_whatever_control_was_used_last() {
+    let Some((_driver, client)) = browser(1280, 800, false).await else { return };
+    let server = Server::start().await;
+    ct_series(&server, "ct", 30, 64).await;
+    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
+    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+
+    // After a click on Invert, Space plays; it does not press Invert again.
+    client.find(Locator::Id("invert")).await.unwrap().click().await.unwrap();
+    until(&client, "inverted", |s| s["invert"] == true).await;
+    key(&client, ' ').await;
+    let s = until(&client, "playing", |s| s["playing"] == true).await;
+    assert_eq!(s["invert"], true, "Space pressed Invert: {s}");
+    key(&client, ' ').await;
+    let at = until(&client, "stopped", |s| s["playing"] == false && s["index"] == s["shownIndex"]).await["index"].as_u64().unwrap();
+
+    // After a preset from the list, ↓ steps and 3 chooses the bone window.
+    client.find(Locator::Id("preset")).await.unwrap().select_by_value("-600,1500").await.unwrap();
+    until(&client, "the lung window", |s| s["wl"] == "W 1500 L -600").await;
+    key(&client, char::from(Key::Down)).await;
+    until(&client, "one step down", |s| s["index"].as_u64() == Some((at + 1) % 30)).await;
+    key(&client, '3').await;
+    until(&client, "the bone window", |s| s["wl"] == "W 1800 L 400").await;
+
+    // After dragging the slider, ↓ and Page Down go on down the stack, as before the drag.
+    let slider = client.find(Locator::Id("slider")).await.unwrap();
+    let width = js(&client, "return document.getElementById('slider').getBoundingClientRect().width").await.as_f64().unwrap();
+    let drag = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement { element: slider, duration: None, x: -width / 4.0, y: 0.0 })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::MoveBy { duration: Some(Duration::from_millis(300)), x: width / 8.0, y: 0.0 })
+        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    client.perform_actions(drag).await.unwrap();
+    let at = until(&client, "the slider settled", |s| s["index"] == s["shownIndex"] && s["loading"] == false).await["index"].as_u64().unwrap();
+    key(&client, char::from(Key::Down)).await;
+    until(&client, "↓ after the slider", |s| s["index"].as_u64() == Some(at + 1)).await;
+    key(&client, char::from(Key::PageDown)).await;
+    let s = until(&client, "Page Down after the slider", |s| s["index"].as_u64() == Some(at + 11)).await;
+    assert_eq!(js(&client, "return Number(document.getElementById('slider').value)").await.as_u64(), Some(at + 12), "the slider follows: {s}");
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+/// Whether the help dialog lies within the viewport and its last line (Close) can be scrolled
+/// to and seen, not hidden behind anything.
+const HELP_FITS: &str = "
+    const help = document.getElementById('help'), r = help.getBoundingClientRect();
+    help.scrollTop = help.scrollHeight;
+    const c = document.getElementById('help-close').getBoundingClientRect();
+    const top = document.elementFromPoint(c.left + c.width / 2, c.top + c.height / 2);
+    return { inside: r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth, close: top && top.id === 'help-close', text: help.innerText };";
+
+#[tokio::test]
+async fn help_fits_the_screen_and_a_touch_screen_lists_gestures() {
+    let server = Server::start().await;
+    ct_series(&server, "ct", 3, 64).await;
+    {
+        let Some((_driver, client)) = browser(1366, 625, false).await else { return };
+        client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
+        until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+        super::viewer::typ(&client, "?").await;
+        until(&client, "help", |s| s["help"] == true).await;
+        let h = after_paint(&client, HELP_FITS).await;
+        assert_eq!((h["inside"].clone(), h["close"].clone()), (json!(true), json!(true)), "1366×625: {h}");
+        client.close().await.unwrap();
+    }
+    let Some((_driver, client)) = browser_at(360, 640, true, 2.0).await else { return };
+    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
+    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    choose_tool(&client, "helpbtn").await;
+    until(&client, "help", |s| s["help"] == true).await;
+    let h = after_paint(&client, HELP_FITS).await;
+    assert_eq!((h["inside"].clone(), h["close"].clone()), (json!(true), json!(true)), "360×640: {h}");
+    let text = h["text"].as_str().unwrap().to_lowercase();
+    for gesture in ["pinch", "double tap", "swipe"] {
+        assert!(text.contains(gesture), "the phone's help names no {gesture}: {text}");
+    }
+    std::fs::write(screenshot_path("viewer-ux-help-phone.png"), client.screenshot().await.unwrap()).unwrap();
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn preset_names_show_whole_on_a_phone() {
+    let Some((_driver, client)) = browser_at(390, 844, true, 3.0).await else { return };
+    let server = Server::start().await;
+    ct_series(&server, "ct", 3, 64).await;
+    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
+    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    // Each option's text, in the list's font, against the room the closed list gives it.
+    let cut = js(&client, "const sel = document.getElementById('preset'), st = getComputedStyle(sel), x = document.createElement('canvas').getContext('2d');
+        x.font = `${st.fontSize} ${st.fontFamily}`;
+        const room = sel.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight) - 14;
+        return [...sel.options].filter((o) => !o.hidden).filter((o) => x.measureText(o.text).width > room).map((o) => o.text + ' > ' + room)").await;
+    assert_eq!(cut, json!([]), "cut short");
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_pinch_whose_first_finger_drifted_keeps_the_slice() {
+    let Some((_driver, client)) = browser_at(390, 844, true, 3.0).await else { return };
+    let server = Server::start().await;
+    ct_series(&server, "ct", 20, 64).await;
+    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
+    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    let canvas = client.find(Locator::Id("canvas")).await.unwrap();
+    // The first finger lands and drifts up; the second lands 100 ms later and they pinch.
+    for drift in [7.0, 20.0] {
+        let first = TouchActions::new("f1".into())
+            .then(PointerAction::MoveToElement { element: canvas.clone(), duration: None, x: -30.0, y: 0.0 })
+            .then(PointerAction::Down { button: 0 })
+            .then(PointerAction::MoveBy { duration: Some(Duration::from_millis(100)), x: 0.0, y: -drift })
+            .then(PointerAction::Pause { duration: Duration::from_millis(0) })
+            .then(PointerAction::MoveBy { duration: Some(Duration::from_millis(300)), x: -60.0, y: 0.0 })
+            .then(PointerAction::Up { button: 0 });
+        let second = TouchActions::new("f2".into())
+            .then(PointerAction::MoveToElement { element: canvas.clone(), duration: None, x: 30.0, y: 0.0 })
+            .then(PointerAction::Pause { duration: Duration::from_millis(0) })
+            .then(PointerAction::Pause { duration: Duration::from_millis(100) })
+            .then(PointerAction::Down { button: 0 })
+            .then(PointerAction::MoveBy { duration: Some(Duration::from_millis(300)), x: 60.0, y: 0.0 })
+            .then(PointerAction::Up { button: 0 });
+        let zoom = view(&client).await["zoom"].as_f64().unwrap();
+        client.perform_actions(fantoccini::actions::Actions::from(first).and(second)).await.unwrap();
+        let s = until(&client, "the pinch", |s| s["zoom"].as_f64() > Some(zoom * 1.3)).await;
+        let s = until(&client, "the slice settled", |x| x["index"] == x["shownIndex"] || x["index"] != s["index"]).await;
+        assert_eq!((s["index"].clone(), s["shownIndex"].clone()), (json!(0), json!(0)), "a {drift} px drift changed the slice: {s}");
+    }
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+/// A grid of canvas pixels (red), row by row, `n` × `n`.
+async fn canvas_grid(client: &Client, n: u32) -> Vec<Vec<i64>> {
+    let grid = js(client, &format!("const c = document.getElementById('canvas'), x = c.getContext('2d'), n = {n}, out = [];
+        for (let j = 0; j < n; j++) {{ const row = []; for (let i = 0; i < n; i++) {{ const px = Math.round((i + 0.5) * c.width / n), py = Math.round((j + 0.5) * c.height / n);
+          row.push(x.getImageData(Math.min(px, c.width - 1), py, 1, 1).data[0]); }} out.push(row); }} return out;")).await;
+    serde_json::from_value(grid).unwrap()
+}
+
+#[tokio::test]
+async fn flip_after_rotate_mirrors_the_screen_left_to_right() {
+    let Some((_driver, client)) = browser(1000, 800, false).await else { return };
+    let server = Server::start().await;
+    ct_series(&server, "ct", 3, 128).await;
+    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
+    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    super::viewer::typ(&client, "r").await;
+    until(&client, "rotated", |s| s["rotation"] == 1).await;
+    let rotated = canvas_grid(&client, 24).await;
+    super::viewer::typ(&client, "h").await;
+    let s = until(&client, "flipped", |s| s["markers"]["left"] != "P").await;
+    assert_eq!(s["markers"], json!({ "left": "A", "right": "P", "top": "R", "bottom": "L" }), "{s}");
+    let flipped = canvas_grid(&client, 24).await;
+    let mirrored: Vec<Vec<i64>> = rotated.iter().map(|row| row.iter().rev().copied().collect()).collect();
+    assert_ne!(rotated, mirrored, "the picture is not its own mirror image, so the test can tell");
+    let off = flipped.iter().flatten().zip(mirrored.iter().flatten()).filter(|(a, b)| (*a - *b).abs() > 16).count();
+    assert!(off <= 12, "{off} of 576 samples differ from the left-right mirror of the rotated picture");
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+/// A screenshot's pixels as RGB.
+fn screenshot_rgb(png: &[u8]) -> (u32, u32, Vec<[u8; 3]>) {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png)).read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let step = match info.color_type {
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        other => panic!("unexpected screenshot colour type {other:?}"),
+    };
+    (info.width, info.height, buf[..info.buffer_size()].chunks(step).map(|p| [p[0], p[1], p[2]]).collect())
+}
+
+#[tokio::test]
+async fn orientation_letters_stay_readable_on_an_inverted_image() {
+    let Some((_driver, client)) = browser(1000, 800, false).await else { return };
+    let server = Server::start().await;
+    ct_series(&server, "ct", 3, 128).await;
+    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
+    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    super::viewer::typ(&client, "i").await;
+    until(&client, "inverted", |s| s["invert"] == true).await;
+    let rects = after_paint(&client, "return ['mk-top', 'mk-bottom', 'counter', 'wl'].map((id) => { const r = document.getElementById(id).getBoundingClientRect(); return [id, r.left, r.top, r.right, r.bottom]; })").await;
+    let shot = client.screenshot().await.unwrap();
+    std::fs::write(screenshot_path("viewer-ux-inverted.png"), &shot).unwrap();
+    let (w, _, px) = screenshot_rgb(&shot);
+    for r in rects.as_array().unwrap() {
+        let (l, t, rr, b) = (r[1].as_f64().unwrap() as u32, r[2].as_f64().unwrap() as u32, r[3].as_f64().unwrap() as u32, r[4].as_f64().unwrap() as u32);
+        // Behind a letter is its background: most of the box. It must be dark for light letters.
+        let mut lum: Vec<u32> = (t..b).flat_map(|y| (l..rr).map(move |x| (x, y))).map(|(x, y)| px[(y * w + x) as usize]).map(|p| (299 * u32::from(p[0]) + 587 * u32::from(p[1]) + 114 * u32::from(p[2])) / 1000).collect();
+        lum.sort_unstable();
+        let median = lum[lum.len() / 2];
+        assert!(median < 90, "{}: the text sits on a background of luminance {median}", r[0]);
+    }
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_embedding_api_says_loaded_first_and_series_is_always_a_number_from_one() {
+    let Some((_driver, client)) = browser(1024, 768, false).await else { return };
+    let server = Server::start().await;
+    ct_series(&server, "study/a", 4, 64).await;
+    ct_series(&server, "study/b", 5, 64).await;
+    client.goto(&format!("{}?slice=2", server.url("study", "study", "/-/view"))).await.unwrap();
+    let s = until(&client, "the first frame", |s| s["shownIndex"] == 1).await;
+    let events = s["events"].as_array().unwrap();
+    assert_eq!(events[0]["type"], "loaded", "{events:?}");
+    assert_eq!((events[0]["series"].clone(), events[0]["seriesCount"].clone(), events[0]["slice"].clone()), (json!(1), json!(2), json!(2)), "{events:?}");
+    assert!(events[1..].iter().all(|e| e["type"] == "slice" && e["series"] == 1), "{events:?}");
+    js(&client, "document.querySelectorAll('#seriesbar button')[1].click()").await;
+    let s = until(&client, "the second series", |s| s["events"].as_array().unwrap().iter().any(|e| e["type"] == "slice" && e["series"] == 2)).await;
+    assert_eq!(s["events"].as_array().unwrap().iter().filter(|e| e["type"] == "loaded").count(), 1);
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+
