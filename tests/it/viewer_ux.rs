@@ -537,3 +537,34 @@ async fn the_embedding_api_says_loaded_first_and_series_is_always_a_number_from_
 }
 
 
+
+/// The README's screenshots, one per size it shows, each checked as a person would: the image
+/// has most of the screen and no overlay lies on another.
+#[tokio::test]
+async fn at_each_documented_size_the_image_has_the_screen_and_overlays_keep_apart() {
+    let server = layout_server().await;
+    // (width, height, mobile, device pixel ratio, the least share of the screen for the canvas)
+    for (w, h, mobile, dpr, share) in [(390, 844, true, 3.0, 0.55), (844, 390, true, 3.0, 0.6), (360, 640, true, 2.0, 0.5), (768, 1024, true, 2.0, 0.6), (1366, 768, false, 1.0, 0.6)] {
+        let Some((_driver, client)) = browser_at(w, h, mobile, dpr).await else { return };
+        client.goto(&server.url("study", "study", "/-/view")).await.unwrap();
+        until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+        js(&client, "go(5)").await;
+        until(&client, "slice 6", |s| s["shownIndex"] == 5 && s["shown"].is_string()).await;
+        let l = after_paint(&client, LAYOUT).await;
+        let (cw, ch, vw, vh) = (l["canvas"]["w"].as_f64().unwrap(), l["canvas"]["h"].as_f64().unwrap(), l["vw"].as_f64().unwrap(), l["vh"].as_f64().unwrap());
+        assert!(cw * ch >= share * vw * vh, "{w}×{h}: the canvas is {cw}×{ch} of {vw}×{vh}");
+        assert_eq!((l["overlaps"].clone(), l["outside"].clone(), l["chrome"].clone()), (json!([]), json!([]), json!([])), "{w}×{h}: {l}");
+        std::fs::write(screenshot_path(&format!("viewer-{w}x{h}.png")), client.screenshot().await.unwrap()).unwrap();
+        // Where the tools are a menu, it opens whole within the screen.
+        if js(&client, "return getComputedStyle(document.getElementById('more')).display !== 'none'").await == true {
+            client.find(Locator::Id("more")).await.unwrap().click().await.unwrap();
+            let menu = after_paint(&client, "const t = document.getElementById('tools'), r = t.getBoundingClientRect();
+                return [r.width > 0, r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth,
+                        t.scrollWidth <= t.clientWidth + 1 && [...t.querySelectorAll('button')].every((b) => b.scrollWidth <= b.clientWidth + 1)]").await;
+            assert_eq!(menu, json!([true, true, true]), "{w}×{h}: the tools menu is not whole on screen, or its buttons are cut");
+            std::fs::write(screenshot_path(&format!("viewer-{w}x{h}-tools.png")), client.screenshot().await.unwrap()).unwrap();
+        }
+        client.close().await.unwrap();
+    }
+    server.stop().await;
+}
