@@ -228,6 +228,24 @@ async fn a_finger_moves_an_end_point_deletes_one_line_and_the_menu_gets_out_of_t
     assert_eq!(moved["a"], first["a"], "the other end stays");
     assert!((moved["b"]["y"].as_f64().unwrap() - first["b"]["y"].as_f64().unwrap()).abs() > 10.0, "{first} → {moved}");
 
+    // While a finger holds an end point, a loupe beside it shows what lies under the fingertip.
+    let canvas = client.find(Locator::Id("canvas")).await.unwrap();
+    let hold = TouchActions::new("finger".into())
+        .then(PointerAction::MoveToElement { element: canvas, duration: None, x: -80.0, y: 0.0 })
+        .then(PointerAction::Down { button: 0 })
+        .then(PointerAction::MoveBy { duration: Some(Duration::from_millis(200)), x: -10.0, y: 10.0 });
+    client.perform_actions(hold).await.unwrap();
+    let ring = after_paint(&client, "if (!fg.loupe) return null; const c = document.getElementById('canvas'), d = devicePixelRatio, r = 50 * d;
+        const x = fg.loupe.x * d, y = fg.loupe.y * d, cy = y - 2 * r > r ? y - 2 * r : y + 2 * r;
+        return [...c.getContext('2d').getImageData(Math.round(x), Math.round(cy - r), 1, 1).data].slice(0, 3)").await;
+    std::fs::write(screenshot_path("viewer-ux-loupe.png"), client.screenshot().await.unwrap()).unwrap();
+    client.release_actions().await.unwrap();
+    let ring: Vec<u64> = serde_json::from_value(ring.clone()).unwrap_or_else(|_| panic!("no loupe while dragging: {ring}"));
+    assert!(ring[0] > 200 && ring[1] > 170 && ring[2] < 120, "the loupe's yellow ring is not drawn: {ring:?}");
+    until(&client, "the loupe gone", |s| s["measures"] == 1).await;
+    assert_eq!(js(&client, "return fg.loupe").await, Value::Null);
+    let moved = js(&client, "return fg.measures[0]").await;
+
     // A second line, selected as it is drawn; Delete line removes it alone.
     finger_drag(&client, (-60.0, 150.0), (100.0, 0.0)).await;
     until(&client, "two lines", |s| s["measures"] == 2).await;
@@ -493,7 +511,7 @@ fn screenshot_rgb(png: &[u8]) -> (u32, u32, Vec<[u8; 3]>) {
 }
 
 #[tokio::test]
-async fn orientation_letters_stay_readable_on_an_inverted_image() {
+async fn letters_and_scale_bar_stay_readable_on_an_inverted_image() {
     let Some((_driver, client)) = browser(1000, 800, false).await else { return };
     let server = Server::start().await;
     ct_series(&server, "ct", 3, 128).await;
@@ -501,7 +519,10 @@ async fn orientation_letters_stay_readable_on_an_inverted_image() {
     until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
     super::viewer::typ(&client, "i").await;
     until(&client, "inverted", |s| s["invert"] == true).await;
-    let rects = after_paint(&client, "return ['mk-top', 'mk-bottom', 'counter', 'wl'].map((id) => { const r = document.getElementById(id).getBoundingClientRect(); return [id, r.left, r.top, r.right, r.bottom]; })").await;
+    let rects = after_paint(&client, "const c = document.getElementById('canvas').getBoundingClientRect();
+        const s = fg.scaleBar.rect || { x: c.width - 16 - fg.scaleBar.px - 12, y: c.height - 38, w: fg.scaleBar.px + 24, h: 21 };
+        return ['mk-top', 'mk-bottom', 'counter', 'wl'].map((id) => { const r = document.getElementById(id).getBoundingClientRect(); return [id, r.left, r.top, r.right, r.bottom]; })
+          .concat([['scale bar', c.left + s.x, c.top + s.y, c.left + s.x + s.w, c.top + s.y + s.h]])").await;
     let shot = client.screenshot().await.unwrap();
     std::fs::write(screenshot_path("viewer-ux-inverted.png"), &shot).unwrap();
     let (w, _, px) = screenshot_rgb(&shot);
