@@ -69,9 +69,16 @@ async fn layout_server() -> Server {
 #[tokio::test]
 async fn a_sideways_phone_and_a_tablet_give_the_image_the_screen_and_overlays_never_overlap() {
     let server = layout_server().await;
-    // (width, height, device pixel ratio, what the canvas must get, the screenshot's name)
-    for (w, h, dpr, name) in [(844, 390, 3.0, "landscape"), (768, 1024, 2.0, "tablet"), (390, 844, 3.0, "phone")] {
+    // (width, height, device pixel ratio, the screenshot's name, notch insets left/right and bottom)
+    for (w, h, dpr, name, notch) in
+        [(844, 390, 3.0, "landscape", 0), (844, 390, 3.0, "landscape-notch", 47), (768, 1024, 2.0, "tablet", 0), (390, 844, 3.0, "phone", 0)]
+    {
         let Some((_driver, client)) = browser_at(w, h, true, dpr).await else { return };
+        if notch > 0 {
+            // An iPhone on its side: the notch on one side, the home bar at the bottom.
+            let insets = json!({ "insets": { "top": 0, "left": notch, "right": notch, "bottom": 21 } });
+            client.issue_cmd(Cdp("Emulation.setSafeAreaInsetsOverride", insets)).await.unwrap();
+        }
         for folder in ["one", "study"] {
             client.goto(&server.url(folder, folder, "/-/view")).await.unwrap();
             until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
@@ -86,7 +93,7 @@ async fn a_sideways_phone_and_a_tablet_give_the_image_the_screen_and_overlays_ne
                 let l = after_paint(&client, LAYOUT).await;
                 let (cw, ch, vw, vh) = (l["canvas"]["w"].as_f64().unwrap(), l["canvas"]["h"].as_f64().unwrap(), l["vw"].as_f64().unwrap(), l["vh"].as_f64().unwrap());
                 match name {
-                    "landscape" => assert!(ch >= 0.7 * vh, "{w}×{h} {folder}: the canvas is {cw}×{ch} of {vw}×{vh}"),
+                    "landscape" | "landscape-notch" => assert!(ch >= 0.7 * vh, "{w}×{h} {folder}: the canvas is {cw}×{ch} of {vw}×{vh}"),
                     "tablet" => assert!(cw * ch >= 0.6 * vw * vh, "{w}×{h} {folder}: the canvas is {cw}×{ch} of {vw}×{vh}"),
                     _ => assert!(cw * ch >= 0.5 * vw * vh, "{w}×{h} {folder}: the canvas is {cw}×{ch} of {vw}×{vh}"),
                 }
@@ -589,3 +596,4 @@ async fn at_each_documented_size_the_image_has_the_screen_and_overlays_keep_apar
     }
     server.stop().await;
 }
+
