@@ -206,9 +206,11 @@ async fn finger_drag(client: &Client, from: (f64, f64), by: (f64, f64)) {
     client.perform_actions(drag).await.unwrap();
 }
 
-/// Opens the Tools menu and chooses `tool`, as a finger does.
+/// Chooses `tool` from the Tools menu, opening it first unless it is open, as a finger does.
 async fn choose_tool(client: &Client, tool: &str) {
-    client.find(Locator::Id("more")).await.unwrap().click().await.unwrap();
+    if js(client, &format!("return document.getElementById('{tool}').getClientRects().length === 0")).await == true {
+        client.find(Locator::Id("more")).await.unwrap().click().await.unwrap();
+    }
     client.find(Locator::Id(tool)).await.unwrap().click().await.unwrap();
 }
 
