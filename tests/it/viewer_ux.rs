@@ -103,6 +103,13 @@ async fn a_sideways_phone_and_a_tablet_give_the_image_the_screen_and_overlays_ne
             }
             std::fs::write(screenshot_path(&format!("viewer-ux-{name}-{folder}.png")), client.screenshot().await.unwrap()).unwrap();
         }
+        // Embedded without controls, the image has the whole screen, whatever the layout.
+        client.goto(&format!("{}?controls=none", server.url("study", "study", "/-/view"))).await.unwrap();
+        until(&client, "the first frame, bare", |s| s["shownIndex"] == 0).await;
+        let l = after_paint(&client, LAYOUT).await;
+        let (cw, ch, vw, vh) = (l["canvas"]["w"].as_f64().unwrap(), l["canvas"]["h"].as_f64().unwrap(), l["vw"].as_f64().unwrap(), l["vh"].as_f64().unwrap());
+        let notch = f64::from(notch);
+        assert!(cw >= vw - 2.0 * notch - 1.0 && ch >= vh - 22.0, "{w}×{h} without controls: the canvas is {cw}×{ch} of {vw}×{vh}");
         client.close().await.unwrap();
     }
     server.stop().await;
