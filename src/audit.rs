@@ -20,9 +20,11 @@ use sha2::{Digest, Sha256};
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::deid::Pseudonyms;
-use crate::http::respond::Body;
 use crate::logs::BatchWriter;
 use crate::token::Purpose;
+
+/// A response body, as the HTTP layer hands it over.
+type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, std::io::Error>;
 
 /// Where access lines go.
 #[derive(Clone)]

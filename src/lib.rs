@@ -38,7 +38,6 @@ pub mod cache;
 pub mod config;
 pub mod deid;
 pub mod dicom;
-pub mod dicomweb;
 pub mod encode;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -96,7 +95,7 @@ pub struct State {
     /// The viewer's CSP `frame-ancestors` sources, space-separated.
     pub frame_ancestors: String,
     /// DICOMweb's instance, catalog and answer caches.
-    pub dicomweb: dicomweb::Caches,
+    pub dicomweb: http::DicomWebCaches,
     /// Uploads being received, and their bounds.
     pub uploads: http::Uploads,
     /// The access log, when one is kept.
@@ -190,7 +189,7 @@ impl State {
             trusted_proxies: settings.trusted_proxies,
             shared_max_age: settings.shared_max_age,
             frame_ancestors: settings.frame_ancestors.join(" "),
-            dicomweb: dicomweb::Caches::new(settings.cache.index_bytes),
+            dicomweb: http::DicomWebCaches::new(settings.cache.index_bytes),
             uploads: http::Uploads::new(settings.upload),
             audit: settings.audit.map(|log| audit::Auditor::new(log, policy.pseudonyms().clone())),
             policy,

@@ -6,6 +6,7 @@
 mod auth;
 mod client;
 mod cors;
+mod dicomweb;
 mod error;
 mod frame;
 mod info;
@@ -27,13 +28,11 @@ use hyper::{Method, Request, Response, StatusCode};
 
 pub use client::TrustedProxies;
 pub use cors::Cors;
+pub use dicomweb::Caches as DicomWebCaches;
 pub use error::ApiError;
 pub use respond::Body;
 pub use route::{Op, Route};
 pub use upload::{UploadSettings, Uploads};
-pub(crate) use frame::{index_of, serve as serve_frame};
-pub(crate) use raw::{ranged, serve as serve_raw};
-pub(crate) use stack::listing;
 
 use crate::State;
 use crate::audit::Access;
@@ -194,7 +193,7 @@ async fn dispatch(state: &State, req: &Request<()>, body: Incoming, route_name: 
                 Op::Info => info::serve(&ctx).await,
                 Op::Stack => stack::serve(&ctx).await,
                 Op::View => view::serve(&ctx),
-                Op::DicomWeb => crate::dicomweb::serve(&ctx, req.uri().path()).await,
+                Op::DicomWeb => dicomweb::serve(&ctx, req.uri().path()).await,
                 Op::Upload => upload::serve(&ctx, body).await,
             }
         }

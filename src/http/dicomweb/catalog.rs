@@ -14,7 +14,7 @@ use crate::deid::Policy;
 use crate::cache::ObjectId;
 use crate::dicom::index::Header;
 use crate::dicom::{DicomError, LoadError};
-use crate::http::{ApiError, Ctx};
+use crate::http::{ApiError, Ctx, frame, stack};
 
 /// Headers read at once while indexing a study: enough to hide S3 latency, few enough to leave
 /// the store to other requests (as stack.json does).
@@ -92,7 +92,7 @@ impl Caches {
 
 /// The catalog of the request's prefix (or of the one object its key names).
 pub async fn catalog(ctx: &Ctx<'_>) -> Result<Arc<Catalog>, ApiError> {
-    let (listed, version) = crate::http::listing(ctx).await?;
+    let (listed, version) = stack::listing(ctx.state, &ctx.key).await?;
     let state = ctx.state;
     let policy = ctx.policy();
     let fingerprint = policy.fingerprint();
@@ -122,7 +122,7 @@ pub async fn instance(state: &State, policy: &Policy, object: ObjectId) -> Resul
         return Ok(None);
     }
     let build = async {
-        let index = match crate::http::index_of(state, &object).await {
+        let index = match frame::index_of(state, &object).await {
             Ok(index) => index,
             Err(e) => match &*e {
                 // Reports, stray files, objects without pixel data: not served as instances.
