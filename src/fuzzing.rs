@@ -13,7 +13,8 @@ use dicom_core::VR;
 
 use crate::dicom::index::Swap;
 use crate::dicom::walk::PixelElement;
-use crate::dicom::{Image, Index, Layout, Limits, Overlay, OverlayBits, OverlayKind, Presentation, decode_frame};
+use crate::dicom::{Image, Index, Layout, Limits, decode_frame};
+use crate::render::{Overlay, OverlayBits, OverlayKind, Presentation};
 use crate::key::ObjectKey;
 use crate::render::{RenderParams, VoiFunction, Window, render};
 use crate::store::{ByteStream, Listed, ObjectMeta, Store, StoreError};

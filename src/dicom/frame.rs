@@ -17,6 +17,7 @@ use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use dicom_pixeldata::PixelDecoder;
 
 use super::index::Swap;
+use super::walk::fragments;
 use super::{DicomError, Index, Layout, jpeg};
 use crate::render::Pixels;
 
@@ -52,29 +53,6 @@ fn decode(index: &Index, n: u32, bytes: &Bytes) -> Result<Pixels, DicomError> {
         }
         Layout::Encapsulated { .. } => decode_encapsulated(index, fragments(bytes)?),
     }
-}
-
-/// The fragment values of the items in `bytes`.
-pub fn fragments(bytes: &[u8]) -> Result<Vec<&[u8]>, DicomError> {
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while rest.len() >= 8 {
-        let group = u16::from_le_bytes([rest[0], rest[1]]);
-        let element = u16::from_le_bytes([rest[2], rest[3]]);
-        let len = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
-        if (group, element) == (0xFFFE, 0xE0DD) {
-            break;
-        }
-        if (group, element) != (0xFFFE, 0xE000) || len > rest.len() - 8 {
-            return Err(DicomError::Malformed("a frame's fragments are not well formed"));
-        }
-        out.push(&rest[8..8 + len]);
-        rest = &rest[8 + len..];
-    }
-    if out.is_empty() {
-        return Err(DicomError::Malformed("a frame has no fragments"));
-    }
-    Ok(out)
 }
 
 /// Whether the frames of this transfer syntax are streams that can carry text besides their

@@ -13,7 +13,8 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use dicom_transfer_syntax_registry::entries::{DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 
 use super::walk::{ITEM, PixelElement, SEQUENCE_DELIMITATION, Walk, walk};
-use super::{DicomError, Geometry, Image, LoadError, Presentation, overlay};
+use super::{DicomError, Geometry, Image, LoadError, overlay};
+use crate::render::{Overlay, Presentation};
 use crate::key::ObjectKey;
 use crate::pool::RenderPool;
 use crate::store::{ObjectMeta, Store};
@@ -229,7 +230,7 @@ impl Index {
             Layout::Inflated { data, .. } => data.len(),
         };
         let palette = self.presentation.palette.as_ref().map_or(0, |p| p.channels.iter().map(|c| c.len() * 2).sum());
-        let overlays: usize = self.presentation.overlays.iter().map(overlay::Overlay::weight).sum();
+        let overlays: usize = self.presentation.overlays.iter().map(Overlay::weight).sum();
         let header = self.header.as_ref().map_or(0, HeldHeader::size);
         u32::try_from(1024 + frames + palette + overlays + header).unwrap_or(u32::MAX)
     }
@@ -270,7 +271,7 @@ impl Index {
         let overlays = overlay::planes(&header.obj, &image, !header.ts.is_encapsulated_pixel_data());
         let index = Index {
             transfer_syntax: header.ts,
-            presentation: Presentation { overlays, ..Presentation::from_obj(&header.obj) },
+            presentation: Presentation { overlays, ..super::attrs::presentation(&header.obj) },
             geometry: Geometry::from_obj(&header.obj).with_meta_sop_class(header.meta.media_storage_sop_class_uid()),
             image,
             layout,
@@ -465,7 +466,7 @@ fn index_inflated(whole: &[u8], meta_end: u64, limit: u64, limits: &Limits) -> R
     let data = Bytes::from(inflated).slice(offset as usize..end as usize);
     Ok(Index {
         transfer_syntax: deflated,
-        presentation: Presentation { overlays, ..Presentation::from_obj(&obj) },
+        presentation: Presentation { overlays, ..super::attrs::presentation(&obj) },
         geometry: Geometry::from_obj(&obj),
         image,
         layout: Layout::Inflated { frame_bytes, data },

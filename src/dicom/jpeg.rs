@@ -240,7 +240,7 @@ pub fn browser_ready_jpeg(index: &Index, bytes: &[u8]) -> Option<Vec<u8>> {
     if !ready {
         return None;
     }
-    let stream = super::frame::fragments(bytes).ok()?.concat();
+    let stream = super::walk::fragments(bytes).ok()?.concat();
     let header = frame_header(&stream)?;
     let fits = (header.width, header.height) == (image.columns, image.rows);
     let ready = matches!(header.marker, 0xC0 | 0xC1) && header.precision == 8 && u16::from(header.components) == image.samples_per_pixel && fits;
