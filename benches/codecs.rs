@@ -133,7 +133,7 @@ fn per_syntax(c: &mut Criterion) {
             group.bench_function(format!("{syntax} decode+window+encode"), |b| {
                 b.iter(|| {
                     let pixels = decode_frame(&index, 0, black_box(&bytes)).unwrap();
-                    let picture = render(&pixels, &index.presentation, &window).unwrap();
+                    let picture = render(&pixels, index.presentation(), &window).unwrap();
                     encode::jpeg(&picture, 90).unwrap()
                 })
             });

@@ -6,6 +6,7 @@
 //! wrapped in a one-frame object and decoded by dicom-pixeldata, so every codec the transfer
 //! syntax registry carries works without touching the rest of the file.
 
+use dicom_dictionary_std::uids;
 use std::borrow::Cow;
 
 use bytes::Bytes;
@@ -117,7 +118,6 @@ pub fn text_is_findable(bytes: &[u8]) -> bool {
     fragments(bytes).is_ok_and(|parts| StreamKind::of(&parts.concat()).is_some())
 }
 
-const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 /// Width and height a compressed frame declares: from a JPEG or JPEG-LS frame header, or a
 /// JPEG 2000 codestream's SIZ segment. `None` when the stream is neither, or too short to say.
 fn declared_size(stream: &[u8]) -> Option<(u32, u32)> {
@@ -133,7 +133,7 @@ fn declared_size(stream: &[u8]) -> Option<(u32, u32)> {
 }
 
 /// Transfer syntaxes whose codec is a cargo feature this build was made without.
-const FEATURE_CODECS: &[(&str, &str)] = &[("1.2.840.10008.1.2.4.80", "jpegls"), ("1.2.840.10008.1.2.4.81", "jpegls")];
+const FEATURE_CODECS: &[(&str, &str)] = &[(uids::JPEGLS_LOSSLESS, "jpegls"), (uids::JPEGLS_NEAR_LOSSLESS, "jpegls")];
 
 fn decode_encapsulated(index: &Index, fragments: Vec<&[u8]>) -> Result<Pixels, DicomError> {
     let image = &index.image;
@@ -151,7 +151,7 @@ fn decode_encapsulated(index: &Index, fragments: Vec<&[u8]>) -> Result<Pixels, D
     {
         return Err(DicomError::Malformed("the compressed frame's size differs from Rows and Columns"));
     }
-    if ts.uid() == RLE_LOSSLESS {
+    if ts.uid() == uids::RLE_LOSSLESS {
         let samples = usize::from(image.samples_per_pixel);
         let data = super::rle::decode(&fragments.concat(), image.pixels() as usize, samples, usize::from(image.bits_allocated / 8))?;
         let mut pixels = image.frame(data);

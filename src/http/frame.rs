@@ -116,7 +116,7 @@ pub fn render_frame(index: &Index, n: u32, bytes: &Bytes, query: &FrameQuery, fo
         return Ok(Rendered { body: Bytes::from(jpeg), passthrough: true });
     }
     let pixels = decode_frame(index, n, bytes)?;
-    let picture = render::render(&pixels, &index.presentation, &query.params)?;
+    let picture = render::render(&pixels, index.presentation(), &query.params)?;
     let body = match format {
         Format::Jpeg => encode::jpeg(&picture, query.jpeg_quality())?,
         Format::Png => encode::png(&picture)?,

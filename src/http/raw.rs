@@ -16,7 +16,7 @@ use super::{ApiError, Ctx};
 use crate::State;
 use crate::deid::{Objects, Policy};
 use crate::cache::{Deidentified, Kind, ObjectId, digest};
-use crate::dicom::{DicomError, Layout, LoadError, blank_frame_metadata, blank_metadata, jpeg_header_end};
+use crate::dicom::{DicomError, LoadError, blank_frame_metadata, blank_metadata, jpeg_header_end};
 use crate::sniff::{self, FileKind};
 use crate::store::{ByteStream, Store, StoreError};
 
@@ -106,11 +106,10 @@ pub async fn dicom_object(state: &State, policy: &Policy, object: &ObjectId) -> 
             }
             other => other.into(),
         })?;
-        if matches!(index.layout, Layout::Inflated { .. }) {
-            // Its Pixel Data has no byte range in the stored object to stream after a new header.
-            return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "deflated DICOM objects are not served de-identified"));
-        }
-        let held = index.header.clone().ok_or(DicomError::Truncated)?;
+        // A deflated object's Pixel Data has no byte range in it to stream after a new header.
+        let deflated = || ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "deflated DICOM objects are not served de-identified");
+        let pixel = index.pixel_data_element().ok_or_else(deflated)?;
+        let held = index.header().ok_or(DicomError::Truncated)?;
         let deid = policy.clone();
         let bytes = state
             .pool
@@ -119,11 +118,11 @@ pub async fn dicom_object(state: &State, policy: &Policy, object: &ObjectId) -> 
                 deid.header(&header.meta, header.obj, header.ts).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
             })
             .await??;
-        let marked_frames = match &index.layout {
-            Layout::Encapsulated { frames } if policy.cleans_frames(index.transfer_syntax.uid()) => frames.clone(),
+        let marked_frames = match index.encapsulated_frames() {
+            Some(frames) if policy.cleans_frames(index.syntax().uid()) => frames.to_vec(),
             _ => Vec::new(),
         };
-        Ok(Deidentified { header: Bytes::from(bytes), pixel: index.pixel.header_offset..index.pixel_end, marked_frames })
+        Ok::<_, ApiError>(Deidentified { header: Bytes::from(bytes), pixel, marked_frames })
     };
     let fingerprint = policy.fingerprint();
     let deid: Arc<Deidentified> = state.caches.deidentified(object, &fingerprint, build).await?;

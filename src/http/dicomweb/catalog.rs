@@ -131,10 +131,10 @@ pub async fn instance(state: &State, policy: &Policy, object: ObjectId) -> Resul
             },
         };
         // A deflated object's header is not kept: it is not served as an instance.
-        let Some(header) = index.header.clone() else { return Ok(None) };
+        let Some(header) = index.header() else { return Ok(None) };
         let policy = policy.clone();
         let frames = index.frame_count();
-        let transfer_syntax = index.transfer_syntax.uid();
+        let transfer_syntax = index.syntax().uid();
         let built = state.pool.run(move || Ok::<_, DicomError>(describe(header.parse()?, &policy, frames, transfer_syntax))).await??;
         Ok::<_, ApiError>(built.map(|(study, series, sop, json, order)| {
             let body = Bytes::from(serde_json::to_vec(&json).unwrap_or_default());

@@ -1,6 +1,7 @@
 //! WADO-RS retrieval: frames as stored or decoded, rendered frames through the frame route,
 //! instances through the raw route's `--raw-dicom` policy, and bulk data by tag path.
 
+use dicom_dictionary_std::uids;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -16,21 +17,21 @@ use super::parts;
 use crate::http::{frame, raw};
 use crate::http::query::FrameQuery;
 use crate::dicom::index::Swap;
-use crate::dicom::{Index, Layout};
+use crate::dicom::Index;
 use crate::http::respond::{self, Body, Caching};
 use crate::http::{ApiError, Ctx};
 
 /// Frames one request may ask for.
 pub const MAX_FRAMES: usize = 64;
-const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
-const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
+const EXPLICIT_LE: &str = uids::EXPLICIT_VR_LITTLE_ENDIAN;
+const IMPLICIT_LE: &str = uids::IMPLICIT_VR_LITTLE_ENDIAN;
 
 /// The codec media types of PS3.18 Table 8.7.3-2 and the transfer syntaxes stored so.
 const CODECS: &[(&str, &[&str])] = &[
-    ("image/jpeg", &["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"]),
-    ("image/jls", &["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"]),
-    ("image/jp2", &["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"]),
-    ("image/jphc", &["1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203"]),
+    ("image/jpeg", &[uids::JPEG_BASELINE8_BIT, uids::JPEG_EXTENDED12_BIT, uids::JPEG_LOSSLESS, uids::JPEG_LOSSLESS_SV1]),
+    ("image/jls", &[uids::JPEGLS_LOSSLESS, uids::JPEGLS_NEAR_LOSSLESS]),
+    ("image/jp2", &[uids::JPEG2000_LOSSLESS, uids::JPEG2000]),
+    ("image/jphc", &[uids::HTJ2K_LOSSLESS, uids::HTJ2K_LOSSLESS_RPCL, uids::HTJ2K]),
 ];
 
 /// The instance a scope names, in the request's catalog.
@@ -155,7 +156,7 @@ fn frame_list(list: &str, count: u32) -> Result<Vec<u32>, ApiError> {
 /// The syntax native frames are sent in: little endian as stored, or as explicit little
 /// endian when they were big endian or deflated and so turned.
 fn native_syntax(index: &Index) -> &'static str {
-    match index.transfer_syntax.uid() {
+    match index.syntax().uid() {
         IMPLICIT_LE => IMPLICIT_LE,
         _ => EXPLICIT_LE,
     }
@@ -168,15 +169,15 @@ pub async fn frames(ctx: &Ctx<'_>, scope: Scope<'_>, list: &str) -> Result<Respo
     let instance = find(ctx, scope).await?;
     let numbers = frame_list(list, instance.frames)?;
     let index = frame::index_of(ctx.state, &instance.object).await?;
-    let native = !index.transfer_syntax.is_encapsulated_pixel_data();
+    let native = !index.syntax().is_encapsulated_pixel_data();
     let accept = ctx.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let answer = negotiate(accept, index.transfer_syntax.uid(), native)?;
+    let answer = negotiate(accept, index.syntax().uid(), native)?;
     if !answer.multipart && numbers.len() > 1 {
         return Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, "one part holds one frame: ask for multipart/related to get several"));
     }
     let syntax = match (native, answer.stored) {
         (true, _) => native_syntax(&index),
-        (false, true) => index.transfer_syntax.uid(),
+        (false, true) => index.syntax().uid(),
         (false, false) => EXPLICIT_LE,
     };
     let policy = super::policy_tag(ctx);
@@ -186,7 +187,7 @@ pub async fn frames(ctx: &Ctx<'_>, scope: Scope<'_>, list: &str) -> Result<Respo
         return Ok(caching.not_modified_response());
     }
     let state = ctx.state;
-    let blank = ctx.policy().cleans_frames(index.transfer_syntax.uid());
+    let blank = ctx.policy().cleans_frames(index.syntax().uid());
     let maker = parts::Frames { store: state.store.clone(), pool: state.pool.clone(), object: instance.object.clone(), index, blank, stored: answer.stored };
     let first = maker.part(numbers[0] - 1).await?;
     let part_type = format!("{}; transfer-syntax={syntax}", answer.media);
@@ -333,11 +334,11 @@ async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Resul
     };
     if tag_path.eq_ignore_ascii_case("7FE00010") {
         let index = frame::index_of(ctx.state, &instance.object).await?;
-        let Layout::Native { offset, swap, .. } = index.layout else {
+        let Some((value, swap)) = index.native_pixel_data() else {
             return Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, "the pixel data of this object is served by its frames"));
         };
         let (store, object) = (&ctx.state.store, &instance.object);
-        let length = index.pixel_end - offset;
+        let (offset, length) = (value.start, value.end - value.start);
         return raw::ranged(ctx, &caching, "application/octet-stream", length, |span| async move {
             let stream = match swap {
                 Swap::None => store.stream(&object.key, &object.meta, offset + span.start..offset + span.end).await?,
@@ -351,7 +352,7 @@ async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Resul
     let missing = || ApiError::not_found(format!("no bulk data at {:?}", truncated(tag_path)));
     let state = ctx.state;
     let index = frame::index_of(state, &instance.object).await?;
-    let header = index.header.clone().ok_or_else(missing)?;
+    let header = index.header().ok_or_else(missing)?;
     let policy = ctx.policy();
     let shown = state.pool.run(move || header.parse().map(|h| policy.shown(h.obj))).await??;
     let value = super::json::value_at(&shown, tag_path).ok_or_else(missing)?;
