@@ -1,27 +1,32 @@
 //! framegate: signed URLs in, DICOM frames out as JPEG, read lazily from a folder or S3.
 //!
-//! A request flows through these modules, in order:
+//! A request flows through these modules, in order; layers point down, and no core module
+//! (`token`, `key`, `store`, `dicom`, `render`, `deid`) imports `http` or this root:
 //! - [`http`]: parses the route, verifies the token with [`token`] before any storage access,
-//!   then runs the operation (raw bytes, a frame, info.json) and maps every error to a status.
+//!   then runs the operation (raw bytes, a frame, info.json, DICOMweb's QIDO-RS and WADO-RS
+//!   under `http/dicomweb`) and maps every error to a status. Each route is a shell over a core
+//!   that returns data: a rendered frame (`frame::frame`), an object as the policy hands it out
+//!   (`raw::dicom_object`), a prefix's listing (`stack::listing`); DICOMweb calls the same cores.
 //! - [`key`]: object keys, validated segment by segment; nothing can name a path outside a store.
 //! - [`store`]: the [`store::Store`] trait (size and version, ranged reads, streams, writes
 //!   that are whole or nothing), the local folder and S3 stores, a wrapper that feeds
 //!   [`metrics`], and one that trusts an object's version for `--revalidate-after`.
-//! - [`dicom`]: a header prefix to an [`dicom::Index`] of frame byte ranges, and one frame's
-//!   bytes to pixels (dicom-rs underneath); `dicom::dataset` is the one reader of a data set's
+//! - [`dicom`]: a header prefix to an [`dicom::Index`] of frame byte ranges (with verbs: read
+//!   frame n, the held header, the native Pixel Data range), and one frame's bytes to pixels
+//!   (dicom-rs underneath), read into [`render`]'s picture model; `dicom::dataset` is the one reader of a data set's
 //!   bytes, which gives UN elements their dictionary VR; `dicom::burned_in` is the one rule for
 //!   whether pixels may show identifying text, asked by ingest and by info.json and stack.json.
-//! - [`render`]: pixels to an 8-bit picture (rescale, window, colour, overlays), pure and
-//!   synchronous; [`encode`] turns it into JPEG.
+//! - [`render`]: a leaf; it owns the picture model (`render::model`: rescale, LUTs, palette,
+//!   overlays) and turns pixels into an 8-bit picture, pure and synchronous; [`encode`] turns it
+//!   into JPEG.
 //! - [`pool`]: bounded CPU work within a memory budget; [`cache`]: moka caches keyed by object
 //!   version.
 //! - [`stack`]: the ordered frames of a folder or multi-frame object, grouped into series, for viewers.
 //! - [`deid`]: de-identified DICOM headers (PS3.15 Annex E, with three of its options) for the
-//!   raw route, DICOMweb and ingest, and JPEG and PNG images without their metadata.
+//!   raw route, DICOMweb and ingest, and JPEG and PNG images without their metadata;
+//!   `deid::Policy` is the one answer to every privacy question a route asks.
 //! - [`ingest`]: studies in (files, folders, ZIP archives, S3 prefixes; the upload route),
 //!   de-identified objects out into a store, on the dicom, deid and store layers.
-//! - [`dicomweb`]: QIDO-RS and WADO-RS under `/-/dicomweb/`, on the index, store, render and
-//!   deid layers, with a study catalog built from the prefix's listing and headers.
 //! - [`server`]: the accept loop, connection limits (a client that stops reading is cut) and
 //!   graceful shutdown, entered through [`run`]; `/metrics` alone through `server::run_metrics`.
 //! - [`logs`]: log lines gathered in memory and written in batches by one thread; [`audit`]:
