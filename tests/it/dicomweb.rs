@@ -644,3 +644,43 @@ async fn token_scoped_pseudonyms_cannot_be_joined_across_links_yet_address_their
     assert!(raw.body.windows(narrow.0.len()).any(|w| w == narrow.0.as_bytes()));
     assert!(!raw.body.windows(wide.0.len()).any(|w| w == wide.0.as_bytes()));
 }
+
+/// The wire (issue 26): a native frame is gzipped when the client takes gzip, compressed once and
+/// kept, and its validator and `Vary` keep the codings apart; compressed frames never are.
+#[tokio::test]
+async fn native_frames_are_gzipped_once_for_clients_that_take_gzip_and_compressed_ones_never() {
+    let (server, slices, _) = study(Backend::Fs, Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
+    let root = root(&server);
+    let found = json(&format!("{root}/instances?Modality=CT")).await;
+    let first = found.as_array().unwrap().iter().find(|i| value(i, "00200013") == 1).unwrap();
+    let uid = |tag| value(first, tag).as_str().unwrap().to_owned();
+    let frame = format!("{root}/studies/{}/series/{}/instances/{}/frames/1", uid("0020000D"), uid("0020000E"), uid("00080018"));
+    let accept = "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*";
+    let plain = request("GET", &frame, &[("accept", accept)]).await;
+    let zipped = request("GET", &frame, &[("accept", accept), ("accept-encoding", "gzip, deflate, br")]).await;
+    assert_eq!((plain.status, zipped.status), (200, 200));
+    assert_eq!((plain.header("content-encoding"), zipped.header("content-encoding")), (None, Some("gzip")));
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(&zipped.body[..]).read_to_end(&mut inflated).unwrap();
+    assert_eq!(parts(&Resp { status: 200, headers: zipped.headers.clone(), body: inflated.into() })[0].1, stored_frame(&slices[0], 1, 0));
+    assert!(zipped.body.len() < plain.body.len(), "{} bytes gzipped against {}", zipped.body.len(), plain.body.len());
+    assert_ne!(plain.header("etag"), zipped.header("etag"));
+    for r in [&plain, &zipped] {
+        assert!(r.header("vary").is_some_and(|v| v.contains("Accept-Encoding")), "{:?}", r.header("vary"));
+    }
+    // Kept: the second answer is the first, and a client holding it gets a 304.
+    let again = request("GET", &frame, &[("accept", accept), ("accept-encoding", "gzip")]).await;
+    assert_eq!(again.body, zipped.body);
+    let held = request("GET", &frame, &[("accept", accept), ("accept-encoding", "gzip"), ("if-none-match", zipped.header("etag").unwrap())]).await;
+    assert_eq!(held.status, 304);
+
+    // A stored JPEG frame is already compressed: it leaves as it is.
+    let (file, _) = jpeg_object();
+    server.put("jp/x.dcm", file).await;
+    let jroot = server.url("jp", "jp", "/-/dicomweb");
+    let jpeg = json(&format!("{jroot}/instances")).await;
+    let uid = |tag| value(&jpeg[0], tag).as_str().unwrap().to_owned();
+    let stored = format!("{jroot}/studies/{}/series/{}/instances/{}/frames/1", uid("0020000D"), uid("0020000E"), uid("00080018"));
+    let r = request("GET", &stored, &[("accept", accept), ("accept-encoding", "gzip")]).await;
+    assert_eq!((r.status, r.header("content-encoding")), (200, None));
+}

@@ -73,21 +73,46 @@ pub fn single(part: Part) -> Body {
 /// A `multipart/related` body of `first`, already made, then `rest`, made one at a time as the
 /// body is read. A frame that fails after the answer has begun ends the body short: the client
 /// sees a broken transfer, never a part that is not the frame.
-pub fn multipart(first: Part, rest: BoxStream<'static, Result<Part, ApiError>>, boundary: &str, part_type: &str) -> Body {
-    let opening = Bytes::from(format!("--{boundary}\r\nContent-Type: {part_type}\r\n\r\n"));
-    let closing = Bytes::from(format!("--{boundary}--\r\n"));
-    let framing = Framing { opening, closing };
+pub fn multipart(first: Part, rest: BoxStream<'static, Result<Part, ApiError>>, framing: Framing) -> Body {
     let queue = framing.around(first.bytes);
     sending(rest, queue, Some(first.held), Some(framing))
 }
 
+/// The whole answer of one part (framed when `framing` says so), gzipped at the fastest level:
+/// a 16-bit CT slice shrinks to about half or less, and level 1 costs a few milliseconds where
+/// higher levels add little (BENCHMARKS.md). CPU work: run on the pool. The part's memory is
+/// held until its compressed form is made.
+pub fn gzipped(part: Part, framing: Option<&Framing>) -> Result<Bytes, ApiError> {
+    use std::io::Write;
+    let chunks = match framing {
+        Some(framing) => {
+            let mut chunks = framing.around(part.bytes.clone());
+            chunks.push_back(framing.closing.clone());
+            chunks
+        }
+        None => VecDeque::from([part.bytes.clone()]),
+    };
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(part.bytes.len() / 2), flate2::Compression::fast());
+    for chunk in chunks {
+        encoder.write_all(&chunk).map_err(|e| ApiError::internal(http::StatusCode::INTERNAL_SERVER_ERROR, "internal error", e))?;
+    }
+    let zipped = encoder.finish().map_err(|e| ApiError::internal(http::StatusCode::INTERNAL_SERVER_ERROR, "internal error", e))?;
+    drop(part);
+    Ok(Bytes::from(zipped))
+}
+
 /// What stands around each part of a multipart body.
-struct Framing {
+pub struct Framing {
     opening: Bytes,
     closing: Bytes,
 }
 
 impl Framing {
+    /// The delimiters of a body of `boundary` whose parts are `part_type`.
+    pub fn new(boundary: &str, part_type: &str) -> Self {
+        Framing { opening: Bytes::from(format!("--{boundary}\r\nContent-Type: {part_type}\r\n\r\n")), closing: Bytes::from(format!("--{boundary}--\r\n")) }
+    }
+
     fn around(&self, bytes: Bytes) -> VecDeque<Bytes> {
         VecDeque::from([self.opening.clone(), bytes, Bytes::from_static(b"\r\n")])
     }

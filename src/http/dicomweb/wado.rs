@@ -182,27 +182,52 @@ pub async fn frames(ctx: &Ctx<'_>, scope: Scope<'_>, list: &str) -> Result<Respo
     };
     let policy = super::policy_tag(ctx);
     let tag = digest(&[instance.object.key.as_str().as_bytes(), instance.object.meta.etag.as_bytes(), policy.as_bytes(), list.as_bytes(), format!("{answer:?}").as_bytes()]);
-    let caching = Caching { etag: format!("\"r{}\"", &tag[..32]), max_age: ctx.max_age(), shared: false };
-    if caching.not_modified(ctx.headers) {
-        return Ok(caching.not_modified_response());
-    }
-    let state = ctx.state;
-    let blank = ctx.policy().cleans_frames(index.syntax().uid());
-    let maker = parts::Frames { store: state.store.clone(), pool: state.pool.clone(), object: instance.object.clone(), index, blank, stored: answer.stored };
-    let first = maker.part(numbers[0] - 1).await?;
-    let part_type = format!("{}; transfer-syntax={syntax}", answer.media);
-    let (content_type, body) = if answer.multipart {
-        let boundary = format!("framegate-{}", &tag[32..56]);
-        let rest = stream::iter(numbers.into_iter().skip(1)).then(move |n| {
-            let maker = maker.clone();
-            async move { maker.part(n - 1).await }
-        });
-        let content_type = format!("multipart/related; type=\"{}\"; transfer-syntax={syntax}; boundary={boundary}", answer.media);
-        (content_type, parts::multipart(first, rest.boxed(), &boundary, &part_type))
+    // Samples compress (a CT slice to about half or less); compressed streams do not, and are
+    // never compressed again. One frame is what viewers ask for at a time, and is compressed
+    // once and kept; a longer list is streamed as it is made.
+    let samples = native || !answer.stored;
+    let gzip = numbers.len() == 1 && samples && super::wants_gzip(ctx);
+    let caching = Caching { etag: format!("\"r{}{}\"", &tag[..32], if gzip { "-gz" } else { "" }), max_age: ctx.max_age(), shared: false };
+    let mut response = if caching.not_modified(ctx.headers) {
+        caching.not_modified_response()
     } else {
-        (part_type, parts::single(first))
+        let state = ctx.state;
+        let blank = ctx.policy().cleans_frames(index.syntax().uid());
+        let maker = parts::Frames { store: state.store.clone(), pool: state.pool.clone(), object: instance.object.clone(), index, blank, stored: answer.stored };
+        let part_type = format!("{}; transfer-syntax={syntax}", answer.media);
+        let boundary = format!("framegate-{}", &tag[32..56]);
+        let content_type = if answer.multipart {
+            format!("multipart/related; type=\"{}\"; transfer-syntax={syntax}; boundary={boundary}", answer.media)
+        } else {
+            part_type.clone()
+        };
+        if gzip {
+            let framing = answer.multipart.then(|| parts::Framing::new(&boundary, &part_type));
+            let build = async {
+                let first = maker.part(numbers[0] - 1).await?;
+                Ok::<_, ApiError>(state.pool.run(move || parts::gzipped(first, framing.as_ref())).await??)
+            };
+            let body = state.dicomweb.bodies.try_get_with(caching.etag.clone(), build).await?;
+            let mut response = respond::bytes(&content_type, body, &caching, ctx.head);
+            response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            response
+        } else {
+            let first = maker.part(numbers[0] - 1).await?;
+            let body = if answer.multipart {
+                let rest = stream::iter(numbers.into_iter().skip(1)).then(move |n| {
+                    let maker = maker.clone();
+                    async move { maker.part(n - 1).await }
+                });
+                parts::multipart(first, rest.boxed(), parts::Framing::new(&boundary, &part_type))
+            } else {
+                parts::single(first)
+            };
+            respond::streamed(&content_type, body, &caching, ctx.head)
+        }
     };
-    Ok(respond::streamed(&content_type, body, &caching, ctx.head))
+    // Accept chose the form and Accept-Encoding the coding: caches keep each apart.
+    response.headers_mut().append(header::VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+    Ok(response)
 }
 
 /// Rendered and thumbnail: the frame route's render path and cache, with the DICOMweb query
