@@ -205,7 +205,7 @@ pub async fn frames(ctx: &Ctx<'_>, scope: Scope<'_>, list: &str) -> Result<Respo
             let framing = answer.multipart.then(|| parts::Framing::new(&boundary, &part_type));
             let build = async {
                 let first = maker.part(numbers[0] - 1).await?;
-                Ok::<_, ApiError>(state.pool.run(move || parts::gzipped(first, framing.as_ref())).await??)
+                state.pool.run(move || parts::gzipped(first, framing.as_ref())).await?
             };
             let body = state.dicomweb.bodies.try_get_with(caching.etag.clone(), build).await?;
             let mut response = respond::bytes(&content_type, body, &caching, ctx.head);
