@@ -1,6 +1,7 @@
 mod browser;
 mod viewer;
 mod cli;
+mod deployment;
 pub mod deid;
 mod codecs;
 mod connections;
