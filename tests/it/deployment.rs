@@ -25,6 +25,8 @@ use super::s3server::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
 use super::support::*;
 
 const SLICES: usize = 60;
+/// Slices of the identified archive the batch ingest moves in.
+const ARCHIVE: usize = 12;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -249,6 +251,37 @@ async fn the_reference_deployment_uploads_views_rotates_and_restarts_without_a_f
     }
     eprintln!("deployment: uploaded at {:.1} s", started.elapsed().as_secs_f64());
 
+    // An identified archive moved in by a batch job of two shards, with the guide's script and
+    // serve's pseudonym secret: the two take disjoint shares, and the study is served at once.
+    for i in 0..ARCHIVE {
+        sample::write(sample::ct_slice(i, ARCHIVE, 64), &d.join(format!("identified/{i:03}.dcm"))).unwrap();
+    }
+    let destination = format!("s3://{BUCKET}/site-a/archive");
+    let endpoint = s3.endpoint();
+    let mut written = 0;
+    for index in ["0", "1"] {
+        let batch = [
+            ("AWS_BATCH_JOB_ARRAY_INDEX", index),
+            ("SHARDS", "2"),
+            ("FRAMEGATE_PSEUDONYM_KEY", pseudonym.as_str()),
+            ("FRAMEGATE_S3_ENDPOINT", endpoint.as_str()),
+            ("FRAMEGATE_S3_PATH_STYLE", "true"),
+            ("FRAMEGATE_S3_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ];
+        shell(d, &script("ingest-shard.sh"), &["identified", &destination], &batch);
+        let manifest: Manifest = serde_json::from_slice(&std::fs::read(d.join(format!("manifest-{index}-of-2.json"))).unwrap()).unwrap();
+        assert_eq!(manifest.totals.failed, 0, "{manifest:#?}");
+        written += manifest.totals.written;
+    }
+    assert_eq!(written, ARCHIVE as u64, "the shards took every file once");
+    let archived = format!("archive/{}", study.split('/').nth(1).unwrap());
+    let archive_token = shell(d, "framegate sign --keys-file \"$FRAMEGATE_KEYS_FILE\" --ttl 3600 \"$1\"", &[&archived], &keys_env).trim().to_owned();
+    let stack = get(&format!("{base}/v1/{archive_token}/{archived}/-/stack.json")).await;
+    assert_eq!((stack.status, stack.json()["frames"].as_u64()), (200, Some(ARCHIVE as u64)), "the archived study is served under its pseudonymous UID");
+
     // 2. The viewer link on a phone, through NGINX.
     let token = shell(d, "framegate sign --keys-file \"$FRAMEGATE_KEYS_FILE\" --ttl 3600 \"$1\"", &[&study], &keys_env).trim().to_owned();
     phone.goto(&format!("{base}/v1/{token}/{study}/-/view")).await.unwrap();
@@ -419,7 +452,7 @@ fn the_guide_quotes_what_the_deployment_runs() {
         }
         quoted.insert(path.to_owned());
     }
-    for file in ["docs/deploy/framegate.env", "docs/deploy/framegate@.service", "docs/deploy/upload.sh", "docs/deploy/rotate-keys.sh", "docs/deploy/rolling-restart.sh", "docs/sizes.md", "nginx/framegate-http.conf", "nginx/framegate.conf", "nginx/nginx.conf"] {
+    for file in ["docs/deploy/framegate.env", "docs/deploy/framegate@.service", "docs/deploy/upload.sh", "docs/deploy/rotate-keys.sh", "docs/deploy/rolling-restart.sh", "docs/deploy/ingest-shard.sh", "docs/sizes.md", "nginx/framegate-http.conf", "nginx/framegate.conf", "nginx/nginx.conf"] {
         assert!(quoted.contains(file), "the guide does not quote {file}");
     }
 }
