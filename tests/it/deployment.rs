@@ -292,6 +292,11 @@ async fn the_reference_deployment_uploads_views_rotates_and_restarts_without_a_f
         assert!(!text.contains(planted), "the viewer shows {planted}");
     }
     std::fs::write(screenshot_path("deployment-phone.png"), phone.screenshot().await.unwrap()).unwrap();
+    // The image area the viewer fits frames into on this phone: what examples/sizes.rs assumes.
+    let stage = phone.execute("const r = document.getElementById('stage').getBoundingClientRect(); return [r.width, r.height, devicePixelRatio]", vec![]).await.unwrap();
+    eprintln!("deployment: the phone's image area is {stage}");
+    let (width, height) = (stage[0].as_f64().unwrap(), stage[1].as_f64().unwrap());
+    assert!(width == 390.0 && (720.0..760.0).contains(&height), "examples/sizes.rs assumes 390×739: {stage}");
     let uid_before = study_uid(&base, &token, &study).await;
 
     // 3. The study in OHIF, on the portal's origin, over DICOMweb through NGINX.
