@@ -18,7 +18,7 @@ use framegate::sample::{self, PLANTED};
 use serde_json::Value;
 
 use super::browser::{browser, screenshot_path, until as viewer_until};
-use super::dicomweb_browser::{OHIF_CONFIG, ohif_dist, ohif_open, ohif_until, static_server_with};
+use super::dicomweb_browser::{OHIF_CONFIG, encode, ohif_dist, ohif_open, ohif_until, static_server, static_server_with};
 use super::ingest::{contains, dicomdir, every_file, zip_of};
 use super::nginxproc::{free_port, start_nginx};
 use super::s3server::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
@@ -212,7 +212,11 @@ async fn the_reference_deployment_uploads_views_rotates_and_restarts_without_a_f
         Some(dist) => Some(static_server_with(dist, vec![("app-config.js", OHIF_CONFIG.to_owned())]).await),
         None => None,
     };
-    let portal = ohif.as_ref().map_or_else(|| "http://127.0.0.1:9".to_owned(), |(addr, _)| format!("http://{addr}"));
+    let ohif_origin = ohif.as_ref().map(|(addr, _)| format!("http://{addr}"));
+    // The portal's own pages, docs/deploy/embed.html among them, on another origin.
+    let (portal_addr, _portal_task) = static_server(repo().join("docs/deploy")).await;
+    let portal = format!("http://{portal_addr}");
+    let readers = ohif_origin.iter().fold(portal.clone(), |all, o| format!("{all},{o}"));
 
     // Keys as the guide makes them: a signing key, and a pseudonym secret that never rotates.
     let keys = d.join("keys.txt");
@@ -222,7 +226,7 @@ async fn the_reference_deployment_uploads_views_rotates_and_restarts_without_a_f
     set(&mut env, "FRAMEGATE_S3_BUCKET", "studies", BUCKET);
     set(&mut env, "FRAMEGATE_KEYS_FILE", "/etc/framegate/keys.txt", keys.to_str().unwrap());
     set(&mut env, "FRAMEGATE_PSEUDONYM_KEY", "REPLACE-WITH-A-SECRET", &pseudonym);
-    set(&mut env, "FRAMEGATE_CORS_ORIGINS", "https://portal.example.org", &portal);
+    set(&mut env, "FRAMEGATE_CORS_ORIGINS", "https://portal.example.org", &readers);
     set(&mut env, "FRAMEGATE_FRAME_ANCESTORS", "https://portal.example.org", &portal);
     // What an EC2 instance gets from its role and region; nothing leaves the machine.
     env.extend([("AWS_ACCESS_KEY_ID", ACCESS_KEY), ("AWS_SECRET_ACCESS_KEY", SECRET_KEY), ("AWS_EC2_METADATA_DISABLED", "true")].map(|(k, v)| (k.to_owned(), v.to_owned())));
@@ -299,11 +303,12 @@ async fn the_reference_deployment_uploads_views_rotates_and_restarts_without_a_f
     assert!(width == 390.0 && (720.0..760.0).contains(&height), "examples/sizes.rs assumes 390×739: {stage}");
     let uid_before = study_uid(&base, &token, &study).await;
 
-    // 3. The study in OHIF, on the portal's origin, over DICOMweb through NGINX.
+    // 3. The study in OHIF, on its own origin, over DICOMweb through NGINX; and the viewer
+    //    framed by the portal's page (docs/deploy/embed.html), which hears it and moves it.
+    let (_desk_driver, desk) = browser(1280, 900, false).await.unwrap();
     match &ohif {
         None => eprintln!("skipping OHIF: it is not unpacked"),
         Some((addr, _)) => {
-            let (_desk_driver, desk) = browser(1280, 900, false).await.unwrap();
             ohif_open(&desk, *addr, &format!("{base}/v1/{token}/{study}/-/dicomweb")).await;
             ohif_until(&desk, "the uploaded CT drawn in OHIF", |s| s["max"].as_u64().unwrap_or(0) > 200).await;
             let text = page_text(&desk).await;
@@ -311,9 +316,34 @@ async fn the_reference_deployment_uploads_views_rotates_and_restarts_without_a_f
                 assert!(!text.contains(planted), "OHIF shows {planted}");
             }
             std::fs::write(screenshot_path("deployment-ohif.png"), desk.screenshot().await.unwrap()).unwrap();
-            desk.close().await.unwrap();
         }
     }
+    let viewer = format!("{base}/v1/{token}/{study}/-/view?slice=5&controls=none");
+    desk.goto(&format!("{portal}/embed.html?viewer={}", encode(&viewer))).await.unwrap();
+    let events = |want: &'static str| {
+        let desk = desk.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let events = desk.execute("return window.framegateEvents || []", vec![]).await.unwrap();
+                if let Some(found) = events.as_array().unwrap().iter().rev().find(|e| e["type"] == want) {
+                    return found.clone();
+                }
+                assert!(Instant::now() < deadline, "the portal heard no {want} event: {events}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let loaded = events("loaded").await;
+    assert_eq!((loaded["slice"].as_u64(), loaded["frames"].as_u64()), (Some(5), Some(SLICES as u64)), "{loaded}");
+    desk.execute("go(30)", vec![]).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while page_text(&desk).await.trim() != format!("image 30 of {SLICES}") {
+        assert!(Instant::now() < deadline, "the embedded viewer did not go to image 30: {}", page_text(&desk).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    std::fs::write(screenshot_path("deployment-embedded.png"), desk.screenshot().await.unwrap()).unwrap();
+    desk.close().await.unwrap();
     eprintln!("deployment: viewed at {:.1} s", started.elapsed().as_secs_f64());
 
     // 4. A new signing key first in the keys file, with the guide's script. The processes read
@@ -456,7 +486,7 @@ fn the_guide_quotes_what_the_deployment_runs() {
         }
         quoted.insert(path.to_owned());
     }
-    for file in ["docs/deploy/framegate.env", "docs/deploy/framegate@.service", "docs/deploy/upload.sh", "docs/deploy/rotate-keys.sh", "docs/deploy/rolling-restart.sh", "docs/deploy/ingest-shard.sh", "docs/sizes.md", "nginx/framegate-http.conf", "nginx/framegate.conf", "nginx/nginx.conf"] {
+    for file in ["docs/deploy/framegate.env", "docs/deploy/framegate@.service", "docs/deploy/upload.sh", "docs/deploy/rotate-keys.sh", "docs/deploy/rolling-restart.sh", "docs/deploy/ingest-shard.sh", "docs/deploy/embed.html", "docs/sizes.md", "nginx/framegate-http.conf", "nginx/framegate.conf", "nginx/nginx.conf"] {
         assert!(quoted.contains(file), "the guide does not quote {file}");
     }
 }
