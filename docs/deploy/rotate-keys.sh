@@ -8,5 +8,6 @@ keys=$1
 new=$(framegate keygen)
 { echo "$new"; grep -v '^[[:space:]]*$' "$keys"; } > "$keys.new"
 chmod --reference="$keys" "$keys.new"
+chown --reference="$keys" "$keys.new"
 mv "$keys.new" "$keys"
 echo "${new%%:*}"
