@@ -580,6 +580,9 @@ async fn main() {
         "| case (assumed typical study) | instances / frames | stored as | bytes stored (uncompressed) | first image: read from storage (requests) | first image: phone downloads | scroll every frame: read (requests) | scroll every frame: phone downloads (viewport) |\n|---|---|---|---|---|---|---|---|\n",
     );
     let mut notes = Vec::new();
+    let mut costs = String::from(
+        "| case | storage, kept a month | a viewing that opens the study: S3 requests, bytes to the phone | a viewing through every image once: S3 requests, bytes to the phone |\n|---|---|---|---|\n",
+    );
     for row in &rows {
         let m = measure(dir.path(), row).await;
         eprintln!("measured {}", row.name);
@@ -601,12 +604,19 @@ async fn main() {
             mb(m.scroll_download),
             m.viewport.as_deref().map_or("full size".to_owned(), |v| format!("viewport={v}")),
         ));
+        // Nobody pages through a slide's every tile: a slide viewer asks for the ones in view.
+        let through = if row.frames > 10_000 {
+            "— (not paged through)".to_owned()
+        } else {
+            format!("{}, {}", m.first_requests + m.scroll_requests, mb(m.first_download + m.scroll_download))
+        };
+        costs.push_str(&format!("| {} | {:.3} GB-month | {}, {} | {through} |\n", row.name, m.stored as f64 / 1e9, m.first_requests, mb(m.first_download)));
     }
     if let Some(line) = calibration(dir.path()).await {
         notes.push(line);
     }
     let text = format!(
-        "{table}\nMade by `cargo run --release --example sizes -- --out docs/sizes.md`. Every row is synthetic: counts and dimensions are the assumptions in the first column; pixels are computed with noise. MB are 10^6 bytes. \"First image\" is what the built-in viewer needs before it draws: the page, stack.json (a listing and every object's header), a thumbnail per series of a study, and the first frame at a phone's size ({}×{} CSS pixels of image area at {}× density). \"Scroll\" is every frame once after that, at the same size; frames are rendered JPEG at quality 90. Requests are calls to the store, each one S3 request (a listing is one per 1,000 keys). Rows in italics were made in part and scaled.\n\n{}\n",
+        "{table}\n{costs}\nMade by `cargo run --release --example sizes -- --out docs/sizes.md`. Every row is synthetic: counts and dimensions are the assumptions in the first column; pixels are computed with noise. MB are 10^6 bytes. \"First image\" is what the built-in viewer needs before it draws: the page, stack.json (a listing and every object's header), a thumbnail per series of a study, and the first frame at a phone's size ({}×{} CSS pixels of image area at {}× density). \"Scroll\" is every frame once after that, at the same size; frames are rendered JPEG at quality 90. Requests are calls to the store, each one S3 request (a listing is one per 1,000 keys). Rows in italics were made in part and scaled. The second table is what one study costs the platform, from the first: its storage, and the S3 requests and bytes to the phone of the first viewer within the caches' lifetime (later viewers are served from framegate's and NGINX's caches).\n\n{}\n",
         PHONE_STAGE.0,
         PHONE_STAGE.1,
         PHONE_DPR,
