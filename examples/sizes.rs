@@ -577,7 +577,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let rows = make(dir.path());
     let mut table = String::from(
-        "| case (assumed typical study) | instances / frames | stored as | bytes stored (uncompressed) | first image: read from storage (requests) | first image: phone downloads | scroll every frame: read (requests) | scroll every frame: phone downloads (viewport) |\n|---|---|---|---|---|---|---|---|\n",
+        "| case (assumed typical study) | instances / frames | stored as | bytes stored (its pixels uncompressed) | first image: read from storage (requests) | first image: phone downloads | scroll every frame: read (requests) | scroll every frame: phone downloads (viewport) |\n|---|---|---|---|---|---|---|---|\n",
     );
     let mut notes = Vec::new();
     let mut costs = String::from(
