@@ -133,7 +133,7 @@ fn per_syntax(c: &mut Criterion) {
             group.bench_function(format!("{syntax} decode+window+encode"), |b| {
                 b.iter(|| {
                     let pixels = decode_frame(&index, 0, black_box(&bytes)).unwrap();
-                    let picture = render(&pixels, &index.presentation, &window).unwrap();
+                    let picture = render(&pixels, index.presentation(), &window).unwrap();
                     encode::jpeg(&picture, 90).unwrap()
                 })
             });
@@ -159,7 +159,7 @@ fn encoders(c: &mut Criterion) {
     let obj = ct(512, 512);
     let data = obj.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap().into_owned();
     let pixels = framegate::dicom::Image::from_obj(&obj).unwrap().frame(data);
-    let presentation = framegate::dicom::Presentation::from_obj(&obj);
+    let presentation = framegate::dicom::presentation(&obj);
     let window = RenderParams { window: Window::new(40.0, 400.0, VoiFunction::Linear), ..RenderParams::default() };
     let picture = render(&pixels, &presentation, &window).unwrap();
     let mut group = c.benchmark_group("encode/512x512 grey q90");

@@ -6,8 +6,8 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group, criterion_main};
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use framegate::dicom::index::{Parsed, Swap, parse_header};
-use framegate::dicom::walk::PixelElement;
-use framegate::dicom::{Image, Index, Layout, Presentation, decode_frame};
+use framegate::dicom::{Image, Index, Layout, decode_frame};
+use framegate::render::Presentation;
 use framegate::key::ObjectKey;
 use framegate::render::{Pixels, RenderParams, render};
 use framegate::sample;
@@ -75,23 +75,14 @@ fn render_encode(c: &mut Criterion) {
     let picture = render(&pixels, &presentation, &params).unwrap();
     c.bench_function("encode/jpeg q90 512x512 grey (the build's encoder)", |b| b.iter(|| framegate::encode::jpeg(black_box(&picture), 90).unwrap()));
 
-    let index = Index {
-        transfer_syntax: dicom_transfer_syntax_registry::TransferSyntaxRegistry
-            .get("1.2.840.10008.1.2.1")
-            .unwrap(),
-        image,
-        presentation,
-        geometry: Default::default(),
-        layout: Layout::Native { offset: 0, frame_bytes: 512 * 512 * 2, swap: Swap::None },
-        header_bytes: 0,
-        pixel: PixelElement { header_offset: 0, value_offset: 0, length: Some(512 * 512 * 2), vr: dicom_core::VR::OW },
-        pixel_end: 512 * 512 * 2,
-    };
+    let syntax = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get("1.2.840.10008.1.2.1").unwrap();
+    let layout = Layout::Native { offset: 0, frame_bytes: 512 * 512 * 2, swap: Swap::None };
+    let index = Index::from_parts(syntax, image, presentation, layout, 512 * 512 * 2);
     let bytes = pixels.data.clone();
     c.bench_function("frame/decode+window+encode 512x512 16-bit", |b| {
         b.iter(|| {
             let px = decode_frame(&index, 0, black_box(&bytes)).unwrap();
-            let picture = render(&px, &index.presentation, &params).unwrap();
+            let picture = render(&px, index.presentation(), &params).unwrap();
             framegate::encode::jpeg(&picture, 90).unwrap()
         })
     });

@@ -178,6 +178,8 @@ fn multi_frame_bomb(dir: &std::path::Path) -> Vec<u8> {
         _ => panic!("gdcmconv wrote native pixel data"),
     };
     obj.put(DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, PrimitiveValue::from(LIST_FRAMES.to_string())));
+    // Its own instance: the samples all share one SOP Instance UID.
+    obj.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from("2.25.64064064")));
     let fragments: Vec<Vec<u8>> = vec![fragment; LIST_FRAMES];
     obj.put(DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(vec![], fragments)));
     sample::to_bytes_in(obj, "1.2.840.10008.1.2.4.90").unwrap()

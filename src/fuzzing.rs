@@ -2,6 +2,7 @@
 //! the crashes they found run the very same code. Each takes arbitrary bytes and must return
 //! without panicking; what it returns is only for the tests.
 
+use dicom_dictionary_std::uids;
 use std::ops::Range;
 use std::sync::LazyLock;
 
@@ -12,8 +13,8 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use dicom_core::VR;
 
 use crate::dicom::index::Swap;
-use crate::dicom::walk::PixelElement;
-use crate::dicom::{Image, Index, Layout, Limits, Overlay, OverlayBits, OverlayKind, Presentation, decode_frame};
+use crate::dicom::{Image, Index, Layout, Limits, decode_frame};
+use crate::render::{Overlay, OverlayBits, OverlayKind, Presentation};
 use crate::key::ObjectKey;
 use crate::render::{RenderParams, VoiFunction, Window, render};
 use crate::store::{ByteStream, Listed, ObjectMeta, Store, StoreError};
@@ -79,15 +80,16 @@ pub fn query(data: &[u8]) -> bool {
 }
 
 const SYNTAXES: &[&str] = &[
-    "1.2.840.10008.1.2.1",
+    uids::EXPLICIT_VR_LITTLE_ENDIAN,
+    // Explicit VR Big Endian, retired (dicom-rs marks its constant deprecated).
     "1.2.840.10008.1.2.2",
-    "1.2.840.10008.1.2.4.50",
-    "1.2.840.10008.1.2.4.70",
-    "1.2.840.10008.1.2.4.90",
-    "1.2.840.10008.1.2.5",
-    "1.2.840.10008.1.2.4.51",
-    "1.2.840.10008.1.2.4.201",
-    "1.2.840.10008.1.2.4.80",
+    uids::JPEG_BASELINE8_BIT,
+    uids::JPEG_LOSSLESS_SV1,
+    uids::JPEG2000_LOSSLESS,
+    uids::RLE_LOSSLESS,
+    uids::JPEG_EXTENDED12_BIT,
+    uids::HTJ2K_LOSSLESS,
+    uids::JPEGLS_LOSSLESS,
 ];
 const PHOTOMETRIC: &[&str] = &["MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "PALETTE COLOR"];
 
@@ -97,7 +99,7 @@ pub fn rle_frame(data: &[u8]) -> Result<usize, String> {
     frame_with(RLE_SYNTAX, data)
 }
 
-const RLE_SYNTAX: &str = "1.2.840.10008.1.2.5";
+const RLE_SYNTAX: &str = uids::RLE_LOSSLESS;
 
 /// Decode, window and encode one frame: the first 8 bytes choose the transfer syntax and the
 /// image description, the rest is the frame (one fragment when compressed). Returns the JPEG's
@@ -141,26 +143,17 @@ fn frame_with(ts: &str, data: &[u8]) -> Result<usize, String> {
     } else {
         Layout::Native { offset: 0, frame_bytes: bytes.len() as u64, swap: Swap::of(ts.uid().ends_with(".2.2"), VR::OW, image.bits_allocated) }
     };
-    let index = Index {
-        transfer_syntax: ts,
-        image,
-        presentation: Presentation {
-            rescale_slope: 1.0,
-            rescale_intercept: f64::from(*center) - 128.0,
-            overlays: fuzzed_overlays(rows, cols, center, width, rest),
-            ..Presentation::default()
-        },
-        geometry: Default::default(),
-        layout,
-        header_bytes: 0,
-        header: None,
-        pixel: PixelElement { header_offset: 0, value_offset: 0, length: None, vr: VR::OB },
-        pixel_end: bytes.len() as u64,
+    let presentation = Presentation {
+        rescale_slope: 1.0,
+        rescale_intercept: f64::from(*center) - 128.0,
+        overlays: fuzzed_overlays(rows, cols, center, width, rest),
+        ..Presentation::default()
     };
+    let index = Index::from_parts(ts, image, presentation, layout, bytes.len() as u64);
     let window = Window::new(f64::from(*center) * 16.0 - 2048.0, f64::from(*width) * 8.0 + 1.0, VoiFunction::Linear);
     let pixels = decode_frame(&index, 0, &bytes::Bytes::copy_from_slice(&bytes)).map_err(|e| e.to_string())?;
     let params = RenderParams { window, viewport: (flags & 8 == 8).then_some((17, 9)), overlays: flags & 4 == 4 };
-    let picture = render(&pixels, &index.presentation, &params).map_err(|e| e.to_string())?;
+    let picture = render(&pixels, index.presentation(), &params).map_err(|e| e.to_string())?;
     crate::encode::jpeg(&picture, 80).map(|j| j.len()).map_err(|e| e.to_string())
 }
 

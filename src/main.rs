@@ -49,6 +49,17 @@ fn logging(format: LogFormat, filter: &str) -> Result<framegate::logs::Guard> {
     Ok(guard)
 }
 
+/// The access log's writer: stdout for `-`, else the file, appended to (created 0600: it says
+/// who opened what).
+fn audit_output(path: &std::path::Path) -> Result<(framegate::logs::BatchWriter, framegate::logs::Guard)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.as_os_str() == "-" {
+        return Ok(framegate::logs::batched(std::io::stdout(), LOG_BUFFER_BYTES)?);
+    }
+    let file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(|e| format!("audit log {}: {e}", path.display()))?;
+    Ok(framegate::logs::batched(file, LOG_BUFFER_BYTES)?)
+}
+
 /// Log lines held while stderr is slower than they come: about 50,000 request lines.
 const LOG_BUFFER_BYTES: usize = 8 << 20;
 
@@ -114,7 +125,17 @@ async fn open_store(args: &ServeArgs) -> Result<Arc<dyn Store>> {
 async fn serve(args: ServeArgs) -> Result<()> {
     let keys = Keyring::load(&args.keys_file)?;
     let store = open_store(&args).await?;
-    let state = Arc::new(State::new(keys, store, args.tuning.settings()?));
+    let mut settings = args.tuning.settings()?;
+    // Kept until the server stops, so the last access lines are written.
+    let _audit_guard = match &args.tuning.audit_log {
+        Some(path) => {
+            let (writer, guard) = audit_output(path)?;
+            settings.audit = Some(framegate::audit::AuditLog::new(writer));
+            Some(guard)
+        }
+        None => None,
+    };
+    let state = Arc::new(State::new(keys, store, settings));
     let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     if let Some(address) = args.tuning.metrics_listen {
         let metrics = TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;

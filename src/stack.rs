@@ -52,7 +52,7 @@ fn normal(orientation: &[f64; 6]) -> Option<[f64; 3]> {
 
 /// Distance of a slice along `normal`.
 fn position(index: &Index, normal: Option<[f64; 3]>) -> Option<f64> {
-    let (p, n) = (index.geometry.image_position?, normal?);
+    let (p, n) = (index.geometry().image_position?, normal?);
     // + 0.0 turns a -0.0 (a zero coordinate times a negative cosine) into the 0 a viewer expects.
     Some(p[0] * n[0] + p[1] * n[1] + p[2] * n[2] + 0.0)
 }
@@ -93,7 +93,7 @@ fn series_key(base: &ObjectKey, member: &Member) -> SeriesKey {
     let segments = member.key().segments();
     let folder = segments.get(base.depth().min(segments.len())..segments.len().saturating_sub(1)).unwrap_or_default().join("/");
     match member {
-        Member::Dicom { index, .. } => SeriesKey { folder, images: false, number: index.geometry.series_number },
+        Member::Dicom { index, .. } => SeriesKey { folder, images: false, number: index.geometry().series_number },
         Member::Image { .. } => SeriesKey { folder, images: true, number: None },
     }
 }
@@ -108,7 +108,7 @@ fn order(members: Vec<Member>) -> Vec<Member> {
             Member::Image { .. } => images.push(member),
         }
     }
-    let normal = first_dicom(&singles).or_else(|| first_dicom(&multis)).and_then(|i| i.geometry.image_orientation.as_ref()).and_then(normal);
+    let normal = first_dicom(&singles).or_else(|| first_dicom(&multis)).and_then(|i| i.geometry().image_orientation.as_ref()).and_then(normal);
     let by_position = singles.iter().all(|m| matches!(m, Member::Dicom { index, .. } if position(index, normal).is_some()));
     singles.sort_by(|a, b| {
         let (Member::Dicom { index: ia, .. }, Member::Dicom { index: ib, .. }) = (a, b) else { return Ordering::Equal };
@@ -117,7 +117,7 @@ fn order(members: Vec<Member>) -> Vec<Member> {
         } else {
             Ordering::Equal
         };
-        by_pos.then_with(|| match (ia.geometry.instance_number, ib.geometry.instance_number) {
+        by_pos.then_with(|| match (ia.geometry().instance_number, ib.geometry().instance_number) {
             (Some(x), Some(y)) => x.cmp(&y),
             _ => Ordering::Equal,
         })
@@ -185,7 +185,7 @@ pub fn manifest(base: &ObjectKey, mut members: Vec<Member>) -> Value {
 /// Appends one ordered series' frames to `entries` and describes the series.
 fn series_entries(base: &ObjectKey, members: Vec<Member>, entries: &mut Vec<Value>) -> Value {
     let first_index = first_dicom(&members).cloned();
-    let normal = first_index.as_ref().and_then(|i| i.geometry.image_orientation.as_ref()).and_then(normal);
+    let normal = first_index.as_ref().and_then(|i| i.geometry().image_orientation.as_ref()).and_then(normal);
     let mut positions = Vec::new();
     let mut burned_in = false;
     let mut frame_time = None;
@@ -195,19 +195,19 @@ fn series_entries(base: &ObjectKey, members: Vec<Member>, entries: &mut Vec<Valu
         }
         match member {
             Member::Dicom { key, index } => {
-                burned_in |= index.geometry.burned_in().is_some();
+                burned_in |= index.geometry().burned_in().is_some();
                 let pos = position(index, normal);
                 if index.frame_count() == 1 {
                     positions.extend(pos);
                 } else if frame_time.is_none() {
-                    frame_time = index.geometry.frame_time;
+                    frame_time = index.geometry().frame_time;
                 }
                 for n in 1..=index.frame_count().min((MAX_ENTRIES - entries.len()) as u32) {
                     entries.push(json!({
                         "url": relative(base, key, &format!("/-/frames/{n}.jpg")),
-                        "rows": index.image.rows,
-                        "columns": index.image.columns,
-                        "window": index.presentation.windows.first().map(window),
+                        "rows": index.image().rows,
+                        "columns": index.image().columns,
+                        "window": index.presentation().windows.first().map(window),
                         "position": if index.frame_count() == 1 { pos } else { None },
                     }));
                 }
@@ -219,12 +219,12 @@ fn series_entries(base: &ObjectKey, members: Vec<Member>, entries: &mut Vec<Valu
     }
     let spacing = (positions.len() > 1).then(|| (positions[0] - positions[positions.len() - 1]).abs() / (positions.len() - 1) as f64);
     let index = first_index.as_deref();
-    let geometry = index.map(|i| &i.geometry);
+    let geometry = index.map(|i| i.geometry());
     json!({
         "modality": geometry.and_then(|g| g.modality.clone()),
         "dicom": index.is_some(),
         // Window/level does nothing to colour: a viewer hides it.
-        "color": index.is_some_and(|i| i.image.samples_per_pixel == 3 || i.image.photometric == "PALETTE COLOR"),
+        "color": index.is_some_and(|i| i.image().samples_per_pixel == 3 || i.image().photometric == "PALETTE COLOR"),
         "orientation": geometry.and_then(|g| g.image_orientation),
         "pixel_spacing": geometry.and_then(|g| g.pixel_spacing),
         "region_spacing": geometry.and_then(|g| g.region_spacing),

@@ -9,8 +9,7 @@ use dicom_object::InMemDicomObject;
 use dicom_object::mem::InMemElement;
 
 use super::DicomError;
-use super::overlay::Overlay;
-use crate::render::{VoiFunction, Window};
+use crate::render::{Lut, Palette, Presentation, VoiFunction, Window};
 
 /// How the pixels of each frame are laid out.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,71 +37,17 @@ pub struct Image {
     pub frames: u32,
 }
 
-/// How stored values become what a person sees.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Presentation {
-    /// Modality LUT slope.
-    pub rescale_slope: f64,
-    /// Modality LUT intercept.
-    pub rescale_intercept: f64,
-    /// The file's VOI windows, first is the default.
-    pub windows: Vec<Window>,
-    /// Palette for PALETTE COLOR images.
-    pub palette: Option<Palette>,
-    /// A Modality LUT Sequence, which replaces the rescale when present.
-    pub modality_lut: Option<Lut>,
-    /// The VOI LUT Sequence, used when the file has no window.
-    pub voi_luts: Vec<Lut>,
-    /// Overlay planes, drawn only when a request asks for them.
-    pub overlays: Vec<Overlay>,
-}
-
-impl Presentation {
-    /// Stored values are shown as they are: no rescale, LUT or window to apply.
-    pub fn is_identity(&self) -> bool {
-        self.rescale_slope == 1.0
-            && self.rescale_intercept == 0.0
-            && self.windows.is_empty()
-            && self.modality_lut.is_none()
-            && self.voi_luts.is_empty()
-    }
-}
-
-/// A lookup table of a Modality or VOI LUT Sequence item (PS3.3 C.11.1, C.11.2): the input
-/// `first` maps to `data[0]`; inputs outside the table take its first or last entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Lut {
-    /// The first input value mapped.
-    pub first: i32,
-    /// Bits of each entry, from the descriptor.
-    pub bits: u16,
-    /// The entries, never empty.
-    pub data: Vec<u16>,
-}
-
-impl Lut {
-    /// The entry for input `x`.
-    pub fn get(&self, x: i64) -> u16 {
-        let i = (x - i64::from(self.first)).clamp(0, self.data.len() as i64 - 1);
-        self.data[i as usize]
-    }
-
-    /// The largest entry value the descriptor allows.
-    pub fn max(&self) -> f64 {
-        f64::from((1u32 << self.bits.clamp(1, 16)) - 1)
-    }
-
-    fn from_item(item: &InMemDicomObject, signed_input: bool) -> Option<Self> {
-        let desc: Vec<i64> = get(item, tags::LUT_DESCRIPTOR)?.to_multi_int().ok()?;
-        let &[entries, first, bits] = desc.as_slice() else { return None };
-        let entries = if entries == 0 { 65536 } else { usize::try_from(entries).ok().filter(|e| *e <= 65536)? };
-        // The descriptor's first value is US unless the input is signed (C.11.1.1.1).
-        let first = if signed_input && first >= 32768 { first - 65536 } else { first };
-        let bits = u16::try_from(bits).ok().filter(|b| (8..=16).contains(b))?;
-        let bytes = get(item, tags::LUT_DATA)?.to_bytes().ok()?;
-        let words: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
-        Some(Lut { first: i32::try_from(first).ok()?, bits, data: unpack_entries(words, entries, bits)? })
-    }
+/// A Modality or VOI LUT Sequence item's table.
+fn lut(item: &InMemDicomObject, signed_input: bool) -> Option<Lut> {
+    let desc: Vec<i64> = get(item, tags::LUT_DESCRIPTOR)?.to_multi_int().ok()?;
+    let &[entries, first, bits] = desc.as_slice() else { return None };
+    let entries = if entries == 0 { 65536 } else { usize::try_from(entries).ok().filter(|e| *e <= 65536)? };
+    // The descriptor's first value is US unless the input is signed (C.11.1.1.1).
+    let first = if signed_input && first >= 32768 { first - 65536 } else { first };
+    let bits = u16::try_from(bits).ok().filter(|b| (8..=16).contains(b))?;
+    let bytes = get(item, tags::LUT_DATA)?.to_bytes().ok()?;
+    let words: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    Some(Lut { first: i32::try_from(first).ok()?, bits, data: unpack_entries(words, entries, bits)? })
 }
 
 /// LUT entries from their data words: one per word, or two 8-bit entries packed in each.
@@ -112,17 +57,6 @@ fn unpack_entries(words: Vec<u16>, entries: usize, bits: u16) -> Option<Vec<u16>
     } else {
         (words.len() >= entries && entries > 0).then(|| words[..entries].to_vec())
     }
-}
-
-/// A PALETTE COLOR lookup table, one channel per entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Palette {
-    /// Stored value mapped to the first entry.
-    pub first: i32,
-    /// Bits per entry (8 or 16).
-    pub bits: u16,
-    /// Red, green and blue entries.
-    pub channels: [Vec<u16>; 3],
 }
 
 /// Where the image sits and what it shows, for viewers and stacks; no patient data.
@@ -286,35 +220,33 @@ impl Image {
     }
 }
 
-impl Presentation {
-    /// Reads the Modality LUT and VOI LUT modules, falling back to an enhanced object's
-    /// shared functional groups.
-    pub fn from_obj(obj: &InMemDicomObject) -> Self {
-        let rescale_source = if get(obj, tags::RESCALE_SLOPE).is_some() || get(obj, tags::RESCALE_INTERCEPT).is_some() {
-            Some(obj)
-        } else {
-            shared_group(obj, tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE)
-        };
-        let window_source = if get(obj, tags::WINDOW_CENTER).is_some() {
-            Some(obj)
-        } else {
-            shared_group(obj, tags::FRAME_VOILUT_SEQUENCE)
-        };
-        let signed = int::<u16>(obj, tags::PIXEL_REPRESENTATION) == Some(1);
-        let items = |tag| get(obj, tag).and_then(|e| e.items()).unwrap_or_default();
-        let modality_lut = items(tags::MODALITY_LUT_SEQUENCE).first().and_then(|item| Lut::from_item(item, signed));
-        // A VOI LUT's input is the modality output, signed when a rescale can make it negative.
-        let voi_signed = signed || modality_lut.is_none() && float(obj, tags::RESCALE_INTERCEPT).is_some_and(|i| i < 0.0);
-        Presentation {
-            rescale_slope: rescale_source.and_then(|o| float(o, tags::RESCALE_SLOPE)).filter(|s| *s != 0.0).unwrap_or(1.0),
-            rescale_intercept: rescale_source.and_then(|o| float(o, tags::RESCALE_INTERCEPT)).unwrap_or(0.0),
-            windows: window_source.map(windows).unwrap_or_default(),
-            palette: Palette::from_obj(obj),
-            voi_luts: items(tags::VOILUT_SEQUENCE).iter().filter_map(|item| Lut::from_item(item, voi_signed)).collect(),
-            modality_lut,
-            // Which planes can be drawn depends on the image and its encoding: the index adds them.
-            overlays: Vec::new(),
-        }
+/// Reads the Modality LUT and VOI LUT modules, falling back to an enhanced object's
+/// shared functional groups.
+pub fn presentation(obj: &InMemDicomObject) -> Presentation {
+    let rescale_source = if get(obj, tags::RESCALE_SLOPE).is_some() || get(obj, tags::RESCALE_INTERCEPT).is_some() {
+        Some(obj)
+    } else {
+        shared_group(obj, tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE)
+    };
+    let window_source = if get(obj, tags::WINDOW_CENTER).is_some() {
+        Some(obj)
+    } else {
+        shared_group(obj, tags::FRAME_VOILUT_SEQUENCE)
+    };
+    let signed = int::<u16>(obj, tags::PIXEL_REPRESENTATION) == Some(1);
+    let items = |tag| get(obj, tag).and_then(|e| e.items()).unwrap_or_default();
+    let modality_lut = items(tags::MODALITY_LUT_SEQUENCE).first().and_then(|item| lut(item, signed));
+    // A VOI LUT's input is the modality output, signed when a rescale can make it negative.
+    let voi_signed = signed || modality_lut.is_none() && float(obj, tags::RESCALE_INTERCEPT).is_some_and(|i| i < 0.0);
+    Presentation {
+        rescale_slope: rescale_source.and_then(|o| float(o, tags::RESCALE_SLOPE)).filter(|s| *s != 0.0).unwrap_or(1.0),
+        rescale_intercept: rescale_source.and_then(|o| float(o, tags::RESCALE_INTERCEPT)).unwrap_or(0.0),
+        windows: window_source.map(windows).unwrap_or_default(),
+        palette: palette(obj),
+        voi_luts: items(tags::VOILUT_SEQUENCE).iter().filter_map(|item| lut(item, voi_signed)).collect(),
+        modality_lut,
+        // Which planes can be drawn depends on the image and its encoding: the index adds them.
+        overlays: Vec::new(),
     }
 }
 
@@ -332,48 +264,47 @@ fn windows(obj: &InMemDicomObject) -> Vec<Window> {
         .collect()
 }
 
-impl Palette {
-    fn from_obj(obj: &InMemDicomObject) -> Option<Self> {
-        let words = |tag| -> Option<Vec<u16>> {
-            let bytes = get(obj, tag)?.to_bytes().ok()?;
-            Some(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
+/// The PALETTE COLOR lookup tables, plain or segmented.
+fn palette(obj: &InMemDicomObject) -> Option<Palette> {
+    let words = |tag| -> Option<Vec<u16>> {
+        let bytes = get(obj, tag)?.to_bytes().ok()?;
+        Some(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
+    };
+    // Segmented tables (C.7.9.2) are expanded here, so the renderer sees one kind only.
+    let channel = |desc_tag, data_tag, segmented_tag| -> Option<(Vec<i64>, Vec<u16>)> {
+        let desc: Vec<i64> = get(obj, desc_tag)?.to_multi_int().ok()?;
+        let data = match words(data_tag) {
+            Some(data) => data,
+            None => expand_segments(&words(segmented_tag)?)?,
         };
-        // Segmented tables (C.7.9.2) are expanded here, so the renderer sees one kind only.
-        let channel = |desc_tag, data_tag, segmented_tag| -> Option<(Vec<i64>, Vec<u16>)> {
-            let desc: Vec<i64> = get(obj, desc_tag)?.to_multi_int().ok()?;
-            let data = match words(data_tag) {
-                Some(data) => data,
-                None => expand_segments(&words(segmented_tag)?)?,
-            };
-            Some((desc, data))
-        };
-        let red = channel(
-            tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
-            tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
-            tags::SEGMENTED_RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
-        )?;
-        let green = channel(
-            tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
-            tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
-            tags::SEGMENTED_GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
-        )?;
-        let blue = channel(
-            tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
-            tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
-            tags::SEGMENTED_BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
-        )?;
-        let desc = red.0.clone();
-        let &[entries, first, bits] = desc.as_slice() else { return None };
-        // An entry count of 0 means 65536 (PS3.3 C.7.6.3.1.5).
-        let entries = if entries == 0 { 65536 } else { usize::try_from(entries).ok()? };
-        let bits = u16::try_from(bits).ok().filter(|b| matches!(b, 8 | 16))?;
-        let unpack = |data: Vec<u16>| unpack_entries(data, entries, bits);
-        Some(Palette {
-            first: i32::try_from(first).ok()?,
-            bits,
-            channels: [unpack(red.1)?, unpack(green.1)?, unpack(blue.1)?],
-        })
-    }
+        Some((desc, data))
+    };
+    let red = channel(
+        tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
+        tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+        tags::SEGMENTED_RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+    )?;
+    let green = channel(
+        tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
+        tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+        tags::SEGMENTED_GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+    )?;
+    let blue = channel(
+        tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
+        tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+        tags::SEGMENTED_BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
+    )?;
+    let desc = red.0.clone();
+    let &[entries, first, bits] = desc.as_slice() else { return None };
+    // An entry count of 0 means 65536 (PS3.3 C.7.6.3.1.5).
+    let entries = if entries == 0 { 65536 } else { usize::try_from(entries).ok()? };
+    let bits = u16::try_from(bits).ok().filter(|b| matches!(b, 8 | 16))?;
+    let unpack = |data: Vec<u16>| unpack_entries(data, entries, bits);
+    Some(Palette {
+        first: i32::try_from(first).ok()?,
+        bits,
+        channels: [unpack(red.1)?, unpack(green.1)?, unpack(blue.1)?],
+    })
 }
 
 /// The most entries a palette can have; expansion stops there whatever the segments say.
@@ -514,7 +445,7 @@ mod tests {
             ow(tags::SEGMENTED_GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA, &[0, 4, 9, 9, 9, 9]),
             ow(tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA, &[1, 2, 3, 4]),
         ]);
-        let palette = Palette::from_obj(&obj).unwrap();
+        let palette = palette(&obj).unwrap();
         assert_eq!(palette.channels, [vec![0, 21845, 43690, 65535], vec![9, 9, 9, 9], vec![1, 2, 3, 4]]);
     }
 }

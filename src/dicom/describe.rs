@@ -3,7 +3,8 @@
 
 use serde_json::{Value, json};
 
-use super::{Index, Layout, Overlay};
+use super::{Index, Layout};
+use crate::render::Overlay;
 use crate::render::Window;
 
 fn window(w: &Window) -> Value {

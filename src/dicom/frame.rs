@@ -6,6 +6,7 @@
 //! wrapped in a one-frame object and decoded by dicom-pixeldata, so every codec the transfer
 //! syntax registry carries works without touching the rest of the file.
 
+use dicom_dictionary_std::uids;
 use std::borrow::Cow;
 
 use bytes::Bytes;
@@ -17,6 +18,7 @@ use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 use dicom_pixeldata::PixelDecoder;
 
 use super::index::Swap;
+use super::walk::fragments;
 use super::{DicomError, Index, Layout, jpeg};
 use crate::render::Pixels;
 
@@ -52,29 +54,6 @@ fn decode(index: &Index, n: u32, bytes: &Bytes) -> Result<Pixels, DicomError> {
         }
         Layout::Encapsulated { .. } => decode_encapsulated(index, fragments(bytes)?),
     }
-}
-
-/// The fragment values of the items in `bytes`.
-pub fn fragments(bytes: &[u8]) -> Result<Vec<&[u8]>, DicomError> {
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while rest.len() >= 8 {
-        let group = u16::from_le_bytes([rest[0], rest[1]]);
-        let element = u16::from_le_bytes([rest[2], rest[3]]);
-        let len = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
-        if (group, element) == (0xFFFE, 0xE0DD) {
-            break;
-        }
-        if (group, element) != (0xFFFE, 0xE000) || len > rest.len() - 8 {
-            return Err(DicomError::Malformed("a frame's fragments are not well formed"));
-        }
-        out.push(&rest[8..8 + len]);
-        rest = &rest[8 + len..];
-    }
-    if out.is_empty() {
-        return Err(DicomError::Malformed("a frame has no fragments"));
-    }
-    Ok(out)
 }
 
 /// Whether the frames of this transfer syntax are streams that can carry text besides their
@@ -139,7 +118,6 @@ pub fn text_is_findable(bytes: &[u8]) -> bool {
     fragments(bytes).is_ok_and(|parts| StreamKind::of(&parts.concat()).is_some())
 }
 
-const RLE_LOSSLESS: &str = "1.2.840.10008.1.2.5";
 /// Width and height a compressed frame declares: from a JPEG or JPEG-LS frame header, or a
 /// JPEG 2000 codestream's SIZ segment. `None` when the stream is neither, or too short to say.
 fn declared_size(stream: &[u8]) -> Option<(u32, u32)> {
@@ -155,7 +133,7 @@ fn declared_size(stream: &[u8]) -> Option<(u32, u32)> {
 }
 
 /// Transfer syntaxes whose codec is a cargo feature this build was made without.
-const FEATURE_CODECS: &[(&str, &str)] = &[("1.2.840.10008.1.2.4.80", "jpegls"), ("1.2.840.10008.1.2.4.81", "jpegls")];
+const FEATURE_CODECS: &[(&str, &str)] = &[(uids::JPEGLS_LOSSLESS, "jpegls"), (uids::JPEGLS_NEAR_LOSSLESS, "jpegls")];
 
 fn decode_encapsulated(index: &Index, fragments: Vec<&[u8]>) -> Result<Pixels, DicomError> {
     let image = &index.image;
@@ -173,7 +151,7 @@ fn decode_encapsulated(index: &Index, fragments: Vec<&[u8]>) -> Result<Pixels, D
     {
         return Err(DicomError::Malformed("the compressed frame's size differs from Rows and Columns"));
     }
-    if ts.uid() == RLE_LOSSLESS {
+    if ts.uid() == uids::RLE_LOSSLESS {
         let samples = usize::from(image.samples_per_pixel);
         let data = super::rle::decode(&fragments.concat(), image.pixels() as usize, samples, usize::from(image.bits_allocated / 8))?;
         let mut pixels = image.frame(data);

@@ -13,7 +13,8 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use dicom_transfer_syntax_registry::entries::{DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN};
 
 use super::walk::{ITEM, PixelElement, SEQUENCE_DELIMITATION, Walk, walk};
-use super::{DicomError, Geometry, Image, LoadError, Presentation, overlay};
+use super::{DicomError, Geometry, Image, LoadError, overlay};
+use crate::render::{Overlay, Presentation};
 use crate::key::ObjectKey;
 use crate::pool::RenderPool;
 use crate::store::{ObjectMeta, Store};
@@ -120,26 +121,26 @@ impl Swap {
 #[derive(Clone)]
 pub struct Index {
     /// Transfer syntax of the data set.
-    pub transfer_syntax: &'static TransferSyntax,
+    pub(super) transfer_syntax: &'static TransferSyntax,
     /// Pixel layout.
-    pub image: Image,
+    pub(super) image: Image,
     /// Rescale, windows, palette.
-    pub presentation: Presentation,
+    pub(super) presentation: Presentation,
     /// Spacing, position and other viewer-facing attributes.
-    pub geometry: Geometry,
+    pub(super) geometry: Geometry,
     /// Frame byte ranges.
-    pub layout: Layout,
+    pub(super) layout: Layout,
     /// Bytes of the file read to find Pixel Data.
-    pub header_bytes: u64,
+    pub(super) header_bytes: u64,
     /// Where the top-level Pixel Data element is.
-    pub pixel: PixelElement,
+    pub(super) pixel: PixelElement,
     /// Where the Pixel Data element ends (after its sequence delimiter, if encapsulated).
-    pub pixel_end: u64,
+    pub(super) pixel_end: u64,
     /// The file's first bytes, through the Pixel Data element's header, and the file's size:
     /// every route that shows the header parses these, so that all of them see the header of
     /// the one version this index was built from, with no second read. `None` for a deflated
     /// object, whose header is no prefix of the stored file.
-    pub header: Option<HeldHeader>,
+    pub(super) header: Option<HeldHeader>,
 }
 
 /// The prefix of a file that [`parse_header`] needs to give its header back.
@@ -166,7 +167,7 @@ impl HeldHeader {
     }
 
     /// Bytes held.
-    pub fn len(&self) -> usize {
+    pub fn size(&self) -> usize {
         self.prefix.len()
     }
 }
@@ -182,6 +183,78 @@ impl std::fmt::Debug for Index {
 }
 
 impl Index {
+    /// An index from its parts, for harnesses and benches that make frames without a file.
+    #[doc(hidden)]
+    pub fn from_parts(transfer_syntax: &'static TransferSyntax, image: Image, presentation: Presentation, layout: Layout, pixel_end: u64) -> Index {
+        let pixel = PixelElement { header_offset: 0, value_offset: 0, length: None, vr: VR::OB };
+        Index { transfer_syntax, image, presentation, geometry: Geometry::default(), layout, header_bytes: 0, header: None, pixel, pixel_end }
+    }
+
+    /// Transfer syntax of the data set (for a deflated object, the deflated syntax).
+    pub fn syntax(&self) -> &'static TransferSyntax {
+        self.transfer_syntax
+    }
+
+    /// How each frame's samples are laid out.
+    pub fn image(&self) -> &Image {
+        &self.image
+    }
+
+    /// How stored values become what a person sees.
+    pub fn presentation(&self) -> &Presentation {
+        &self.presentation
+    }
+
+    /// Where the image sits and what it shows.
+    pub fn geometry(&self) -> &Geometry {
+        &self.geometry
+    }
+
+    /// Bytes of the file read to find Pixel Data.
+    pub fn header_bytes(&self) -> u64 {
+        self.header_bytes
+    }
+
+    /// The header this index was built from, to parse again from memory; `None` for a deflated
+    /// object.
+    pub fn header(&self) -> Option<HeldHeader> {
+        self.header.clone()
+    }
+
+    /// Whether a frame's bytes ([`read_frame`](Self::read_frame)) are its samples as they are:
+    /// little-endian native data, or an inflated data set's.
+    pub fn frames_are_samples(&self) -> bool {
+        matches!(self.layout, Layout::Native { swap: Swap::None, .. } | Layout::Inflated { .. })
+    }
+
+    /// Whether frames are compressed streams in items.
+    pub fn is_encapsulated(&self) -> bool {
+        matches!(self.layout, Layout::Encapsulated { .. })
+    }
+
+    /// The native Pixel Data value in the stored object, and how its bytes are put in
+    /// little-endian order; `None` for encapsulated or deflated data.
+    pub fn native_pixel_data(&self) -> Option<(Range<u64>, Swap)> {
+        match self.layout {
+            Layout::Native { offset, swap, .. } => Some((offset..self.pixel_end, swap)),
+            _ => None,
+        }
+    }
+
+    /// The whole Pixel Data element in the stored object (its header, items and delimiter);
+    /// `None` for a deflated object, whose Pixel Data has no range in it.
+    pub fn pixel_data_element(&self) -> Option<Range<u64>> {
+        (!matches!(self.layout, Layout::Inflated { .. })).then_some(self.pixel.header_offset..self.pixel_end)
+    }
+
+    /// Each frame's range in the stored object, items included, for encapsulated data.
+    pub fn encapsulated_frames(&self) -> Option<&[Range<u64>]> {
+        match &self.layout {
+            Layout::Encapsulated { frames } => Some(frames),
+            _ => None,
+        }
+    }
+
     /// Byte range to read for frame `n` (0-based): the frame, widened to whole words when
     /// big-endian OW words straddle its ends.
     pub fn frame_range(&self, n: u32) -> Option<Range<u64>> {
@@ -229,8 +302,8 @@ impl Index {
             Layout::Inflated { data, .. } => data.len(),
         };
         let palette = self.presentation.palette.as_ref().map_or(0, |p| p.channels.iter().map(|c| c.len() * 2).sum());
-        let overlays: usize = self.presentation.overlays.iter().map(overlay::Overlay::weight).sum();
-        let header = self.header.as_ref().map_or(0, HeldHeader::len);
+        let overlays: usize = self.presentation.overlays.iter().map(Overlay::weight).sum();
+        let header = self.header.as_ref().map_or(0, HeldHeader::size);
         u32::try_from(1024 + frames + palette + overlays + header).unwrap_or(u32::MAX)
     }
 
@@ -270,7 +343,7 @@ impl Index {
         let overlays = overlay::planes(&header.obj, &image, !header.ts.is_encapsulated_pixel_data());
         let index = Index {
             transfer_syntax: header.ts,
-            presentation: Presentation { overlays, ..Presentation::from_obj(&header.obj) },
+            presentation: Presentation { overlays, ..super::attrs::presentation(&header.obj) },
             geometry: Geometry::from_obj(&header.obj).with_meta_sop_class(header.meta.media_storage_sop_class_uid()),
             image,
             layout,
@@ -465,7 +538,7 @@ fn index_inflated(whole: &[u8], meta_end: u64, limit: u64, limits: &Limits) -> R
     let data = Bytes::from(inflated).slice(offset as usize..end as usize);
     Ok(Index {
         transfer_syntax: deflated,
-        presentation: Presentation { overlays, ..Presentation::from_obj(&obj) },
+        presentation: Presentation { overlays, ..super::attrs::presentation(&obj) },
         geometry: Geometry::from_obj(&obj),
         image,
         layout: Layout::Inflated { frame_bytes, data },

@@ -1,6 +1,7 @@
 //! JPEG frames: what a stream's frame header declares, when a stored frame can be sent to the
 //! browser as it is, and (with the `turbo` feature) decoding through libjpeg-turbo.
 
+use dicom_dictionary_std::uids;
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -10,10 +11,8 @@ use super::DicomError;
 #[cfg(feature = "turbo")]
 use crate::render::Pixels;
 
-const JPEG_BASELINE: &str = "1.2.840.10008.1.2.4.50";
-const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
 /// The JPEG processes of DICOM: baseline, extended, and the two lossless syntaxes.
-pub const SYNTAXES: [&str; 4] = [JPEG_BASELINE, JPEG_EXTENDED, "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70"];
+pub const SYNTAXES: [&str; 4] = [uids::JPEG_BASELINE8_BIT, uids::JPEG_EXTENDED12_BIT, uids::JPEG_LOSSLESS, uids::JPEG_LOSSLESS_SV1];
 
 /// Whether frames of this transfer syntax are JPEG streams.
 pub fn is_jpeg_syntax(uid: &str) -> bool {
@@ -22,7 +21,7 @@ pub fn is_jpeg_syntax(uid: &str) -> bool {
 
 /// JPEG-LS, lossless and near-lossless: its own coding, but JPEG's marker syntax (ITU-T T.87),
 /// COM and APPn segments included.
-const JPEG_LS_SYNTAXES: [&str; 2] = ["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"];
+const JPEG_LS_SYNTAXES: [&str; 2] = [uids::JPEGLS_LOSSLESS, uids::JPEGLS_NEAR_LOSSLESS];
 
 /// Whether frames of this transfer syntax are streams in JPEG's marker syntax (JPEG or
 /// JPEG-LS), whose comments and application segments can carry what identifies a patient.
@@ -228,7 +227,7 @@ fn renders_unchanged(index: &Index) -> bool {
 pub fn browser_ready_jpeg(index: &Index, bytes: &[u8]) -> Option<Vec<u8>> {
     let image = &index.image;
     let ts = index.transfer_syntax.uid();
-    if !matches!(ts, JPEG_BASELINE | JPEG_EXTENDED) || image.bits_allocated != 8 || image.bits_stored != 8 || image.signed {
+    if !matches!(ts, uids::JPEG_BASELINE8_BIT | uids::JPEG_EXTENDED12_BIT) || image.bits_allocated != 8 || image.bits_stored != 8 || image.signed {
         return None;
     }
     let ready = match (image.samples_per_pixel, image.photometric.as_str()) {
@@ -240,7 +239,7 @@ pub fn browser_ready_jpeg(index: &Index, bytes: &[u8]) -> Option<Vec<u8>> {
     if !ready {
         return None;
     }
-    let stream = super::frame::fragments(bytes).ok()?.concat();
+    let stream = super::walk::fragments(bytes).ok()?.concat();
     let header = frame_header(&stream)?;
     let fits = (header.width, header.height) == (image.columns, image.rows);
     let ready = matches!(header.marker, 0xC0 | 0xC1) && header.precision == 8 && u16::from(header.components) == image.samples_per_pixel && fits;

@@ -13,13 +13,13 @@ pub mod overlay;
 mod rle;
 pub mod walk;
 
-pub use attrs::{Geometry, Image, Lut, Palette, Presentation};
+pub use attrs::{Geometry, Image, presentation};
 pub use burned_in::burned_in;
-pub use frame::{blank_frame_metadata, carries_metadata, decode_frame, fragments, text_is_findable};
+pub use frame::{blank_frame_metadata, carries_metadata, decode_frame, text_is_findable};
+pub use walk::fragments;
 pub use jpeg::{blank_metadata, browser_ready_jpeg, header_end as jpeg_header_end, is_jpeg_syntax};
 pub(crate) use jpeg::without_metadata as jpeg_without_metadata;
 pub use index::{Index, Layout, Limits};
-pub use overlay::{Overlay, OverlayBits, OverlayKind};
 
 use crate::store::StoreError;
 

@@ -12,99 +12,13 @@ use dicom_object::InMemDicomObject;
 
 use super::Image;
 use super::attrs::{code, int};
-
-/// One overlay plane that can be drawn.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Overlay {
-    /// Its group, 0x6000 to 0x601E.
-    pub group: u16,
-    /// Overlay Rows.
-    pub rows: u16,
-    /// Overlay Columns.
-    pub columns: u16,
-    /// Overlay Type.
-    pub kind: OverlayKind,
-    /// Overlay Origin: the image row and column of the plane's first pixel, from 1; the plane
-    /// may reach past any edge of the image.
-    pub origin: [i16; 2],
-    /// Number of Frames in Overlay, 1 when absent.
-    pub frames: u32,
-    /// The image frame (from 0) the plane's first frame lies on: Image Frame Origin less one.
-    pub first_frame: u32,
-    /// Number of Frames in Overlay is present, so the plane's frames follow the image's; without
-    /// it the plane's one frame lies on every frame of the image (CP-1974).
-    pub per_frame: bool,
-    /// Where the bits are.
-    pub bits: OverlayBits,
-}
-
-/// Overlay Type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OverlayKind {
-    /// `G`: graphics, annotations.
-    Graphics,
-    /// `R`: a region of interest.
-    Roi,
-}
-
-impl OverlayKind {
-    /// The DICOM code, as info.json reports it.
-    pub fn code(self) -> &'static str {
-        match self {
-            OverlayKind::Graphics => "G",
-            OverlayKind::Roi => "R",
-        }
-    }
-}
-
-/// Where a plane's bits are.
-#[derive(Debug, Clone, PartialEq)]
-pub enum OverlayBits {
-    /// Overlay Data, cut to what the plane declares: rows × columns bits per frame, frame after
-    /// frame, see [`packed_bit`].
-    Separate(Vec<u8>),
-    /// This bit of each Pixel Data sample, one outside Bits Stored.
-    Embedded(u16),
-}
+use crate::render::{Overlay, OverlayBits, OverlayKind};
 
 /// The planes of a header that can be drawn, in group order. A plane missing an attribute dcmtk
 /// requires, or whose data is shorter than it declares, is left out as dcmtk leaves it out.
 /// `native`: Pixel Data is stored uncompressed, the only form embedded bits are read from.
 pub fn planes(obj: &InMemDicomObject, image: &Image, native: bool) -> Vec<Overlay> {
     (0x6000..=0x601E).step_by(2).filter_map(|group| plane(obj, group, image, native)).collect()
-}
-
-/// Bit `i` of bit-packed data, least significant bit first: Overlay Data's order, in OW words
-/// read little endian as in OB bytes. A bit past the end is clear.
-pub fn packed_bit(data: &[u8], i: u64) -> bool {
-    usize::try_from(i / 8).ok().and_then(|at| data.get(at)).is_some_and(|byte| byte >> (i % 8) & 1 == 1)
-}
-
-impl Overlay {
-    /// Bits in one frame of the plane.
-    pub fn frame_bits(&self) -> u64 {
-        u64::from(self.rows) * u64::from(self.columns)
-    }
-
-    /// The plane's frame (from 0) that lies on image frame `n` (from 0), if any.
-    pub fn frame_over(&self, n: u32) -> Option<u32> {
-        let n = if self.per_frame { n } else { 0 };
-        let f = n.checked_sub(self.first_frame)?;
-        (f < self.frames).then_some(f)
-    }
-
-    /// Whether its bits are in Pixel Data.
-    pub fn is_embedded(&self) -> bool {
-        matches!(self.bits, OverlayBits::Embedded(_))
-    }
-
-    /// Bytes held, for the index cache's weight.
-    pub fn weight(&self) -> usize {
-        match &self.bits {
-            OverlayBits::Separate(data) => data.len(),
-            OverlayBits::Embedded(_) => 0,
-        }
-    }
 }
 
 fn plane(obj: &InMemDicomObject, group: u16, image: &Image, native: bool) -> Option<Overlay> {
@@ -166,6 +80,7 @@ fn embedded_bit(image: &Image, bit_position: u16, native: bool) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::packed_bit;
     use dicom_core::{DataElement, PrimitiveValue, VR};
 
     fn ct_image() -> Image {

@@ -197,6 +197,29 @@ pub fn walk(prefix: &[u8], start: u64, file_size: u64, ts: &TransferSyntax, stop
     }
 }
 
+/// The fragment values of the items in `bytes`: one frame's range of encapsulated Pixel Data,
+/// up to a sequence delimiter.
+pub fn fragments(bytes: &[u8]) -> Result<Vec<&[u8]>, DicomError> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 8 {
+        let tag = Tag(u16::from_le_bytes([rest[0], rest[1]]), u16::from_le_bytes([rest[2], rest[3]]));
+        let len = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        if tag == SEQUENCE_DELIMITATION {
+            break;
+        }
+        if tag != ITEM || len > rest.len() - 8 {
+            return Err(DicomError::Malformed("a frame's fragments are not well formed"));
+        }
+        out.push(&rest[8..8 + len]);
+        rest = &rest[8 + len..];
+    }
+    if out.is_empty() {
+        return Err(DicomError::Malformed("a frame has no fragments"));
+    }
+    Ok(out)
+}
+
 /// Bytes per value of the binary VRs. dicom-parser reads whole values only, so a length that is
 /// not a multiple leaves it reading the remainder as the next element's header: fuzzing found
 /// an FL of 2 bytes after which it read a header declaring 4 GiB and allocated for it. Such a

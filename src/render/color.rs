@@ -1,7 +1,7 @@
 //! Colour models to RGB: RGB and YBR in either planar configuration, and PALETTE COLOR.
 
 use super::{Picture, Pixels, RenderError, Sample};
-use crate::dicom::Palette;
+use super::Palette;
 
 /// RGB or YBR samples to an RGB picture. Samples wider than 8 bits keep their top 8 bits.
 pub fn rgb(px: &Pixels) -> Result<Picture, RenderError> {

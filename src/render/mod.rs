@@ -1,17 +1,19 @@
 //! Pixels to an 8-bit picture, exactly per DICOM PS3.3 C.11: modality rescale, VOI window,
 //! MONOCHROME1 inversion, colour models; overlay planes when asked; then fitting into a
-//! viewport. Synchronous and pure.
+//! viewport. Synchronous and pure, and a leaf: it owns the picture model ([`model`]), which
+//! `dicom` reads files into.
 
 mod color;
+pub mod model;
 mod overlay;
 mod window;
 
+pub use model::{Lut, Overlay, OverlayBits, OverlayKind, Palette, Presentation, packed_bit};
 pub use window::{VoiFunction, Window};
 
 use fast_image_resize::images::Image as FirImage;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
-use crate::dicom::{Lut, Presentation};
 
 /// One decoded frame: samples in little-endian order, as dicom-pixeldata hands them out.
 #[derive(Debug, Clone)]

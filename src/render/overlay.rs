@@ -2,7 +2,7 @@
 //! (its "replace" mode at full foreground density), after VOI and MONOCHROME1 inversion.
 
 use super::{Picture, Pixels, Sample};
-use crate::dicom::overlay::{Overlay, OverlayBits, packed_bit};
+use super::{Overlay, OverlayBits, packed_bit};
 
 /// Draws every plane that lies on `px`'s frame over `picture`, which is `px` rendered at its
 /// own size.
@@ -53,7 +53,7 @@ fn paint(picture: &mut Picture, plane: &Overlay, set: impl Fn(usize) -> bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dicom::OverlayKind;
+    use crate::render::OverlayKind;
 
     fn plane(rows: u16, columns: u16, origin: [i16; 2], bits: OverlayBits) -> Overlay {
         Overlay { group: 0x6000, rows, columns, kind: OverlayKind::Graphics, origin, frames: 1, first_frame: 0, per_frame: false, bits }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::dicom::{Palette, Presentation};
+use crate::render::{Palette, Presentation};
 
 fn grey16(values: &[u16], signed: bool, bits_stored: u16, photometric: &str) -> Pixels {
     Pixels {
@@ -157,7 +157,7 @@ fn short_data_is_an_error_not_a_panic() {
 
 #[test]
 fn overlays_are_drawn_only_when_asked_after_the_window_and_before_the_viewport() {
-    use crate::dicom::{Overlay, OverlayBits, OverlayKind};
+    use crate::render::{Overlay, OverlayBits, OverlayKind};
     // A 4×2 image with its left half set in a plane: windowed to 0, overlaid white, then
     // shrunk to 2×1, where the left pixel stays white.
     let px = Pixels { rows: 2, columns: 4, ..grey16(&[0; 8], false, 12, "MONOCHROME2") };
