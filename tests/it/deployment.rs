@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use framegate::ingest::Manifest;
 use framegate::sample::{self, PLANTED};
 use serde_json::Value;
+use sha2::Digest;
 
 use super::browser::{browser, screenshot_path, until as viewer_until};
 use super::dicomweb_browser::{OHIF_CONFIG, encode, ohif_dist, ohif_open, ohif_until, static_server, static_server_with};
@@ -55,13 +56,15 @@ fn set(env: &mut [(String, String)], name: &str, from: &str, to: &str) {
     var.1 = to.to_owned();
 }
 
-/// The arguments of the unit's `ExecStart=` for instance `port`, the program left out.
-fn exec_start(port: u16) -> Vec<String> {
+/// The arguments of the unit's `ExecStart=` for instance `port`, the program left out and its
+/// `LogsDirectory=` (/var/log/framegate) moved to `logs`.
+fn exec_start(port: u16, logs: &Path) -> Vec<String> {
     let unit = std::fs::read_to_string(deploy("framegate@.service")).unwrap();
     let line = unit.lines().find_map(|l| l.strip_prefix("ExecStart=")).expect("the unit has an ExecStart");
+    assert!(unit.lines().any(|l| l == "LogsDirectory=framegate"));
     let mut words = line.split_whitespace();
     assert_eq!(words.next(), Some("/usr/local/bin/framegate"));
-    words.map(|w| w.replace("%i", &port.to_string())).collect()
+    words.map(|w| w.replace("%i", &port.to_string()).replace("/var/log/framegate/", &format!("{}/", logs.display()))).collect()
 }
 
 /// The shell command that runs the deployment script `name` with the arguments given.
@@ -100,12 +103,13 @@ struct Supervisor {
 impl Supervisor {
     fn start(dir: &Path, ports: [u16; 2], env: Vec<(String, String)>, extra: Vec<String>) -> Supervisor {
         std::fs::create_dir_all(dir.join("pids")).unwrap();
+        std::fs::create_dir_all(dir.join("log")).unwrap();
         let spawn = {
             let dir = dir.to_owned();
             move |port: u16| -> Child {
                 let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("framegate-{port}.log"))).unwrap();
                 let child = Command::new(env!("CARGO_BIN_EXE_framegate"))
-                    .args(exec_start(port))
+                    .args(exec_start(port, &dir.join("log")))
                     .args(&extra)
                     .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                     .stdout(Stdio::null())
@@ -445,7 +449,8 @@ async fn the_reference_deployment_uploads_views_rotates_and_restarts_without_a_f
     }
     assert_eq!(study_uid(&base, &new_token, &study).await, uid_before);
 
-    // The audit trail: JSON lines naming route, status and key id, never a token's signature.
+    // The logs: the operational one names route, status and key id; the access log names each
+    // request's token by its hash, with what left, and neither holds a token or a patient value.
     // The browser lets go of its connections first: NGINX's graceful quit waits for them.
     phone.close().await.unwrap();
     let exits = {
@@ -457,8 +462,20 @@ async fn the_reference_deployment_uploads_views_rotates_and_restarts_without_a_f
     let lines: Vec<Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     assert!(lines.iter().any(|l| l["fields"]["route"] == "upload" && l["fields"]["status"] == 200), "the upload is in the log");
     assert!(lines.iter().any(|l| l["fields"]["kid"] == new_kid.as_str()), "requests name the new key id");
+    let access: String = ports.iter().map(|p| std::fs::read_to_string(d.join(format!("log/access-{p}.log"))).unwrap()).collect();
+    let access: Vec<Value> = access.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let hash = |t: &str| hex::encode(&sha2::Sha256::digest(t.as_bytes())[..16]);
+    let viewed = access.iter().filter(|l| l["token"] == hash(&token) && l["route"] == "frame" && l["status"] == 200 && l["complete"] == true).count();
+    assert!(viewed > SLICES, "the phone's frames are in the access log under its token's hash: {viewed}");
+    assert!(access.iter().any(|l| l["purpose"] == "upload" && l["status"] == 200), "the upload is in the access log");
+    assert!(access.iter().any(|l| l["token"] == hash(&new_token) && l["kid"] == new_kid.as_str()));
+    let access_text = access.iter().map(Value::to_string).collect::<String>();
     for t in [&token, &new_token] {
-        assert!(!logs.contains(t.rsplit('.').next().unwrap()), "a token's signature reached framegate's log");
+        let signature = t.rsplit('.').next().unwrap();
+        assert!(!logs.contains(signature) && !access_text.contains(signature), "a token's signature reached a log");
+    }
+    for text in [&logs, &access_text] {
+        assert!(!text.contains(&study) && !PLANTED.iter().any(|p| text.contains(p)), "a log names the study or the patient");
     }
     eprintln!("deployment: done in {:.1} s", started.elapsed().as_secs_f64());
 }
