@@ -2,6 +2,7 @@ mod browser;
 mod viewer;
 mod viewer_ux;
 mod cli;
+mod deployment;
 pub mod deid;
 mod codecs;
 mod connections;
