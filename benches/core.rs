@@ -74,6 +74,9 @@ fn render_encode(c: &mut Criterion) {
     c.bench_function("render/window 512x512 16 bits stored", |b| b.iter(|| render(black_box(&wide), &presentation, &params).unwrap()));
     let picture = render(&pixels, &presentation, &params).unwrap();
     c.bench_function("encode/jpeg q90 512x512 grey (the build's encoder)", |b| b.iter(|| framegate::encode::jpeg(black_box(&picture), 90).unwrap()));
+    let stream = framegate::transcode::htj2k(&pixels).unwrap();
+    println!("htj2k: a 512x512 16-bit CT slice ({} bytes of samples) is {} bytes, {:.2}x smaller", pixels.data.len(), stream.len(), pixels.data.len() as f64 / stream.len() as f64);
+    c.bench_function("transcode/htj2k lossless RPCL 512x512 16-bit", |b| b.iter(|| framegate::transcode::htj2k(black_box(&pixels)).unwrap()));
 
     let syntax = dicom_transfer_syntax_registry::TransferSyntaxRegistry.get("1.2.840.10008.1.2.1").unwrap();
     let layout = Layout::Native { offset: 0, frame_bytes: 512 * 512 * 2, swap: Swap::None };

@@ -31,7 +31,8 @@
 //!   graceful shutdown, entered through [`run`]; `/metrics` alone through `server::run_metrics`.
 //! - [`logs`]: log lines gathered in memory and written in batches by one thread; [`audit`]:
 //!   the access log, a JSON line per request that presented a token, on the same writer.
-//! - [`sniff`] tells a file's kind by its first bytes, for the raw route and ingest.
+//! - [`sniff`] tells a file's kind by its first bytes, for the raw route and ingest;
+//!   [`transcode`] makes a frame's samples an HTJ2K codestream for clients that ask for one.
 //! - [`config`] is the only reader of flags and environment; [`sample`] makes demo and test data;
 //!   `fuzzing` holds the fuzz harnesses, shared by `fuzz/` and the regression tests.
 //! - `turbo` (the `turbo` feature) binds libjpeg-turbo, the one module allowed `unsafe`.
@@ -59,6 +60,7 @@ pub mod sniff;
 pub mod stack;
 pub mod store;
 pub mod token;
+pub mod transcode;
 #[cfg(feature = "turbo")]
 #[allow(unsafe_code)]
 pub mod turbo;

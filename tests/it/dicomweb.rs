@@ -684,3 +684,58 @@ async fn native_frames_are_gzipped_once_for_clients_that_take_gzip_and_compresse
     let r = request("GET", &stored, &[("accept", accept), ("accept-encoding", "gzip")]).await;
     assert_eq!((r.status, r.header("content-encoding")), (200, None));
 }
+
+/// HTJ2K on request (issue 26): frames stored natively or in another lossless syntax are made a
+/// lossless RPCL codestream for a client that asks, which OpenJPEG (and OpenJPH's own decoder,
+/// where installed) read back to the stored samples bit for bit; made once and kept.
+#[tokio::test]
+async fn htj2k_is_made_on_request_losslessly_from_any_lossless_frame() {
+    let (server, slices, _) = study(Backend::Fs, Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
+    let root = root(&server);
+    let found = json(&format!("{root}/instances?Modality=CT")).await;
+    let first = found.as_array().unwrap().iter().find(|i| value(i, "00200013") == 1).unwrap();
+    let uid = |tag| value(first, tag).as_str().unwrap().to_owned();
+    let frame = format!("{root}/studies/{}/series/{}/instances/{}/frames/1", uid("0020000D"), uid("0020000E"), uid("00080018"));
+    let stored: Vec<i32> = stored_frame(&slices[0], 1, 0).chunks_exact(2).map(|c| i32::from(u16::from_le_bytes([c[0], c[1]]))).collect();
+    let accept = "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.4.202";
+    let r = request("GET", &frame, &[("accept", accept), ("accept-encoding", "gzip")]).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("content-encoding"), None, "a codestream is not gzipped");
+    let (headers, stream) = parts(&r).remove(0);
+    assert!(headers.contains("transfer-syntax=1.2.840.10008.1.2.4.202"), "{headers}");
+    assert!(stream.len() < stored.len() * 2, "{} bytes for {} samples", stream.len(), stored.len());
+    let image = jpeg2k::Image::from_bytes(&stream).expect("OpenJPEG reads it");
+    assert_eq!(image.components()[0].data(), &stored[..], "OpenJPEG gives back the stored samples");
+    if have_tool("ojph_expand") {
+        let dir = tempfile::tempdir().unwrap();
+        let (j2c, pgm) = (dir.path().join("f.j2c"), dir.path().join("f.pgm"));
+        std::fs::write(&j2c, &stream).unwrap();
+        run("ojph_expand", &["-i", j2c.to_str().unwrap(), "-o", pgm.to_str().unwrap()]);
+        let (.., samples) = parse_pnm(&pgm);
+        assert_eq!(samples.iter().map(|v| i32::from(*v)).collect::<Vec<_>>(), stored, "OpenJPH gives back the stored samples");
+    }
+    let again = request("GET", &frame, &[("accept", accept)]).await;
+    assert_eq!(parts(&again)[0].1, stream, "made once and kept");
+    let single = request("GET", &frame, &[("accept", "image/jphc")]).await;
+    assert_eq!((single.status, single.header("content-type")), (200, Some("image/jphc; transfer-syntax=1.2.840.10008.1.2.4.202")));
+    assert_eq!(&single.body[..], &stream[..]);
+
+    // From a frame stored in another lossless syntax: the decoder's samples, losslessly.
+    if have_tool("dcmcrle") {
+        let dir = tempfile::tempdir().unwrap();
+        let (plain, rle) = (dir.path().join("p.dcm"), dir.path().join("r.dcm"));
+        std::fs::write(&plain, &slices[1]).unwrap();
+        run("dcmcrle", &[plain.to_str().unwrap(), rle.to_str().unwrap()]);
+        server.put("rle/x.dcm", std::fs::read(&rle).unwrap()).await;
+        let rroot = server.url("rle", "rle", "/-/dicomweb");
+        let found = json(&format!("{rroot}/instances")).await;
+        let uid = |tag| value(&found[0], tag).as_str().unwrap().to_owned();
+        let frame = format!("{rroot}/studies/{}/series/{}/instances/{}/frames/1", uid("0020000D"), uid("0020000E"), uid("00080018"));
+        let decoded = request("GET", &frame, &[("accept", "application/octet-stream")]).await;
+        let r = request("GET", &frame, &[("accept", accept)]).await;
+        let stream = parts(&r).remove(0).1;
+        let image = jpeg2k::Image::from_bytes(&stream).unwrap();
+        let samples: Vec<i32> = decoded.body.chunks_exact(2).map(|c| i32::from(u16::from_le_bytes([c[0], c[1]]))).collect();
+        assert_eq!(image.components()[0].data(), &samples[..]);
+    }
+}

@@ -34,6 +34,8 @@ pub struct Frames {
     pub blank: bool,
     /// As stored (native, or its fragments) rather than decoded to explicit VR little endian.
     pub stored: bool,
+    /// As an HTJ2K codestream made here from the samples.
+    pub htj2k: bool,
 }
 
 impl Frames {
@@ -47,6 +49,9 @@ impl Frames {
             .read_frame(self.store.as_ref(), &self.object.key, &self.object.meta, n)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("frame {} is out of range", n + 1)))?;
+        if self.htj2k {
+            return self.htj2k(n, raw, reading).await;
+        }
         if index.frames_are_samples() {
             return Ok(Part { bytes: raw, held: reading });
         }
@@ -65,6 +70,26 @@ impl Frames {
     }
 }
 
+impl Frames {
+    /// Frame `n` as an HTJ2K codestream, from its bytes `raw`: its samples as they are, or
+    /// decoded first. The encoder holds about the samples twice over (its lines as 32-bit
+    /// integers, and the codestream), counted like a decode.
+    async fn htj2k(&self, n: u32, raw: Bytes, reading: Held) -> Result<Part, ApiError> {
+        let index = self.index.clone();
+        let cost = index.render_cost(raw.len() as u64) + index.image().pixels() * u64::from(index.image().samples_per_pixel) * 4;
+        let stream = self
+            .pool
+            .run_sized(cost, move || {
+                let pixels = if index.frames_are_samples() { index.image().frame(raw) } else { decode_frame(&index, n, &raw)? };
+                crate::transcode::htj2k(&pixels).map_err(|e| ApiError::new(http::StatusCode::NOT_ACCEPTABLE, e.to_string()))
+            })
+            .await??;
+        let held = self.pool.hold(stream.len() as u64)?;
+        drop(reading);
+        Ok(Part { bytes: Bytes::from(stream), held })
+    }
+}
+
 /// The one part of a single-part answer, holding its memory until it is sent.
 pub fn single(part: Part) -> Body {
     sending(stream::empty().boxed(), VecDeque::from([part.bytes]), Some(part.held), None)
@@ -78,26 +103,27 @@ pub fn multipart(first: Part, rest: BoxStream<'static, Result<Part, ApiError>>, 
     sending(rest, queue, Some(first.held), Some(framing))
 }
 
+/// The whole answer of one part, framed when `framing` says so, to be kept.
+pub fn whole(part: Part, framing: Option<&Framing>) -> Bytes {
+    match framing {
+        Some(framing) => {
+            let mut chunks = framing.around(part.bytes);
+            chunks.push_back(framing.closing.clone());
+            Bytes::from(chunks.into_iter().flat_map(|c| c.to_vec()).collect::<Vec<u8>>())
+        }
+        None => part.bytes,
+    }
+}
+
 /// The whole answer of one part (framed when `framing` says so), gzipped at the fastest level:
 /// a 16-bit CT slice shrinks to about half or less, and level 1 costs a few milliseconds where
-/// higher levels add little (BENCHMARKS.md). CPU work: run on the pool. The part's memory is
-/// held until its compressed form is made.
+/// higher levels add little (BENCHMARKS.md). CPU work: run on the pool.
 pub fn gzipped(part: Part, framing: Option<&Framing>) -> Result<Bytes, ApiError> {
     use std::io::Write;
-    let chunks = match framing {
-        Some(framing) => {
-            let mut chunks = framing.around(part.bytes.clone());
-            chunks.push_back(framing.closing.clone());
-            chunks
-        }
-        None => VecDeque::from([part.bytes.clone()]),
-    };
-    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(part.bytes.len() / 2), flate2::Compression::fast());
-    for chunk in chunks {
-        encoder.write_all(&chunk).map_err(|e| ApiError::internal(http::StatusCode::INTERNAL_SERVER_ERROR, "internal error", e))?;
-    }
+    let body = whole(part, framing);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 2), flate2::Compression::fast());
+    encoder.write_all(&body).map_err(|e| ApiError::internal(http::StatusCode::INTERNAL_SERVER_ERROR, "internal error", e))?;
     let zipped = encoder.finish().map_err(|e| ApiError::internal(http::StatusCode::INTERNAL_SERVER_ERROR, "internal error", e))?;
-    drop(part);
     Ok(Bytes::from(zipped))
 }
 

@@ -92,6 +92,23 @@ struct Answer {
     /// Each frame as stored (native, or its fragments) rather than decoded to explicit VR
     /// little endian.
     stored: bool,
+    /// Each frame made an HTJ2K codestream here, labelled with this syntax: asked for by a
+    /// client, of frames stored in another syntax.
+    htj2k: Option<&'static str>,
+}
+
+/// The HTJ2K syntaxes: a reversible RPCL codestream is valid under each of them.
+const HTJ2K_SYNTAXES: [&str; 3] = [uids::HTJ2K_LOSSLESS, uids::HTJ2K_LOSSLESS_RPCL, uids::HTJ2K];
+
+impl Answer {
+    fn new(multipart: bool, media: &'static str, stored: bool) -> Self {
+        Answer { multipart, media, stored, htj2k: None }
+    }
+
+    /// Whether each part is samples, which compress, rather than a codestream, which does not.
+    fn is_samples(&self, native: bool) -> bool {
+        (native || !self.stored) && self.htj2k.is_none()
+    }
 }
 
 /// The first range of `accept` that the stored syntax `ts` can answer.
@@ -105,7 +122,16 @@ fn negotiate(accept: Option<&str>, ts: &str, native: bool) -> Result<Answer, Api
             other => (false, other.to_owned()),
         };
         let syntax = range.syntax.as_deref();
+        // HTJ2K of a frame stored otherwise: made here (lossless, RPCL) when asked for.
+        let htj2k = |asked: Option<&str>| HTJ2K_SYNTAXES.iter().copied().find(|s| Some(*s) == asked).filter(|s| *s != ts);
         match media.as_str() {
+            "application/octet-stream" | "application/*" if htj2k(syntax).is_some() => {
+                return Ok(Answer { htj2k: htj2k(syntax), ..Answer::new(multipart, "application/octet-stream", false) });
+            }
+            "image/jphc" if codec != Some("image/jphc") && syntax.is_none_or(|s| s == "*" || htj2k(Some(s)).is_some()) => {
+                let label = htj2k(syntax).unwrap_or(uids::HTJ2K_LOSSLESS_RPCL);
+                return Ok(Answer { htj2k: Some(label), ..Answer::new(multipart, "image/jphc", false) });
+            }
             "application/octet-stream" | "application/*" => {
                 let stored = match syntax {
                     Some("*") => true,
@@ -115,14 +141,14 @@ fn negotiate(accept: Option<&str>, ts: &str, native: bool) -> Result<Answer, Api
                 };
                 let decoded = matches!(syntax, None | Some(EXPLICIT_LE));
                 if stored || decoded {
-                    return Ok(Answer { multipart, media: "application/octet-stream", stored });
+                    return Ok(Answer::new(multipart, "application/octet-stream", stored));
                 }
             }
             m => {
                 if let Some(codec) = codec.filter(|c| *c == m || (m == "image/*"))
                     && syntax.is_none_or(|s| s == "*" || s == ts)
                 {
-                    return Ok(Answer { multipart, media: codec, stored: true });
+                    return Ok(Answer::new(multipart, codec, true));
                 }
             }
         }
@@ -175,25 +201,27 @@ pub async fn frames(ctx: &Ctx<'_>, scope: Scope<'_>, list: &str) -> Result<Respo
     if !answer.multipart && numbers.len() > 1 {
         return Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, "one part holds one frame: ask for multipart/related to get several"));
     }
-    let syntax = match (native, answer.stored) {
-        (true, _) => native_syntax(&index),
-        (false, true) => index.syntax().uid(),
-        (false, false) => EXPLICIT_LE,
+    let syntax = match (answer.htj2k, native, answer.stored) {
+        (Some(htj2k), ..) => htj2k,
+        (None, true, _) => native_syntax(&index),
+        (None, false, true) => index.syntax().uid(),
+        (None, false, false) => EXPLICIT_LE,
     };
     let policy = super::policy_tag(ctx);
     let tag = digest(&[instance.object.key.as_str().as_bytes(), instance.object.meta.etag.as_bytes(), policy.as_bytes(), list.as_bytes(), format!("{answer:?}").as_bytes()]);
     // Samples compress (a CT slice to about half or less); compressed streams do not, and are
     // never compressed again. One frame is what viewers ask for at a time, and is compressed
     // once and kept; a longer list is streamed as it is made.
-    let samples = native || !answer.stored;
-    let gzip = numbers.len() == 1 && samples && super::wants_gzip(ctx);
+    let gzip = numbers.len() == 1 && answer.is_samples(native) && super::wants_gzip(ctx);
+    // A one-frame answer that costs work to make (gzip, HTJ2K) is made once and kept.
+    let kept = numbers.len() == 1 && (gzip || answer.htj2k.is_some());
     let caching = Caching { etag: format!("\"r{}{}\"", &tag[..32], if gzip { "-gz" } else { "" }), max_age: ctx.max_age(), shared: false };
     let mut response = if caching.not_modified(ctx.headers) {
         caching.not_modified_response()
     } else {
         let state = ctx.state;
         let blank = ctx.policy().cleans_frames(index.syntax().uid());
-        let maker = parts::Frames { store: state.store.clone(), pool: state.pool.clone(), object: instance.object.clone(), index, blank, stored: answer.stored };
+        let maker = parts::Frames { store: state.store.clone(), pool: state.pool.clone(), object: instance.object.clone(), index, blank, stored: answer.stored, htj2k: answer.htj2k.is_some() };
         let part_type = format!("{}; transfer-syntax={syntax}", answer.media);
         let boundary = format!("framegate-{}", &tag[32..56]);
         let content_type = if answer.multipart {
@@ -201,15 +229,17 @@ pub async fn frames(ctx: &Ctx<'_>, scope: Scope<'_>, list: &str) -> Result<Respo
         } else {
             part_type.clone()
         };
-        if gzip {
+        if kept {
             let framing = answer.multipart.then(|| parts::Framing::new(&boundary, &part_type));
             let build = async {
                 let first = maker.part(numbers[0] - 1).await?;
-                state.pool.run(move || parts::gzipped(first, framing.as_ref())).await?
+                if gzip { state.pool.run(move || parts::gzipped(first, framing.as_ref())).await? } else { Ok(parts::whole(first, framing.as_ref())) }
             };
             let body = state.dicomweb.bodies.try_get_with(caching.etag.clone(), build).await?;
             let mut response = respond::bytes(&content_type, body, &caching, ctx.head);
-            response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            if gzip {
+                response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
             response
         } else {
             let first = maker.part(numbers[0] - 1).await?;
@@ -428,16 +458,21 @@ mod tests {
     #[test]
     fn accept_headers_choose_how_frames_are_sent() {
         let any = Some("multipart/related; type=\"application/octet-stream\"; transfer-syntax=*");
-        assert_eq!(negotiate(any, JPEG, false).unwrap(), Answer { multipart: true, media: "application/octet-stream", stored: true });
-        assert_eq!(negotiate(None, JPEG, false).unwrap(), Answer { multipart: true, media: "application/octet-stream", stored: false });
+        assert_eq!(negotiate(any, JPEG, false).unwrap(), Answer::new(true, "application/octet-stream", true));
+        assert_eq!(negotiate(None, JPEG, false).unwrap(), Answer::new(true, "application/octet-stream", false));
         assert!(negotiate(None, EXPLICIT_LE, true).unwrap().stored);
         assert_eq!(negotiate(Some("multipart/related; type=image/jpeg"), JPEG, false).unwrap().media, "image/jpeg");
         assert_eq!(negotiate(Some("multipart/related; type=\"*/*\""), JPEG, false).unwrap(), negotiate(None, JPEG, false).unwrap());
-        assert_eq!(negotiate(Some("image/jpeg"), JPEG, false).unwrap(), Answer { multipart: false, media: "image/jpeg", stored: true });
+        assert_eq!(negotiate(Some("image/jpeg"), JPEG, false).unwrap(), Answer::new(false, "image/jpeg", true));
         assert_eq!(negotiate(Some("image/jp2"), JPEG, false).unwrap_err().status, StatusCode::NOT_ACCEPTABLE);
         assert_eq!(negotiate(Some("image/jpeg"), EXPLICIT_LE, true).unwrap_err().status, StatusCode::NOT_ACCEPTABLE);
         assert_eq!(negotiate(Some("application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.90"), JPEG, false).unwrap_err().status, StatusCode::NOT_ACCEPTABLE);
-        assert_eq!(negotiate(Some("image/jp2;q=0.5, application/octet-stream"), JPEG, false).unwrap(), Answer { multipart: false, media: "application/octet-stream", stored: false });
+        assert_eq!(negotiate(Some("image/jp2;q=0.5, application/octet-stream"), JPEG, false).unwrap(), Answer::new(false, "application/octet-stream", false));
+        // HTJ2K of frames stored otherwise is made here; of frames stored so, it is the stored stream.
+        let rpcl = "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.4.202";
+        assert_eq!(negotiate(Some(rpcl), EXPLICIT_LE, true).unwrap().htj2k, Some(uids::HTJ2K_LOSSLESS_RPCL));
+        assert_eq!(negotiate(Some(rpcl), uids::HTJ2K_LOSSLESS_RPCL, false).unwrap(), Answer::new(true, "application/octet-stream", true));
+        assert_eq!(negotiate(Some("multipart/related; type=image/jphc"), JPEG, false).unwrap().htj2k, Some(uids::HTJ2K_LOSSLESS_RPCL));
     }
 
     #[test]
