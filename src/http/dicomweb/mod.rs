@@ -330,6 +330,13 @@ fn ohif_config(ctx: &Ctx<'_>, root: &Root) -> Result<Response<Body>, ApiError> {
                 "supportsFuzzyMatching": false,
                 "supportsWildcard": true,
                 "omitQuotationForMultipartRequest": true,
+                // Lossless HTJ2K in RPCL order, made here from native and lossless frames, for
+                // Cornerstone's progressive decoding: a third of the bytes of the samples; lossy
+                // frames come as stored (see wado::negotiate).
+                "acceptHeader": [
+                    "multipart/related; type=application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.202",
+                    "multipart/related; type=application/octet-stream; transfer-syntax=*; q=0.9",
+                ],
                 "bulkDataURI": { "enabled": true },
             }]
         }

@@ -111,52 +111,71 @@ impl Answer {
     }
 }
 
-/// The first range of `accept` that the stored syntax `ts` can answer.
+/// Syntaxes whose frames lose nothing when decoded: native data and the lossless codecs. Their
+/// samples are what an HTJ2K made here codes; a lossy frame would only grow in HTJ2K.
+const LOSSLESS: [&str; 10] = [
+    IMPLICIT_LE,
+    EXPLICIT_LE,
+    // Explicit VR Big Endian, retired (dicom-rs marks its constant deprecated).
+    "1.2.840.10008.1.2.2",
+    uids::DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    uids::RLE_LOSSLESS,
+    uids::JPEG_LOSSLESS,
+    uids::JPEG_LOSSLESS_SV1,
+    uids::JPEGLS_LOSSLESS,
+    uids::JPEG2000_LOSSLESS,
+    uids::HTJ2K_LOSSLESS,
+];
+
+/// The first range of `accept` that the stored syntax `ts` can answer. HTJ2K is made of frames
+/// stored otherwise, when asked for; of lossy frames only when nothing else asked for fits.
 fn negotiate(accept: Option<&str>, ts: &str, native: bool) -> Result<Answer, ApiError> {
-    let codec = CODECS.iter().find(|(_, syntaxes)| syntaxes.contains(&ts)).map(|(media, _)| *media);
-    for range in media_ranges(accept) {
-        let (multipart, media) = match range.media.as_str() {
-            // dicomweb-client asks for `type="*/*"` by default.
-            "multipart/related" => (true, range.inner.clone().filter(|t| t != "*/*").unwrap_or_else(|| "application/octet-stream".into())),
-            "*/*" | "multipart/*" => (true, "application/octet-stream".into()),
-            other => (false, other.to_owned()),
-        };
-        let syntax = range.syntax.as_deref();
-        // HTJ2K of a frame stored otherwise: made here (lossless, RPCL) when asked for.
-        let htj2k = |asked: Option<&str>| HTJ2K_SYNTAXES.iter().copied().find(|s| Some(*s) == asked).filter(|s| *s != ts);
-        match media.as_str() {
-            "application/octet-stream" | "application/*" if htj2k(syntax).is_some() => {
-                return Ok(Answer { htj2k: htj2k(syntax), ..Answer::new(multipart, "application/octet-stream", false) });
-            }
-            "image/jphc" if codec != Some("image/jphc") && syntax.is_none_or(|s| s == "*" || htj2k(Some(s)).is_some()) => {
-                let label = htj2k(syntax).unwrap_or(uids::HTJ2K_LOSSLESS_RPCL);
-                return Ok(Answer { htj2k: Some(label), ..Answer::new(multipart, "image/jphc", false) });
-            }
-            "application/octet-stream" | "application/*" => {
-                let stored = match syntax {
-                    Some("*") => true,
-                    // The default, explicit VR little endian: native data already is that.
-                    None | Some(EXPLICIT_LE) => native,
-                    Some(s) => s == ts,
-                };
-                let decoded = matches!(syntax, None | Some(EXPLICIT_LE));
-                if stored || decoded {
-                    return Ok(Answer::new(multipart, "application/octet-stream", stored));
-                }
-            }
-            m => {
-                if let Some(codec) = codec.filter(|c| *c == m || (m == "image/*"))
-                    && syntax.is_none_or(|s| s == "*" || s == ts)
-                {
-                    return Ok(Answer::new(multipart, codec, true));
-                }
-            }
-        }
+    let ranges = media_ranges(accept);
+    let first_pass = ranges.iter().find_map(|range| answer_to(range, ts, native, LOSSLESS.contains(&ts)));
+    if let Some(answer) = first_pass.or_else(|| ranges.iter().find_map(|range| answer_to(range, ts, native, true))) {
+        return Ok(answer);
     }
+    let codec = CODECS.iter().find(|(_, syntaxes)| syntaxes.contains(&ts)).map(|(media, _)| *media);
     Err(ApiError::new(
         StatusCode::NOT_ACCEPTABLE,
         format!("frames are stored as {ts}: ask for application/octet-stream with transfer-syntax=* or {EXPLICIT_LE}{}", codec.map(|c| format!(", or {c}")).unwrap_or_default()),
     ))
+}
+
+/// What one media range asks of frames stored as `ts`, if they can be sent so; HTJ2K made here
+/// only when `transcode` allows it.
+fn answer_to(range: &MediaRange, ts: &str, native: bool, transcode: bool) -> Option<Answer> {
+    let codec = CODECS.iter().find(|(_, syntaxes)| syntaxes.contains(&ts)).map(|(media, _)| *media);
+    let (multipart, media) = match range.media.as_str() {
+        // dicomweb-client asks for `type="*/*"` by default.
+        "multipart/related" => (true, range.inner.clone().filter(|t| t != "*/*").unwrap_or_else(|| "application/octet-stream".into())),
+        "*/*" | "multipart/*" => (true, "application/octet-stream".into()),
+        other => (false, other.to_owned()),
+    };
+    let syntax = range.syntax.as_deref();
+    let htj2k = |asked: Option<&str>| HTJ2K_SYNTAXES.iter().copied().find(|s| Some(*s) == asked).filter(|s| *s != ts && transcode);
+    match media.as_str() {
+        "application/octet-stream" | "application/*" if htj2k(syntax).is_some() => {
+            Some(Answer { htj2k: htj2k(syntax), ..Answer::new(multipart, "application/octet-stream", false) })
+        }
+        "image/jphc" if transcode && codec != Some("image/jphc") && syntax.is_none_or(|s| s == "*" || htj2k(Some(s)).is_some()) => {
+            Some(Answer { htj2k: Some(htj2k(syntax).unwrap_or(uids::HTJ2K_LOSSLESS_RPCL)), ..Answer::new(multipart, "image/jphc", false) })
+        }
+        "application/octet-stream" | "application/*" => {
+            let stored = match syntax {
+                Some("*") => true,
+                // The default, explicit VR little endian: native data already is that.
+                None | Some(EXPLICIT_LE) => native,
+                Some(s) => s == ts,
+            };
+            let decoded = matches!(syntax, None | Some(EXPLICIT_LE));
+            (stored || decoded).then(|| Answer::new(multipart, "application/octet-stream", stored))
+        }
+        m => codec
+            .filter(|c| *c == m || m == "image/*")
+            .filter(|_| syntax.is_none_or(|s| s == "*" || s == ts))
+            .map(|codec| Answer::new(multipart, codec, true)),
+    }
 }
 
 /// Parses `1,3,5` into frame numbers from 1, each at most `count`.
@@ -473,6 +492,10 @@ mod tests {
         assert_eq!(negotiate(Some(rpcl), EXPLICIT_LE, true).unwrap().htj2k, Some(uids::HTJ2K_LOSSLESS_RPCL));
         assert_eq!(negotiate(Some(rpcl), uids::HTJ2K_LOSSLESS_RPCL, false).unwrap(), Answer::new(true, "application/octet-stream", true));
         assert_eq!(negotiate(Some("multipart/related; type=image/jphc"), JPEG, false).unwrap().htj2k, Some(uids::HTJ2K_LOSSLESS_RPCL));
+        // A lossy frame would only grow in HTJ2K: a client that also takes the stored bytes gets them.
+        let either = format!("{rpcl}, multipart/related; type=\"application/octet-stream\"; transfer-syntax=*; q=0.9");
+        assert_eq!(negotiate(Some(&either), JPEG, false).unwrap(), Answer::new(true, "application/octet-stream", true));
+        assert_eq!(negotiate(Some(&either), EXPLICIT_LE, true).unwrap().htj2k, Some(uids::HTJ2K_LOSSLESS_RPCL));
     }
 
     #[test]
