@@ -26,7 +26,8 @@
 //!   graceful shutdown, entered through [`run`]; `/metrics` alone through `server::run_metrics`.
 //! - [`logs`]: log lines gathered in memory and written in batches by one thread.
 //! - [`sniff`] tells a file's kind by its first bytes, for the raw route and ingest.
-//! - [`config`] is the only reader of flags and environment; [`sample`] makes demo and test data;
+//! - [`config`] is the only reader of flags and environment, and resolves them (keys, stores,
+//!   S3 timeouts, ingest sources and destination) reporting every bad value at once; [`sample`] makes demo and test data;
 //!   `fuzzing` holds the fuzz harnesses, shared by `fuzz/` and the regression tests.
 //! - `turbo` (the `turbo` feature) binds libjpeg-turbo, the one module allowed `unsafe`.
 
