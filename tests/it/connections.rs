@@ -29,9 +29,9 @@ async fn clients_that_never_read_are_cut_and_others_get_in() {
         let _ = tokio::time::timeout(Duration::from_millis(500), write.write_all(request.as_bytes())).await;
         hogs.push(hog);
     }
-    // Both slots are held now; once the write timeout passes, the hogs are cut.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let health = tokio::time::timeout(Duration::from_secs(5), get(&format!("http://{}/healthz", server.addr))).await;
+    // Both slots are held now, so this request waits for one; once the write timeout passes,
+    // the hogs are cut and it gets in.
+    let health = tokio::time::timeout(PATIENCE, get(&format!("http://{}/healthz", server.addr))).await;
     assert_eq!(health.expect("a slot came free").status, 200);
     drop(hogs);
     server.stop().await;

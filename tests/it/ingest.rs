@@ -18,7 +18,7 @@ use framegate::store::fs::FsStore;
 use framegate::store::s3::S3Store;
 use framegate::token::Purpose;
 
-use super::deid::planted_object;
+use super::fixtures::planted_object;
 use super::s3server::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
 use super::support::*;
 
@@ -649,7 +649,7 @@ async fn a_trickling_upload_is_cut_with_408_and_frees_its_slot() {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    until("the trickler to hold the slot", PATIENCE, || async { if server.state.uploads.in_progress() == 1 { Ok(()) } else { Err("no upload in progress") } }).await;
     let slice = sample::to_bytes(sample::ct_slice(0, 1, 16)).unwrap();
     let url = format!("{}/v1/{token}/site/-/upload", server.base());
     assert_eq!(request_with_body("POST", &url, slice.clone()).await.status, 503, "the trickler holds the one slot");
@@ -808,7 +808,7 @@ async fn an_identified_bucket_prefix_moves_in_shards_with_multipart_objects_whol
 /// and a tail after EOC): ingest and the raw route blank all of it in place, and the pixels stay.
 #[tokio::test]
 async fn jpeg_ls_and_jpeg_2000_frames_lose_their_text_too() {
-    if !have_tool("dcmcjpls") || !have_tool("gdcmconv") {
+    if !have_tools(&["dcmcjpls", "gdcmconv"]) {
         return;
     }
     let jpeg_ls = |stream: &[u8]| [with_jpeg_metadata(stream, "PLANTEDCOMMENT", "PLANTEDEXIF"), b"PLANTEDTAIL".to_vec()].concat();

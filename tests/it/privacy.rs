@@ -5,7 +5,7 @@
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 
-use super::deid::planted_object;
+use super::fixtures::planted_object;
 use super::support::*;
 use framegate::sample;
 

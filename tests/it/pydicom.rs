@@ -13,8 +13,7 @@ fn corpus() -> Option<PathBuf> {
     if dir.is_dir() {
         return Some(dir);
     }
-    assert!(std::env::var_os("CI").is_none(), "pydicom test files missing in {dir:?}; .ci/run fetches them");
-    eprintln!("skipping: pydicom test files not found (run bash .ci/fetch-pydicom)");
+    skip(&format!("pydicom test files missing in {dir:?} (run bash .ci/fetch-pydicom, as .ci/run does)"));
     None
 }
 

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::support::*;
 
@@ -65,14 +65,7 @@ fn sigterm(child: &Child) {
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "framegate did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until_blocking("framegate to exit", within, || child.0.try_wait().unwrap().ok_or("still running"))
 }
 
 #[test]
@@ -87,8 +80,10 @@ fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() {
     assert!(received > 0);
 
     sigterm(&child);
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "new connections are refused during the drain");
+    until_blocking("new connections to be refused during the drain", PATIENCE, || match TcpStream::connect(("127.0.0.1", port)) {
+        Ok(_) => Err("a new connection was accepted"),
+        Err(_) => Ok(()),
+    });
     // The download in flight still completes, every byte of it.
     loop {
         match stream.read(&mut buf) {
@@ -112,8 +107,11 @@ fn a_client_that_never_reads_is_cut_after_the_grace_period() {
     let (mut child, port) = serve(dir.path(), "1");
     big_jpeg(&dir.path().join("root"));
     let token = framegate::token::Keyring::parse(KEYS).unwrap().sign(&key("img"), now() + 600);
-    let _stuck = get_raw(port, &format!("/v1/{token}/img/big.jpg"));
-    std::thread::sleep(Duration::from_millis(200));
+    let stuck = get_raw(port, &format!("/v1/{token}/img/big.jpg"));
+    // Its answer has begun (a peek reads nothing out): the request is in flight when the
+    // signal comes.
+    stuck.set_read_timeout(Some(PATIENCE)).unwrap();
+    assert!(stuck.peek(&mut [0u8; 1]).unwrap() > 0, "the answer began");
     sigterm(&child);
     let status = wait_exit(&mut child, Duration::from_secs(5));
     assert_eq!(status.code(), Some(0));

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use framegate::key::ObjectKey;
@@ -253,16 +253,45 @@ pub async fn get(url: &str) -> Resp {
     request("GET", url, &[]).await
 }
 
-/// Whether an external tool is installed. Missing tools fail the test under CI (where
-/// .ci/run installs them) and skip it elsewhere, with a note.
+/// Whether an external tool is installed: [`have_tools`] for one.
 pub fn have_tool(tool: &str) -> bool {
-    let found = std::process::Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success()).unwrap_or(false);
-    if !found {
-        assert!(std::env::var_os("CI").is_none(), "{tool} is not installed; .ci/run installs it");
-        eprintln!("skipping: {tool} is not installed (bash .ci/run installs it)");
-    }
-    found
+    have_tools(&[tool])
 }
+
+/// Whether every one of `tools` is installed. Missing tools fail the test under CI (where
+/// .ci/run installs them) and skip it elsewhere, visibly (see [`skip`]).
+pub fn have_tools(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools.iter().copied().filter(|tool| !installed(tool)).collect();
+    if !missing.is_empty() {
+        skip(&format!("{} not installed (bash .ci/run installs them)", missing.join(", ")));
+    }
+    missing.is_empty()
+}
+
+fn installed(tool: &str) -> bool {
+    std::process::Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
+}
+
+/// Tests skipped so far in this run.
+static SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Marks the running test as skipped for `reason`: a failure under CI, which installs and builds
+/// everything the tests need; elsewhere a `SKIPPED:` line with a running count on stderr. The
+/// line bypasses libtest's capture (which `eprintln!` goes through and which hides the output
+/// of a passing test), so a skipped test is seen, not counted as passed in silence.
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    assert!(std::env::var_os("CI").is_none(), "{test} cannot run under CI: {reason}");
+    let count = SKIPPED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason} ({count} skipped so far)");
+}
+
+pub use framegate_testkit::{free_port, poll, until, until_blocking};
+
+/// How long a test waits for a condition before failing: long enough for two cores shared with
+/// other builds, short enough that a hang fails well before CI's own timeout.
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
 pub use framegate::sample::rgb_image;
 
