@@ -249,6 +249,20 @@ pub async fn request_with_body(method: &str, url: &str, body: Vec<u8>) -> Resp {
     Resp { status, headers, body }
 }
 
+/// `GET path` on a connection of its own, closed after the answer: the answer's text, or why
+/// there was none (refused, closed unanswered), for a test that expects the server to turn it away.
+pub async fn raw_get(addr: SocketAddr, path: &str) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.map_err(|e| format!("send: {e}"))?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.map_err(|e| format!("read: {e}"))?;
+    if answer.is_empty() {
+        return Err("closed without an answer".into());
+    }
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
 pub async fn get(url: &str) -> Resp {
     request("GET", url, &[]).await
 }
