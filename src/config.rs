@@ -490,6 +490,16 @@ mod tests {
     }
 
     #[test]
+    fn the_limits_the_integration_tests_drive_reach_the_settings() {
+        let s = settings(&[]).unwrap();
+        assert_eq!((s.max_age, s.upload.concurrent, s.server.max_connections), (86_400, 2, 4096));
+        let s = settings(&["--max-age", "60", "--max-concurrent-uploads", "5", "--max-connections", "7"]).unwrap();
+        assert_eq!((s.max_age, s.upload.concurrent, s.server.max_connections), (60, 5, 7));
+        let s = settings(&["--max-concurrent-uploads", "0", "--max-connections", "0"]).unwrap();
+        assert_eq!((s.upload.concurrent, s.server.max_connections), (1, 1), "a zero would refuse everything");
+    }
+
+    #[test]
     fn the_shared_max_age_defaults_to_five_minutes() {
         assert_eq!(settings(&[]).unwrap().shared_max_age, 300);
         assert_eq!(settings(&["--shared-max-age", "2"]).unwrap().shared_max_age, 2);

@@ -665,6 +665,35 @@ async fn a_trickling_upload_is_cut_with_408_and_frees_its_slot() {
     server.stop().await;
 }
 
+/// `--max-concurrent-uploads`: while that many uploads are being received, one more is answered
+/// 503 and stores nothing; once one of them ends, the next is taken.
+#[tokio::test]
+async fn an_upload_beyond_the_concurrent_limit_is_answered_503() {
+    use tokio::io::AsyncWriteExt;
+    let upload = framegate::http::UploadSettings { concurrent: 2, ..Default::default() };
+    let server = Server::start_with(framegate::Settings { upload, ..Default::default() }).await;
+    let token = server.keys.sign_for(Purpose::Upload, &key("site"), now() + 600);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        // Headers and a first byte sent, the rest held back: an upload in progress.
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let head = format!("POST /v1/{token}/site/-/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nx");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        held.push(stream);
+    }
+    until("both uploads to hold their slots", PATIENCE, || async { if server.state.uploads.in_progress() == 2 { Ok(()) } else { Err(server.state.uploads.in_progress()) } }).await;
+    let slice = sample::to_bytes(sample::ct_slice(0, 1, 16)).unwrap();
+    let url = format!("{}/v1/{token}/site/-/upload", server.base());
+    let r = request_with_body("POST", &url, slice.clone()).await;
+    assert_eq!((r.status, r.error()), (503, "too many uploads at once: retry shortly".to_owned()));
+    assert!(every_file(server.dir.path()).is_empty(), "a refused upload stores nothing");
+    drop(held.pop());
+    until("a slot to come free", PATIENCE, || async { if server.state.uploads.in_progress() < 2 { Ok(()) } else { Err(()) } }).await;
+    assert_eq!(request_with_body("POST", &url, slice).await.status, 200, "the freed slot takes the next upload");
+    drop(held);
+    server.stop().await;
+}
+
 /// Issue 22, attack 11: an upload holding an instance with the UIDs of one already stored
 /// replaced it, and the manifest said "written". It is refused and listed, the stored object
 /// kept byte for byte; the same object again is "unchanged". Ingest and uploads share the rule.

@@ -150,6 +150,8 @@ const ANSWERS_WITH: &[(&str, &str, u16, u16)] = &[
     ("jpegls", "MR_small_jpeg_ls_lossless.dcm", 200, 200),
     ("jpegls", "JPEGLSNearLossless_16.dcm", 200, 200),
     ("jpegls", "SC_rgb_jls_lossy_sample.dcm", 200, 200),
+    ("jpegls", "JPEGLSNearLossless_08.dcm", 200, 200),
+    ("jpegls", "SC_rgb_jls_lossy_line.dcm", 200, 200),
 ];
 
 /// The answers this build should give for `name`, if the tables know it.
