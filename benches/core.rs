@@ -84,6 +84,7 @@ fn render_encode(c: &mut Criterion) {
         geometry: Default::default(),
         layout: Layout::Native { offset: 0, frame_bytes: 512 * 512 * 2, swap: Swap::None },
         header_bytes: 0,
+        header: None,
         pixel: PixelElement { header_offset: 0, value_offset: 0, length: Some(512 * 512 * 2), vr: dicom_core::VR::OW },
         pixel_end: 512 * 512 * 2,
     };

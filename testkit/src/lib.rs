@@ -8,3 +8,8 @@ pub mod s3server;
 pub mod wait;
 
 pub use wait::{free_port, poll, until, until_blocking};
+
+/// Whether `tool` is on the PATH.
+pub fn installed(tool: &str) -> bool {
+    std::process::Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
+}

@@ -39,7 +39,7 @@ impl Drop for Child {
 fn serve(dir: &std::path::Path, grace: &str) -> (Child, u16) {
     std::fs::write(dir.join("keys"), KEYS).unwrap();
     std::fs::create_dir_all(dir.join("root")).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_framegate"))
         .args(["serve", "--root", dir.join("root").to_str().unwrap(), "--keys-file", dir.join("keys").to_str().unwrap()])
         .args(["--listen", &format!("127.0.0.1:{port}"), "--shutdown-grace", grace])

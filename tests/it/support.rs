@@ -275,15 +275,11 @@ pub fn have_tool(tool: &str) -> bool {
 /// Whether every one of `tools` is installed. Missing tools fail the test under CI (where
 /// .ci/run installs them) and skip it elsewhere, visibly (see [`skip`]).
 pub fn have_tools(tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools.iter().copied().filter(|tool| !installed(tool)).collect();
+    let missing: Vec<&str> = tools.iter().copied().filter(|tool| !framegate_testkit::installed(tool)).collect();
     if !missing.is_empty() {
         skip(&format!("{} not installed (bash .ci/run installs them)", missing.join(", ")));
     }
     missing.is_empty()
-}
-
-fn installed(tool: &str) -> bool {
-    std::process::Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
 }
 
 /// Tests skipped so far in this run.
