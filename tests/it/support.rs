@@ -277,7 +277,7 @@ pub fn have_tool(tool: &str) -> bool {
 pub fn have_tools(tools: &[&str]) -> bool {
     let missing: Vec<&str> = tools.iter().copied().filter(|tool| !framegate_testkit::installed(tool)).collect();
     if !missing.is_empty() {
-        skip(&format!("{} not installed (bash .ci/run installs them)", missing.join(", ")));
+        skip(&format!("not installed: {} (bash .ci/run installs it)", missing.join(", ")));
     }
     missing.is_empty()
 }
