@@ -150,8 +150,8 @@ pub struct Caches {
     image_sizes: Cache<ObjectId, Option<(u32, u32)>>,
     /// What each object is, for the raw route's policy.
     kinds: Cache<ObjectId, Kind>,
-    /// De-identified headers.
-    deidentified: Cache<ObjectId, Arc<Deidentified>>,
+    /// De-identified headers, by object version and the policy's fingerprint.
+    deidentified: Cache<(ObjectId, String), Arc<Deidentified>>,
     /// stack.json bodies, by prefix and the versions of everything listed under it: costly to
     /// build for a large series, and the same until an object changes.
     stacks: Cache<String, Bytes>,
@@ -173,7 +173,7 @@ impl Caches {
             kinds: Cache::builder().max_capacity(sizes.index_bytes).weigher(|k: &ObjectId, _| object_weight(k)).build(),
             deidentified: Cache::builder()
                 .max_capacity(sizes.index_bytes)
-                .weigher(|k: &ObjectId, d: &Arc<Deidentified>| object_weight(k).saturating_add(u32::try_from(d.header.len()).unwrap_or(u32::MAX)))
+                .weigher(|k: &(ObjectId, String), d: &Arc<Deidentified>| object_weight(&k.0).saturating_add(u32::try_from(d.header.len() + k.1.len()).unwrap_or(u32::MAX)))
                 .build(),
             stacks: Cache::builder()
                 .max_capacity(sizes.index_bytes)
@@ -217,13 +217,14 @@ impl Caches {
         self.kinds.try_get_with_by_ref(object, sniff).await
     }
 
-    /// The de-identified header of an object version, built once.
-    pub async fn deidentified<F, E>(&self, object: &ObjectId, build: F) -> Result<Arc<Deidentified>, Arc<E>>
+    /// The de-identified header of an object version under the policy `fingerprint` names,
+    /// built once.
+    pub async fn deidentified<F, E>(&self, object: &ObjectId, fingerprint: &str, build: F) -> Result<Arc<Deidentified>, Arc<E>>
     where
         F: Future<Output = Result<Deidentified, E>>,
         E: Send + Sync + 'static,
     {
-        self.deidentified.try_get_with_by_ref(object, async { build.await.map(Arc::new) }).await
+        self.deidentified.try_get_with((object.clone(), fingerprint.to_owned()), async { build.await.map(Arc::new) }).await
     }
 
     /// The stack.json body for `key` (prefix and listed versions), built once.

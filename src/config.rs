@@ -186,6 +186,10 @@ pub struct Tuning {
     /// Secret (base64url, 32 bytes or more) for UID pseudonyms [default: derived from the first key].
     #[arg(long, env = "FRAMEGATE_PSEUDONYM_KEY", hide_env_values = true)]
     pub pseudonym_key: Option<String>,
+    /// Whose pseudonyms de-identified answers carry: one set for the server, or each token
+    /// scope's own, so that recipients of different links cannot join their data by UID.
+    #[arg(long, env = "FRAMEGATE_PSEUDONYM_SCOPE", value_enum, default_value_t = crate::deid::PseudonymScope::Server)]
+    pub pseudonym_scope: crate::deid::PseudonymScope,
     /// Longest Cache-Control s-maxage in seconds: how long NGINX may serve an object after it was
     /// deleted or replaced (never beyond --max-age).
     #[arg(long, env = "FRAMEGATE_SHARED_MAX_AGE", default_value_t = 300)]
@@ -207,6 +211,10 @@ pub struct Tuning {
     /// Largest total one uploaded ZIP archive may unpack to, in GiB.
     #[arg(long, env = "FRAMEGATE_MAX_UNPACKED_GB", default_value_t = 16)]
     pub max_unpacked_gb: u64,
+    /// Where the access log goes: a file appended to, or `-` for stdout; none by default. One
+    /// JSON line per request that presented a token (see SECURITY.md).
+    #[arg(long, env = "FRAMEGATE_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
     #[command(flatten)]
     pub deid: DeidArgs,
 }
@@ -250,6 +258,9 @@ impl Tuning {
             trusted_proxies,
             raw_dicom: self.raw_dicom,
             pseudonym_key,
+            pseudonym_scope: self.pseudonym_scope,
+            // Opened by the caller, which keeps its writer thread's guard.
+            audit: None,
             shared_max_age: self.shared_max_age,
             frame_ancestors,
             upload: crate::http::UploadSettings {

@@ -24,7 +24,8 @@
 //!   deid layers, with a study catalog built from the prefix's listing and headers.
 //! - [`server`]: the accept loop, connection limits (a client that stops reading is cut) and
 //!   graceful shutdown, entered through [`run`]; `/metrics` alone through `server::run_metrics`.
-//! - [`logs`]: log lines gathered in memory and written in batches by one thread.
+//! - [`logs`]: log lines gathered in memory and written in batches by one thread; [`audit`]:
+//!   the access log, a JSON line per request that presented a token, on the same writer.
 //! - [`sniff`] tells a file's kind by its first bytes, for the raw route and ingest.
 //! - [`config`] is the only reader of flags and environment, and resolves them (keys, stores,
 //!   S3 timeouts, ingest sources and destination) reporting every bad value at once; [`sample`] makes demo and test data;
@@ -33,11 +34,11 @@
 
 #![deny(unsafe_code)]
 
+pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod deid;
 pub mod dicom;
-pub mod dicomweb;
 pub mod encode;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -63,6 +64,7 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+pub use deid::RawDicom;
 pub use server::ServerSettings;
 
 /// Everything a running server shares between requests.
@@ -87,30 +89,18 @@ pub struct State {
     pub cors: http::Cors,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: http::TrustedProxies,
-    /// What the raw route does with DICOM objects.
-    pub raw_dicom: RawDicom,
-    /// UID pseudonyms for de-identified objects.
-    pub pseudonyms: deid::Pseudonyms,
+    /// What leaves of a DICOM object, and under which pseudonyms: every route asks it.
+    pub policy: deid::Policy,
     /// Longest `s-maxage` ever sent, in seconds.
     pub shared_max_age: u64,
     /// The viewer's CSP `frame-ancestors` sources, space-separated.
     pub frame_ancestors: String,
     /// DICOMweb's instance, catalog and answer caches.
-    pub dicomweb: dicomweb::Caches,
+    pub dicomweb: http::DicomWebCaches,
     /// Uploads being received, and their bounds.
     pub uploads: http::Uploads,
-}
-
-/// What the raw route may hand out for a DICOM object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum RawDicom {
-    /// The object with its identifying attributes taken out, streamed (the default).
-    #[default]
-    Deidentify,
-    /// The object as stored, patient data included: for trusted internal routes only.
-    Original,
-    /// No raw DICOM at all (403).
-    Deny,
+    /// The access log, when one is kept.
+    pub audit: Option<audit::Auditor>,
 }
 
 /// Tunables of a server, with defaults that suit a small machine.
@@ -140,6 +130,8 @@ pub struct Settings {
     pub raw_dicom: RawDicom,
     /// Secret for UID pseudonyms; derived from the first signing key when absent.
     pub pseudonym_key: Option<Vec<u8>>,
+    /// Whose pseudonyms de-identified answers carry: the server's, or each token scope's own.
+    pub pseudonym_scope: deid::PseudonymScope,
     /// Longest `s-maxage`, in seconds: how long a shared cache may serve an object after it
     /// was deleted or replaced.
     pub shared_max_age: u64,
@@ -147,6 +139,8 @@ pub struct Settings {
     pub frame_ancestors: Vec<String>,
     /// The upload route's bounds and de-identification.
     pub upload: http::UploadSettings,
+    /// Where access lines go (`--audit-log`); none by default.
+    pub audit: Option<audit::AuditLog>,
 }
 
 impl Default for Settings {
@@ -165,9 +159,11 @@ impl Default for Settings {
             trusted_proxies: http::TrustedProxies::default(),
             raw_dicom: RawDicom::default(),
             pseudonym_key: None,
+            pseudonym_scope: deid::PseudonymScope::default(),
             shared_max_age: 300,
             frame_ancestors: vec!["'self'".to_owned()],
             upload: http::UploadSettings::default(),
+            audit: None,
         }
     }
 }
@@ -179,10 +175,9 @@ impl State {
         let pseudonym_key = settings.pseudonym_key.unwrap_or_else(|| keys.derive(PSEUDONYM_CONTEXT));
         // An inflated object lives in its index: one that the index cache could not keep would
         // be inflated again on every request.
+        let policy = deid::Policy::new(settings.raw_dicom, settings.pseudonym_scope, deid::Pseudonyms::new(pseudonym_key));
         let limits = dicom::Limits { max_inflated_bytes: settings.limits.max_inflated_bytes.min(settings.cache.index_bytes / 2), ..settings.limits };
         State {
-            pseudonyms: deid::Pseudonyms::new(pseudonym_key),
-            raw_dicom: settings.raw_dicom,
             keys,
             store: Arc::new(store::revalidate::Revalidating::new(Arc::new(store::metered::Metered::new(store, metrics.clone())), settings.revalidate_after)),
             metrics,
@@ -195,8 +190,10 @@ impl State {
             trusted_proxies: settings.trusted_proxies,
             shared_max_age: settings.shared_max_age,
             frame_ancestors: settings.frame_ancestors.join(" "),
-            dicomweb: dicomweb::Caches::new(settings.cache.index_bytes),
+            dicomweb: http::DicomWebCaches::new(settings.cache.index_bytes),
             uploads: http::Uploads::new(settings.upload),
+            audit: settings.audit.map(|log| audit::Auditor::new(log, policy.pseudonyms().clone())),
+            policy,
         }
     }
 }

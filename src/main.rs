@@ -48,6 +48,17 @@ fn logging(format: LogFormat, filter: &str) -> Result<framegate::logs::Guard> {
     Ok(guard)
 }
 
+/// The access log's writer: stdout for `-`, else the file, appended to (created 0600: it says
+/// who opened what).
+fn audit_output(path: &std::path::Path) -> Result<(framegate::logs::BatchWriter, framegate::logs::Guard)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.as_os_str() == "-" {
+        return Ok(framegate::logs::batched(std::io::stdout(), LOG_BUFFER_BYTES)?);
+    }
+    let file = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(|e| format!("audit log {}: {e}", path.display()))?;
+    Ok(framegate::logs::batched(file, LOG_BUFFER_BYTES)?)
+}
+
 /// Log lines held while stderr is slower than they come: about 50,000 request lines.
 const LOG_BUFFER_BYTES: usize = 8 << 20;
 
@@ -103,7 +114,17 @@ async fn shutdown_signal() {
 async fn serve(args: ServeArgs) -> Result<()> {
     let plan = args.plan()?;
     let store = plan.store.open().await?;
-    let state = Arc::new(State::new(plan.keys, store, plan.settings));
+    let mut settings = plan.settings;
+    // Kept until the server stops, so the last access lines are written.
+    let _audit_guard = match &args.tuning.audit_log {
+        Some(path) => {
+            let (writer, guard) = audit_output(path)?;
+            settings.audit = Some(framegate::audit::AuditLog::new(writer));
+            Some(guard)
+        }
+        None => None,
+    };
+    let state = Arc::new(State::new(plan.keys, store, settings));
     let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     if let Some(address) = args.tuning.metrics_listen {
         let metrics = TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;

@@ -16,6 +16,7 @@ mod clean;
 mod dates;
 pub mod image;
 mod overlay;
+mod policy;
 mod profile;
 mod pseudonym;
 
@@ -32,6 +33,7 @@ use dicom_object::{FileMetaTable, FileMetaTableBuilder, InMemDicomObject};
 use clean::Identifiers;
 use profile::OptionCode;
 
+pub use policy::{Objects, Policy, PseudonymScope, RawDicom};
 pub use profile::Action;
 pub use pseudonym::Pseudonyms;
 

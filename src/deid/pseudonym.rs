@@ -22,6 +22,18 @@ impl Pseudonyms {
         Pseudonyms { key }
     }
 
+    /// Pseudonyms of their own for `scope` (a token's prefix), under a key derived from this one:
+    /// the same UID maps to unrelated pseudonyms in two scopes.
+    pub fn scoped(&self, scope: &str) -> Pseudonyms {
+        Pseudonyms { key: self.digest(format!("fg1-scope|{scope}").as_bytes()).to_vec() }
+    }
+
+    /// What the access log names a token scope by: a keyed hash, so that lines of one scope
+    /// group together while a prefix that names a person is not written down.
+    pub fn audit_id(&self, scope: &str) -> String {
+        hex::encode(&self.digest(format!("fg1-audit|{scope}").as_bytes())[..16])
+    }
+
     /// A short, non-secret fingerprint of the key, so validators change when it does.
     pub fn fingerprint(&self) -> String {
         hex::encode(&self.digest(b"fg1-fingerprint")[..8])

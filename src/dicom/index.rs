@@ -166,7 +166,7 @@ impl HeldHeader {
     }
 
     /// Bytes held.
-    pub fn len(&self) -> usize {
+    pub fn size(&self) -> usize {
         self.prefix.len()
     }
 }
@@ -230,7 +230,7 @@ impl Index {
         };
         let palette = self.presentation.palette.as_ref().map_or(0, |p| p.channels.iter().map(|c| c.len() * 2).sum());
         let overlays: usize = self.presentation.overlays.iter().map(overlay::Overlay::weight).sum();
-        let header = self.header.as_ref().map_or(0, HeldHeader::len);
+        let header = self.header.as_ref().map_or(0, HeldHeader::size);
         u32::try_from(1024 + frames + palette + overlays + header).unwrap_or(u32::MAX)
     }
 

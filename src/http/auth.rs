@@ -8,6 +8,7 @@ use hyper::{Response, StatusCode};
 use super::ApiError;
 use super::respond::{self, Body};
 use crate::State;
+use crate::audit::Access;
 
 /// The header NGINX sends with the URI of the original request.
 const ORIGINAL_URI: &str = "x-original-uri";
@@ -18,15 +19,24 @@ const NGINX_MODE: &str = "x-framegate-auth";
 const MAX_AGE: &str = "x-framegate-max-age";
 
 /// Answers 204 when the token in `X-Original-URI` grants its object, else 403 (or 410 when the
-/// token is genuine but expired). Returns the key id for the log.
-pub fn check(state: &State, headers: &HeaderMap, now: u64) -> Result<(Response<Body>, String), ApiError> {
+/// token is genuine but expired). What the token says of who asked goes into `access`.
+pub fn check(state: &State, headers: &HeaderMap, now: u64, access: &mut Access) -> Result<Response<Body>, ApiError> {
     let uri = headers
         .get(ORIGINAL_URI)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| ApiError::bad_request("missing X-Original-URI"))?;
     let path = uri.split(['?', '#']).next().unwrap_or_default();
+    // The token is the segment after the route's own: `/v1/{token}/…` or `/files/{token}/…`.
+    access.token = path.split('/').nth(2).filter(|t| !t.is_empty()).map(str::to_owned);
+    access.on_behalf_of = Some(match super::route::parse(path) {
+        Ok(super::Route::Object { op, .. }) => op.name(),
+        _ => "files",
+    });
     let grant = match super::authorize(&state.keys, path, now) {
-        Ok((_, grant)) => grant,
+        Ok((key, grant)) => {
+            access.granted(&grant, &key);
+            grant
+        }
         Err(e) if e.status == StatusCode::GONE && headers.contains_key(NGINX_MODE) => {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "token has expired"));
         }
@@ -39,5 +49,5 @@ pub fn check(state: &State, headers: &HeaderMap, now: u64) -> Result<(Response<B
     // What this request's token allows a cache to keep: NGINX passes it on to the browser
     // instead of the Cache-Control stored with a frame fetched under another token.
     headers.insert(MAX_AGE, http::HeaderValue::from(grant.remaining(now).min(state.max_age)));
-    Ok((response, grant.kid))
+    Ok(response)
 }

@@ -6,6 +6,7 @@
 mod auth;
 mod client;
 mod cors;
+mod dicomweb;
 mod error;
 mod frame;
 mod info;
@@ -27,15 +28,14 @@ use hyper::{Method, Request, Response, StatusCode};
 
 pub use client::TrustedProxies;
 pub use cors::Cors;
+pub use dicomweb::Caches as DicomWebCaches;
 pub use error::ApiError;
 pub use respond::Body;
 pub use route::{Op, Route};
 pub use upload::{UploadSettings, Uploads};
-pub(crate) use frame::{index_of, serve as serve_frame};
-pub(crate) use raw::{ranged, serve as serve_raw};
-pub(crate) use stack::listing;
 
 use crate::State;
+use crate::audit::Access;
 use crate::key::ObjectKey;
 use crate::metrics::{HttpLabels, RouteLabel};
 use crate::token::{Grant, Keyring, Purpose};
@@ -62,6 +62,11 @@ impl Ctx<'_> {
     /// Cache lifetime: the configured maximum, cut to the token's remaining life.
     pub fn max_age(&self) -> u64 {
         self.grant.remaining(self.now).min(self.state.max_age)
+    }
+
+    /// The privacy policy as this request's token sees it.
+    pub fn policy(&self) -> crate::deid::Policy {
+        self.state.policy.for_token(&self.key.prefix(self.grant.depth).unwrap_or_default())
     }
 }
 
@@ -94,11 +99,11 @@ fn unix_now() -> u64 {
 pub async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>) -> Result<Response<Body>, std::convert::Infallible> {
     let started = Instant::now();
     let mut route_name = "unknown";
-    let mut kid = String::new();
+    let mut access = Access::default();
     // The body is taken apart from the rest: only the upload route reads one.
     let (parts, body) = req.into_parts();
     let req = Request::from_parts(parts, ());
-    let result = dispatch(&state, &req, body, &mut route_name, &mut kid).await;
+    let result = dispatch(&state, &req, body, &mut route_name, &mut access).await;
     let mut response = match result {
         Ok(response) => response,
         Err(e) => {
@@ -110,6 +115,9 @@ pub async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>)
     };
     respond::finish(&state, &req, &mut response);
     let status = response.status().as_u16();
+    if let Some(auditor) = &state.audit {
+        response = response.map(|body| auditor.watch(&access, route_name, status, body));
+    }
     state.metrics.http_requests.get_or_create(&HttpLabels { route: route_name, status }).inc();
     state.metrics.http_seconds.get_or_create(&RouteLabel { route: route_name }).observe(started.elapsed().as_secs_f64());
     // The path is never logged: it holds the token's signature and keys that may name people.
@@ -117,7 +125,7 @@ pub async fn handle(state: Arc<State>, peer: SocketAddr, req: Request<Incoming>)
         route = route_name,
         method = %req.method(),
         status,
-        kid = %kid,
+        kid = %access.kid,
         client = %client::address(&state.trusted_proxies, peer, req.headers()),
         ms = started.elapsed().as_secs_f64() * 1000.0,
     );
@@ -133,7 +141,7 @@ pub async fn handle_metrics(state: Arc<State>, _peer: SocketAddr, req: Request<I
     })
 }
 
-async fn dispatch(state: &State, req: &Request<()>, body: Incoming, route_name: &mut &'static str, kid: &mut String) -> Result<Response<Body>, ApiError> {
+async fn dispatch(state: &State, req: &Request<()>, body: Incoming, route_name: &mut &'static str, access: &mut Access) -> Result<Response<Body>, ApiError> {
     if req.method() == Method::OPTIONS
         && let Some(preflight) = state.cors.preflight(req.headers()) {
             *route_name = "preflight";
@@ -164,21 +172,20 @@ async fn dispatch(state: &State, req: &Request<()>, body: Incoming, route_name: 
         }
         Route::Auth => {
             *route_name = "auth";
-            let (response, key_id) = auth::check(state, req.headers(), unix_now())?;
-            *kid = key_id;
-            Ok(response)
+            auth::check(state, req.headers(), unix_now(), access)
         }
         Route::Object { token, key, op } => {
             *route_name = op.name();
             let now = unix_now();
             let purpose = if op == Op::Upload { Purpose::Upload } else { Purpose::View };
+            access.token = Some(token.clone());
             let grant = match state.keys.verify(&token, &key, purpose, now) {
                 Ok(grant) => grant,
                 // A person opened the link: they get a page that says what happened, not JSON.
                 Err(e) if op == Op::View => return Ok(view::refused(state, &e.into())),
                 Err(e) => return Err(e.into()),
             };
-            kid.clone_from(&grant.kid);
+            access.granted(&grant, &key);
             let ctx = Ctx { state, key, grant, now, head, headers: req.headers(), query: req.uri().query() };
             match op {
                 Op::Raw => raw::serve(&ctx).await,
@@ -186,7 +193,7 @@ async fn dispatch(state: &State, req: &Request<()>, body: Incoming, route_name: 
                 Op::Info => info::serve(&ctx).await,
                 Op::Stack => stack::serve(&ctx).await,
                 Op::View => view::serve(&ctx),
-                Op::DicomWeb => crate::dicomweb::serve(&ctx, req.uri().path()).await,
+                Op::DicomWeb => dicomweb::serve(&ctx, req.uri().path()).await,
                 Op::Upload => upload::serve(&ctx, body).await,
             }
         }

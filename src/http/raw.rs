@@ -13,9 +13,10 @@ use hyper::{Response, StatusCode};
 use super::frame::index_of;
 use super::respond::{self, Body, Caching};
 use super::{ApiError, Ctx};
-use crate::RawDicom;
+use crate::State;
+use crate::deid::{Objects, Policy};
 use crate::cache::{Deidentified, Kind, ObjectId, digest};
-use crate::dicom::{DicomError, Layout, LoadError, blank_frame_metadata, blank_metadata, carries_metadata, jpeg_header_end};
+use crate::dicom::{DicomError, Layout, LoadError, blank_frame_metadata, blank_metadata, jpeg_header_end};
 use crate::sniff::{self, FileKind};
 use crate::store::{ByteStream, Store, StoreError};
 
@@ -23,16 +24,17 @@ use crate::store::{ByteStream, Store, StoreError};
 pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let meta = ctx.state.store.head(&ctx.key).await?;
     let object = ObjectId { key: ctx.key.clone(), meta };
-    if ctx.state.raw_dicom == RawDicom::Original {
+    let policy = ctx.policy();
+    if policy.objects() == Objects::AsStored {
         return original(ctx, &object).await;
     }
     match kind(ctx, &object).await? {
-        Kind::Image if ctx.state.raw_dicom == RawDicom::Deidentify => cleaned_image(ctx, &object).await,
+        Kind::Image if policy.cleans_images() => cleaned_image(ctx, &object).await,
         Kind::Image => original(ctx, &object).await,
-        Kind::Dicom if ctx.state.raw_dicom == RawDicom::Deny => {
-            Err(ApiError::new(StatusCode::FORBIDDEN, "raw DICOM is not served here: use the frame routes"))
-        }
-        Kind::Dicom => deidentified(ctx, &object).await,
+        Kind::Dicom => match policy.objects() {
+            Objects::AsStored => original(ctx, &object).await,
+            Objects::Deidentified | Objects::Refused => dicom(ctx, &object, &policy).await,
+        },
         Kind::Other => Err(ApiError::new(StatusCode::FORBIDDEN, "only DICOM, JPEG and PNG objects are served raw")),
     }
 }
@@ -65,9 +67,38 @@ async fn original(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>, Ap
     .await
 }
 
-/// The de-identified header from memory, then the original Pixel Data from the store.
-async fn deidentified(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>, ApiError> {
-    let state = ctx.state;
+/// A DICOM object as the policy hands it out, as data: its validator, its length, and any span
+/// of its bytes. The raw route and WADO-RS instances both serve it.
+pub struct DicomObject {
+    /// Strong ETag, quoted: the stored version's, or one naming the de-identified representation.
+    pub etag: String,
+    /// Bytes of the whole representation.
+    pub length: u64,
+    object: ObjectId,
+    /// The new header and where the original Pixel Data is, when de-identified.
+    deid: Option<Arc<Deidentified>>,
+}
+
+impl DicomObject {
+    /// The bytes `span` of the representation, streamed: a de-identified header from memory,
+    /// then the original Pixel Data from the store, its frames cleaned as the policy said.
+    pub async fn body(&self, store: &Arc<dyn Store>, span: Range<u64>) -> Result<Body, ApiError> {
+        let object = &self.object;
+        let Some(deid) = &self.deid else { return Ok(into_body(store.stream(&object.key, &object.meta, span).await?)) };
+        let pixel = deid.pixel.start;
+        head_then_tail(&deid.header, span, |rest| pixel_stream(store, object, &deid.marked_frames, pixel + rest.start..pixel + rest.end)).await
+    }
+}
+
+/// `object`, known to be DICOM, as `policy` hands it out: as stored, de-identified (the header
+/// built once per version and policy), or refused.
+pub async fn dicom_object(state: &State, policy: &Policy, object: &ObjectId) -> Result<DicomObject, ApiError> {
+    let as_stored = || DicomObject { etag: format!("\"{}\"", object.meta.etag), length: object.meta.size, object: object.clone(), deid: None };
+    match policy.objects() {
+        Objects::AsStored => return Ok(as_stored()),
+        Objects::Refused => return Err(ApiError::new(StatusCode::FORBIDDEN, "raw DICOM is not served here: use the frame routes")),
+        Objects::Deidentified => {}
+    }
     let build = async {
         let index = index_of(state, object).await.map_err(|e| match &*e {
             LoadError::Dicom(DicomError::NoPixelData) => {
@@ -80,31 +111,35 @@ async fn deidentified(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>
             return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "deflated DICOM objects are not served de-identified"));
         }
         let held = index.header.clone().ok_or(DicomError::Truncated)?;
-        let pseudonyms = state.pseudonyms.clone();
+        let deid = policy.clone();
         let bytes = state
             .pool
             .run(move || {
                 let header = held.parse()?;
-                Ok::<_, ApiError>(crate::deid::header(&header.meta, header.obj, header.ts, &pseudonyms).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?)
+                deid.header(&header.meta, header.obj, header.ts).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
             })
             .await??;
         let marked_frames = match &index.layout {
-            Layout::Encapsulated { frames } if carries_metadata(index.transfer_syntax.uid()) => frames.clone(),
+            Layout::Encapsulated { frames } if policy.cleans_frames(index.transfer_syntax.uid()) => frames.clone(),
             _ => Vec::new(),
         };
         Ok(Deidentified { header: Bytes::from(bytes), pixel: index.pixel.header_offset..index.pixel_end, marked_frames })
     };
-    let deid: Arc<Deidentified> = state.caches.deidentified(object, build).await?;
-    let total = deid.header.len() as u64 + (deid.pixel.end - deid.pixel.start);
+    let fingerprint = policy.fingerprint();
+    let deid: Arc<Deidentified> = state.caches.deidentified(object, &fingerprint, build).await?;
     // A different representation from the stored one: a different strong validator.
-    let tag = digest(&[object.meta.etag.as_bytes(), crate::deid::RULES_VERSION.as_bytes(), state.pseudonyms.fingerprint().as_bytes()]);
-    let caching = Caching { etag: format!("\"d{}\"", &tag[..32]), max_age: ctx.max_age(), shared: false };
-    let store = &state.store;
-    ranged(ctx, &caching, "application/dicom", total, |span| async move {
-        let pixel = deid.pixel.start;
-        head_then_tail(&deid.header, span, |rest| pixel_stream(store, object, &deid.marked_frames, pixel + rest.start..pixel + rest.end)).await
-    })
-    .await
+    let tag = digest(&[object.meta.etag.as_bytes(), fingerprint.as_bytes()]);
+    let length = deid.header.len() as u64 + (deid.pixel.end - deid.pixel.start);
+    Ok(DicomObject { etag: format!("\"d{}\"", &tag[..32]), length, object: object.clone(), deid: Some(deid) })
+}
+
+/// A DICOM object under a policy that does not hand it out as stored.
+async fn dicom(ctx: &Ctx<'_>, object: &ObjectId, policy: &Policy) -> Result<Response<Body>, ApiError> {
+    let dicom = dicom_object(ctx.state, policy, object).await?;
+    // Patient data may be in it: browsers may keep it, shared caches may not.
+    let caching = Caching { etag: dicom.etag.clone(), max_age: ctx.max_age(), shared: false };
+    let store = &ctx.state.store;
+    ranged(ctx, &caching, "application/dicom", dicom.length, |span| async move { dicom.body(store, span).await }).await
 }
 
 /// The body of `span` of a representation made of `head`, held in memory, then the bytes `tail`
@@ -205,7 +240,7 @@ async fn cleaned_png(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>,
 
 /// Answers `If-None-Match`, `Range` and `If-Range` for a representation of `total` bytes whose
 /// body for a span `body` makes.
-pub(crate) async fn ranged<F, Fut>(ctx: &Ctx<'_>, caching: &Caching, content_type: &str, total: u64, body: F) -> Result<Response<Body>, ApiError>
+pub async fn ranged<F, Fut>(ctx: &Ctx<'_>, caching: &Caching, content_type: &str, total: u64, body: F) -> Result<Response<Body>, ApiError>
 where
     F: FnOnce(Range<u64>) -> Fut,
     Fut: Future<Output = Result<Body, ApiError>>,

@@ -78,9 +78,7 @@ impl Caching {
 
     /// Whether `If-None-Match` in `headers` names this version.
     pub fn not_modified(&self, headers: &HeaderMap) -> bool {
-        headers.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).any(|list| {
-            list.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == self.etag)
-        })
+        client_holds(headers, &self.etag)
     }
 
     /// 304 Not Modified with the validators.
@@ -90,6 +88,15 @@ impl Caching {
         self.clone().attach(&mut response);
         response
     }
+}
+
+/// Whether `If-None-Match` in `headers` names the version `etag` (quoted) names.
+pub fn client_holds(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|list| list.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag))
 }
 
 /// A successful response with a known length; the body is dropped for HEAD.

@@ -7,7 +7,9 @@ use hyper::Response;
 
 use super::respond::{self, Body, Caching};
 use super::{ApiError, Ctx};
+use crate::State;
 use crate::cache::{ObjectId, digest};
+use crate::key::ObjectKey;
 use crate::dicom::LoadError;
 use crate::stack::{Member, manifest};
 use crate::store::{Listed, StoreError};
@@ -18,14 +20,13 @@ const CONCURRENCY: usize = 16;
 /// How much of a JPEG or PNG is read to learn its size.
 const IMAGE_PREFIX: u64 = 64 * 1024;
 
-/// The objects under the request's prefix (or the one object its key names), and a digest of
-/// their keys and versions: what stack.json and the DICOMweb catalog are built from and cached
-/// by.
-pub(crate) async fn listing(ctx: &Ctx<'_>) -> Result<(Vec<Listed>, String), ApiError> {
-    let store = &ctx.state.store;
-    let listed = match store.head(&ctx.key).await {
-        Ok(meta) => vec![Listed { key: ctx.key.clone(), meta }],
-        Err(StoreError::NotFound) => store.list(&ctx.key).await?,
+/// The objects under `key` as a prefix (or the one object it names), and a digest of their keys
+/// and versions: what stack.json and the DICOMweb catalog are built from and cached by.
+pub async fn listing(state: &State, key: &ObjectKey) -> Result<(Vec<Listed>, String), ApiError> {
+    let store = &state.store;
+    let listed = match store.head(key).await {
+        Ok(meta) => vec![Listed { key: key.clone(), meta }],
+        Err(StoreError::NotFound) => store.list(key).await?,
         Err(e) => return Err(e.into()),
     };
     if listed.is_empty() {
@@ -39,7 +40,7 @@ pub(crate) async fn listing(ctx: &Ctx<'_>) -> Result<(Vec<Listed>, String), ApiE
 
 /// Serves `{key}/-/stack.json`.
 pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
-    let (listed, version) = listing(ctx).await?;
+    let (listed, version) = listing(ctx.state, &ctx.key).await?;
     let etag = format!("\"s{}\"", &version[..32]);
     let caching = Caching { etag, max_age: ctx.max_age(), shared: true };
     if caching.not_modified(ctx.headers) {

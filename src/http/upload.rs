@@ -106,7 +106,9 @@ pub async fn serve(ctx: &Ctx<'_>, body: Incoming) -> Result<Response<Body>, ApiE
     let source = Source::File { file: Arc::new(file), name: format!("upload-{digest}") };
     let hung_up = Arc::new(HungUp::default());
     let _on_drop = OnDrop(hung_up.clone());
-    let (pseudonyms, options) = (ctx.state.pseudonyms.clone(), uploads.settings.options.clone());
+    // Stored objects carry the server's pseudonyms, whatever scope answers carry: the store is
+    // shared by every reader.
+    let (pseudonyms, options) = (ctx.state.policy.pseudonyms().clone(), uploads.settings.options.clone());
     // The ingest runs as a task of its own holding the slot: a client that hangs up stops it
     // taking further entries, and the slot is free only once it has stopped.
     let ingesting = tokio::spawn(async move {

@@ -60,6 +60,11 @@ pub(super) fn free_port() -> u16 {
 }
 
 pub(super) async fn browser(width: u32, height: u32, mobile: bool) -> Option<(Driver, Client)> {
+    browser_at(width, height, mobile, 2.0).await
+}
+
+/// [`browser`] with a device pixel ratio for the emulated phone or tablet (`mobile`).
+pub(super) async fn browser_at(width: u32, height: u32, mobile: bool, dpr: f64) -> Option<(Driver, Client)> {
     if !have_tool("chromedriver") || !have_tool("chromium") {
         return None;
     }
@@ -85,7 +90,7 @@ pub(super) async fn browser(width: u32, height: u32, mobile: bool) -> Option<(Dr
     }
     let mut options = json!({ "binary": "/usr/bin/chromium", "args": args });
     if mobile {
-        options["mobileEmulation"] = json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0, "touch": true, "mobile": true } });
+        options["mobileEmulation"] = json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": dpr, "touch": true, "mobile": true } });
     }
     let mut caps = serde_json::Map::new();
     caps.insert("goog:chromeOptions".into(), options);

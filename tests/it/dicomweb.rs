@@ -616,3 +616,28 @@ async fn a_search_pattern_longer_than_any_value_it_could_match_is_refused() {
     let fine = get(&format!("{}/instances?StudyDescription=*{}", root(&server), "?".repeat(200))).await;
     assert_eq!(fine.status, 200);
 }
+
+#[tokio::test]
+async fn token_scoped_pseudonyms_cannot_be_joined_across_links_yet_address_their_own_instances() {
+    let settings = Settings { pseudonym_scope: framegate::deid::PseudonymScope::Token, ..Default::default() };
+    let server = Server::start_with(settings).await;
+    server.put_ct("ps/s/a.dcm", 0, 1, 16).await;
+    let study_seen_by = |scope: &str| {
+        let url = server.url(scope, "ps/s", "/-/dicomweb/instances");
+        async move {
+            let found = json(&url).await;
+            (value(&found[0], "0020000D").as_str().unwrap().to_owned(), value(&found[0], "0020000E").as_str().unwrap().to_owned(), value(&found[0], "00080018").as_str().unwrap().to_owned())
+        }
+    };
+    let (wide, narrow) = (study_seen_by("ps").await, study_seen_by("ps/s").await);
+    assert_ne!(wide.0, narrow.0, "two links' recipients see unrelated study UIDs");
+    assert_eq!(study_seen_by("ps").await, wide, "one link's answers agree with each other");
+    // Each link's pseudonyms address its instance, and only there.
+    let frame = |scope: &str, uids: &(String, String, String)| server.url(scope, "ps/s", &format!("/-/dicomweb/studies/{}/series/{}/instances/{}/frames/1", uids.0, uids.1, uids.2));
+    assert_eq!(get(&frame("ps/s", &narrow)).await.status, 200);
+    assert_eq!(get(&frame("ps", &narrow)).await.status, 404);
+    // The raw route's de-identified file carries the link's own pseudonyms too.
+    let raw = get(&server.url("ps/s", "ps/s/a.dcm", "")).await;
+    assert!(raw.body.windows(narrow.0.len()).any(|w| w == narrow.0.as_bytes()));
+    assert!(!raw.body.windows(wide.0.len()).any(|w| w == wide.0.as_bytes()));
+}

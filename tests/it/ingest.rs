@@ -246,11 +246,11 @@ async fn ingested_frames_equal_the_originals() {
     std::fs::write(&zip, &cd.zip).unwrap();
     let destination = Destination { store: Arc::new(FsStore::new(server.dir.path()).unwrap()), prefix: vec!["in".into()], label: "test".into() };
     let options = Options { burned_in: ingest::BurnedIn::Keep, ..Options::default() };
-    let manifest = ingest::run(vec![Source::Local(zip)], destination, server.state.pseudonyms.clone(), options, Arc::new(ingest::Quiet)).await.unwrap();
+    let manifest = ingest::run(vec![Source::Local(zip)], destination, server.state.policy.pseudonyms().clone(), options, Arc::new(ingest::Quiet)).await.unwrap();
     assert_eq!(manifest.totals.failed, 0, "{:?}", manifest.failed);
 
     // Each original's instance is at in/{study}/{series}/{instance}.dcm under its pseudonyms.
-    let p = &server.state.pseudonyms;
+    let p = server.state.policy.pseudonyms();
     let jpeg_series = manifest.studies.iter().flat_map(|s| &s.series).find(|s| s.frames == 1 && s.series == p.uid("1.2.826.0.1.3680043.10.8888.2")).expect("the JPEG series");
     let instances = [(1u64, 1u64, 0usize), (1, 2, 1), (1, 3, 2), (2, 1, 3)];
     for (series, instance, original) in instances {

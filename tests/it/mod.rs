@@ -1,5 +1,6 @@
 mod browser;
 mod viewer;
+mod viewer_ux;
 mod cli;
 pub mod deid;
 mod codecs;

@@ -127,7 +127,7 @@ async fn no_log_line_or_error_body_holds_a_path_a_query_or_a_token() {
     let logs = logs();
     let secrets: Vec<&str> = ["KEYMARKER", "QUERYMARKER", &t, &expired, &elsewhere].into_iter().chain(signatures.iter().map(String::as_str)).collect();
     // Two DICOMweb answers still quote what they refuse, against SECURITY.md; they are named
-    // here, exactly, until src/dicomweb stops quoting them, so no other body may join them.
+    // here, exactly, until DICOMweb stops quoting them, so no other body may join them.
     let known = [r#"{"error":"limit must be a whole number, not \"QUERYMARKERL\""}"#, r#"{"error":"invalid UID \"QUERYMARKERUID\""}"#];
     let mut leaks = Vec::new();
     for secret in &secrets {
@@ -137,4 +137,66 @@ async fn no_log_line_or_error_body_holds_a_path_a_query_or_a_token() {
     }
     assert!(leaks.is_empty(), "{}", leaks.join("\n"));
     server.stop().await;
+}
+
+/// What reaches the access log's output.
+#[derive(Clone, Default)]
+struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Recorder {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The access log answers "who saw case X": a line per request that presented a token, naming
+/// the token by its hash, with what was answered and how many bytes left, and nothing of the
+/// patient, the path or the token itself.
+#[tokio::test]
+async fn the_access_log_says_which_token_saw_what_and_holds_no_patient_data_or_token() {
+    let out = Recorder::default();
+    let (writer, _guard) = framegate::logs::batched(out.clone(), 1 << 20).unwrap();
+    let settings = framegate::Settings { audit: Some(framegate::audit::AuditLog::new(writer)), ..Default::default() };
+    let server = Server::start_with(settings).await;
+    let (a, planted) = planted_object(5, 1);
+    server.put("Doe_Jane/s/a.dcm", sample::to_bytes(a).unwrap()).await;
+    let token = server.token("Doe_Jane/s");
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    let frame = get(&format!("{}/v1/{token}/Doe_Jane/s/a.dcm/-/frames/1.jpg", server.base())).await;
+    assert_eq!(frame.status, 200);
+    let info = get(&format!("{}/v1/{token}/Doe_Jane/s/a.dcm/-/info.json", server.base())).await;
+    let refused = get(&format!("{}/v1/{forged}/Doe_Jane/s/a.dcm/-/frames/1.jpg", server.base())).await;
+    assert_eq!(refused.status, 403);
+    let auth = request("GET", &format!("{}/auth", server.base()), &[("x-original-uri", &format!("/v1/{token}/Doe_Jane/s/a.dcm/-/frames/1.jpg"))]).await;
+    assert_eq!(auth.status, 204);
+    assert_eq!(get(&format!("{}/healthz", server.base())).await.status, 200);
+
+    let lines: Vec<serde_json::Value> = poll(PATIENCE, || async {
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        if lines.len() >= 4 { Ok(lines) } else { Err(lines) }
+    })
+    .await
+    .unwrap_or_else(|lines| lines);
+    assert_eq!(lines.len(), 4, "one line per request with a token, none for /healthz: {lines:?}");
+    let id = framegate::audit::token_id(&token);
+    let scope = server.state.policy.pseudonyms().audit_id("Doe_Jane/s");
+    let line = |route: &str, status: u64| lines.iter().find(|l| l["route"] == route && l["status"] == status).unwrap_or_else(|| panic!("no {route} {status} in {lines:?}"));
+    let seen = line("frame", 200);
+    assert_eq!((seen["token"].as_str(), seen["kid"].as_str(), seen["purpose"].as_str(), seen["scope"].as_str()), (Some(id.as_str()), Some("k1"), Some("view"), Some(scope.as_str())));
+    assert_eq!((seen["bytes"].as_u64(), seen["complete"].as_bool()), (Some(frame.body.len() as u64), Some(true)));
+    assert_eq!(line("info", 200)["bytes"].as_u64(), Some(info.body.len() as u64));
+    let forged_line = line("frame", 403);
+    assert_eq!((forged_line["token"].as_str(), forged_line["kid"].as_str()), (Some(framegate::audit::token_id(&forged).as_str()), Some("")));
+    let checked = line("auth", 204);
+    assert_eq!((checked["nginx"].as_str(), checked["token"].as_str()), (Some("frame"), Some(id.as_str())));
+
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    for secret in [token.as_str(), forged.as_str(), "Doe_Jane", "Doe"].into_iter().chain(planted.iter().map(String::as_str)) {
+        assert!(!text.contains(secret), "{secret} is in the access log");
+    }
 }

@@ -1,88 +1,17 @@
-//! DICOM JSON (PS3.18 F.2) from a data set read by `dicom::dataset`, and the data set each
-//! `--raw-dicom` policy lets a DICOMweb client see.
+//! DICOM JSON (PS3.18 F.2) from a data set read by `dicom::dataset`, once the policy
+//! ([`crate::deid::Policy::shown`]) has said what of it a client may see.
 
 use base64::Engine;
 use dicom_core::header::Header;
 use dicom_core::value::Value as DicomValue;
-use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
-use dicom_dictionary_std::tags;
+use dicom_core::{PrimitiveValue, Tag, VR};
 use dicom_object::InMemDicomObject;
 use serde_json::{Map, Value, json};
 
-use crate::RawDicom;
-use crate::deid::Pseudonyms;
 
 /// Binary values longer than this are left out of the JSON and given a `BulkDataURI` instead:
 /// a palette or an embedded waveform would otherwise swell every metadata answer.
 pub const INLINE_BINARY_MAX: usize = 4096;
-
-/// Attributes a client sees under `--raw-dicom deny`: what info.json and stack.json already
-/// show (the pixel module, rescale, windows, geometry), the SOP Class, and the UIDs, which are
-/// pseudonyms there. None names, dates or describes a person.
-const DENY_ALLOWED: &[Tag] = &[
-    tags::IMAGE_TYPE,
-    tags::SOP_CLASS_UID,
-    tags::SOP_INSTANCE_UID,
-    tags::MODALITY,
-    tags::STUDY_INSTANCE_UID,
-    tags::SERIES_INSTANCE_UID,
-    tags::FRAME_OF_REFERENCE_UID,
-    tags::SERIES_NUMBER,
-    tags::INSTANCE_NUMBER,
-    tags::SLICE_THICKNESS,
-    tags::SPACING_BETWEEN_SLICES,
-    tags::FRAME_TIME,
-    tags::FRAME_INCREMENT_POINTER,
-    tags::IMAGE_POSITION_PATIENT,
-    tags::IMAGE_ORIENTATION_PATIENT,
-    tags::SLICE_LOCATION,
-    tags::SAMPLES_PER_PIXEL,
-    tags::PHOTOMETRIC_INTERPRETATION,
-    tags::PLANAR_CONFIGURATION,
-    tags::NUMBER_OF_FRAMES,
-    tags::ROWS,
-    tags::COLUMNS,
-    tags::PIXEL_SPACING,
-    tags::PIXEL_ASPECT_RATIO,
-    tags::BITS_ALLOCATED,
-    tags::BITS_STORED,
-    tags::HIGH_BIT,
-    tags::PIXEL_REPRESENTATION,
-    tags::WINDOW_CENTER,
-    tags::WINDOW_WIDTH,
-    tags::RESCALE_INTERCEPT,
-    tags::RESCALE_SLOPE,
-    tags::RESCALE_TYPE,
-    tags::VOILUT_FUNCTION,
-    tags::BURNED_IN_ANNOTATION,
-    tags::LOSSY_IMAGE_COMPRESSION,
-];
-
-/// UIDs among [`DENY_ALLOWED`] that are replaced by pseudonyms.
-const DENY_PSEUDONYMS: &[Tag] = &[tags::SOP_INSTANCE_UID, tags::STUDY_INSTANCE_UID, tags::SERIES_INSTANCE_UID, tags::FRAME_OF_REFERENCE_UID];
-
-/// The data set a DICOMweb client may see of `obj` under `policy`: as stored, de-identified
-/// with the raw route's profile, or only the allow-listed attributes.
-pub fn shown(obj: InMemDicomObject, policy: RawDicom, pseudonyms: &Pseudonyms) -> InMemDicomObject {
-    match policy {
-        RawDicom::Original => obj,
-        RawDicom::Deidentify => crate::deid::dataset(obj, pseudonyms),
-        RawDicom::Deny => InMemDicomObject::from_element_iter(DENY_ALLOWED.iter().filter_map(|tag| {
-            let element = obj.get(*tag)?;
-            // Every allowed attribute is a plain value: one written as a sequence (or anything
-            // else) could hold a name, and is left out rather than looked into.
-            if !matches!(element.value(), DicomValue::Primitive(_)) || element.vr() == VR::SQ {
-                return None;
-            }
-            let shown = match (DENY_PSEUDONYMS.contains(tag), element.vr()) {
-                (true, _) => pseudonyms.uid_of(&element.to_str().ok()?)?,
-                (false, VR::UI) => pseudonyms.shown_uid(&element.to_str().ok()?)?,
-                _ => return Some(element.clone()),
-            };
-            Some(DataElement::new(*tag, VR::UI, PrimitiveValue::from(shown)))
-        })),
-    }
-}
 
 /// A tag as DICOM JSON names it: eight upper-case hex digits.
 pub fn tag_key(tag: Tag) -> String {
@@ -225,6 +154,8 @@ pub fn attr(vr: &str, values: Vec<Value>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dicom_core::DataElement;
+    use dicom_dictionary_std::tags;
 
     fn el(tag: Tag, vr: VR, value: impl Into<PrimitiveValue>) -> DataElement<InMemDicomObject> {
         DataElement::new(tag, vr, value.into())
@@ -253,19 +184,5 @@ mod tests {
         assert_eq!(json["00081030"], json!({ "vr": "LO" }));
         assert_eq!(json["00091001"], json!({ "vr": "OB", "InlineBinary": "AQIDBA==" }));
         assert_eq!(json["00091002"], json!({ "vr": "OB", "BulkDataURI": "bulk/00091002" }));
-    }
-
-    #[test]
-    fn deny_keeps_only_the_allow_list_with_pseudonymous_uids() {
-        let pseudonyms = Pseudonyms::new(vec![7; 32]);
-        let obj = InMemDicomObject::from_element_iter([
-            el(tags::PATIENT_NAME, VR::PN, "Doe^Jane"),
-            el(tags::STUDY_INSTANCE_UID, VR::UI, "1.2.3"),
-            el(tags::ROWS, VR::US, 512u16),
-        ]);
-        let json = Value::Object(object(&shown(obj, RawDicom::Deny, &pseudonyms), ""));
-        assert!(json.get("00100010").is_none());
-        assert_eq!(json["0020000D"]["Value"][0], pseudonyms.uid("1.2.3"));
-        assert_eq!(json["00280010"]["Value"][0], 512);
     }
 }

@@ -10,10 +10,9 @@ use bytes::Bytes;
 use futures_util::stream::{self, BoxStream, StreamExt};
 use http_body_util::{BodyExt, StreamBody};
 
-use crate::RawDicom;
 use crate::cache::ObjectId;
 use crate::dicom::index::Swap;
-use crate::dicom::{Index, Layout, blank_frame_metadata, carries_metadata, decode_frame, fragments};
+use crate::dicom::{Index, Layout, blank_frame_metadata, decode_frame, fragments};
 use crate::http::ApiError;
 use crate::http::respond::Body;
 use crate::pool::{Held, RenderPool};
@@ -32,9 +31,8 @@ pub struct Frames {
     pub pool: RenderPool,
     pub object: ObjectId,
     pub index: Arc<Index>,
-    /// What the raw route hands out: stored frames whose streams can carry text are blanked
-    /// unless it is `original`.
-    pub policy: RawDicom,
+    /// Stored frames leave with the text of their streams blanked, as the policy says.
+    pub blank: bool,
     /// As stored (native, or its fragments) rather than decoded to explicit VR little endian.
     pub stored: bool,
 }
@@ -53,8 +51,7 @@ impl Frames {
         let bytes = match &index.layout {
             Layout::Native { swap: Swap::None, .. } | Layout::Inflated { .. } => return Ok(Part { bytes: raw, held: reading }),
             Layout::Encapsulated { .. } if self.stored => {
-                let blank = carries_metadata(index.transfer_syntax.uid()) && self.policy != RawDicom::Original;
-                let items = if blank { Bytes::from(blank_frame_metadata(&raw).into_owned()) } else { raw };
+                let items = if self.blank { Bytes::from(blank_frame_metadata(&raw).into_owned()) } else { raw };
                 Bytes::from(fragments(&items)?.concat())
             }
             // Big-endian native frames and compressed frames asked for decoded: the decoder's samples.

@@ -10,10 +10,11 @@ use serde_json::{Map, Value};
 
 use super::json;
 use crate::State;
+use crate::deid::Policy;
 use crate::cache::ObjectId;
 use crate::dicom::index::Header;
 use crate::dicom::{DicomError, LoadError};
-use crate::http::{ApiError, Ctx};
+use crate::http::{ApiError, Ctx, frame, stack};
 
 /// Headers read at once while indexing a study: enough to hide S3 latency, few enough to leave
 /// the store to other requests (as stack.json does).
@@ -62,8 +63,9 @@ impl Catalog {
 /// The caches DICOMweb adds: per object version and per listing, bounded in bytes.
 #[derive(Clone)]
 pub struct Caches {
-    /// Each object version as an instance; `None` for objects that are not DICOM images.
-    instances: Cache<ObjectId, Option<Arc<Instance>>>,
+    /// Each object version as an instance under a policy (by its fingerprint); `None` for
+    /// objects that are not DICOM images.
+    instances: Cache<(ObjectId, String), Option<Arc<Instance>>>,
     /// Catalogs, by prefix and listing version.
     catalogs: Cache<String, Arc<Catalog>>,
     /// Finished answers (metadata, searches), by their ETag: the warm path of a large study.
@@ -77,7 +79,7 @@ impl Caches {
         Caches {
             instances: Cache::builder()
                 .max_capacity(bytes)
-                .weigher(move |k: &ObjectId, v: &Option<Arc<Instance>>| weight(k.key.as_str().len() + 64 + v.as_ref().map_or(0, |i| 3 * i.body.len())))
+                .weigher(move |k: &(ObjectId, String), v: &Option<Arc<Instance>>| weight(k.0.key.as_str().len() + k.1.len() + 64 + v.as_ref().map_or(0, |i| 3 * i.body.len())))
                 .build(),
             catalogs: Cache::builder()
                 .max_capacity(bytes / 4)
@@ -90,11 +92,13 @@ impl Caches {
 
 /// The catalog of the request's prefix (or of the one object its key names).
 pub async fn catalog(ctx: &Ctx<'_>) -> Result<Arc<Catalog>, ApiError> {
-    let (listed, version) = crate::http::listing(ctx).await?;
+    let (listed, version) = stack::listing(ctx.state, &ctx.key).await?;
     let state = ctx.state;
+    let policy = ctx.policy();
+    let fingerprint = policy.fingerprint();
     let build = async {
         let mut instances: Vec<Arc<Instance>> = stream::iter(listed)
-            .map(|l| instance(state, ObjectId { key: l.key, meta: l.meta }))
+            .map(|l| instance(state, &policy, ObjectId { key: l.key, meta: l.meta }))
             .buffer_unordered(CONCURRENCY)
             .try_filter_map(|i| async move { Ok(i) })
             .try_collect()
@@ -106,18 +110,19 @@ pub async fn catalog(ctx: &Ctx<'_>) -> Result<Arc<Catalog>, ApiError> {
         });
         Ok::<_, ApiError>(Arc::new(Catalog { instances, version: version.clone() }))
     };
-    let key = format!("{}\u{0}{version}", ctx.key.as_str());
+    let key = format!("{}\u{0}{version}\u{0}{fingerprint}", ctx.key.as_str());
     Ok(state.dicomweb.catalogs.try_get_with(key, build).await?)
 }
 
-/// One object version as an instance, built once; `None` when it is not a DICOM image.
-pub async fn instance(state: &State, object: ObjectId) -> Result<Option<Arc<Instance>>, ApiError> {
+/// One object version as an instance under `policy`, built once; `None` when it is not a
+/// DICOM image.
+pub async fn instance(state: &State, policy: &Policy, object: ObjectId) -> Result<Option<Arc<Instance>>, ApiError> {
     // A stack's JPEG and PNG images are no DICOM instances: not even their headers are read.
     if matches!(object.key.extension().as_deref(), Some("jpg" | "jpeg" | "png")) {
         return Ok(None);
     }
     let build = async {
-        let index = match crate::http::index_of(state, &object).await {
+        let index = match frame::index_of(state, &object).await {
             Ok(index) => index,
             Err(e) => match &*e {
                 // Reports, stray files, objects without pixel data: not served as instances.
@@ -127,24 +132,24 @@ pub async fn instance(state: &State, object: ObjectId) -> Result<Option<Arc<Inst
         };
         // A deflated object's header is not kept: it is not served as an instance.
         let Some(header) = index.header.clone() else { return Ok(None) };
-        let (policy, pseudonyms) = (state.raw_dicom, state.pseudonyms.clone());
+        let policy = policy.clone();
         let frames = index.frame_count();
         let transfer_syntax = index.transfer_syntax.uid();
-        let built = state.pool.run(move || Ok::<_, DicomError>(describe(header.parse()?, policy, &pseudonyms, frames, transfer_syntax))).await??;
+        let built = state.pool.run(move || Ok::<_, DicomError>(describe(header.parse()?, &policy, frames, transfer_syntax))).await??;
         Ok::<_, ApiError>(built.map(|(study, series, sop, json, order)| {
             let body = Bytes::from(serde_json::to_vec(&json).unwrap_or_default());
             Arc::new(Instance { object: object.clone(), study, series, sop, json, body, frames, order })
         }))
     };
-    Ok(state.dicomweb.instances.try_get_with_by_ref(&object, build).await?)
+    Ok(state.dicomweb.instances.try_get_with((object.clone(), policy.fingerprint()), build).await?)
 }
 
 type Described = (String, String, String, Map<String, Value>, (i64, i64));
 
 /// The shown data set of one header in DICOM JSON, with its UIDs; `None` without the three
 /// UIDs that address an instance. CPU work: run on the pool.
-fn describe(header: Header, policy: crate::RawDicom, pseudonyms: &crate::deid::Pseudonyms, frames: u32, ts: &str) -> Option<Described> {
-    let shown = json::shown(header.obj, policy, pseudonyms);
+fn describe(header: Header, policy: &Policy, frames: u32, ts: &str) -> Option<Described> {
+    let shown = policy.shown(header.obj);
     let text = |tag| shown.get(tag).and_then(|e| e.to_str().ok()).map(|v| v.trim_end_matches(['\0', ' ']).trim().to_owned()).filter(|v| !v.is_empty());
     let number = |tag| text(tag).and_then(|v| v.parse::<i64>().ok()).unwrap_or(i64::MAX);
     use dicom_dictionary_std::tags;
@@ -156,7 +161,7 @@ fn describe(header: Header, policy: crate::RawDicom, pseudonyms: &crate::deid::P
     if !object.contains_key("00280008") && frames > 1 {
         object.insert("00280008".into(), json::attr("IS", vec![Value::from(frames)]));
     }
-    if policy != crate::RawDicom::Deny {
+    if policy.serves_bulk() {
         object.insert(
             "7FE00010".into(),
             serde_json::json!({ "vr": "OB", "BulkDataURI": format!("studies/{study}/series/{series}/instances/{sop}/bulk/7FE00010") }),

@@ -206,9 +206,9 @@ impl Root {
     }
 }
 
-/// The policy and pseudonym key, which change what metadata says: part of every ETag.
+/// The policy as the request sees it, which changes what metadata says: part of every ETag.
 fn policy_tag(ctx: &Ctx<'_>) -> String {
-    format!("{:?}|{}|{}", ctx.state.raw_dicom, ctx.state.pseudonyms.fingerprint(), crate::deid::RULES_VERSION)
+    ctx.policy().fingerprint()
 }
 
 /// Refuses an `Accept` that rules out DICOM JSON.

@@ -11,9 +11,10 @@ use hyper::{Response, StatusCode};
 
 use super::catalog::{self, Instance};
 use super::{Scope, truncated};
-use crate::RawDicom;
 use crate::cache::{Format, digest};
 use super::parts;
+use crate::http::{frame, raw};
+use crate::http::query::FrameQuery;
 use crate::dicom::index::Swap;
 use crate::dicom::{Index, Layout};
 use crate::http::respond::{self, Body, Caching};
@@ -39,12 +40,6 @@ async fn find(ctx: &Ctx<'_>, scope: Scope<'_>) -> Result<Arc<Instance>, ApiError
         return Err(ApiError::not_found("no such instance"));
     };
     Ok(catalog.instance(study, series, sop)?.clone())
-}
-
-/// The request's context for the instance's own object, so that the raw and frame routes
-/// serve it as they serve it under its key.
-fn for_object<'b>(ctx: &Ctx<'b>, instance: &Instance, query: Option<&'b str>) -> Ctx<'b> {
-    Ctx { state: ctx.state, key: instance.object.key.clone(), grant: ctx.grant.clone(), now: ctx.now, head: ctx.head, headers: ctx.headers, query }
 }
 
 /// One media range of an `Accept` header.
@@ -172,7 +167,7 @@ fn native_syntax(index: &Index) -> &'static str {
 pub async fn frames(ctx: &Ctx<'_>, scope: Scope<'_>, list: &str) -> Result<Response<Body>, ApiError> {
     let instance = find(ctx, scope).await?;
     let numbers = frame_list(list, instance.frames)?;
-    let index = crate::http::index_of(ctx.state, &instance.object).await?;
+    let index = frame::index_of(ctx.state, &instance.object).await?;
     let native = !index.transfer_syntax.is_encapsulated_pixel_data();
     let accept = ctx.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let answer = negotiate(accept, index.transfer_syntax.uid(), native)?;
@@ -191,7 +186,8 @@ pub async fn frames(ctx: &Ctx<'_>, scope: Scope<'_>, list: &str) -> Result<Respo
         return Ok(caching.not_modified_response());
     }
     let state = ctx.state;
-    let maker = parts::Frames { store: state.store.clone(), pool: state.pool.clone(), object: instance.object.clone(), index, policy: state.raw_dicom, stored: answer.stored };
+    let blank = ctx.policy().cleans_frames(index.transfer_syntax.uid());
+    let maker = parts::Frames { store: state.store.clone(), pool: state.pool.clone(), object: instance.object.clone(), index, blank, stored: answer.stored };
     let first = maker.part(numbers[0] - 1).await?;
     let part_type = format!("{}; transfer-syntax={syntax}", answer.media);
     let (content_type, body) = if answer.multipart {
@@ -243,7 +239,9 @@ pub async fn rendered(ctx: &Ctx<'_>, scope: Scope<'_>, frame: Option<&str>, thum
             _ => None,
         })
         .ok_or_else(|| ApiError::new(StatusCode::NOT_ACCEPTABLE, "rendered frames are image/jpeg or image/png"))?;
-    let mut response = crate::http::serve_frame(&for_object(ctx, &instance, Some(query.as_str()).filter(|q| !q.is_empty())), number, format).await?;
+    let query = FrameQuery::parse(Some(query.as_str()).filter(|q| !q.is_empty()))?;
+    let answer = frame::frame(ctx.state, &instance.object.key, number, &query, format, |etag| respond::client_holds(ctx.headers, etag)).await?;
+    let mut response = frame::respond_frame(ctx, answer, format);
     // The Accept header chose the format: a shared cache must not hand one client's PNG to
     // another who asked for JPEG.
     response.headers_mut().append(header::VARY, HeaderValue::from_static("Accept"));
@@ -263,11 +261,11 @@ pub async fn instance(ctx: &Ctx<'_>, scope: Scope<'_>) -> Result<Response<Body>,
             _ => None,
         })
         .ok_or_else(|| ApiError::new(StatusCode::NOT_ACCEPTABLE, "instances are application/dicom, alone or in multipart/related"))?;
-    let response = crate::http::serve_raw(&for_object(ctx, &instance, None)).await?;
-    let is_dicom = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v == "application/dicom");
-    if !is_dicom {
-        return Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, "this object is not served as DICOM"));
-    }
+    let dicom = raw::dicom_object(ctx.state, &ctx.policy(), &instance.object).await?;
+    // Patient data may be in it: browsers may keep it, shared caches may not.
+    let caching = Caching { etag: dicom.etag.clone(), max_age: ctx.max_age(), shared: false };
+    let store = &ctx.state.store;
+    let response = raw::ranged(ctx, &caching, "application/dicom", dicom.length, |span| async move { dicom.body(store, span).await }).await?;
     Ok(if multipart { in_one_part(ctx, response, "application/dicom", &instance) } else { response })
 }
 
@@ -310,7 +308,7 @@ fn in_one_part(ctx: &Ctx<'_>, response: Response<Body>, part_type: &str, instanc
 /// A bulk data value by tag path: the stored native Pixel Data (ranges allowed), or a long
 /// binary value of the header as metadata shows it. Nothing under `--raw-dicom deny`.
 pub async fn bulk(ctx: &Ctx<'_>, scope: Scope<'_>, tag_path: &str) -> Result<Response<Body>, ApiError> {
-    if ctx.state.raw_dicom == RawDicom::Deny {
+    if !ctx.policy().serves_bulk() {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "bulk data is not served here: use the frames"));
     }
     let instance = find(ctx, scope).await?;
@@ -334,13 +332,13 @@ async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Resul
         shared: false,
     };
     if tag_path.eq_ignore_ascii_case("7FE00010") {
-        let index = crate::http::index_of(ctx.state, &instance.object).await?;
+        let index = frame::index_of(ctx.state, &instance.object).await?;
         let Layout::Native { offset, swap, .. } = index.layout else {
             return Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, "the pixel data of this object is served by its frames"));
         };
         let (store, object) = (&ctx.state.store, &instance.object);
         let length = index.pixel_end - offset;
-        return crate::http::ranged(ctx, &caching, "application/octet-stream", length, |span| async move {
+        return raw::ranged(ctx, &caching, "application/octet-stream", length, |span| async move {
             let stream = match swap {
                 Swap::None => store.stream(&object.key, &object.meta, offset + span.start..offset + span.end).await?,
                 // Big-endian data leaves little endian, as PS3.18 8.7.1 asks of bulk data.
@@ -352,13 +350,13 @@ async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Resul
     }
     let missing = || ApiError::not_found(format!("no bulk data at {:?}", truncated(tag_path)));
     let state = ctx.state;
-    let index = crate::http::index_of(state, &instance.object).await?;
+    let index = frame::index_of(state, &instance.object).await?;
     let header = index.header.clone().ok_or_else(missing)?;
-    let (policy, pseudonyms) = (state.raw_dicom, state.pseudonyms.clone());
-    let shown = state.pool.run(move || header.parse().map(|h| super::json::shown(h.obj, policy, &pseudonyms))).await??;
+    let policy = ctx.policy();
+    let shown = state.pool.run(move || header.parse().map(|h| policy.shown(h.obj))).await??;
     let value = super::json::value_at(&shown, tag_path).ok_or_else(missing)?;
     let total = value.len() as u64;
-    crate::http::ranged(ctx, &caching, "application/octet-stream", total, |span| async move {
+    raw::ranged(ctx, &caching, "application/octet-stream", total, |span| async move {
         Ok(respond::full(value.slice(span.start as usize..span.end as usize)))
     })
     .await
