@@ -125,7 +125,9 @@ pub fn swap(text: String, from: &str, to: &str) -> String {
 
 /// A shipped file of `nginx/`.
 pub fn shipped(name: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("nginx").join(name)).unwrap()
+    // The testkit sits in framegate's repository, whose nginx/ holds the shipped files.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../nginx").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }
 
 pub use crate::free_port;
