@@ -139,20 +139,6 @@ async fn no_log_line_or_error_body_holds_a_path_a_query_or_a_token() {
     server.stop().await;
 }
 
-/// What reaches the access log's output.
-#[derive(Clone, Default)]
-struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Recorder {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The access log answers "who saw case X": a line per request that presented a token, naming
 /// the token by its hash, with what was answered and how many bytes left, and nothing of the
 /// patient, the path or the token itself.

@@ -60,6 +60,16 @@ fn serve(dir: &std::path::Path, grace: &str) -> (Child, u16) {
     (child, port)
 }
 
+/// framegate serving a 64 MiB JPEG with `grace` seconds of shutdown grace, and a client that
+/// has asked for it.
+fn downloading(dir: &std::path::Path, grace: &str) -> (Child, u16, TcpStream) {
+    let (child, port) = serve(dir, grace);
+    big_jpeg(&dir.join("root"));
+    let token = framegate::token::Keyring::parse(KEYS).unwrap().sign(&key("img"), now() + 600);
+    let stream = get_raw(port, &format!("/v1/{token}/img/big.jpg"));
+    (child, port, stream)
+}
+
 fn sigterm(child: &Child) {
     assert!(Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap().success());
 }
@@ -71,10 +81,7 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 #[test]
 fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, port) = serve(dir.path(), "10");
-    big_jpeg(&dir.path().join("root"));
-    let token = framegate::token::Keyring::parse(KEYS).unwrap().sign(&key("img"), now() + 600);
-    let mut stream = get_raw(port, &format!("/v1/{token}/img/big.jpg"));
+    let (mut child, port, mut stream) = downloading(dir.path(), "10");
     let mut buf = vec![0u8; 64 * 1024];
     let mut received = stream.read(&mut buf).unwrap();
     assert!(received > 0);
@@ -104,10 +111,7 @@ fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() {
 #[test]
 fn a_client_that_never_reads_is_cut_after_the_grace_period() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, port) = serve(dir.path(), "1");
-    big_jpeg(&dir.path().join("root"));
-    let token = framegate::token::Keyring::parse(KEYS).unwrap().sign(&key("img"), now() + 600);
-    let stuck = get_raw(port, &format!("/v1/{token}/img/big.jpg"));
+    let (mut child, _, stuck) = downloading(dir.path(), "1");
     // Its answer has begun (a peek reads nothing out): the request is in flight when the
     // signal comes.
     stuck.set_read_timeout(Some(PATIENCE)).unwrap();

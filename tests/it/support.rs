@@ -329,7 +329,7 @@ fn capture_logs() {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = {
             let buffer = buffer.clone();
-            move || LogWriter(buffer.clone())
+            move || Recorder(buffer.clone())
         };
         let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(writer).with_max_level(tracing::Level::INFO).finish();
         let _ = tracing::subscriber::set_global_default(subscriber);
@@ -342,9 +342,12 @@ pub fn logs() -> String {
     LOGS.get().map(|b| String::from_utf8_lossy(&b.lock().unwrap()).into_owned()).unwrap_or_default()
 }
 
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
+/// A writer that keeps what it is given, for a test to read back: the log capture's, and an
+/// access log's. Clones share the bytes.
+#[derive(Clone, Default)]
+pub struct Recorder(pub Arc<Mutex<Vec<u8>>>);
 
-impl std::io::Write for LogWriter {
+impl std::io::Write for Recorder {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
         Ok(buf.len())
