@@ -38,10 +38,6 @@ const SYNTAXES: &[(&str, &str, &[&str])] = &[
 /// The heavy codecs, also measured on the large frame.
 const HEAVY: &[&str] = &["rle", "jpeg-lossless-sv1", "jpeg-ls", "j2k", "htj2k"];
 
-fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
-}
-
 fn run(tool: &str, args: &[&str]) -> bool {
     Command::new(tool).args(args).output().is_ok_and(|o| o.status.success())
 }
@@ -86,13 +82,13 @@ fn fixtures(dir: &Path, name: &str, width: u16, height: u16) -> Vec<String> {
         let out = dir.join(format!("{name}-{syntax}.dcm"));
         let mut argv = args.to_vec();
         argv.extend([src.to_str().unwrap(), out.to_str().unwrap()]);
-        if have(tool) && run(tool, &argv) {
+        if framegate_testkit::installed(tool) && run(tool, &argv) {
             made.push((*syntax).to_owned());
         } else {
             eprintln!("skipping {name} {syntax}: {tool} is missing or failed");
         }
     }
-    if have("ojph_compress") && htj2k(dir, name, &native, width, height).is_some() {
+    if framegate_testkit::installed("ojph_compress") && htj2k(dir, name, &native, width, height).is_some() {
         made.push("htj2k".to_owned());
     }
     made

@@ -4,9 +4,7 @@
 //!
 //! `cargo bench --bench dicomweb`
 
-#[path = "../tests/it/s3server.rs"]
-#[allow(dead_code)]
-mod s3server;
+use framegate_testkit::s3server;
 
 use std::time::{Duration, Instant};
 

@@ -7,9 +7,7 @@
 //!
 //! `cargo bench --bench ingest`
 
-#[path = "../tests/it/s3server.rs"]
-#[allow(dead_code)]
-mod s3server;
+use framegate_testkit::s3server;
 
 use std::path::Path;
 use std::process::Command;

@@ -6,9 +6,7 @@
 
 mod common;
 
-#[path = "../tests/it/nginxproc.rs"]
-#[allow(dead_code)]
-mod nginxproc;
+use framegate_testkit::nginxproc;
 
 use std::net::SocketAddr;
 use std::process::Command;

@@ -2,8 +2,7 @@
 //! accepted (inside their scope: harmless spellings of the same key) and how many outside it,
 //! which must be none. `cargo bench --bench tokens`
 
-#[path = "../tests/it/mutate.rs"]
-mod mutate;
+use framegate_testkit::mutate;
 
 fn main() {
     let started = std::time::Instant::now();

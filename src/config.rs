@@ -1,4 +1,6 @@
-//! The command line and its `FRAMEGATE_*` environment variables: the only place either is read.
+//! The command line and its `FRAMEGATE_*` environment variables: the only place either is read,
+//! and where they become a server's keys, store and settings (`serve`) and an ingest's sources and
+//! destination (`ingest`), each with every bad value reported at once.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +12,14 @@ use crate::cache::CacheSizes;
 use crate::dicom::Limits;
 use crate::store::s3::S3Options;
 use crate::{RawDicom, ServerSettings, Settings};
+
+mod errors;
+mod ingest;
+mod serve;
+
+pub use errors::ConfigErrors;
+pub use ingest::{DestinationSpec, INGEST_S3_TIMEOUT, IngestPlan, SourceSpec};
+pub use serve::{ServePlan, StoreSpec};
 
 /// framegate: signed, lazy, frame-by-frame DICOM and JPEG-stack serving.
 #[derive(Debug, Parser)]
@@ -210,11 +220,21 @@ pub struct Tuning {
 }
 
 impl Tuning {
-    /// The settings these flags describe, or what is wrong with them.
-    pub fn settings(&self) -> Result<Settings, String> {
+    /// The settings these flags describe, or everything that is wrong with them.
+    pub fn settings(&self) -> Result<Settings, ConfigErrors> {
+        let mut errors = ConfigErrors::default();
+        // One proxy at a time, so that every bad one is named, not only the first.
+        let bad_proxies = self.trusted_proxies.iter().filter(|p| errors.take(crate::http::TrustedProxies::parse(std::slice::from_ref(p))).is_none()).count();
+        let trusted_proxies = if bad_proxies == 0 { errors.take(crate::http::TrustedProxies::parse(&self.trusted_proxies)) } else { None };
+        let pseudonym_key = errors.take(self.pseudonym_key.as_deref().map(pseudonym_key).transpose());
+        let frame_ancestors = frame_ancestors(&self.frame_ancestors, &self.cors_origins, &mut errors);
+        errors.finish(|| Some(self.settings_from(trusted_proxies?, pseudonym_key?, frame_ancestors)))
+    }
+
+    fn settings_from(&self, trusted_proxies: crate::http::TrustedProxies, pseudonym_key: Option<Vec<u8>>, frame_ancestors: Vec<String>) -> Settings {
         let defaults = Settings::default();
         let threads = self.render_threads.unwrap_or(defaults.render_threads).max(1);
-        Ok(Settings {
+        Settings {
             cache: CacheSizes { frame_bytes: self.cache_mb << 20, index_bytes: (self.cache_mb << 20) / 8 },
             render_threads: threads,
             render_queue: self.render_queue.unwrap_or(threads * 16),
@@ -235,14 +255,14 @@ impl Tuning {
                 ..defaults.server
             },
             cors_origins: self.cors_origins.clone(),
-            trusted_proxies: crate::http::TrustedProxies::parse(&self.trusted_proxies)?,
+            trusted_proxies,
             raw_dicom: self.raw_dicom,
-            pseudonym_key: self.pseudonym_key.as_deref().map(pseudonym_key).transpose()?,
+            pseudonym_key,
             pseudonym_scope: self.pseudonym_scope,
             // Opened by the caller, which keeps its writer thread's guard.
             audit: None,
             shared_max_age: self.shared_max_age,
-            frame_ancestors: frame_ancestors(&self.frame_ancestors, &self.cors_origins)?,
+            frame_ancestors,
             upload: crate::http::UploadSettings {
                 max_bytes: self.max_upload_mb.max(1) << 20,
                 concurrent: self.max_concurrent_uploads.max(1),
@@ -257,24 +277,28 @@ impl Tuning {
                 },
                 ..crate::http::UploadSettings::default()
             },
-        })
+        }
     }
 }
 
 /// The viewer's `frame-ancestors` sources: those given, or `'self'` and the CORS origins. A `*`
 /// among the CORS origins is not carried over: reading frames from anywhere is no reason to let
 /// any site frame the viewer.
-fn frame_ancestors(given: &[String], cors_origins: &[String]) -> Result<Vec<String>, String> {
+fn frame_ancestors(given: &[String], cors_origins: &[String], errors: &mut ConfigErrors) -> Vec<String> {
     let given: Vec<&str> = given.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
     if given.is_empty() {
         let cors = crate::http::Cors::new(cors_origins.iter().cloned());
-        let origins = cors.origins().map(|o| csp_source(o).map_err(|_| format!("cors origin {o:?} is not an origin, so it cannot be a frame ancestor")));
-        return std::iter::once(Ok("'self'")).chain(origins).map(|s| s.map(str::to_owned)).collect();
+        let origins: Vec<String> = cors
+            .origins()
+            .filter_map(|o| errors.take(csp_source(o).map_err(|_| format!("cors origin {o:?} is not an origin, so it cannot be a frame ancestor"))))
+            .map(str::to_owned)
+            .collect();
+        return std::iter::once("'self'".to_owned()).chain(origins).collect();
     }
     if given.len() > 1 && given.contains(&"'none'") {
-        return Err("frame ancestor 'none' cannot be combined with others".to_owned());
+        errors.push("frame ancestor 'none' cannot be combined with others");
     }
-    given.into_iter().map(|s| csp_source(s.trim_end_matches('/')).map(str::to_owned)).collect()
+    given.into_iter().filter_map(|s| errors.take(csp_source(s.trim_end_matches('/')))).map(str::to_owned).collect()
 }
 
 /// `text` when it is one CSP source expression: a keyword or an origin such as
@@ -448,7 +472,7 @@ mod tests {
     fn settings(flags: &[&str]) -> Result<Settings, String> {
         let args = ["framegate", "serve", "--root", "r", "--keys-file", "k"].iter().chain(flags);
         let Command::Serve(serve) = Cli::try_parse_from(args).map_err(|e| e.to_string())?.command else { unreachable!("serve was parsed") };
-        serve.tuning.settings()
+        serve.tuning.settings().map_err(|e| e.to_string())
     }
 
     #[test]
@@ -474,6 +498,16 @@ mod tests {
     fn serve_bounds_what_an_uploaded_archive_unpacks_to() {
         assert_eq!(settings(&[]).unwrap().upload.options.limits.max_unpacked_bytes, 16 << 30);
         assert_eq!(settings(&["--max-unpacked-gb", "3"]).unwrap().upload.options.limits.max_unpacked_bytes, 3 << 30);
+    }
+
+    #[test]
+    fn the_limits_the_integration_tests_drive_reach_the_settings() {
+        let s = settings(&[]).unwrap();
+        assert_eq!((s.max_age, s.upload.concurrent, s.server.max_connections), (86_400, 2, 4096));
+        let s = settings(&["--max-age", "60", "--max-concurrent-uploads", "5", "--max-connections", "7"]).unwrap();
+        assert_eq!((s.max_age, s.upload.concurrent, s.server.max_connections), (60, 5, 7));
+        let s = settings(&["--max-concurrent-uploads", "0", "--max-connections", "0"]).unwrap();
+        assert_eq!((s.upload.concurrent, s.server.max_connections), (1, 1), "a zero would refuse everything");
     }
 
     #[test]

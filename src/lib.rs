@@ -33,7 +33,9 @@
 //!   the access log, a JSON line per request that presented a token, on the same writer.
 //! - [`sniff`] tells a file's kind by its first bytes, for the raw route and ingest;
 //!   [`transcode`] makes a frame's samples an HTJ2K codestream for clients that ask for one.
-//! - [`config`] is the only reader of flags and environment; [`sample`] makes demo and test data;
+//! - [`config`] is the only reader of flags and environment, and resolves them (keys, stores,
+//!   S3 timeouts, ingest sources and destination) reporting every bad value at once; [`sample`]
+//!   makes demo and test data;
 //!   `fuzzing` holds the fuzz harnesses, shared by `fuzz/` and the regression tests.
 //! - `turbo` (the `turbo` feature) binds libjpeg-turbo, the one module allowed `unsafe`.
 

@@ -10,7 +10,6 @@ use framegate::dicom::{Index, describe};
 use framegate::key::ObjectKey;
 use framegate::store::Store;
 use framegate::store::fs::FsStore;
-use framegate::store::s3::S3Store;
 use framegate::token::Keyring;
 use framegate::{State, sample};
 use tokio::net::TcpListener;
@@ -112,20 +111,10 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-async fn open_store(args: &ServeArgs) -> Result<Arc<dyn Store>> {
-    if let Some(options) = args.s3.options() {
-        let store = S3Store::connect(&options).await;
-        store.check().await.map_err(|e| format!("s3 bucket {:?}: {e}", options.bucket))?;
-        return Ok(Arc::new(store));
-    }
-    let root = args.root.as_ref().ok_or("either --root or --s3-bucket is needed")?;
-    Ok(Arc::new(FsStore::new(root).map_err(|e| format!("store root {root:?}: {e}"))?))
-}
-
 async fn serve(args: ServeArgs) -> Result<()> {
-    let keys = Keyring::load(&args.keys_file)?;
-    let store = open_store(&args).await?;
-    let mut settings = args.tuning.settings()?;
+    let plan = args.plan()?;
+    let store = plan.store.open().await?;
+    let mut settings = plan.settings;
     // Kept until the server stops, so the last access lines are written.
     let _audit_guard = match &args.tuning.audit_log {
         Some(path) => {
@@ -135,7 +124,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         }
         None => None,
     };
-    let state = Arc::new(State::new(keys, store, settings));
+    let state = Arc::new(State::new(plan.keys, store, settings));
     let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
     if let Some(address) = args.tuning.metrics_listen {
         let metrics = TcpListener::bind(address).await.map_err(|e| format!("cannot listen on {address}: {e}"))?;
@@ -179,58 +168,12 @@ async fn demo(args: DemoArgs) -> Result<()> {
     Ok(())
 }
 
-/// An S3 store for `bucket` with the S3 flags' endpoint, region and addressing. An ingest sends
-/// 8 MiB parts, which a slow uplink takes longer over than serving's short attempts allow: each
-/// request gets `--s3-timeout`, and at least two minutes.
-async fn s3_store(args: &framegate::config::S3Args, bucket: &str, prefix: &str) -> Result<Arc<dyn Store>> {
-    let mut options = args.options_for(bucket, prefix);
-    options.timeout = options.timeout.max(INGEST_S3_TIMEOUT);
-    options.attempt_timeout = options.timeout;
-    let store = S3Store::connect(&options).await;
-    store.check().await.map_err(|e| format!("s3 bucket {bucket:?}: {e}"))?;
-    Ok(Arc::new(store))
-}
-
-const INGEST_S3_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
-
 async fn ingest(args: IngestArgs) -> Result<()> {
-    use framegate::ingest::{Destination, Source};
-    let mut sources = Vec::new();
-    for text in &args.sources {
-        sources.push(match framegate::config::s3_url(text) {
-            Some(url) => {
-                let (bucket, prefix) = url?;
-                let prefix = ObjectKey::parse_plain(&prefix).map_err(|_| format!("{text:?}: an S3 source needs a prefix of valid key segments (s3://bucket/prefix)"))?;
-                Source::Store { store: s3_store(&args.s3, &bucket, "").await?, prefix }
-            }
-            None => {
-                let path = std::path::PathBuf::from(text);
-                std::fs::metadata(&path).map_err(|e| format!("source {text:?}: {e}"))?;
-                Source::Local(path)
-            }
-        });
-    }
-    let destination = match args.to.as_deref() {
-        Some(to) => match framegate::config::s3_url(to) {
-            Some(url) => {
-                let (bucket, prefix) = url?;
-                Destination { store: s3_store(&args.s3, &bucket, &prefix).await?, prefix: Vec::new(), label: to.to_owned() }
-            }
-            None => {
-                std::fs::create_dir_all(to).map_err(|e| format!("destination {to:?}: {e}"))?;
-                let store = FsStore::new(std::path::Path::new(to)).map_err(|e| format!("destination {to:?}: {e}"))?;
-                Destination { store: Arc::new(store), prefix: Vec::new(), label: to.to_owned() }
-            }
-        },
-        None => {
-            let options = args.s3.options().ok_or("ingest needs --to (a folder or s3://bucket/prefix), or --s3-bucket")?;
-            let label = format!("s3://{}/{}", options.bucket, options.prefix.trim_matches('/'));
-            Destination { store: s3_store(&args.s3, &options.bucket, &options.prefix).await?, prefix: Vec::new(), label }
-        }
-    };
-    let pseudonyms = framegate::deid::Pseudonyms::new(args.pseudonym_secret()?);
+    let plan = args.plan()?;
+    let (sources, destination) = plan.open().await?;
+    let pseudonyms = framegate::deid::Pseudonyms::new(plan.pseudonym_secret);
     let progress = Arc::new(Bar::new());
-    let manifest = framegate::ingest::run(sources, destination, pseudonyms, args.options(), progress.clone()).await?;
+    let manifest = framegate::ingest::run(sources, destination, pseudonyms, plan.options, progress.clone()).await?;
     progress.bar.finish_and_clear();
     if let Some(path) = &args.manifest {
         std::fs::write(path, serde_json::to_vec_pretty(&manifest)?).map_err(|e| format!("manifest {path:?}: {e}"))?;

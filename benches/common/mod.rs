@@ -5,20 +5,13 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// A port nothing listens on yet.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+pub use framegate_testkit::free_port;
 
 /// Waits until something accepts connections on `port`.
 pub fn wait_for(port: u16) {
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    framegate_testkit::until_blocking(&format!("something to listen on {port}"), Duration::from_secs(30), || std::net::TcpStream::connect(("127.0.0.1", port)));
 }
 
 /// `framegate serve` over `root` with `keys` and `extra` flags, logging at `log`, once it listens.

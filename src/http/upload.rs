@@ -55,6 +55,11 @@ pub struct Uploads {
 }
 
 impl Uploads {
+    /// Uploads being received or ingested now, each holding a slot.
+    pub fn in_progress(&self) -> usize {
+        self.settings.concurrent.max(1).saturating_sub(self.slots.available_permits())
+    }
+
     pub fn new(settings: UploadSettings) -> Self {
         let slots = Arc::new(tokio::sync::Semaphore::new(settings.concurrent.max(1)));
         Uploads { settings, slots }

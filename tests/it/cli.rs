@@ -53,6 +53,25 @@ fn serve_stops_on_a_bad_keys_file() {
     }
 }
 
+/// Issue 28: a start stopped at the first bad flag, so fixing a configuration took one start per
+/// mistake.
+#[test]
+fn serve_and_ingest_report_every_bad_value_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("keys");
+    let root = dir.path().to_str().unwrap();
+    let out = framegate(&["serve", "--root", root, "--keys-file", missing.to_str().unwrap(), "--trusted-proxy", "nonsense", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2 configuration errors") && err.contains("cannot read keys file") && err.contains("trusted proxy \"nonsense\""), "{err}");
+    let out = framegate(&["ingest", missing.to_str().unwrap(), "s3:///x"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for expected in ["4 configuration errors", "source ", "\"s3:///x\" names no bucket", "ingest needs --to", "ingest needs --pseudonym-key"] {
+        assert!(err.contains(expected), "{expected:?} missing from {err}");
+    }
+}
+
 #[test]
 fn inspect_prints_frame_ranges() {
     let dir = tempfile::tempdir().unwrap();

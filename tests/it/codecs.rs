@@ -33,13 +33,11 @@ fn convert(case: &Case, input: &std::path::Path, output: &std::path::Path) {
     run(case.tool, &args);
 }
 
-fn tools_present() -> bool {
-    ["dcmconv", "dcmcrle", "dcmcjpeg", "dcmcjpls", "gdcmconv"].iter().all(|t| have_tool(t))
-}
+const TOOLS: &[&str] = &["dcmconv", "dcmcrle", "dcmcjpeg", "dcmcjpls", "gdcmconv"];
 
 #[tokio::test]
 async fn lossless_syntaxes_render_exactly_like_the_native_file() {
-    if !tools_present() {
+    if !have_tools(TOOLS) {
         return;
     }
     let server = Server::start().await;
@@ -81,7 +79,7 @@ async fn get_frame(server: &Server, rel: &str, n: u32) -> Resp {
 
 #[tokio::test]
 async fn baseline_jpeg_of_colour_and_grey_stays_close() {
-    if !tools_present() {
+    if !have_tools(TOOLS) {
         return;
     }
     let server = Server::start().await;
@@ -109,7 +107,7 @@ async fn baseline_jpeg_of_colour_and_grey_stays_close() {
 #[cfg(not(feature = "jpegls"))]
 #[tokio::test]
 async fn a_syntax_this_build_cannot_decode_is_415_naming_it() {
-    if !tools_present() {
+    if !have_tools(TOOLS) {
         return;
     }
     let server = Server::start().await;

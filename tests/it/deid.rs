@@ -1,132 +1,14 @@
 //! The raw route under each `--raw-dicom` policy; de-identified DICOM streamed on the fly.
 
-use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::header::Header;
-use dicom_core::value::DataSetSequence;
-use dicom_core::{DataElement, Length, PrimitiveValue, Tag, VR};
-use dicom_dictionary_std::{StandardDataDictionary, tags};
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 
+use super::fixtures::{overlay_geometry, plant_overlays, planted_object};
 use super::support::*;
 use framegate::store::Store;
 use framegate::{RawDicom, Settings, sample};
-
-/// A planted value for an attribute of the profile's table, distinctive enough to search for
-/// in bytes, or `None` for VRs whose values cannot be told apart in a byte stream.
-fn plant(n: usize, vr: VR) -> Option<PrimitiveValue> {
-    Some(match vr {
-        VR::PN | VR::LO | VR::SH | VR::LT | VR::ST | VR::UT | VR::UC => PrimitiveValue::from(format!("PLANTED{n:04}X")),
-        VR::AE | VR::CS => PrimitiveValue::from(format!("PLNT{n:04}")),
-        VR::UI => PrimitiveValue::from(format!("1.2.826.0.1.3680043.10.{n}")),
-        VR::DA => PrimitiveValue::from(format!("1901{:02}{:02}", 1 + n % 12, 1 + n % 28)),
-        VR::DT => PrimitiveValue::from(format!("1901{:02}{:02}1234{:02}", 1 + n % 12, 1 + n % 28, n % 60)),
-        _ => return None,
-    })
-}
-
-/// Every attribute of Table E.1-1 that the dictionary types, with a planted value; the values
-/// that must not leave.
-pub fn planted_object(series: u64, instance: u64) -> (InMemDicomObject, Vec<String>) {
-    let mut obj = sample::ct_slice(0, 1, 32);
-    let mut planted = std::collections::BTreeMap::new();
-    let table = include_str!("../../src/deid/basic_profile.tsv");
-    for (n, line) in table.lines().filter(|l| !l.starts_with('#')).enumerate() {
-        let f: Vec<&str> = line.split('\t').collect();
-        let (g, e) = (u16::from_str_radix(f[0], 16).unwrap(), u16::from_str_radix(f[1], 16).unwrap());
-        if f[2] != "FFFF" || g <= 0x0002 {
-            continue;
-        }
-        let tag = Tag(g, e);
-        let Some(entry) = StandardDataDictionary.by_tag(tag) else { continue };
-        let VirtualVr::Exact(vr) = entry.vr() else { continue };
-        if vr == VR::SQ {
-            // A sequence with an identifying value inside.
-            let value = format!("PLANTEDSQ{n:04}X");
-            let item = InMemDicomObject::from_element_iter([DataElement::new(tags::PATIENT_NAME, VR::PN, PrimitiveValue::from(value.as_str()))]);
-            obj.put(DataElement::new(tag, VR::SQ, DataSetSequence::new(vec![item], Length::UNDEFINED)));
-            planted.insert(tag, value);
-        } else if let Some(value) = plant(n, vr) {
-            planted.insert(tag, value.to_str().into_owned());
-            obj.put(DataElement::new(tag, vr, value));
-        }
-    }
-    // The identity of this instance, and a private block.
-    for (tag, value) in [
-        (tags::STUDY_INSTANCE_UID, "1.2.826.0.1.3680043.10.7777".to_owned()),
-        (tags::SERIES_INSTANCE_UID, format!("1.2.826.0.1.3680043.10.8888.{series}")),
-        (tags::SOP_INSTANCE_UID, format!("1.2.826.0.1.3680043.10.9999.{series}.{instance}")),
-    ] {
-        planted.insert(tag, value.clone());
-        obj.put(DataElement::new(tag, VR::UI, PrimitiveValue::from(value)));
-    }
-    for (tag, value) in plant_overlays(&mut obj) {
-        planted.insert(tag, value);
-    }
-    // UIDs and names the table does not list (review 3, item 3): the original UIDs again, which
-    // would link the de-identified instance back, a document author, and a name in a group no
-    // dictionary knows.
-    let sop = format!("1.2.826.0.1.3680043.10.9999.{series}.{instance}");
-    for (tag, vr, value) in [
-        (Tag(0x0020, 0x0242), VR::UI, sop.clone()),
-        (Tag(0x0008, 0x1167), VR::UI, sop.clone()),
-        (Tag(0x0008, 0x9123), VR::UI, sop.clone()),
-        (Tag(0x0020, 0x9312), VR::UI, sop.clone()),
-        (Tag(0x0020, 0x9313), VR::UI, "1.2.826.0.1.3680043.10.7777".to_owned()),
-        (Tag(0x0040, 0xA067), VR::PN, "Author^Planted".to_owned()),
-        (Tag(0x0012, 0x9F99), VR::PN, "Unknowngroup^Planted".to_owned()),
-    ] {
-        obj.put(DataElement::new(tag, vr, PrimitiveValue::from(value.as_str())));
-        planted.entry(tag).or_insert(value);
-    }
-    // An attribute `--raw-dicom deny` allows, written as a sequence that holds a name (item 8).
-    let inside = InMemDicomObject::from_element_iter([DataElement::new(tags::PATIENT_NAME, VR::PN, PrimitiveValue::from("Sequenced^Planted"))]);
-    obj.put(DataElement::new(tags::SLICE_LOCATION, VR::SQ, DataSetSequence::new(vec![inside], Length::UNDEFINED)));
-    planted.insert(tags::SLICE_LOCATION, "Sequenced^Planted".to_owned());
-    obj.put(DataElement::new(Tag(0x0011, 0x0010), VR::LO, PrimitiveValue::from("ACME PRIVATE")));
-    obj.put(DataElement::new(Tag(0x0011, 0x1001), VR::LO, PrimitiveValue::from("PRIVATEPLANT")));
-    planted.insert(Tag(0x0011, 0x1001), "PRIVATEPLANT".into());
-    (obj, planted.into_values().collect())
-}
-
-/// Two overlays, in groups 6000 and 6002, whose geometry a viewer needs and whose text and
-/// statistics the table does not name (review item 8): the text values, which must not leave.
-fn plant_overlays(obj: &mut InMemDicomObject) -> Vec<(Tag, String)> {
-    let mut planted = Vec::new();
-    for group in [0x6000, 0x6002] {
-        for (tag, vr, value) in overlay_geometry(group) {
-            obj.put(DataElement::new(tag, vr, value));
-        }
-        obj.put(DataElement::new(Tag(group, 0x3000), VR::OW, PrimitiveValue::U16(vec![0x5555; 32 * 32 / 16].into())));
-        for (element, vr, value) in [
-            (0x0022, VR::LO, format!("OVLDESC{group:04X} Doe^Jane")),
-            (0x0045, VR::LO, format!("OVLSUBTYPE{group:04X}")),
-            (0x1500, VR::LO, format!("OVLLABEL{group:04X}")),
-            (0x1301, VR::IS, format!("18{group:04X}917")),
-            (0x1302, VR::DS, format!("271828.18{group:04X}")),
-            (0x1303, VR::DS, format!("161803.39{group:04X}")),
-            (0x4000, VR::LT, format!("OVLCOMMENT{group:04X}")),
-        ] {
-            obj.put(DataElement::new(Tag(group, element), vr, PrimitiveValue::from(value.as_str())));
-            planted.push((Tag(group, element), value));
-        }
-    }
-    planted
-}
-
-/// The elements that place and size an overlay in `group`, which de-identification keeps.
-fn overlay_geometry(group: u16) -> Vec<(Tag, VR, PrimitiveValue)> {
-    let us = |v: u16| PrimitiveValue::from(v);
-    vec![
-        (Tag(group, 0x0010), VR::US, us(32)),
-        (Tag(group, 0x0011), VR::US, us(32)),
-        (Tag(group, 0x0015), VR::IS, PrimitiveValue::from("1")),
-        (Tag(group, 0x0040), VR::CS, PrimitiveValue::from("G")),
-        (Tag(group, 0x0050), VR::SS, PrimitiveValue::I16(vec![1, 1].into())),
-        (Tag(group, 0x0051), VR::US, us(1)),
-        (Tag(group, 0x0100), VR::US, us(1)),
-        (Tag(group, 0x0102), VR::US, us(0)),
-    ]
-}
 
 fn parse(bytes: &[u8]) -> dicom_object::DefaultDicomObject {
     dicom_object::OpenFileOptions::new().from_reader(std::io::Cursor::new(&bytes[128..])).expect("the de-identified file parses")

@@ -2,7 +2,7 @@
 //! (bundled by esbuild) draws a framegate series through `wadors:` image IDs, on both stores.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::Client;
 use fantoccini::actions::{InputSource, WheelAction, WheelActions};
@@ -75,8 +75,7 @@ fn cornerstone_page() -> Option<PathBuf> {
     if dir.join("dist/main.js").is_file() && dir.join("dist/decodeImageFrameWorker.js").is_file() {
         return Some(dir);
     }
-    assert!(std::env::var_os("CI").is_none(), "examples/cornerstone is not built; .ci/run runs npm ci and npm run build there");
-    eprintln!("skipping: build the page with `npm ci --prefix examples/cornerstone && npm run build --prefix examples/cornerstone`");
+    skip("examples/cornerstone is not built: `npm ci --prefix examples/cornerstone && npm run build --prefix examples/cornerstone` (.ci/run does)");
     None
 }
 
@@ -100,19 +99,19 @@ async fn page_state(client: &Client) -> Value {
         .unwrap()
 }
 
-async fn until(client: &Client, what: &str, test: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+/// Waits until `test` holds for the page's state; on a timeout, a screenshot is kept.
+async fn page_until(client: &Client, what: &str, test: impl Fn(&Value) -> bool) -> Value {
+    let polled = poll(Duration::from_secs(60), || async {
         let s = page_state(client).await;
         assert!(s["error"].is_null(), "the page failed: {s}");
-        if test(&s) {
-            return s;
-        }
-        if Instant::now() > deadline {
+        if test(&s) { Ok(s) } else { Err(s) }
+    });
+    match polled.await {
+        Ok(s) => s,
+        Err(s) => {
             std::fs::write(screenshot_path("cornerstone-timeout.png"), client.screenshot().await.unwrap()).unwrap();
             panic!("timed out waiting for {what}: {s}");
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -128,12 +127,12 @@ async fn cornerstone_draws_a_series_through_wadors_image_ids(backend: Backend) {
     let (addr, task) = static_server(page).await;
     let root = server.url("cs", "cs/ct", "/-/dicomweb");
     client.goto(&format!("http://{addr}/index.html?root={}", encode(&root))).await.unwrap();
-    let first = until(&client, "the first image", |s| s["ready"] == true && s["max"].as_u64().unwrap_or(0) > 100).await;
+    let first = page_until(&client, "the first image", |s| s["ready"] == true && s["max"].as_u64().unwrap_or(0) > 100).await;
     assert_eq!(first["images"], SLICES as u64);
     std::fs::write(screenshot_path(&format!("cornerstone-{backend:?}.png")), client.screenshot().await.unwrap()).unwrap();
     // Scrolling shows another slice: other pixels on the canvas.
     client.execute("window.framegateShow(8)", vec![]).await.unwrap();
-    let later = until(&client, "slice 9", |s| s["index"] == 8 && s["hash"] != first["hash"] && s["max"].as_u64().unwrap_or(0) > 100).await;
+    let later = page_until(&client, "slice 9", |s| s["index"] == 8 && s["hash"] != first["hash"] && s["max"].as_u64().unwrap_or(0) > 100).await;
     assert_ne!(later["hash"], first["hash"]);
     std::fs::write(screenshot_path(&format!("cornerstone-{backend:?}-9.png")), client.screenshot().await.unwrap()).unwrap();
     task.abort();
@@ -149,8 +148,7 @@ pub(super) fn ohif_dist() -> Option<PathBuf> {
     if dir.join("index.html").is_file() {
         return Some(dir);
     }
-    assert!(std::env::var_os("CI").is_none(), "the OHIF viewer is missing in {dir:?}; .ci/run unpacks @ohif/app there");
-    eprintln!("skipping: unpack @ohif/app into target/ohif (npm pack @ohif/app, as .ci/run does)");
+    skip(&format!("the OHIF viewer is missing in {dir:?}: unpack @ohif/app into target/ohif (npm pack @ohif/app, as .ci/run does)"));
     None
 }
 
@@ -182,18 +180,17 @@ async fn ohif_canvas(client: &Client) -> Value {
 }
 
 pub(super) async fn ohif_until(client: &Client, what: &str, test: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
+    let polled = poll(Duration::from_secs(90), || async {
         let s = ohif_canvas(client).await;
-        if test(&s) {
-            return s;
-        }
-        if Instant::now() > deadline {
+        if test(&s) { Ok(s) } else { Err(s) }
+    });
+    match polled.await {
+        Ok(s) => s,
+        Err(s) => {
             std::fs::write(screenshot_path("ohif-timeout.png"), client.screenshot().await.unwrap()).unwrap();
             let page = client.execute("return [location.href, document.body.innerText.slice(0, 600), performance.getEntriesByType('resource').map(e => e.name.slice(-60) + ' ' + e.responseStatus).slice(-15)]", vec![]).await.unwrap();
             panic!("timed out waiting for {what}: {s}; the page: {page}");
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

@@ -18,7 +18,7 @@ use framegate::store::fs::FsStore;
 use framegate::store::s3::S3Store;
 use framegate::token::Purpose;
 
-use super::deid::planted_object;
+use super::fixtures::planted_object;
 use super::s3server::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
 use super::support::*;
 
@@ -649,7 +649,7 @@ async fn a_trickling_upload_is_cut_with_408_and_frees_its_slot() {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    until("the trickler to hold the slot", PATIENCE, || async { if server.state.uploads.in_progress() == 1 { Ok(()) } else { Err("no upload in progress") } }).await;
     let slice = sample::to_bytes(sample::ct_slice(0, 1, 16)).unwrap();
     let url = format!("{}/v1/{token}/site/-/upload", server.base());
     assert_eq!(request_with_body("POST", &url, slice.clone()).await.status, 503, "the trickler holds the one slot");
@@ -662,6 +662,35 @@ async fn a_trickling_upload_is_cut_with_408_and_frees_its_slot() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     trickle.abort();
     assert_eq!(request_with_body("POST", &url, slice).await.status, 200, "the slot is free again");
+    server.stop().await;
+}
+
+/// `--max-concurrent-uploads`: while that many uploads are being received, one more is answered
+/// 503 and stores nothing; once one of them ends, the next is taken.
+#[tokio::test]
+async fn an_upload_beyond_the_concurrent_limit_is_answered_503() {
+    use tokio::io::AsyncWriteExt;
+    let upload = framegate::http::UploadSettings { concurrent: 2, ..Default::default() };
+    let server = Server::start_with(framegate::Settings { upload, ..Default::default() }).await;
+    let token = server.keys.sign_for(Purpose::Upload, &key("site"), now() + 600);
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        // Headers and a first byte sent, the rest held back: an upload in progress.
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let head = format!("POST /v1/{token}/site/-/upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nx");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        held.push(stream);
+    }
+    until("both uploads to hold their slots", PATIENCE, || async { if server.state.uploads.in_progress() == 2 { Ok(()) } else { Err(server.state.uploads.in_progress()) } }).await;
+    let slice = sample::to_bytes(sample::ct_slice(0, 1, 16)).unwrap();
+    let url = format!("{}/v1/{token}/site/-/upload", server.base());
+    let r = request_with_body("POST", &url, slice.clone()).await;
+    assert_eq!((r.status, r.error()), (503, "too many uploads at once: retry shortly".to_owned()));
+    assert!(every_file(server.dir.path()).is_empty(), "a refused upload stores nothing");
+    drop(held.pop());
+    until("a slot to come free", PATIENCE, || async { if server.state.uploads.in_progress() < 2 { Ok(()) } else { Err(()) } }).await;
+    assert_eq!(request_with_body("POST", &url, slice).await.status, 200, "the freed slot takes the next upload");
+    drop(held);
     server.stop().await;
 }
 
@@ -808,7 +837,7 @@ async fn an_identified_bucket_prefix_moves_in_shards_with_multipart_objects_whol
 /// and a tail after EOC): ingest and the raw route blank all of it in place, and the pixels stay.
 #[tokio::test]
 async fn jpeg_ls_and_jpeg_2000_frames_lose_their_text_too() {
-    if !have_tool("dcmcjpls") || !have_tool("gdcmconv") {
+    if !have_tools(&["dcmcjpls", "gdcmconv"]) {
         return;
     }
     let jpeg_ls = |stream: &[u8]| [with_jpeg_metadata(stream, "PLANTEDCOMMENT", "PLANTEDEXIF"), b"PLANTEDTAIL".to_vec()].concat();

@@ -1,7 +1,7 @@
 //! The "done when": a hospital CD export uploaded through the upload route opens in the
 //! built-in viewer, DWV and OHIF, each drawing the CT phantom, and none shows the patient.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::Client;
 use fantoccini::key::Key;
@@ -103,7 +103,7 @@ async fn an_uploaded_cd_export_opens_in_the_viewer_dwv_and_ohif() {
 
     // (b) DWV, loading the series' frames through its stack.json, and one ingested file raw.
     match examples_server().await {
-        None => eprintln!("skipping DWV: its page is not installed"),
+        None => skip("its DWV part: the DWV page is not installed"),
         Some((addr, task)) => {
             let origin = format!("http://{addr}");
             let result = dwv_load_stack(&client, &origin, &server.url(&series.key, &series.key, "/-/stack.json")).await;
@@ -123,7 +123,7 @@ async fn an_uploaded_cd_export_opens_in_the_viewer_dwv_and_ohif() {
 
     // (c) OHIF over the study's DICOMweb root.
     match ohif_dist() {
-        None => eprintln!("skipping OHIF: it is not unpacked"),
+        None => skip("its OHIF part: OHIF is not unpacked"),
         Some(dist) => {
             let (addr, task) = static_server_with(dist, vec![("app-config.js", OHIF_CONFIG.to_owned())]).await;
             ohif_open(&client, addr, &server.url(&study.key, &study.key, "/-/dicomweb")).await;
@@ -131,15 +131,11 @@ async fn an_uploaded_cd_export_opens_in_the_viewer_dwv_and_ohif() {
             let levels = grey_levels(&client, "canvas.cornerstone-canvas").await;
             assert!(phantom_drawn(&levels), "OHIF's canvas is no CT phantom: {levels}");
             // Its overlay counts the series' instances: all of them reached OHIF.
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
+            until(&format!("OHIF to show slice 1 of {SLICES}"), Duration::from_secs(30), || async {
                 let text = client.execute("return document.body.innerText", vec![]).await.unwrap();
-                if text.as_str().unwrap().contains(&format!("(1/{SLICES})")) {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "OHIF does not show slice 1 of {SLICES}: {text}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+                if text.as_str().unwrap().contains(&format!("(1/{SLICES})")) { Ok(()) } else { Err(text) }
+            })
+            .await;
             shows_no_patient(&client, "OHIF").await;
             std::fs::write(screenshot_path("ingest-ohif.png"), client.screenshot().await.unwrap()).unwrap();
             task.abort();

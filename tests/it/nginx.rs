@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::nginxproc::{free_port, shipped, start_nginx, swap};
+use super::nginxproc::{shipped, start_nginx, swap};
 use super::support::*;
 use framegate::ingest::Manifest;
 use framegate::token::Purpose;

@@ -11,7 +11,7 @@ use framegate::store::fs::FsStore;
 use framegate::token::Keyring;
 use framegate::{Settings, State};
 
-use super::fidelity::{fixtures, tools_present};
+use super::fixtures::{fidelity_tools_present, fixtures};
 use super::support::*;
 
 /// A server with empty caches over a folder that already holds the object, so that every
@@ -86,7 +86,7 @@ async fn answers(server: &Fresh, uids: &(String, String, String), order: &[usize
 
 #[tokio::test]
 async fn every_route_answers_the_same_whichever_is_asked_first() {
-    if !tools_present() {
+    if !fidelity_tools_present() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -221,3 +221,30 @@ async fn a_replaced_object_is_reindexed(backend: Backend) {
     assert_eq!(w, 32);
     server.stop().await;
 }
+
+/// `--max-age`: no answer may be cached longer than it says, and never beyond its token's life,
+/// for browsers (`max-age`), shared caches (`s-maxage`) and NGINX's `/auth` alike.
+#[tokio::test]
+async fn the_max_age_caps_how_long_any_answer_is_cached() {
+    let settings = framegate::Settings { max_age: 60, raw_dicom: framegate::RawDicom::Original, ..Default::default() };
+    let server = Server::start_with(settings).await;
+    server.put_ct("ct/s/a.dcm", 0, 1, 16).await;
+    let long = server.token("ct/s");
+    let short = server.keys.sign(&key("ct/s"), now() + 30);
+    let base = server.base();
+    for (op, shared) in [("/-/frames/1.jpg", true), ("/-/info.json", true), ("", false)] {
+        let r = get(&format!("{base}/v1/{long}/ct/s/a.dcm{op}")).await;
+        assert_eq!(r.status, 200, "{op}");
+        let expected = if shared { "public, max-age=60, s-maxage=60" } else { "private, max-age=60" };
+        assert_eq!(r.header("cache-control"), Some(expected), "{op}: capped by --max-age");
+        let r = get(&format!("{base}/v1/{short}/ct/s/a.dcm{op}")).await;
+        let cc = r.header("cache-control").unwrap();
+        let age: u64 = cc.split("max-age=").nth(1).and_then(|a| a.split(',').next()).unwrap().parse().unwrap();
+        assert!((25..=30).contains(&age), "{op}: {cc}, capped by the token's 30 s");
+    }
+    let stack = get(&format!("{base}/v1/{long}/ct/s/-/stack.json")).await;
+    assert!(stack.header("cache-control").is_some_and(|cc| cc.contains("max-age=60")), "{:?}", stack.header("cache-control"));
+    let auth = request("GET", &format!("{base}/auth"), &[("x-original-uri", &format!("/v1/{long}/ct/s/a.dcm"))]).await;
+    assert_eq!((auth.status, auth.header("x-framegate-max-age")), (204, Some("60")));
+    server.stop().await;
+}

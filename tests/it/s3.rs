@@ -1,11 +1,12 @@
 //! What only the S3 store has: a bucket, credentials, ETags, and a network that fails.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use framegate::store::Store;
 use framegate::store::s3::S3Store;
 
-use super::s3server::{ACCESS_KEY, BUCKET, FRAME, GIB, S3Server, SECRET_KEY, SIDE, write_gib_object};
+use super::s3server::{ACCESS_KEY, ATTEMPT_TIMEOUT, BUCKET, FRAME, GIB, S3Server, SECRET_KEY, SIDE, write_gib_object};
 use super::support::*;
 use framegate::sample;
 
@@ -105,7 +106,7 @@ async fn faults_end_in_a_frame_or_a_clean_5xx_and_the_server_goes_on() {
     assert_eq!((r.status, r.error()), (502, "storage is unavailable".to_owned()));
     faults.unavailable.store(0, Ordering::SeqCst);
     // One stall past the attempt timeout is retried; stalls past the whole timeout are a 504.
-    faults.stall_ms.store(1500, Ordering::SeqCst);
+    faults.stall_ms.store((ATTEMPT_TIMEOUT + Duration::from_secs(1)).as_millis() as u32, Ordering::SeqCst);
     faults.stalled.store(1, Ordering::SeqCst);
     assert_eq!(get(&frame("ct/b.dcm")).await.status, 200);
     server.put_ct("ct/c.dcm", 0, 1, 32).await;

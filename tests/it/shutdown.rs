@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::support::*;
 
@@ -39,7 +39,7 @@ impl Drop for Child {
 fn serve(dir: &std::path::Path, grace: &str) -> (Child, u16) {
     std::fs::write(dir.join("keys"), KEYS).unwrap();
     std::fs::create_dir_all(dir.join("root")).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_framegate"))
         .args(["serve", "--root", dir.join("root").to_str().unwrap(), "--keys-file", dir.join("keys").to_str().unwrap()])
         .args(["--listen", &format!("127.0.0.1:{port}"), "--shutdown-grace", grace])
@@ -60,35 +60,37 @@ fn serve(dir: &std::path::Path, grace: &str) -> (Child, u16) {
     (child, port)
 }
 
+/// framegate serving a 64 MiB JPEG with `grace` seconds of shutdown grace, and a client that
+/// has asked for it.
+fn downloading(dir: &std::path::Path, grace: &str) -> (Child, u16, TcpStream) {
+    let (child, port) = serve(dir, grace);
+    big_jpeg(&dir.join("root"));
+    let token = framegate::token::Keyring::parse(KEYS).unwrap().sign(&key("img"), now() + 600);
+    let stream = get_raw(port, &format!("/v1/{token}/img/big.jpg"));
+    (child, port, stream)
+}
+
 fn sigterm(child: &Child) {
     assert!(Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap().success());
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "framegate did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until_blocking("framegate to exit", within, || child.0.try_wait().unwrap().ok_or("still running"))
 }
 
 #[test]
 fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, port) = serve(dir.path(), "10");
-    big_jpeg(&dir.path().join("root"));
-    let token = framegate::token::Keyring::parse(KEYS).unwrap().sign(&key("img"), now() + 600);
-    let mut stream = get_raw(port, &format!("/v1/{token}/img/big.jpg"));
+    let (mut child, port, mut stream) = downloading(dir.path(), "10");
     let mut buf = vec![0u8; 64 * 1024];
     let mut received = stream.read(&mut buf).unwrap();
     assert!(received > 0);
 
     sigterm(&child);
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "new connections are refused during the drain");
+    until_blocking("new connections to be refused during the drain", PATIENCE, || match TcpStream::connect(("127.0.0.1", port)) {
+        Ok(_) => Err("a new connection was accepted"),
+        Err(_) => Ok(()),
+    });
     // The download in flight still completes, every byte of it.
     loop {
         match stream.read(&mut buf) {
@@ -109,11 +111,11 @@ fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() {
 #[test]
 fn a_client_that_never_reads_is_cut_after_the_grace_period() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, port) = serve(dir.path(), "1");
-    big_jpeg(&dir.path().join("root"));
-    let token = framegate::token::Keyring::parse(KEYS).unwrap().sign(&key("img"), now() + 600);
-    let _stuck = get_raw(port, &format!("/v1/{token}/img/big.jpg"));
-    std::thread::sleep(Duration::from_millis(200));
+    let (mut child, _, stuck) = downloading(dir.path(), "1");
+    // Its answer has begun (a peek reads nothing out): the request is in flight when the
+    // signal comes.
+    stuck.set_read_timeout(Some(PATIENCE)).unwrap();
+    assert!(stuck.peek(&mut [0u8; 1]).unwrap() > 0, "the answer began");
     sigterm(&child);
     let status = wait_exit(&mut child, Duration::from_secs(5));
     assert_eq!(status.code(), Some(0));

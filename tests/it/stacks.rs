@@ -3,7 +3,7 @@
 use super::support::*;
 use framegate::sample;
 
-crate::on_both_stores!(a_series_is_ordered_along_the_slice_normal, a_multiframe_object_and_a_jpeg_folder_are_stacks);
+crate::on_both_stores!(a_series_is_ordered_along_the_slice_normal, a_multiframe_object_and_a_jpeg_folder_are_stacks, series_in_one_folder_are_told_apart_by_series_number);
 
 /// Resolves `rel` against the manifest URL the way a browser does.
 fn resolve(manifest: &str, rel: &str) -> String {
@@ -128,4 +128,30 @@ async fn cors_answers_only_allowed_origins() {
     assert_eq!(r.status, 405);
     server.stop().await;
     plain.stop().await;
+}
+
+/// Two series saved into one folder (a scanner's export often is): stack.json splits them by
+/// Series Number, lowest first, each ordered along its own slice normal, however the files are
+/// named.
+async fn series_in_one_folder_are_told_apart_by_series_number(backend: Backend) {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let server = Server::start_on(backend, Default::default()).await;
+    // (name, Series Number, slice index, slices in that series): names interleave the series.
+    let files = [("a", 7, 2, 3), ("b", 3, 1, 2), ("c", 7, 0, 3), ("d", 3, 0, 2), ("e", 7, 1, 3)];
+    for (name, number, index, slices) in files {
+        let mut obj = sample::ct_slice(index, slices, 16);
+        obj.put(DataElement::new(tags::SERIES_NUMBER, VR::IS, PrimitiveValue::from(number.to_string())));
+        server.put(&format!("mixed/{name}.dcm"), sample::to_bytes(obj).unwrap()).await;
+    }
+    let r = get(&server.url("mixed", "mixed", "/-/stack.json")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let stack = r.json();
+    let series: Vec<(u64, u64, u64)> = stack["series"].as_array().unwrap().iter().map(|s| (s["number"].as_u64().unwrap(), s["first"].as_u64().unwrap(), s["frames"].as_u64().unwrap())).collect();
+    assert_eq!(series, [(3, 0, 2), (7, 2, 3)]);
+    let urls: Vec<&str> = stack["entries"].as_array().unwrap().iter().map(|e| e["url"].as_str().unwrap()).collect();
+    // Slice i sits at z = -2.5 i: highest first, within each series.
+    assert_eq!(urls, ["../d.dcm/-/frames/1.jpg", "../b.dcm/-/frames/1.jpg", "../c.dcm/-/frames/1.jpg", "../e.dcm/-/frames/1.jpg", "../a.dcm/-/frames/1.jpg"]);
+    assert_eq!(stack["frames"], 5);
+    server.stop().await;
 }

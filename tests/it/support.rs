@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use framegate::key::ObjectKey;
@@ -249,20 +249,59 @@ pub async fn request_with_body(method: &str, url: &str, body: Vec<u8>) -> Resp {
     Resp { status, headers, body }
 }
 
+/// `GET path` on a connection of its own, closed after the answer: the answer's text, or why
+/// there was none (refused, closed unanswered), for a test that expects the server to turn it away.
+pub async fn raw_get(addr: SocketAddr, path: &str) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.map_err(|e| format!("send: {e}"))?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.map_err(|e| format!("read: {e}"))?;
+    if answer.is_empty() {
+        return Err("closed without an answer".into());
+    }
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
 pub async fn get(url: &str) -> Resp {
     request("GET", url, &[]).await
 }
 
-/// Whether an external tool is installed. Missing tools fail the test under CI (where
-/// .ci/run installs them) and skip it elsewhere, with a note.
+/// Whether an external tool is installed: [`have_tools`] for one.
 pub fn have_tool(tool: &str) -> bool {
-    let found = std::process::Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success()).unwrap_or(false);
-    if !found {
-        assert!(std::env::var_os("CI").is_none(), "{tool} is not installed; .ci/run installs it");
-        eprintln!("skipping: {tool} is not installed (bash .ci/run installs it)");
-    }
-    found
+    have_tools(&[tool])
 }
+
+/// Whether every one of `tools` is installed. Missing tools fail the test under CI (where
+/// .ci/run installs them) and skip it elsewhere, visibly (see [`skip`]).
+pub fn have_tools(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools.iter().copied().filter(|tool| !framegate_testkit::installed(tool)).collect();
+    if !missing.is_empty() {
+        skip(&format!("not installed: {} (bash .ci/run installs it)", missing.join(", ")));
+    }
+    missing.is_empty()
+}
+
+/// Tests skipped so far in this run.
+static SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Marks the running test as skipped for `reason`: a failure under CI, which installs and builds
+/// everything the tests need; elsewhere a `SKIPPED:` line with a running count on stderr. The
+/// line bypasses libtest's capture (which `eprintln!` goes through and which hides the output
+/// of a passing test), so a skipped test is seen, not counted as passed in silence.
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    assert!(std::env::var_os("CI").is_none(), "{test} cannot run under CI: {reason}");
+    let count = SKIPPED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {reason} ({count} skipped so far)");
+}
+
+pub use framegate_testkit::{free_port, poll, until, until_blocking};
+
+/// How long a test waits for a condition before failing: long enough for two cores shared with
+/// other builds, short enough that a hang fails well before CI's own timeout.
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
 pub use framegate::sample::rgb_image;
 
@@ -290,7 +329,7 @@ fn capture_logs() {
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = {
             let buffer = buffer.clone();
-            move || LogWriter(buffer.clone())
+            move || Recorder(buffer.clone())
         };
         let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(writer).with_max_level(tracing::Level::INFO).finish();
         let _ = tracing::subscriber::set_global_default(subscriber);
@@ -303,9 +342,12 @@ pub fn logs() -> String {
     LOGS.get().map(|b| String::from_utf8_lossy(&b.lock().unwrap()).into_owned()).unwrap_or_default()
 }
 
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
+/// A writer that keeps what it is given, for a test to read back: the log capture's, and an
+/// access log's. Clones share the bytes.
+#[derive(Clone, Default)]
+pub struct Recorder(pub Arc<Mutex<Vec<u8>>>);
 
-impl std::io::Write for LogWriter {
+impl std::io::Write for Recorder {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
         Ok(buf.len())

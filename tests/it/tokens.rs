@@ -21,7 +21,7 @@ async fn expiry_holds_to_the_second_over_http() {
     let url = format!("{}/v1/{token}/ct/a.dcm/-/info.json", server.base());
     // Valid while the clock reads before `at`, refused from `at` on (the unit tests pin the
     // exact second with a fixed clock; this checks the server reads the real one).
-    loop {
+    until("the token to expire", PATIENCE, || async {
         let before = now();
         let status = get(&url).await.status;
         if now() < at {
@@ -29,9 +29,10 @@ async fn expiry_holds_to_the_second_over_http() {
         }
         if before >= at {
             assert_eq!(status, 410, "accepted after expiry");
-            break;
+            return Ok(());
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+        Err(status)
+    })
+    .await;
     server.stop().await;
 }

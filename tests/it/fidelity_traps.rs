@@ -14,7 +14,7 @@ use dicom_core::value::{PixelFragmentSequence, Value};
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 
-use super::fidelity::{PUBLIC, fixtures, tools_present};
+use super::fixtures::{PUBLIC, fidelity_tools_present, fixtures};
 use super::support::*;
 
 const IMPLICIT: &str = "1.2.840.10008.1.2";
@@ -106,7 +106,7 @@ fn odd_multiframe(dir: &Path) -> Original {
 
 #[tokio::test]
 async fn every_fixture_survives_its_traps() {
-    if !tools_present() {
+    if !fidelity_tools_present() {
         assert!(std::env::var_os("CI").is_none(), "dcmtk, gdcm or OpenJPH missing; .ci/run installs them");
         return;
     }

@@ -25,6 +25,14 @@ pub const ACCESS_KEY: &str = "AKIAFRAMEGATETEST";
 pub const SECRET_KEY: &str = "framegate-test-secret-do-not-log-me";
 pub const BUCKET: &str = "framegate-test";
 
+/// One attempt of framegate's requests to this server. Far above a loopback answer even on two
+/// loaded cores (700 ms gave false 504s there), yet short enough that a stalled attempt is
+/// retried and stalls outlast the whole request within a test: a fault test stalls longer.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// A whole request of framegate's to this server, retries included: room for a stalled attempt
+/// and its retry.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+
 /// Faults to inject into the next requests.
 #[derive(Default)]
 pub struct Faults {
@@ -287,8 +295,8 @@ impl S3Server {
         let mut options = framegate::store::s3::S3Options::new(bucket);
         options.endpoint = Some(self.endpoint());
         options.path_style = true;
-        options.attempt_timeout = Duration::from_millis(700);
-        options.timeout = Duration::from_secs(3);
+        options.attempt_timeout = ATTEMPT_TIMEOUT;
+        options.timeout = REQUEST_TIMEOUT;
         options
     }
 

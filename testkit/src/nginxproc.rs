@@ -125,13 +125,12 @@ pub fn swap(text: String, from: &str, to: &str) -> String {
 
 /// A shipped file of `nginx/`.
 pub fn shipped(name: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("nginx").join(name)).unwrap()
+    // The testkit sits in framegate's repository, whose nginx/ holds the shipped files.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../nginx").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"))
 }
 
-/// A port free at the time of asking.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+pub use crate::free_port;
 
 /// Starts nginx with the shipped config, its upstreams and static root moved to these, and the
 /// server-level file (framegate.conf) then changed by `edit`, for a test that needs a setting of
@@ -171,11 +170,8 @@ pub fn start_nginx(upstreams: [SocketAddr; 2], files: &Path, edit: impl FnOnce(S
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
-        assert!(Instant::now() < deadline, "nginx did not start: {log}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::until_blocking("nginx to start", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|_| std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default())
+    });
     Nginx { child, stopped: false, port, dir }
 }
