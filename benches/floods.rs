@@ -65,6 +65,16 @@ fn prober(urls: Vec<String>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<V
     })
 }
 
+/// Raises `peak` to the server's RSS every 20 ms until `stop`.
+fn rss_sampler(pid: u32, peak: Arc<AtomicU64>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while !stop.load(Ordering::Relaxed) {
+            peak.fetch_max(common::rss_mib(pid), Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+}
+
 fn summary(name: &str, probes: &[(f64, u16, f64)]) {
     let mut ms: Vec<f64> = probes.iter().map(|p| p.0).collect();
     ms.sort_by(f64::total_cmp);
@@ -106,15 +116,7 @@ async fn earlier_floods() {
     let probes = vec![format!("{base}/healthz"), cached.clone()];
     let peak = Arc::new(AtomicU64::new(common::rss_mib(pid)));
     let sampling = Arc::new(AtomicBool::new(false));
-    let sampler = tokio::spawn({
-        let (peak, stop) = (peak.clone(), sampling.clone());
-        async move {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(common::rss_mib(pid), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    });
+    let sampler = rss_sampler(pid, peak.clone(), sampling.clone());
     println!("server RSS at start: {} MiB", common::rss_mib(pid));
 
     // Bombs: each request asks for a new window, so nothing comes from the cache.
@@ -235,15 +237,7 @@ async fn frame_lists() {
     println!("\nframe lists: {LISTERS} clients ask for {LIST_FRAMES} decoded frames of 32 MiB each (2 GiB an answer), beside {BOMBERS} bomb clients, for {LIST_SECONDS} s");
     let peak = Arc::new(AtomicU64::new(common::rss_mib(pid)));
     let stop = Arc::new(AtomicBool::new(false));
-    let sampler = tokio::spawn({
-        let (peak, stop) = (peak.clone(), stop.clone());
-        async move {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(common::rss_mib(pid), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    });
+    let sampler = rss_sampler(pid, peak.clone(), stop.clone());
     let probe = prober(vec![format!("{base}/healthz"), cached], stop.clone());
     let deadline = Instant::now() + Duration::from_secs(LIST_SECONDS);
     let listers: Vec<_> = (0..LISTERS).map(|_| tokio::spawn(drain(url.clone(), "multipart/related; type=\"application/octet-stream\"", deadline))).collect();

@@ -337,20 +337,19 @@ fn dummy(tag: Tag, vr: VR) -> InMemElement {
 /// The element's UIDs, each kept when the standard defines it and otherwise replaced by its
 /// pseudonym.
 fn kept_uids(e: InMemElement, pseudonyms: &Pseudonyms) -> InMemElement {
-    let (tag, vr) = (e.tag(), e.vr());
-    let Ok(values) = e.to_multi_str() else { return empty(tag, vr) };
-    let shown: Vec<String> = values.iter().filter_map(|v| pseudonyms.shown_uid(v)).collect();
-    if shown.is_empty() {
-        return empty(tag, vr);
-    }
-    DataElement::new(tag, VR::UI, PrimitiveValue::Strs(shown.into()))
+    uids(e, |v| pseudonyms.shown_uid(v))
 }
 
 /// The element's UIDs, each replaced by its pseudonym.
 fn uid(e: InMemElement, pseudonyms: &Pseudonyms) -> InMemElement {
+    uids(e, |v| pseudonyms.uid_of(v))
+}
+
+/// The element with each UID as `shown` says; emptied when none is left.
+fn uids(e: InMemElement, shown: impl Fn(&str) -> Option<String>) -> InMemElement {
     let (tag, vr) = (e.tag(), e.vr());
     let Ok(values) = e.to_multi_str() else { return empty(tag, vr) };
-    let mapped: Vec<String> = values.iter().filter_map(|v| pseudonyms.uid_of(v)).collect();
+    let mapped: Vec<String> = values.iter().filter_map(|v| shown(v)).collect();
     if mapped.is_empty() {
         return empty(tag, vr);
     }

@@ -136,27 +136,11 @@ fn declared_size(stream: &[u8]) -> Option<(u32, u32)> {
 const FEATURE_CODECS: &[(&str, &str)] = &[(uids::JPEGLS_LOSSLESS, "jpegls"), (uids::JPEGLS_NEAR_LOSSLESS, "jpegls")];
 
 fn decode_encapsulated(index: &Index, fragments: Vec<&[u8]>) -> Result<Pixels, DicomError> {
-    let image = &index.image;
-    let ts = index.transfer_syntax;
-    if !ts.can_decode_all() {
-        if let Some((_, feature)) = FEATURE_CODECS.iter().find(|(uid, _)| *uid == ts.uid()) {
-            return Err(DicomError::CodecNotBuilt(format!("{} ({})", ts.name(), ts.uid()), feature));
-        }
-        return Err(DicomError::UnsupportedTransferSyntax(ts.uid().to_owned()));
-    }
-    // A decoder would fill the declared frame from a smaller stream, or overrun it from a larger
-    // one: a codestream that contradicts Rows and Columns is refused.
-    if let Some((w, h)) = fragments.first().and_then(|f| declared_size(f))
-        && (w, h) != (u32::from(image.columns), u32::from(image.rows))
-    {
-        return Err(DicomError::Malformed("the compressed frame's size differs from Rows and Columns"));
-    }
+    let (image, ts) = (&index.image, index.transfer_syntax);
+    check_decodable(ts)?;
+    check_declared_size(image, &fragments)?;
     if ts.uid() == uids::RLE_LOSSLESS {
-        let samples = usize::from(image.samples_per_pixel);
-        let data = super::rle::decode(&fragments.concat(), image.pixels() as usize, samples, usize::from(image.bits_allocated / 8))?;
-        let mut pixels = image.frame(data);
-        pixels.planar_configuration = 0;
-        return Ok(pixels);
+        return decode_rle(image, &fragments);
     }
     if super::j2k::SYNTAXES.contains(&ts.uid()) {
         return match fragments.as_slice() {
@@ -177,29 +161,44 @@ fn decode_encapsulated(index: &Index, fragments: Vec<&[u8]>) -> Result<Pixels, D
     } else {
         fragments.iter().map(|f| f.to_vec()).collect()
     };
-    let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
-    let mut elements = vec![
-        us(tags::ROWS, image.rows),
-        us(tags::COLUMNS, image.columns),
-        us(tags::SAMPLES_PER_PIXEL, image.samples_per_pixel),
-        us(tags::BITS_ALLOCATED, image.bits_allocated),
-        us(tags::BITS_STORED, image.bits_stored),
-        us(tags::HIGH_BIT, image.high_bit),
-        us(tags::PIXEL_REPRESENTATION, u16::from(image.signed)),
-        DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, dicom_value!(Str, image.photometric.as_str())),
-        DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, dicom_value!(Str, "1")),
-        DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), fragments)),
-    ];
-    if image.samples_per_pixel > 1 {
-        elements.push(us(tags::PLANAR_CONFIGURATION, image.planar_configuration));
+    decode_with_registry(image, ts, fragments)
+}
+
+/// Refuses a syntax this build has no decoder for, naming the feature that would bring one.
+fn check_decodable(ts: &dicom_encoding::TransferSyntax) -> Result<(), DicomError> {
+    if ts.can_decode_all() {
+        return Ok(());
     }
-    let meta = FileMetaTableBuilder::new()
-        .transfer_syntax(ts.uid())
-        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.7")
-        .media_storage_sop_instance_uid("2.25.1")
-        .build()
-        .map_err(|e| DicomError::Decode(e.to_string()))?;
-    let obj = InMemDicomObject::from_element_iter(elements).with_exact_meta(meta);
+    if let Some((_, feature)) = FEATURE_CODECS.iter().find(|(uid, _)| *uid == ts.uid()) {
+        return Err(DicomError::CodecNotBuilt(format!("{} ({})", ts.name(), ts.uid()), feature));
+    }
+    Err(DicomError::UnsupportedTransferSyntax(ts.uid().to_owned()))
+}
+
+/// A decoder would fill the declared frame from a smaller stream, or overrun it from a larger
+/// one: a codestream that contradicts Rows and Columns is refused.
+fn check_declared_size(image: &super::Image, fragments: &[&[u8]]) -> Result<(), DicomError> {
+    match fragments.first().and_then(|f| declared_size(f)) {
+        Some((w, h)) if (w, h) != (u32::from(image.columns), u32::from(image.rows)) => {
+            Err(DicomError::Malformed("the compressed frame's size differs from Rows and Columns"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// RLE by framegate's own decoder, bounded by the image's size; its output is interleaved.
+fn decode_rle(image: &super::Image, fragments: &[&[u8]]) -> Result<Pixels, DicomError> {
+    let samples = usize::from(image.samples_per_pixel);
+    let data = super::rle::decode(&fragments.concat(), image.pixels() as usize, samples, usize::from(image.bits_allocated / 8))?;
+    let mut pixels = image.frame(data);
+    pixels.planar_configuration = 0;
+    Ok(pixels)
+}
+
+/// Any other codec of the transfer syntax registry: the frame is wrapped in a one-frame object
+/// and decoded by dicom-pixeldata.
+fn decode_with_registry(image: &super::Image, ts: &dicom_encoding::TransferSyntax, fragments: Vec<Vec<u8>>) -> Result<Pixels, DicomError> {
+    let obj = one_frame_object(image, ts, fragments)?;
     // Some codecs index past their buffers on malformed streams (fuzzing found one in RLE):
     // such a panic is the file's fault and answered like any undecodable frame.
     let decode = || {
@@ -219,4 +218,31 @@ fn decode_encapsulated(index: &Index, fragments: Vec<&[u8]>) -> Result<Pixels, D
         })
     };
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(decode)).unwrap_or_else(|_| Err(DicomError::Decode(format!("{} decoder panicked", ts.name()))))
+}
+
+/// A one-frame object of `image`'s pixel module holding `fragments`, in syntax `ts`.
+fn one_frame_object(image: &super::Image, ts: &dicom_encoding::TransferSyntax, fragments: Vec<Vec<u8>>) -> Result<dicom_object::FileDicomObject<InMemDicomObject>, DicomError> {
+    let us = |tag, v: u16| DataElement::new(tag, VR::US, PrimitiveValue::from(v));
+    let mut elements = vec![
+        us(tags::ROWS, image.rows),
+        us(tags::COLUMNS, image.columns),
+        us(tags::SAMPLES_PER_PIXEL, image.samples_per_pixel),
+        us(tags::BITS_ALLOCATED, image.bits_allocated),
+        us(tags::BITS_STORED, image.bits_stored),
+        us(tags::HIGH_BIT, image.high_bit),
+        us(tags::PIXEL_REPRESENTATION, u16::from(image.signed)),
+        DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, dicom_value!(Str, image.photometric.as_str())),
+        DataElement::new(tags::NUMBER_OF_FRAMES, VR::IS, dicom_value!(Str, "1")),
+        DataElement::new(tags::PIXEL_DATA, VR::OB, PixelFragmentSequence::new(Vec::<u32>::new(), fragments)),
+    ];
+    if image.samples_per_pixel > 1 {
+        elements.push(us(tags::PLANAR_CONFIGURATION, image.planar_configuration));
+    }
+    let meta = FileMetaTableBuilder::new()
+        .transfer_syntax(ts.uid())
+        .media_storage_sop_class_uid(uids::SECONDARY_CAPTURE_IMAGE_STORAGE)
+        .media_storage_sop_instance_uid("2.25.1")
+        .build()
+        .map_err(|e| DicomError::Decode(e.to_string()))?;
+    Ok(InMemDicomObject::from_element_iter(elements).with_exact_meta(meta))
 }

@@ -88,113 +88,159 @@ pub fn walk(prefix: &[u8], start: u64, file_size: u64, ts: &TransferSyntax, stop
     let mut cursor = Cursor::new(prefix);
     cursor.set_position(start);
     let mut open: Vec<Open> = Vec::new();
+    let bounds = Bounds { held, file_size };
 
     loop {
         let pos = cursor.position();
-        // Close every defined-length container that ends here.
-        while let Some(end) = open.last().and_then(|o| o.end()) {
-            if pos < end {
-                break;
-            }
-            if pos > end {
-                return Err(DicomError::Malformed("an element overruns its sequence"));
-            }
-            open.pop();
-        }
-        if open.is_empty() && pos >= file_size {
-            return Ok(Walk::NoPixelData);
-        }
-        if pos + 8 > file_size {
-            return Err(DicomError::Truncated);
-        }
-        if pos + MAX_HEADER > held && held < file_size {
-            return Ok(Walk::NeedMore(pos + MAX_HEADER));
-        }
-        if open.is_empty() && stop.group() == 0x0002 && prefix[pos as usize..][..2] != [0x02, 0x00] {
-            // The meta group is over; hand back where the data set starts.
-            return Ok(Walk::Found(PixelElement { header_offset: pos, value_offset: pos, length: Some(0), vr: VR::UN }));
+        close_ended(&mut open, pos)?;
+        if let Some(done) = before_header(prefix, &open, pos, bounds, stop)? {
+            return Ok(done);
         }
         let in_un = open.iter().any(|o| matches!(o, Open::Sequence { implicit: true, .. }));
         let decoder = if in_un { &implicit } else { &explicit };
         let (header, _) = decoder.decode_header(&mut cursor).map_err(|_| DicomError::Truncated)?;
         let value_at = cursor.position();
-        let tag = header.tag();
-        let len = header.length();
-
-        match open.last().copied() {
-            Some(Open::Sequence { end, .. }) => {
-                if tag == SEQUENCE_DELIMITATION && end.is_none() {
-                    open.pop();
-                } else if tag == ITEM {
-                    let item_end = len.get().map(|l| value_at + u64::from(l));
-                    check_end(item_end, file_size, &open)?;
-                    open.push(Open::Item { end: item_end });
-                } else {
-                    return Err(DicomError::Malformed("a sequence holds something other than items"));
-                }
-                continue;
-            }
-            Some(Open::Fragments) => {
-                if tag == SEQUENCE_DELIMITATION {
-                    open.pop();
-                } else if let (true, Some(l)) = (tag == ITEM, len.get()) {
-                    let item_end = value_at + u64::from(l);
-                    check_end(Some(item_end), file_size, &open)?;
-                    if item_end > held {
-                        return Ok(Walk::NeedMore(item_end));
-                    }
-                    cursor.set_position(item_end);
-                } else {
-                    return Err(DicomError::Malformed("encapsulated data holds something other than fragments"));
-                }
-                continue;
-            }
-            Some(Open::Item { end: None }) if tag == ITEM_DELIMITATION => {
+        let step = match open.last().copied() {
+            Some(Open::Sequence { end, .. }) => in_sequence(&mut open, &header, value_at, end, bounds)?,
+            Some(Open::Fragments) => in_fragments(&mut open, &header, value_at, bounds)?,
+            Some(Open::Item { end: None }) if header.tag() == ITEM_DELIMITATION => {
                 open.pop();
-                continue;
+                Step::Next
             }
-            _ => {}
-        }
-        if tag.group() == 0xFFFE {
-            return Err(DicomError::Malformed("a delimiter stands outside a sequence"));
-        }
-        if open.is_empty() && tag == stop {
-            let length = len.get();
-            if let Some(l) = length {
-                check_end(Some(value_at + u64::from(l)), file_size, &open).map_err(|_| DicomError::Truncated)?;
-            }
-            return Ok(Walk::Found(PixelElement { header_offset: pos, value_offset: value_at, length, vr: header.vr() }));
-        }
-        match len.get() {
-            None => {
-                // Undefined length: a sequence, or an encapsulated value (a nested icon).
-                if !(header.vr() == VR::SQ || header.vr() == VR::UN || tag == tags::PIXEL_DATA) {
-                    return Err(DicomError::Malformed("an element of undefined length is not a sequence"));
-                }
-                let inner = if tag == tags::PIXEL_DATA {
-                    Open::Fragments
-                } else {
-                    Open::Sequence { end: None, implicit: header.vr() == VR::UN }
-                };
-                push(&mut open, inner)?;
-            }
-            Some(l) => {
-                let value_end = value_at + u64::from(l);
-                check_end(Some(value_end), file_size, &open)?;
-                if l % value_size(header.vr()) != 0 {
-                    return Err(DicomError::Malformed("a binary value's length is not a multiple of its size"));
-                }
-                if header.vr() == VR::SQ {
-                    // Walked, not skipped, so that nesting depth is bounded before dicom-object recurses.
-                    push(&mut open, Open::Sequence { end: Some(value_end), implicit: false })?;
-                } else if value_end > held {
-                    return Ok(Walk::NeedMore(value_end));
-                } else {
-                    cursor.set_position(value_end);
-                }
-            }
+            _ => element(&mut open, &header, pos, value_at, bounds, stop)?,
+        };
+        match step {
+            Step::Next => {}
+            Step::SkipTo(at) => cursor.set_position(at),
+            Step::Done(walk) => return Ok(walk),
         }
     }
+}
+
+/// What the walk holds and what the file has.
+#[derive(Debug, Clone, Copy)]
+struct Bounds {
+    /// Bytes of the prefix.
+    held: u64,
+    /// Bytes of the whole file.
+    file_size: u64,
+}
+
+/// What the walk does after one element header.
+enum Step {
+    /// Go on with the next header, where the cursor is.
+    Next,
+    /// Go on from this offset, past a value.
+    SkipTo(u64),
+    /// The walk is over.
+    Done(Walk),
+}
+
+type ElementHeader = dicom_core::header::DataElementHeader;
+
+/// Closes every defined-length container that ends at `pos`.
+fn close_ended(open: &mut Vec<Open>, pos: u64) -> Result<(), DicomError> {
+    while let Some(end) = open.last().and_then(|o| o.end()) {
+        if pos < end {
+            break;
+        }
+        if pos > end {
+            return Err(DicomError::Malformed("an element overruns its sequence"));
+        }
+        open.pop();
+    }
+    Ok(())
+}
+
+/// What is decided before the header at `pos` is read: the end of the file or of the meta
+/// group, or a prefix too short to hold the header.
+fn before_header(prefix: &[u8], open: &[Open], pos: u64, bounds: Bounds, stop: Tag) -> Result<Option<Walk>, DicomError> {
+    if open.is_empty() && pos >= bounds.file_size {
+        return Ok(Some(Walk::NoPixelData));
+    }
+    if pos + 8 > bounds.file_size {
+        return Err(DicomError::Truncated);
+    }
+    if pos + MAX_HEADER > bounds.held && bounds.held < bounds.file_size {
+        return Ok(Some(Walk::NeedMore(pos + MAX_HEADER)));
+    }
+    if open.is_empty() && stop.group() == 0x0002 && prefix[pos as usize..][..2] != [0x02, 0x00] {
+        // The meta group is over; hand back where the data set starts.
+        return Ok(Some(Walk::Found(PixelElement { header_offset: pos, value_offset: pos, length: Some(0), vr: VR::UN })));
+    }
+    Ok(None)
+}
+
+/// Inside a sequence: an item opens, or the sequence's delimiter closes it.
+fn in_sequence(open: &mut Vec<Open>, header: &ElementHeader, value_at: u64, end: Option<u64>, bounds: Bounds) -> Result<Step, DicomError> {
+    let tag = header.tag();
+    if tag == SEQUENCE_DELIMITATION && end.is_none() {
+        open.pop();
+    } else if tag == ITEM {
+        let item_end = header.length().get().map(|l| value_at + u64::from(l));
+        check_end(item_end, bounds.file_size, open)?;
+        open.push(Open::Item { end: item_end });
+    } else {
+        return Err(DicomError::Malformed("a sequence holds something other than items"));
+    }
+    Ok(Step::Next)
+}
+
+/// Inside nested encapsulated pixel data: fragments are stepped over to the delimiter.
+fn in_fragments(open: &mut Vec<Open>, header: &ElementHeader, value_at: u64, bounds: Bounds) -> Result<Step, DicomError> {
+    let tag = header.tag();
+    if tag == SEQUENCE_DELIMITATION {
+        open.pop();
+        return Ok(Step::Next);
+    }
+    let (true, Some(l)) = (tag == ITEM, header.length().get()) else {
+        return Err(DicomError::Malformed("encapsulated data holds something other than fragments"));
+    };
+    let item_end = value_at + u64::from(l);
+    check_end(Some(item_end), bounds.file_size, open)?;
+    if item_end > bounds.held {
+        return Ok(Step::Done(Walk::NeedMore(item_end)));
+    }
+    Ok(Step::SkipTo(item_end))
+}
+
+/// An element of a data set (the top level or an item's): the one looked for, a container to
+/// walk into, or a value to step over, each checked against the file and its container.
+fn element(open: &mut Vec<Open>, header: &ElementHeader, pos: u64, value_at: u64, bounds: Bounds, stop: Tag) -> Result<Step, DicomError> {
+    let (tag, len, vr) = (header.tag(), header.length(), header.vr());
+    if tag.group() == 0xFFFE {
+        return Err(DicomError::Malformed("a delimiter stands outside a sequence"));
+    }
+    if open.is_empty() && tag == stop {
+        let length = len.get();
+        if let Some(l) = length {
+            check_end(Some(value_at + u64::from(l)), bounds.file_size, open).map_err(|_| DicomError::Truncated)?;
+        }
+        return Ok(Step::Done(Walk::Found(PixelElement { header_offset: pos, value_offset: value_at, length, vr })));
+    }
+    let Some(l) = len.get() else {
+        // Undefined length: a sequence, or an encapsulated value (a nested icon).
+        if !(vr == VR::SQ || vr == VR::UN || tag == tags::PIXEL_DATA) {
+            return Err(DicomError::Malformed("an element of undefined length is not a sequence"));
+        }
+        let inner = if tag == tags::PIXEL_DATA { Open::Fragments } else { Open::Sequence { end: None, implicit: vr == VR::UN } };
+        push(open, inner)?;
+        return Ok(Step::Next);
+    };
+    let value_end = value_at + u64::from(l);
+    check_end(Some(value_end), bounds.file_size, open)?;
+    if l % value_size(vr) != 0 {
+        return Err(DicomError::Malformed("a binary value's length is not a multiple of its size"));
+    }
+    if vr == VR::SQ {
+        // Walked, not skipped, so that nesting depth is bounded before dicom-object recurses.
+        push(open, Open::Sequence { end: Some(value_end), implicit: false })?;
+        return Ok(Step::Next);
+    }
+    if value_end > bounds.held {
+        return Ok(Step::Done(Walk::NeedMore(value_end)));
+    }
+    Ok(Step::SkipTo(value_end))
 }
 
 /// The fragment values of the items in `bytes`: one frame's range of encapsulated Pixel Data,

@@ -648,10 +648,7 @@ async fn token_scoped_pseudonyms_cannot_be_joined_across_links_yet_address_their
 async fn native_frames_are_gzipped_once_for_clients_that_take_gzip_and_compressed_ones_never() {
     let (server, slices, _) = study(Backend::Fs, Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
     let root = root(&server);
-    let found = json(&format!("{root}/instances?Modality=CT")).await;
-    let first = found.as_array().unwrap().iter().find(|i| value(i, "00200013") == 1).unwrap();
-    let uid = |tag| value(first, tag).as_str().unwrap().to_owned();
-    let frame = format!("{root}/studies/{}/series/{}/instances/{}/frames/1", uid("0020000D"), uid("0020000E"), uid("00080018"));
+    let frame = format!("{}/frames/1", first_ct_slice(&root).await);
     let accept = "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*";
     let plain = request("GET", &frame, &[("accept", accept)]).await;
     let zipped = request("GET", &frame, &[("accept", accept), ("accept-encoding", "gzip, deflate, br")]).await;
@@ -689,10 +686,7 @@ async fn native_frames_are_gzipped_once_for_clients_that_take_gzip_and_compresse
 async fn htj2k_is_made_on_request_losslessly_from_any_lossless_frame() {
     let (server, slices, _) = study(Backend::Fs, Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
     let root = root(&server);
-    let found = json(&format!("{root}/instances?Modality=CT")).await;
-    let first = found.as_array().unwrap().iter().find(|i| value(i, "00200013") == 1).unwrap();
-    let uid = |tag| value(first, tag).as_str().unwrap().to_owned();
-    let frame = format!("{root}/studies/{}/series/{}/instances/{}/frames/1", uid("0020000D"), uid("0020000E"), uid("00080018"));
+    let frame = format!("{}/frames/1", first_ct_slice(&root).await);
     let stored: Vec<i32> = stored_frame(&slices[0], 1, 0).chunks_exact(2).map(|c| i32::from(u16::from_le_bytes([c[0], c[1]]))).collect();
     let accept = "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.4.202";
     let r = request("GET", &frame, &[("accept", accept), ("accept-encoding", "gzip")]).await;
@@ -735,4 +729,12 @@ async fn htj2k_is_made_on_request_losslessly_from_any_lossless_frame() {
         let samples: Vec<i32> = decoded.body.chunks_exact(2).map(|c| i32::from(u16::from_le_bytes([c[0], c[1]]))).collect();
         assert_eq!(image.components()[0].data(), &samples[..]);
     }
+}
+
+/// The WADO-RS URL of the first CT slice (Instance Number 1) under `root`.
+async fn first_ct_slice(root: &str) -> String {
+    let found = json(&format!("{root}/instances?Modality=CT")).await;
+    let first = found.as_array().unwrap().iter().find(|i| value(i, "00200013") == 1).unwrap();
+    let uid = |tag| value(first, tag).as_str().unwrap().to_owned();
+    format!("{root}/studies/{}/series/{}/instances/{}", uid("0020000D"), uid("0020000E"), uid("00080018"))
 }
