@@ -3,6 +3,7 @@
 
 mod attrs;
 mod burned_in;
+pub mod charset;
 pub mod dataset;
 pub mod describe;
 pub mod frame;

@@ -167,3 +167,85 @@ async fn the_whole_corpus_ingests_and_no_name_or_id_is_stored() {
     }
     assert_eq!(stored.len() as u64, t.written);
 }
+
+/// pydicom's character set files (`pydicom/data/charset_files` in the same wheel).
+fn charset_corpus() -> Option<PathBuf> {
+    let dir = corpus()?.parent()?.join("charset_files");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(std::env::var_os("CI").is_none(), "pydicom charset files missing in {dir:?}; .ci/fetch-pydicom unpacks them");
+    eprintln!("skipping: pydicom charset files not found (run bash .ci/fetch-pydicom)");
+    None
+}
+
+/// Each file's Patient's Name (Alphabetic, Ideographic, Phonetic) as pydicom 3.0.2 reads it:
+/// `[[n.alphabetic, n.ideographic, n.phonetic] for n in [pydicom.dcmread(f).PatientName]]`.
+const PYDICOM_NAMES: &[(&str, [&str; 3])] = &[
+    ("chrArab.dcm", ["قباني^لنزار", "", ""]),
+    ("chrFren.dcm", ["Buc^Jérôme", "", ""]),
+    ("chrFrenMulti.dcm", ["Buc^Jérôme", "", ""]),
+    ("chrGerm.dcm", ["Äneas^Rüdiger", "", ""]),
+    ("chrGreek.dcm", ["Διονυσιος", "", ""]),
+    ("chrH31.dcm", ["Yamada^Tarou", "山田^太郎", "やまだ^たろう"]),
+    ("chrH32.dcm", ["ﾔﾏﾀﾞ^ﾀﾛｳ", "山田^太郎", "やまだ^たろう"]),
+    ("chrHbrw.dcm", ["שרון^דבורה", "", ""]),
+    ("chrI2.dcm", ["Hong^Gildong", "洪^吉洞", "홍^길동"]),
+    ("chrRuss.dcm", ["Люкceмбypг", "", ""]),
+    ("chrX1.dcm", ["Wang^XiaoDong", "王^小東", ""]),
+    ("chrX2.dcm", ["Wang^XiaoDong", "王^小东", ""]),
+];
+
+/// The same for the files without Pixel Data, which DICOMweb does not list yet: their names,
+/// and those nested in the chrSQEncoding files' Requested Procedure Code Sequence, whose item
+/// names its own character sets (or inherits them), as pydicom reads them.
+const PYDICOM_NAMES_WITHOUT_PIXELS: &[(&str, bool, &str)] = &[
+    ("chrJapMulti.dcm", false, "やまだ^たろう"),
+    ("chrJapMultiExplicitIR6.dcm", false, "やまだ^たろう"),
+    ("chrKoreanMulti.dcm", false, "김희중"),
+    ("chrSQEncoding.dcm", true, "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう"),
+    ("chrSQEncoding1.dcm", true, "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう"),
+];
+
+/// Regression (issue 23): names in ISO 2022 code extensions were served with their escape
+/// sequences, and ISO_IR 148 as Latin-1; WADO-RS metadata now gives what pydicom gives.
+#[tokio::test]
+async fn person_names_in_every_character_set_read_as_pydicom_reads_them() {
+    let Some(dir) = charset_corpus() else { return };
+    let server = Server::start_with(framegate::Settings { raw_dicom: framegate::RawDicom::Original, ..Default::default() }).await;
+    let mut wrong = Vec::new();
+    for (name, [alphabetic, ideographic, phonetic]) in PYDICOM_NAMES {
+        let folder = format!("cs/{}", name.trim_end_matches(".dcm"));
+        server.put(&format!("{folder}/x.dcm"), std::fs::read(dir.join(name)).unwrap()).await;
+        let root = server.url(&folder, &folder, "/-/dicomweb");
+        let studies = get(&format!("{root}/studies")).await;
+        assert_eq!(studies.status, 200, "{name}: {}", String::from_utf8_lossy(&studies.body));
+        let study = studies.json()[0]["0020000D"]["Value"][0].as_str().unwrap_or_else(|| panic!("{name}: {}", String::from_utf8_lossy(&studies.body))).to_owned();
+        let metadata = get(&format!("{root}/studies/{study}/metadata")).await;
+        assert_eq!(metadata.status, 200, "{name}");
+        let pn = &metadata.json()[0]["00100010"]["Value"][0];
+        let group = |label: &str| pn[label].as_str().unwrap_or_default().to_owned();
+        let got = [group("Alphabetic"), group("Ideographic"), group("Phonetic")];
+        if got != [*alphabetic, *ideographic, *phonetic] {
+            wrong.push(format!("{name}: {got:?}, pydicom {:?}", [alphabetic, ideographic, phonetic]));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    server.stop().await;
+}
+
+#[test]
+fn names_without_pixels_and_in_items_read_as_pydicom_reads_them() {
+    use dicom_dictionary_std::tags;
+    let Some(dir) = charset_corpus() else { return };
+    let explicit = dicom_transfer_syntax_registry::entries::EXPLICIT_VR_LITTLE_ENDIAN.erased();
+    for (name, nested, expected) in PYDICOM_NAMES_WITHOUT_PIXELS {
+        let file = std::fs::read(dir.join(name)).unwrap();
+        // Preamble, "DICM", then the meta group, whose length is its first element's value.
+        let meta_len = u32::from_le_bytes(file[140..144].try_into().unwrap()) as usize;
+        let obj = framegate::dicom::dataset::read(&file[144 + meta_len..], &explicit).unwrap();
+        let holder = if *nested { obj.get(tags::REQUESTED_PROCEDURE_CODE_SEQUENCE).unwrap().items().unwrap()[0].clone() } else { obj };
+        let got = holder.get(tags::PATIENT_NAME).unwrap().to_str().unwrap().trim_end_matches([' ', '\0']).to_owned();
+        assert_eq!(got, *expected, "{name}");
+    }
+}
