@@ -39,6 +39,11 @@ pub fn read(bytes: &[u8], ts: &TransferSyntax) -> Result<InMemDicomObject, Dicom
     InMemDicomObject::read_dataset_with_ts(Cursor::new(&*bytes), ts).map_err(|e| DicomError::Parse(Box::new(e)))
 }
 
+/// Whether `tag` is a Private Creator, (gggg,0010) to (gggg,00FF) of an odd group (PS3.5 7.8.1).
+pub fn is_private_creator(tag: Tag) -> bool {
+    tag.group() % 2 == 1 && (0x0010..=0x00FF).contains(&tag.element())
+}
+
 /// The data set with its UN elements rewritten, or as it was when it has none. A structure the
 /// rewrite cannot follow is left to dicom-rs, which then reads it as it always did; anything
 /// still UN is removed by de-identification.
@@ -55,8 +60,12 @@ pub fn normalize<'a>(bytes: &'a [u8], ts: &TransferSyntax) -> Cow<'a, [u8]> {
 }
 
 /// The dictionary VR of a public tag; context-dependent ones take the form that reads every
-/// value (US for US/SS, OW for OB/OW).
+/// value (US for US/SS, OW for OB/OW). A Private Creator is LO (PS3.5 7.8.1) wherever it is:
+/// one written as UN would otherwise reach a client as bytes where a name is promised.
 pub fn dictionary_vr(tag: Tag) -> Option<VR> {
+    if is_private_creator(tag) {
+        return Some(VR::LO);
+    }
     if tag.group() % 2 == 1 {
         return None;
     }

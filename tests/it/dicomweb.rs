@@ -644,3 +644,37 @@ async fn token_scoped_pseudonyms_cannot_be_joined_across_links_yet_address_their
     assert!(raw.body.windows(narrow.0.len()).any(|w| w == narrow.0.as_bytes()));
     assert!(!raw.body.windows(wide.0.len()).any(|w| w == wide.0.as_bytes()));
 }
+
+/// Regression (issue 23): Private Creators were served as UN with their bytes where PS3.5
+/// 7.8.1 makes them LO, and native Pixel Data was OB whatever its width, where 16-bit data is
+/// OW (PS3.5 A.1, A.2); 8-bit native data stays OB, as does encapsulated data.
+#[tokio::test]
+async fn private_creators_are_lo_and_pixel_data_takes_the_vr_of_its_form() {
+    use dicom_core::{DataElement, Tag, VR};
+    let server = Server::start_with(Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
+    let mut ct = sample::ct_slice(0, 1, SIZE);
+    // Written UN, as toolkits that copy what they do not know write it.
+    ct.put(DataElement::new(Tag(0x0009, 0x0010), VR::UN, dicom_core::PrimitiveValue::from(b"ACME 1.0".to_vec())));
+    ct.put(DataElement::new(Tag(0x0009, 0x1001), VR::LO, "private"));
+    let rgb = sample::rgb_image(8, 8, |x, y| [x as u8, y as u8, 0]);
+    let (jpeg, _) = jpeg_object();
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        ("implicit", sample::to_bytes_in(ct.clone(), "1.2.840.10008.1.2").unwrap(), "OW"),
+        ("explicit", sample::to_bytes(ct).unwrap(), "OW"),
+        ("rgb", sample::to_bytes(rgb).unwrap(), "OB"),
+        ("jpeg", jpeg, "OB"),
+    ];
+    for (name, bytes, pixel_vr) in cases {
+        let folder = format!("vr/{name}");
+        server.put(&format!("{folder}/x.dcm"), bytes).await;
+        let root = server.url(&folder, &folder, "/-/dicomweb");
+        let study = value(&json(&format!("{root}/studies")).await[0], "0020000D").as_str().unwrap().to_owned();
+        let metadata = json(&format!("{root}/studies/{study}/metadata")).await;
+        let instance = &metadata[0];
+        assert_eq!(instance["7FE00010"]["vr"], pixel_vr, "{name}");
+        if matches!(name, "implicit" | "explicit") {
+            assert_eq!(instance["00090010"], serde_json::json!({ "vr": "LO", "Value": ["ACME 1.0"] }), "{name}");
+        }
+    }
+    server.stop().await;
+}
