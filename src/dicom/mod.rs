@@ -14,7 +14,7 @@ pub mod overlay;
 mod rle;
 pub mod walk;
 
-pub use attrs::{Geometry, Image, presentation};
+pub use attrs::{FramePlane, Geometry, Image, SpacingKind, presentation};
 pub use burned_in::burned_in;
 pub use frame::{blank_frame_metadata, carries_metadata, decode_frame, text_is_findable};
 pub use walk::fragments;
