@@ -678,3 +678,28 @@ async fn private_creators_are_lo_and_pixel_data_takes_the_vr_of_its_form() {
     }
     server.stop().await;
 }
+
+/// Regression (issue 23): an object whose UIDs are not digits and dots was listed by QIDO-RS,
+/// and then its retrieval answered 400; what cannot be retrieved is not listed.
+#[tokio::test]
+async fn objects_whose_uids_cannot_address_them_are_not_listed() {
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    let server = Server::start_with(Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
+    server.put_ct("bad/s/good.dcm", 0, 2, SIZE).await;
+    let mut bad = sample::ct_slice(1, 2, SIZE);
+    // The file meta group repeats the SOP Instance UID and must hold a UID; the series need not.
+    bad.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, "1.2.3.series-two"));
+    server.put("bad/s/bad.dcm", sample::to_bytes(bad).unwrap()).await;
+    let root = server.url("bad", "bad/s", "/-/dicomweb");
+    let instances = json(&format!("{root}/instances")).await;
+    let sops: Vec<&str> = instances.as_array().unwrap().iter().map(|i| value(i, "00080018").as_str().unwrap()).collect();
+    assert_eq!(sops.len(), 1, "{sops:?}");
+    for instance in instances.as_array().unwrap() {
+        let (study, series, sop) = (value(instance, "0020000D").as_str().unwrap(), value(instance, "0020000E").as_str().unwrap(), value(instance, "00080018").as_str().unwrap());
+        assert_eq!(get(&format!("{root}/studies/{study}/series/{series}/instances/{sop}/metadata")).await.status, 200, "{sop} is listed, so it can be retrieved");
+    }
+    let studies = json(&format!("{root}/studies")).await;
+    assert_eq!(value(&studies[0], "00201208"), 1, "the study counts what it lists");
+    server.stop().await;
+}

@@ -156,7 +156,10 @@ fn describe(header: Header, policy: &Policy, frames: u32, ts: &str) -> Option<De
     let text = |tag| shown.get(tag).and_then(|e| e.to_str().ok()).map(|v| v.trim_end_matches(['\0', ' ']).trim().to_owned()).filter(|v| !v.is_empty());
     let number = |tag| text(tag).and_then(|v| v.parse::<i64>().ok()).unwrap_or(i64::MAX);
     use dicom_dictionary_std::tags;
-    let (study, series, sop) = (text(tags::STUDY_INSTANCE_UID)?, text(tags::SERIES_INSTANCE_UID)?, text(tags::SOP_INSTANCE_UID)?);
+    // An instance is addressed by its UIDs: one that is not a UID could be listed but never
+    // retrieved, so it is not listed.
+    let uid = |tag| text(tag).filter(|v| crate::dicom::is_uid(v));
+    let (study, series, sop) = (uid(tags::STUDY_INSTANCE_UID)?, uid(tags::SERIES_INSTANCE_UID)?, uid(tags::SOP_INSTANCE_UID)?);
     let order = (number(tags::SERIES_NUMBER), number(tags::INSTANCE_NUMBER));
     let mut object = json::object(&shown, &format!("studies/{study}/series/{series}/instances/{sop}/bulk/"));
     // Where the pixels are, and in which syntax they are stored (what `transfer-syntax=*` gives).
