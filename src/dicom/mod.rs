@@ -10,6 +10,7 @@ pub mod frame;
 pub mod index;
 mod j2k;
 mod jpeg;
+pub mod native;
 pub mod overlay;
 mod rle;
 pub mod walk;

@@ -249,3 +249,49 @@ fn names_without_pixels_and_in_items_read_as_pydicom_reads_them() {
         assert_eq!(got, *expected, "{name}");
     }
 }
+
+/// Regression (issue 23): a YBR_FULL_422 JPEG frame asked for decoded (explicit VR little
+/// endian) came back as full RGB, 230,400 bytes for 320 × 240, under metadata that says
+/// YBR_FULL_422, which Cornerstone3D reads as 153,600 bytes of subsampled YCbCr. It now comes
+/// in the form the metadata states; turned back into RGB by PS3.3 C.7.6.3.1.2, it is what
+/// dcmtk's dcmdjpeg decodes.
+#[tokio::test]
+async fn decoded_colour_frames_are_in_the_form_the_metadata_states() {
+    let Some(corpus) = corpus() else { return };
+    let name = "examples_ybr_color.dcm";
+    let server = Server::start_with(framegate::Settings { raw_dicom: framegate::RawDicom::Original, ..Default::default() }).await;
+    server.put(&format!("ybr/{name}"), std::fs::read(corpus.join(name)).unwrap()).await;
+    let root = server.url("ybr", "ybr", "/-/dicomweb");
+    let study = get(&format!("{root}/studies")).await.json()[0]["0020000D"]["Value"][0].as_str().unwrap().to_owned();
+    let metadata = get(&format!("{root}/studies/{study}/metadata")).await.json();
+    let m = &metadata[0];
+    assert_eq!((&m["00280004"]["Value"][0], &m["00280006"]["Value"][0]), (&serde_json::json!("YBR_FULL_422"), &serde_json::json!(0)));
+    let (series, sop) = (m["0020000E"]["Value"][0].as_str().unwrap(), m["00080018"]["Value"][0].as_str().unwrap());
+    let frames = format!("{root}/studies/{study}/series/{series}/instances/{sop}/frames/1");
+    let r = request("GET", &frames, &[("accept", "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.1")]).await;
+    let part = super::dicomweb::parts(&r).remove(0).1;
+    let (columns, rows) = (320usize, 240usize);
+    assert_eq!(part.len(), columns * rows * 2, "two samples a pixel, as YBR_FULL_422 has");
+
+    // dcmtk's RGB of frame 1, the first of 30 frames that end its file.
+    let out = tempfile::tempdir().unwrap();
+    let decoded = out.path().join("rgb.dcm");
+    let status = std::process::Command::new("dcmdjpeg").arg(corpus.join(name)).arg(&decoded).status().expect("dcmtk's dcmdjpeg");
+    assert!(status.success());
+    let file = std::fs::read(&decoded).unwrap();
+    let frame = columns * rows * 3;
+    let dcmtk = &file[file.len() - 30 * frame..][..frame];
+    let mut diff = 0u64;
+    for (i, quad) in part.chunks_exact(4).enumerate() {
+        for (k, y) in [quad[0], quad[1]].into_iter().enumerate() {
+            let (y, cb, cr) = (f64::from(y), f64::from(quad[2]) - 128.0, f64::from(quad[3]) - 128.0);
+            let rgb = [y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb].map(|v| v.round().clamp(0.0, 255.0) as u8);
+            let at = (2 * i + k) * 3;
+            diff += rgb.iter().zip(&dcmtk[at..at + 3]).map(|(a, b)| u64::from(a.abs_diff(*b))).sum::<u64>();
+        }
+    }
+    let mean = diff as f64 / frame as f64;
+    // 0.12 when written: the rounding of two colour conversions and the chroma's mean.
+    assert!(mean < 1.0, "mean difference from dcmtk's RGB: {mean}");
+    server.stop().await;
+}

@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, StreamBody};
 
 use crate::cache::ObjectId;
 use crate::dicom::index::Swap;
-use crate::dicom::{Index, Layout, blank_frame_metadata, decode_frame, fragments};
+use crate::dicom::{Index, Layout, blank_frame_metadata, decode_frame, fragments, native};
 use crate::http::ApiError;
 use crate::http::respond::Body;
 use crate::pool::{Held, RenderPool};
@@ -57,8 +57,8 @@ impl Frames {
             // Big-endian native frames and compressed frames asked for decoded: the decoder's samples.
             _ => {
                 let index = index.clone();
-                let pixels = self.pool.run_sized(index.render_cost(raw.len() as u64), move || decode_frame(&index, n, &raw)).await??;
-                pixels.data
+                // In the form the metadata states, which is the form a client reads them by.
+                self.pool.run_sized(index.render_cost(raw.len() as u64), move || decode_frame(&index, n, &raw).map(|p| native::as_declared(p, &index.image))).await??
             }
         };
         let held = self.pool.hold(bytes.len() as u64)?;
