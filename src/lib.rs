@@ -9,7 +9,9 @@
 //!   [`metrics`], and one that trusts an object's version for `--revalidate-after`.
 //! - [`dicom`]: a header prefix to an [`dicom::Index`] of frame byte ranges, and one frame's
 //!   bytes to pixels (dicom-rs underneath); `dicom::dataset` is the one reader of a data set's
-//!   bytes, which gives UN elements their dictionary VR; `dicom::burned_in` is the one rule for
+//!   bytes, which gives UN elements their dictionary VR and decodes text by its character sets
+//!   (`dicom::charset`, as pydicom does); `dicom::native` puts decoded frames in the form their
+//!   metadata states; `dicom::burned_in` is the one rule for
 //!   whether pixels may show identifying text, asked by ingest and by info.json and stack.json.
 //! - [`render`]: pixels to an 8-bit picture (rescale, window, colour, overlays), pure and
 //!   synchronous; [`encode`] turns it into JPEG.

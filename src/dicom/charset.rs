@@ -50,10 +50,12 @@ impl Codec {
         use Codec::*;
         let term = term.trim_matches([' ', '\0']);
         let patched;
-        let term = if term.len() > 6 && term.starts_with("ISO") && !term.starts_with("ISO_IR") && !term.starts_with("ISO 2022") && term[3..].starts_with(|c: char| c != '_') && term[4..].starts_with("IR") {
+        // Only ASCII is patched: the byte offsets below then fall on characters.
+        let b = term.as_bytes();
+        let term = if term.is_ascii() && b.len() > 6 && b.starts_with(b"ISO") && b[3] != b'_' && &b[4..6] == b"IR" {
             patched = format!("ISO_IR{}", &term[6..]);
             patched.as_str()
-        } else if term.len() > 12 && term.starts_with("ISO") && term[4..].starts_with("2022") && term[9..].starts_with("IR") && !term.starts_with("ISO 2022 IR ") {
+        } else if term.is_ascii() && b.len() > 12 && b.starts_with(b"ISO") && &b[4..8] == b"2022" && &b[9..11] == b"IR" && !term.starts_with("ISO 2022 IR ") {
             patched = format!("ISO 2022 IR {}", &term[12..]);
             patched.as_str()
         } else {
@@ -309,5 +311,9 @@ mod tests {
         assert!(!sets("ISO_IR 192").needs_decoding(VR::PN, "王".as_bytes()));
         assert!(!sets("ISO_IR 100").needs_decoding(VR::CS, b"\xe9"));
         assert!(sets("").needs_decoding(VR::LO, b"\x1b$B"));
+        // pydicom's corrections of misspelt terms; a term that is not ASCII is no term.
+        assert_eq!(sets("ISO-IR 100"), sets("ISO_IR 100"));
+        assert_eq!(sets("ISO 2022-IR 87"), sets("ISO 2022 IR 87"));
+        assert_eq!(CharacterSets::from_value(b"ISO\xe9IR\xe9\xe9 2022\xe9IR 1"), sets(""));
     }
 }
