@@ -229,6 +229,13 @@ async fn person_names_in_every_character_set_read_as_pydicom_reads_them() {
         if got != [*alphabetic, *ideographic, *phonetic] {
             wrong.push(format!("{name}: {got:?}, pydicom {:?}", [alphabetic, ideographic, phonetic]));
         }
+        // QIDO-RS matches the same text: the family name's first character, then a wildcard.
+        let family: String = alphabetic.chars().take(1).collect();
+        let pattern = percent_encoding::utf8_percent_encode(&format!("{family}*"), percent_encoding::NON_ALPHANUMERIC).to_string();
+        let found = get(&format!("{root}/studies?PatientName={pattern}")).await;
+        if found.status != 200 || found.json().as_array().map_or(0, Vec::len) != 1 {
+            wrong.push(format!("{name}: PatientName={family}* finds {} {}", found.status, String::from_utf8_lossy(&found.body)));
+        }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
     server.stop().await;
