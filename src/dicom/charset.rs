@@ -201,7 +201,7 @@ impl CharacterSets {
     /// `convert_text`, `convert_PN` and `_decode_personname` do.
     pub fn decode(&self, vr: VR, value: &[u8]) -> String {
         let each_value = |value: &[u8]| match vr {
-            VR::PN => value.split(|&b| b == b'=').map(|group| self.decode_bytes(group, &[b'^'])).collect::<Vec<_>>().join("="),
+            VR::PN => value.split(|&b| b == b'=').map(|group| self.decode_bytes(group, b"^")).collect::<Vec<_>>().join("="),
             _ => self.decode_bytes(value, &[0x0D, 0x0A, 0x09, 0x0C]),
         };
         match vr {

@@ -52,7 +52,7 @@ fn ybr_full_422(rgb: &[u8], rows: usize, columns: usize) -> Vec<u8> {
         for pair in row.chunks(6) {
             let a = ybr_full([pair[0], pair[1], pair[2]]);
             let b = if pair.len() == 6 { ybr_full([pair[3], pair[4], pair[5]]) } else { a };
-            let mean = |x: u8, y: u8| ((u16::from(x) + u16::from(y) + 1) / 2) as u8;
+            let mean = |x: u8, y: u8| (u16::from(x) + u16::from(y)).div_ceil(2) as u8;
             out.extend_from_slice(&[a[0], b[0], mean(a[1], b[1]), mean(a[2], b[2])]);
         }
     }
