@@ -217,13 +217,18 @@ fn series_entries(base: &ObjectKey, members: Vec<Member>, entries: &mut Vec<Valu
                     frame_time = index.geometry.frame_time;
                 }
                 for n in 1..=index.frame_count().min((MAX_ENTRIES - entries.len()) as u32) {
-                    entries.push(json!({
+                    let mut entry = json!({
                         "url": relative(base, key, &format!("/-/frames/{n}.jpg")),
                         "rows": index.image.rows,
                         "columns": index.image.columns,
                         "window": index.presentation.windows.first().map(window),
                         "position": if index.frame_count() == 1 { pos } else { frame_position(index, n, normal) },
-                    }));
+                    });
+                    // An enhanced object's frames may lie in different planes (an MR localizer's three).
+                    if let Some(plane) = index.geometry.frame_planes.get(n as usize - 1) {
+                        entry["orientation"] = json!(plane.orientation);
+                    }
+                    entries.push(entry);
                 }
             }
             Member::Image { key, width, height } => {

@@ -192,5 +192,6 @@ async fn enhanced_multiframe_frames_have_their_own_positions() {
     let positions: Vec<&serde_json::Value> = stack["entries"].as_array().unwrap().iter().map(|e| &e["position"]).collect();
     assert_eq!(positions, [&serde_json::json!(0.0), &serde_json::json!(-2.5), &serde_json::json!(-5.0)]);
     assert_eq!(stack["series"][0]["orientation"], serde_json::json!([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]));
+    assert_eq!(stack["entries"][2]["orientation"], serde_json::json!([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]), "each frame says its plane");
     server.stop().await;
 }
