@@ -14,7 +14,8 @@ use crate::render::Pixels;
 /// Configuration of `image` (as the metadata states them), where the two differ and the stated
 /// form is one native data can hold: YBR_FULL and YBR_FULL_422 (PS3.3 C.7.6.3.1.2) from 8-bit
 /// RGB, and either planar configuration. Anything else is handed on as decoded: YBR_ICT and
-/// YBR_RCT name only compressed data (PS3.5 8.2.4) and read as RGB once decoded.
+/// YBR_RCT name only compressed data (PS3.5 8.2.4) and read as RGB once decoded, and so do
+/// they and YBR_PARTIAL_420 in Cornerstone3D's `convertColorSpace`.
 pub fn as_declared(pixels: Pixels, image: &Image) -> Bytes {
     let (rows, columns) = (usize::from(pixels.rows), usize::from(pixels.columns));
     let same_form = pixels.photometric == image.photometric && pixels.planar_configuration == image.planar_configuration;
