@@ -703,3 +703,32 @@ async fn objects_whose_uids_cannot_address_them_are_not_listed() {
     assert_eq!(value(&studies[0], "00201208"), 1, "the study counts what it lists");
     server.stop().await;
 }
+
+/// Regression (issue 23): ISO_IR 148 (Turkish) was read as Latin-1, and a Latin-1 name with a
+/// Greek code extension kept its escape sequence. Expected strings computed once with pydicom
+/// 3.0.2: `PersonName(value, convert_encodings(charsets)).decode()`.
+#[tokio::test]
+async fn turkish_and_greek_code_extension_names_read_as_pydicom_reads_them() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let server = Server::start_with(Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
+    // Each byte as the Latin-1 character of its value, which dicom-rs writes back as that byte
+    // (it knows neither ISO_IR 148 nor code extensions, and writes both as Latin-1).
+    let latin1 = |bytes: &[u8]| bytes.iter().map(|&b| char::from(b)).collect::<String>();
+    let cases = [
+        ("tr", "ISO_IR 148", latin1(b"\xdeim\xdeek^\xd0\xfcl\xfe\xfdn"), "ŞimŞek^Ğülşın", None),
+        ("gr", "ISO 2022 IR 100\\ISO 2022 IR 126", latin1(b"Dionysios=\x1b-F\xc4\xe9\xef\xed\xf5\xf3\xe9\xef\xf2"), "Dionysios", Some("Διονυσιος")),
+    ];
+    for (folder, charsets, stored, alphabetic, ideographic) in cases {
+        let mut ct = sample::ct_slice(0, 1, SIZE);
+        ct.put(DataElement::new(tags::SPECIFIC_CHARACTER_SET, VR::CS, PrimitiveValue::Strs(charsets.split('\\').map(str::to_owned).collect())));
+        ct.put(DataElement::new(tags::PATIENT_NAME, VR::PN, stored.as_str()));
+        server.put(&format!("{folder}/x.dcm"), sample::to_bytes(ct).unwrap()).await;
+        let root = server.url(folder, folder, "/-/dicomweb");
+        let study = value(&json(&format!("{root}/studies")).await[0], "0020000D").as_str().unwrap().to_owned();
+        let metadata = json(&format!("{root}/studies/{study}/metadata")).await;
+        let name = &metadata[0]["00100010"]["Value"][0];
+        assert_eq!((name["Alphabetic"].as_str(), name["Ideographic"].as_str()), (Some(alphabetic), ideographic), "{charsets}");
+    }
+    server.stop().await;
+}
