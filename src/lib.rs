@@ -13,8 +13,10 @@
 //!   [`metrics`], and one that trusts an object's version for `--revalidate-after`.
 //! - [`dicom`]: a header prefix to an [`dicom::Index`] of frame byte ranges (with verbs: read
 //!   frame n, the held header, the native Pixel Data range), and one frame's bytes to pixels
-//!   (dicom-rs underneath), read into [`render`]'s picture model; `dicom::dataset` is the one reader of a data set's
-//!   bytes, which gives UN elements their dictionary VR; `dicom::burned_in` is the one rule for
+//!   (dicom-rs underneath), read into [`render`]'s picture model; `dicom::dataset` is the one
+//!   reader of a data set's bytes, which gives UN elements their dictionary VR and decodes text
+//!   by its character sets (`dicom::charset`, as pydicom does); `dicom::native` puts decoded
+//!   frames in the form their metadata states; `dicom::burned_in` is the one rule for
 //!   whether pixels may show identifying text, asked by ingest and by info.json and stack.json.
 //! - [`render`]: a leaf; it owns the picture model (`render::model`: rescale, LUTs, palette,
 //!   overlays) and turns pixels into an 8-bit picture, pure and synchronous; [`encode`] turns it

@@ -52,9 +52,21 @@ fn normal(orientation: &[f64; 6]) -> Option<[f64; 3]> {
 
 /// Distance of a slice along `normal`.
 fn position(index: &Index, normal: Option<[f64; 3]>) -> Option<f64> {
-    let (p, n) = (index.geometry().image_position?, normal?);
+    along(index.geometry().image_position, normal)
+}
+
+/// Distance of a plane at `position` along `normal`.
+fn along(position: Option<[f64; 3]>, normal: Option<[f64; 3]>) -> Option<f64> {
+    let (p, n) = (position?, normal?);
     // + 0.0 turns a -0.0 (a zero coordinate times a negative cosine) into the 0 a viewer expects.
     Some(p[0] * n[0] + p[1] * n[1] + p[2] * n[2] + 0.0)
+}
+
+/// Frame `n`'s (from 1) distance along its own normal, or the series' where it states no
+/// orientation: an enhanced object's frames each have their plane (PS3.3 C.7.6.16.2.3).
+fn frame_position(index: &Index, n: u32, series_normal: Option<[f64; 3]>) -> Option<f64> {
+    let plane = index.geometry().frame_planes.get(n as usize - 1)?;
+    along(plane.position, plane.orientation.as_ref().and_then(normal).or(series_normal))
 }
 
 fn natural(a: &ObjectKey, b: &ObjectKey) -> Ordering {
@@ -81,20 +93,22 @@ fn relative(base: &ObjectKey, key: &ObjectKey, rest: &str) -> String {
 }
 
 /// What tells the series under one prefix apart: the folder they sit in (relative to the
-/// prefix), DICOM before plain images, then Series Number. No UID is read, so none can leak.
+/// prefix), DICOM before plain images, Series Number, then Series Instance UID, as two series
+/// of one number can share a folder. The UID is compared, never written into the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct SeriesKey {
     folder: String,
     images: bool,
     number: Option<i32>,
+    uid: Option<String>,
 }
 
 fn series_key(base: &ObjectKey, member: &Member) -> SeriesKey {
     let segments = member.key().segments();
     let folder = segments.get(base.depth().min(segments.len())..segments.len().saturating_sub(1)).unwrap_or_default().join("/");
     match member {
-        Member::Dicom { index, .. } => SeriesKey { folder, images: false, number: index.geometry().series_number },
-        Member::Image { .. } => SeriesKey { folder, images: true, number: None },
+        Member::Dicom { index, .. } => SeriesKey { folder, images: false, number: index.geometry().series_number, uid: index.geometry().series_uid.clone() },
+        Member::Image { .. } => SeriesKey { folder, images: true, number: None, uid: None },
     }
 }
 
@@ -203,13 +217,18 @@ fn series_entries(base: &ObjectKey, members: Vec<Member>, entries: &mut Vec<Valu
                     frame_time = index.geometry().frame_time;
                 }
                 for n in 1..=index.frame_count().min((MAX_ENTRIES - entries.len()) as u32) {
-                    entries.push(json!({
+                    let mut entry = json!({
                         "url": relative(base, key, &format!("/-/frames/{n}.jpg")),
                         "rows": index.image().rows,
                         "columns": index.image().columns,
                         "window": index.presentation().windows.first().map(window),
-                        "position": if index.frame_count() == 1 { pos } else { None },
-                    }));
+                        "position": if index.frame_count() == 1 { pos } else { frame_position(index, n, normal) },
+                    });
+                    // An enhanced object's frames may lie in different planes (an MR localizer's three).
+                    if let Some(plane) = index.geometry().frame_planes.get(n as usize - 1) {
+                        entry["orientation"] = json!(plane.orientation);
+                    }
+                    entries.push(entry);
                 }
             }
             Member::Image { key, width, height } => {

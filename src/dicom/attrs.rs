@@ -85,12 +85,70 @@ pub struct Geometry {
     pub image_type: Vec<String>,
     /// SOP Class UID: what kind of object this is (a Secondary Capture, say).
     pub sop_class: Option<String>,
-    /// Series Number: with the folder, what tells series under one prefix apart (a number,
-    /// never the Series Instance UID).
+    /// Series Number: with the folder, what tells series under one prefix apart.
     pub series_number: Option<i32>,
+    /// Series Instance UID: tells apart two series that share a folder and a number. Read to
+    /// group frames, never shown (stack.json names no UID).
+    pub series_uid: Option<String>,
+    /// Each frame's plane from the Per-Frame Functional Groups of an enhanced multi-frame
+    /// object (PS3.3 C.7.6.16), orientation from the shared groups where a frame has none;
+    /// empty for other objects.
+    pub frame_planes: Vec<FramePlane>,
+    /// What [`Geometry::pixel_spacing`] measures: where it came from Imager Pixel Spacing (a
+    /// projection radiograph's, at the detector plane), the patient's anatomy is magnified by
+    /// the beam's divergence (PS3.3 10.7.1.1).
+    pub pixel_spacing_kind: Option<SpacingKind>,
     /// Row and column spacing in mm of the first ultrasound region calibrated in cm, for
     /// ultrasound images that carry no Pixel Spacing.
     pub region_spacing: Option<[f64; 2]>,
+}
+
+/// One frame's place in the patient, from an enhanced object's functional groups.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct FramePlane {
+    /// Plane Position (Patient): the frame's first pixel's centre in mm.
+    pub position: Option<[f64; 3]>,
+    /// Plane Orientation (Patient): the frame's row and column direction cosines.
+    pub orientation: Option<[f64; 6]>,
+}
+
+/// Which plane a pixel spacing is measured in (PS3.3 10.7.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpacingKind {
+    /// Pixel Spacing: in the patient (or, for a projection, as the object calibrated it).
+    Patient,
+    /// Imager Pixel Spacing: at the front face of the detector, not corrected for magnification.
+    Detector,
+}
+
+impl SpacingKind {
+    /// The name info.json gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SpacingKind::Patient => "patient",
+            SpacingKind::Detector => "detector",
+        }
+    }
+}
+
+/// The first item of functional group `macro_tag` in a per-frame or shared groups item.
+fn group_item(groups: &InMemDicomObject, macro_tag: Tag) -> Option<&InMemDicomObject> {
+    groups.get(macro_tag)?.items()?.first()
+}
+
+/// Each frame's plane (see [`Geometry::frame_planes`]).
+fn frame_planes(obj: &InMemDicomObject) -> Vec<FramePlane> {
+    let shared = get(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE).and_then(|e| e.items()).and_then(|items| items.first());
+    let shared_position = shared.and_then(|s| group_item(s, tags::PLANE_POSITION_SEQUENCE)).and_then(|p| floats(p, tags::IMAGE_POSITION_PATIENT));
+    let shared_orientation = shared.and_then(|s| group_item(s, tags::PLANE_ORIENTATION_SEQUENCE)).and_then(|o| floats(o, tags::IMAGE_ORIENTATION_PATIENT));
+    let Some(frames) = get(obj, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE).and_then(|e| e.items()) else { return Vec::new() };
+    frames
+        .iter()
+        .map(|frame| FramePlane {
+            position: group_item(frame, tags::PLANE_POSITION_SEQUENCE).and_then(|p| floats(p, tags::IMAGE_POSITION_PATIENT)).or(shared_position),
+            orientation: group_item(frame, tags::PLANE_ORIENTATION_SEQUENCE).and_then(|o| floats(o, tags::IMAGE_ORIENTATION_PATIENT)).or(shared_orientation),
+        })
+        .collect()
 }
 
 /// Physical Units X/Y Direction value meaning centimetres (PS3.3 C.8.5.5.1.15).
@@ -369,14 +427,21 @@ impl Geometry {
     /// Reads position, spacing and the other viewer-facing attributes.
     pub fn from_obj(obj: &InMemDicomObject) -> Self {
         let measures = shared_group(obj, tags::PIXEL_MEASURES_SEQUENCE);
+        let patient_spacing = floats(obj, tags::PIXEL_SPACING).or_else(|| measures.and_then(|m| floats(m, tags::PIXEL_SPACING)));
+        let detector_spacing = floats(obj, tags::IMAGER_PIXEL_SPACING);
+        let frame_planes = frame_planes(obj);
         Geometry {
-            pixel_spacing: floats(obj, tags::PIXEL_SPACING)
-                .or_else(|| measures.and_then(|m| floats(m, tags::PIXEL_SPACING)))
-                .or_else(|| floats(obj, tags::IMAGER_PIXEL_SPACING)),
+            pixel_spacing: patient_spacing.or(detector_spacing),
+            pixel_spacing_kind: match (patient_spacing, detector_spacing) {
+                (Some(_), _) => Some(SpacingKind::Patient),
+                (None, Some(_)) => Some(SpacingKind::Detector),
+                (None, None) => None,
+            },
             slice_thickness: float(obj, tags::SLICE_THICKNESS).or_else(|| measures.and_then(|m| float(m, tags::SLICE_THICKNESS))),
             image_position: floats(obj, tags::IMAGE_POSITION_PATIENT),
             image_orientation: floats(obj, tags::IMAGE_ORIENTATION_PATIENT)
-                .or_else(|| shared_group(obj, tags::PLANE_ORIENTATION_SEQUENCE).and_then(|o| floats(o, tags::IMAGE_ORIENTATION_PATIENT))),
+                .or_else(|| shared_group(obj, tags::PLANE_ORIENTATION_SEQUENCE).and_then(|o| floats(o, tags::IMAGE_ORIENTATION_PATIENT)))
+                .or_else(|| frame_planes.first().and_then(|p| p.orientation)),
             instance_number: int(obj, tags::INSTANCE_NUMBER),
             frame_time: float(obj, tags::FRAME_TIME),
             modality: code(obj, tags::MODALITY),
@@ -388,6 +453,8 @@ impl Geometry {
                 .unwrap_or_default(),
             sop_class: get(obj, tags::SOP_CLASS_UID).and_then(|e| e.to_str().ok()).map(|v| v.trim_matches(['\0', ' ']).to_owned()).filter(|v| !v.is_empty()),
             series_number: int(obj, tags::SERIES_NUMBER),
+            series_uid: get(obj, tags::SERIES_INSTANCE_UID).and_then(|e| e.to_str().ok()).map(|v| v.trim_matches(['\0', ' ']).to_owned()).filter(|v| !v.is_empty()),
+            frame_planes,
             region_spacing: region_spacing(obj),
         }
     }

@@ -10,6 +10,12 @@
 //! with its dictionary VR, and UN sequences are re-encoded in the data set's own encoding.
 //! Sequences and items come out with undefined lengths, which spares fixing up the lengths of
 //! every container around a value whose size changed.
+//!
+//! The same pass decodes text: dicom-rs reads only the first term of Specific Character Set
+//! and no ISO 2022 code extensions, so every value in a character set other than ASCII or
+//! UTF-8 is decoded here ([`super::charset`], as pydicom decodes it) and written as UTF-8, and
+//! every Specific Character Set becomes `ISO_IR 192`. DICOM JSON, QIDO matching,
+//! de-identification (whose output is then UTF-8) and info.json all read the same text.
 
 use std::borrow::Cow;
 use std::io::Cursor;
@@ -23,6 +29,7 @@ use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN;
 
 use super::DicomError;
+use super::charset::CharacterSets;
 use super::walk::{ITEM, ITEM_DELIMITATION, MAX_NESTING, SEQUENCE_DELIMITATION, value_size};
 
 /// Reads the data set `bytes` (no preamble or meta group), encoded in `ts`, with every UN
@@ -32,24 +39,33 @@ pub fn read(bytes: &[u8], ts: &TransferSyntax) -> Result<InMemDicomObject, Dicom
     InMemDicomObject::read_dataset_with_ts(Cursor::new(&*bytes), ts).map_err(|e| DicomError::Parse(Box::new(e)))
 }
 
+/// Whether `tag` is a Private Creator, (gggg,0010) to (gggg,00FF) of an odd group (PS3.5 7.8.1).
+pub fn is_private_creator(tag: Tag) -> bool {
+    tag.group() % 2 == 1 && (0x0010..=0x00FF).contains(&tag.element())
+}
+
 /// The data set with its UN elements rewritten, or as it was when it has none. A structure the
 /// rewrite cannot follow is left to dicom-rs, which then reads it as it always did; anything
 /// still UN is removed by de-identification.
 pub fn normalize<'a>(bytes: &'a [u8], ts: &TransferSyntax) -> Cow<'a, [u8]> {
-    if ts.uid() == IMPLICIT_VR_LITTLE_ENDIAN.uid() {
-        // Implicit VR has no UN: every tag already takes its dictionary VR.
-        return Cow::Borrowed(bytes);
-    }
-    let mut rewrite = Rewrite { input: bytes, out: Vec::with_capacity(bytes.len() + 64), big: ts.endianness() == Endianness::Big, changed: false };
-    match rewrite.data_set(0, Some(bytes.len()), Encoding::Explicit, 0) {
+    // Implicit VR has no UN (every tag already takes its dictionary VR), but its text may
+    // still need decoding.
+    let implicit = ts.uid() == IMPLICIT_VR_LITTLE_ENDIAN.uid();
+    let encoding = if implicit { Encoding::Implicit } else { Encoding::Explicit };
+    let mut rewrite = Rewrite { input: bytes, out: Vec::with_capacity(bytes.len() + 64), big: ts.endianness() == Endianness::Big, implicit, changed: false };
+    match rewrite.data_set(0, Some(bytes.len()), encoding, 0, &CharacterSets::default()) {
         Ok(_) if rewrite.changed => Cow::Owned(rewrite.out),
         _ => Cow::Borrowed(bytes),
     }
 }
 
 /// The dictionary VR of a public tag; context-dependent ones take the form that reads every
-/// value (US for US/SS, OW for OB/OW).
+/// value (US for US/SS, OW for OB/OW). A Private Creator is LO (PS3.5 7.8.1) wherever it is:
+/// one written as UN would otherwise reach a client as bytes where a name is promised.
 pub fn dictionary_vr(tag: Tag) -> Option<VR> {
+    if is_private_creator(tag) {
+        return Some(VR::LO);
+    }
     if tag.group() % 2 == 1 {
         return None;
     }
@@ -86,6 +102,8 @@ struct Rewrite<'a> {
     out: Vec<u8>,
     /// The data set is big endian: so is everything written.
     big: bool,
+    /// The data set is Implicit VR Little Endian: so is everything written.
+    implicit: bool,
     /// A UN element was rewritten.
     changed: bool,
 }
@@ -143,8 +161,13 @@ impl<'a> Rewrite<'a> {
         self.put_u32(len);
     }
 
-    /// An explicit VR element header; `false` when the length does not fit the VR.
+    /// An element header in the data set's VR encoding; `false` when the length does not fit
+    /// the VR.
     fn put_header(&mut self, tag: Tag, vr: VR, len: u32) -> bool {
+        if self.implicit {
+            self.put_item(tag, len);
+            return true;
+        }
         if !long_vr(vr) && len > u32::from(u16::MAX) {
             return false;
         }
@@ -162,7 +185,10 @@ impl<'a> Rewrite<'a> {
 
     /// Elements from `at` to `end`, or, for an undefined-length item (`end` is `None`), to its
     /// delimiter. Returns where reading stopped.
-    fn data_set(&mut self, mut at: usize, end: Option<usize>, encoding: Encoding, depth: usize) -> Result<usize, DicomError> {
+    /// `sets` are the character sets inherited from the enclosing data set, until this one
+    /// names its own, as an item may (PS3.5 7.5.3).
+    fn data_set(&mut self, mut at: usize, end: Option<usize>, encoding: Encoding, depth: usize, sets: &CharacterSets) -> Result<usize, DicomError> {
+        let mut sets = Cow::Borrowed(sets);
         if depth > MAX_NESTING {
             return Err(DicomError::Malformed("sequences are nested too deep"));
         }
@@ -179,12 +205,16 @@ impl<'a> Rewrite<'a> {
             if head.tag.group() == 0xFFFE {
                 return Err(DicomError::Malformed("a delimiter stands outside a sequence"));
             }
-            at = self.element(head, encoding, depth)?;
+            if head.tag == tags::SPECIFIC_CHARACTER_SET {
+                let value = self.bytes(head.value_at, head.len.unwrap_or(0) as usize)?;
+                sets = Cow::Owned(CharacterSets::from_value(value));
+            }
+            at = self.element(head, encoding, depth, &sets)?;
         }
     }
 
     /// Writes one element and returns where the next starts.
-    fn element(&mut self, head: Head, encoding: Encoding, depth: usize) -> Result<usize, DicomError> {
+    fn element(&mut self, head: Head, encoding: Encoding, depth: usize, sets: &CharacterSets) -> Result<usize, DicomError> {
         let Head { tag, vr, len, value_at } = head;
         if tag == tags::PIXEL_DATA && len.is_none() {
             return self.fragments(tag, value_at, encoding);
@@ -200,19 +230,40 @@ impl<'a> Rewrite<'a> {
             (_, vr) if vr == VR::SQ || len.is_none() => (VR::SQ, encoding),
             (_, vr) => (vr, encoding),
         };
-        self.changed |= head.vr != vr;
+        // An implicit data set names no VRs, so reading one by the dictionary changes nothing.
+        self.changed |= head.vr != vr && !self.implicit;
         if vr == VR::SQ {
             let end = len.map(|l| value_at + l as usize);
             self.put_header(tag, VR::SQ, u32::MAX);
-            let after = self.items(value_at, end, content, depth + 1)?;
+            let after = self.items(value_at, end, content, depth + 1, sets)?;
             self.put_item(SEQUENCE_DELIMITATION, 0);
             return Ok(end.unwrap_or(after));
         }
         let len = len.unwrap_or(0);
         let value = self.bytes(value_at, len as usize)?;
+        let next = value_at + len as usize;
+        if tag == tags::SPECIFIC_CHARACTER_SET {
+            // Whatever this data set's text was in, it leaves as UTF-8 (any value that was not
+            // ASCII is decoded below); when nothing else changed, the input is read as it was.
+            self.put_header(tag, VR::CS, 10);
+            self.out.extend_from_slice(b"ISO_IR 192");
+            return Ok(next);
+        }
+        if sets.needs_decoding(vr, value) {
+            let mut text = sets.decode(vr, value).into_bytes();
+            if text.len() % 2 == 1 {
+                text.push(b' ');
+            }
+            if self.put_header(tag, vr, text.len() as u32) {
+                self.out.extend_from_slice(&text);
+            }
+            self.changed = true;
+            return Ok(next);
+        }
         // A value that does not fit its VR cannot be read as that VR: it is left out, which
-        // de-identification would do with a UN value anyway.
-        if len % value_size(vr) != 0 {
+        // de-identification would do with a UN value anyway. (An implicit data set's values
+        // go to dicom-rs as they are, as they did before this pass read them.)
+        if len % value_size(vr) != 0 && !self.implicit {
             self.changed = true;
             return Ok(value_at + len as usize);
         }
@@ -233,7 +284,7 @@ impl<'a> Rewrite<'a> {
     }
 
     /// The items of a sequence from `at`, to `end` or to its delimiter.
-    fn items(&mut self, mut at: usize, end: Option<usize>, encoding: Encoding, depth: usize) -> Result<usize, DicomError> {
+    fn items(&mut self, mut at: usize, end: Option<usize>, encoding: Encoding, depth: usize, sets: &CharacterSets) -> Result<usize, DicomError> {
         loop {
             if end == Some(at) {
                 return Ok(at);
@@ -250,7 +301,7 @@ impl<'a> Rewrite<'a> {
                         return Err(DicomError::Malformed("an element overruns its sequence"));
                     }
                     self.put_item(ITEM, u32::MAX);
-                    at = self.data_set(head.value_at, item_end, encoding, depth)?;
+                    at = self.data_set(head.value_at, item_end, encoding, depth, sets)?;
                     self.put_item(ITEM_DELIMITATION, 0);
                 }
                 _ => return Err(DicomError::Malformed("a sequence holds something other than items")),

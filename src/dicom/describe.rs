@@ -39,6 +39,10 @@ pub fn info(index: &Index) -> Value {
         "transfer_syntax": { "uid": index.transfer_syntax.uid(), "name": index.transfer_syntax.name() },
         "modality": geo.modality,
         "pixel_spacing": geo.pixel_spacing,
+        // "detector" where the spacing is Imager Pixel Spacing (a radiograph's, at the detector,
+        // larger than in the patient by the beam's magnification; PS3.3 10.7.1.1), "patient"
+        // where it is Pixel Spacing.
+        "pixel_spacing_kind": geo.pixel_spacing_kind.map(super::SpacingKind::name),
         "slice_thickness": geo.slice_thickness,
         "frame_time": geo.frame_time,
         "rescale": { "slope": pres.rescale_slope, "intercept": pres.rescale_intercept },

@@ -3,17 +3,19 @@
 
 mod attrs;
 mod burned_in;
+pub mod charset;
 pub mod dataset;
 pub mod describe;
 pub mod frame;
 pub mod index;
 mod j2k;
 mod jpeg;
+pub mod native;
 pub mod overlay;
 mod rle;
 pub mod walk;
 
-pub use attrs::{Geometry, Image, presentation};
+pub use attrs::{FramePlane, Geometry, Image, SpacingKind, presentation};
 pub use burned_in::burned_in;
 pub use frame::{blank_frame_metadata, carries_metadata, decode_frame, text_is_findable};
 pub use walk::fragments;

@@ -41,6 +41,20 @@ pub struct PixelElement {
     pub vr: VR,
 }
 
+impl PixelElement {
+    /// The VR Pixel Data has (PS3.5 A.1, A.2, A.4): encapsulated data is OB; native data of
+    /// more than 8 bits is OW, and so is all native data in Implicit VR Little Endian; 8-bit
+    /// and 1-bit native data in an explicit syntax keep the VR they were written with.
+    pub fn stated_vr(&self, explicit_syntax: bool, bits_allocated: u16) -> VR {
+        match self.length {
+            None => VR::OB,
+            Some(_) if !explicit_syntax || bits_allocated > 8 => VR::OW,
+            Some(_) if matches!(self.vr, VR::OB | VR::OW) => self.vr,
+            Some(_) => VR::OB,
+        }
+    }
+}
+
 /// The result of walking a prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Walk {

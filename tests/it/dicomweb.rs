@@ -738,3 +738,91 @@ async fn first_ct_slice(root: &str) -> String {
     let uid = |tag| value(first, tag).as_str().unwrap().to_owned();
     format!("{root}/studies/{}/series/{}/instances/{}", uid("0020000D"), uid("0020000E"), uid("00080018"))
 }
+
+/// Regression (issue 23): Private Creators were served as UN with their bytes where PS3.5
+/// 7.8.1 makes them LO, and native Pixel Data was OB whatever its width, where 16-bit data is
+/// OW (PS3.5 A.1, A.2); 8-bit native data stays OB, as does encapsulated data.
+#[tokio::test]
+async fn private_creators_are_lo_and_pixel_data_takes_the_vr_of_its_form() {
+    use dicom_core::{DataElement, Tag, VR};
+    let server = Server::start_with(Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
+    let mut ct = sample::ct_slice(0, 1, SIZE);
+    // Written UN, as toolkits that copy what they do not know write it.
+    ct.put(DataElement::new(Tag(0x0009, 0x0010), VR::UN, dicom_core::PrimitiveValue::from(b"ACME 1.0".to_vec())));
+    ct.put(DataElement::new(Tag(0x0009, 0x1001), VR::LO, "private"));
+    let rgb = sample::rgb_image(8, 8, |x, y| [x as u8, y as u8, 0]);
+    let (jpeg, _) = jpeg_object();
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        ("implicit", sample::to_bytes_in(ct.clone(), "1.2.840.10008.1.2").unwrap(), "OW"),
+        ("explicit", sample::to_bytes(ct).unwrap(), "OW"),
+        ("rgb", sample::to_bytes(rgb).unwrap(), "OB"),
+        ("jpeg", jpeg, "OB"),
+    ];
+    for (name, bytes, pixel_vr) in cases {
+        let folder = format!("vr/{name}");
+        server.put(&format!("{folder}/x.dcm"), bytes).await;
+        let root = server.url(&folder, &folder, "/-/dicomweb");
+        let study = value(&json(&format!("{root}/studies")).await[0], "0020000D").as_str().unwrap().to_owned();
+        let metadata = json(&format!("{root}/studies/{study}/metadata")).await;
+        let instance = &metadata[0];
+        assert_eq!(instance["7FE00010"]["vr"], pixel_vr, "{name}");
+        if matches!(name, "implicit" | "explicit") {
+            assert_eq!(instance["00090010"], serde_json::json!({ "vr": "LO", "Value": ["ACME 1.0"] }), "{name}");
+        }
+    }
+    server.stop().await;
+}
+
+/// Regression (issue 23): an object whose UIDs are not digits and dots was listed by QIDO-RS,
+/// and then its retrieval answered 400; what cannot be retrieved is not listed.
+#[tokio::test]
+async fn objects_whose_uids_cannot_address_them_are_not_listed() {
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    let server = Server::start_with(Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
+    server.put_ct("bad/s/good.dcm", 0, 2, SIZE).await;
+    let mut bad = sample::ct_slice(1, 2, SIZE);
+    // The file meta group repeats the SOP Instance UID and must hold a UID; the series need not.
+    bad.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, "1.2.3.series-two"));
+    server.put("bad/s/bad.dcm", sample::to_bytes(bad).unwrap()).await;
+    let root = server.url("bad", "bad/s", "/-/dicomweb");
+    let instances = json(&format!("{root}/instances")).await;
+    let sops: Vec<&str> = instances.as_array().unwrap().iter().map(|i| value(i, "00080018").as_str().unwrap()).collect();
+    assert_eq!(sops.len(), 1, "{sops:?}");
+    for instance in instances.as_array().unwrap() {
+        let (study, series, sop) = (value(instance, "0020000D").as_str().unwrap(), value(instance, "0020000E").as_str().unwrap(), value(instance, "00080018").as_str().unwrap());
+        assert_eq!(get(&format!("{root}/studies/{study}/series/{series}/instances/{sop}/metadata")).await.status, 200, "{sop} is listed, so it can be retrieved");
+    }
+    let studies = json(&format!("{root}/studies")).await;
+    assert_eq!(value(&studies[0], "00201208"), 1, "the study counts what it lists");
+    server.stop().await;
+}
+
+/// Regression (issue 23): ISO_IR 148 (Turkish) was read as Latin-1, and a Latin-1 name with a
+/// Greek code extension kept its escape sequence. Expected strings computed once with pydicom
+/// 3.0.2: `PersonName(value, convert_encodings(charsets)).decode()`.
+#[tokio::test]
+async fn turkish_and_greek_code_extension_names_read_as_pydicom_reads_them() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let server = Server::start_with(Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
+    // Each byte as the Latin-1 character of its value, which dicom-rs writes back as that byte
+    // (it knows neither ISO_IR 148 nor code extensions, and writes both as Latin-1).
+    let latin1 = |bytes: &[u8]| bytes.iter().map(|&b| char::from(b)).collect::<String>();
+    let cases = [
+        ("tr", "ISO_IR 148", latin1(b"\xdeim\xdeek^\xd0\xfcl\xfe\xfdn"), "ŞimŞek^Ğülşın", None),
+        ("gr", "ISO 2022 IR 100\\ISO 2022 IR 126", latin1(b"Dionysios=\x1b-F\xc4\xe9\xef\xed\xf5\xf3\xe9\xef\xf2"), "Dionysios", Some("Διονυσιος")),
+    ];
+    for (folder, charsets, stored, alphabetic, ideographic) in cases {
+        let mut ct = sample::ct_slice(0, 1, SIZE);
+        ct.put(DataElement::new(tags::SPECIFIC_CHARACTER_SET, VR::CS, PrimitiveValue::Strs(charsets.split('\\').map(str::to_owned).collect())));
+        ct.put(DataElement::new(tags::PATIENT_NAME, VR::PN, stored.as_str()));
+        server.put(&format!("{folder}/x.dcm"), sample::to_bytes(ct).unwrap()).await;
+        let root = server.url(folder, folder, "/-/dicomweb");
+        let study = value(&json(&format!("{root}/studies")).await[0], "0020000D").as_str().unwrap().to_owned();
+        let metadata = json(&format!("{root}/studies/{study}/metadata")).await;
+        let name = &metadata[0]["00100010"]["Value"][0];
+        assert_eq!((name["Alphabetic"].as_str(), name["Ideographic"].as_str()), (Some(alphabetic), ideographic), "{charsets}");
+    }
+    server.stop().await;
+}

@@ -274,3 +274,138 @@ async fn the_whole_corpus_ingests_and_no_name_or_id_is_stored() {
     }
     assert_eq!(stored.len() as u64, t.written);
 }
+
+/// pydicom's character set files (`pydicom/data/charset_files` in the same wheel).
+fn charset_corpus() -> Option<PathBuf> {
+    let dir = corpus()?.parent()?.join("charset_files");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(std::env::var_os("CI").is_none(), "pydicom charset files missing in {dir:?}; .ci/fetch-pydicom unpacks them");
+    eprintln!("skipping: pydicom charset files not found (run bash .ci/fetch-pydicom)");
+    None
+}
+
+/// Each file's Patient's Name (Alphabetic, Ideographic, Phonetic) as pydicom 3.0.2 reads it:
+/// `[[n.alphabetic, n.ideographic, n.phonetic] for n in [pydicom.dcmread(f).PatientName]]`.
+const PYDICOM_NAMES: &[(&str, [&str; 3])] = &[
+    ("chrArab.dcm", ["قباني^لنزار", "", ""]),
+    ("chrFren.dcm", ["Buc^Jérôme", "", ""]),
+    ("chrFrenMulti.dcm", ["Buc^Jérôme", "", ""]),
+    ("chrGerm.dcm", ["Äneas^Rüdiger", "", ""]),
+    ("chrGreek.dcm", ["Διονυσιος", "", ""]),
+    ("chrH31.dcm", ["Yamada^Tarou", "山田^太郎", "やまだ^たろう"]),
+    ("chrH32.dcm", ["ﾔﾏﾀﾞ^ﾀﾛｳ", "山田^太郎", "やまだ^たろう"]),
+    ("chrHbrw.dcm", ["שרון^דבורה", "", ""]),
+    ("chrI2.dcm", ["Hong^Gildong", "洪^吉洞", "홍^길동"]),
+    ("chrRuss.dcm", ["Люкceмбypг", "", ""]),
+    ("chrX1.dcm", ["Wang^XiaoDong", "王^小東", ""]),
+    ("chrX2.dcm", ["Wang^XiaoDong", "王^小东", ""]),
+];
+
+/// The same for the files without Pixel Data, which DICOMweb does not list yet: their names,
+/// and those nested in the chrSQEncoding files' Requested Procedure Code Sequence, whose item
+/// names its own character sets (or inherits them), as pydicom reads them.
+const PYDICOM_NAMES_WITHOUT_PIXELS: &[(&str, bool, &str)] = &[
+    ("chrJapMulti.dcm", false, "やまだ^たろう"),
+    ("chrJapMultiExplicitIR6.dcm", false, "やまだ^たろう"),
+    ("chrKoreanMulti.dcm", false, "김희중"),
+    ("chrSQEncoding.dcm", true, "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう"),
+    ("chrSQEncoding1.dcm", true, "ﾔﾏﾀﾞ^ﾀﾛｳ=山田^太郎=やまだ^たろう"),
+];
+
+/// Regression (issue 23): names in ISO 2022 code extensions were served with their escape
+/// sequences, and ISO_IR 148 as Latin-1; WADO-RS metadata now gives what pydicom gives.
+#[tokio::test]
+async fn person_names_in_every_character_set_read_as_pydicom_reads_them() {
+    let Some(dir) = charset_corpus() else { return };
+    let server = Server::start_with(framegate::Settings { raw_dicom: framegate::RawDicom::Original, ..Default::default() }).await;
+    let mut wrong = Vec::new();
+    for (name, [alphabetic, ideographic, phonetic]) in PYDICOM_NAMES {
+        let folder = format!("cs/{}", name.trim_end_matches(".dcm"));
+        server.put(&format!("{folder}/x.dcm"), std::fs::read(dir.join(name)).unwrap()).await;
+        let root = server.url(&folder, &folder, "/-/dicomweb");
+        let studies = get(&format!("{root}/studies")).await;
+        assert_eq!(studies.status, 200, "{name}: {}", String::from_utf8_lossy(&studies.body));
+        let study = studies.json()[0]["0020000D"]["Value"][0].as_str().unwrap_or_else(|| panic!("{name}: {}", String::from_utf8_lossy(&studies.body))).to_owned();
+        let metadata = get(&format!("{root}/studies/{study}/metadata")).await;
+        assert_eq!(metadata.status, 200, "{name}");
+        let pn = &metadata.json()[0]["00100010"]["Value"][0];
+        let group = |label: &str| pn[label].as_str().unwrap_or_default().to_owned();
+        let got = [group("Alphabetic"), group("Ideographic"), group("Phonetic")];
+        if got != [*alphabetic, *ideographic, *phonetic] {
+            wrong.push(format!("{name}: {got:?}, pydicom {:?}", [alphabetic, ideographic, phonetic]));
+        }
+        // QIDO-RS matches the same text: the family name's first character, then a wildcard.
+        let family: String = alphabetic.chars().take(1).collect();
+        let pattern = percent_encoding::utf8_percent_encode(&format!("{family}*"), percent_encoding::NON_ALPHANUMERIC).to_string();
+        let found = get(&format!("{root}/studies?PatientName={pattern}")).await;
+        if found.status != 200 || found.json().as_array().map_or(0, Vec::len) != 1 {
+            wrong.push(format!("{name}: PatientName={family}* finds {} {}", found.status, String::from_utf8_lossy(&found.body)));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    server.stop().await;
+}
+
+#[test]
+fn names_without_pixels_and_in_items_read_as_pydicom_reads_them() {
+    use dicom_dictionary_std::tags;
+    let Some(dir) = charset_corpus() else { return };
+    let explicit = dicom_transfer_syntax_registry::entries::EXPLICIT_VR_LITTLE_ENDIAN.erased();
+    for (name, nested, expected) in PYDICOM_NAMES_WITHOUT_PIXELS {
+        let file = std::fs::read(dir.join(name)).unwrap();
+        // Preamble, "DICM", then the meta group, whose length is its first element's value.
+        let meta_len = u32::from_le_bytes(file[140..144].try_into().unwrap()) as usize;
+        let obj = framegate::dicom::dataset::read(&file[144 + meta_len..], &explicit).unwrap();
+        let holder = if *nested { obj.get(tags::REQUESTED_PROCEDURE_CODE_SEQUENCE).unwrap().items().unwrap()[0].clone() } else { obj };
+        let got = holder.get(tags::PATIENT_NAME).unwrap().to_str().unwrap().trim_end_matches([' ', '\0']).to_owned();
+        assert_eq!(got, *expected, "{name}");
+    }
+}
+
+/// Regression (issue 23): a YBR_FULL_422 JPEG frame asked for decoded (explicit VR little
+/// endian) came back as full RGB, 230,400 bytes for 320 × 240, under metadata that says
+/// YBR_FULL_422, which Cornerstone3D reads as 153,600 bytes of subsampled YCbCr. It now comes
+/// in the form the metadata states; turned back into RGB by PS3.3 C.7.6.3.1.2, it is what
+/// dcmtk's dcmdjpeg decodes.
+#[tokio::test]
+async fn decoded_colour_frames_are_in_the_form_the_metadata_states() {
+    let Some(corpus) = corpus() else { return };
+    let name = "examples_ybr_color.dcm";
+    let server = Server::start_with(framegate::Settings { raw_dicom: framegate::RawDicom::Original, ..Default::default() }).await;
+    server.put(&format!("ybr/{name}"), std::fs::read(corpus.join(name)).unwrap()).await;
+    let root = server.url("ybr", "ybr", "/-/dicomweb");
+    let study = get(&format!("{root}/studies")).await.json()[0]["0020000D"]["Value"][0].as_str().unwrap().to_owned();
+    let metadata = get(&format!("{root}/studies/{study}/metadata")).await.json();
+    let m = &metadata[0];
+    assert_eq!((&m["00280004"]["Value"][0], &m["00280006"]["Value"][0]), (&serde_json::json!("YBR_FULL_422"), &serde_json::json!(0)));
+    let (series, sop) = (m["0020000E"]["Value"][0].as_str().unwrap(), m["00080018"]["Value"][0].as_str().unwrap());
+    let frames = format!("{root}/studies/{study}/series/{series}/instances/{sop}/frames/1");
+    let r = request("GET", &frames, &[("accept", "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.1")]).await;
+    let part = super::dicomweb::parts(&r).remove(0).1;
+    let (columns, rows) = (320usize, 240usize);
+    assert_eq!(part.len(), columns * rows * 2, "two samples a pixel, as YBR_FULL_422 has");
+
+    // dcmtk's RGB of frame 1, the first of 30 frames that end its file.
+    let out = tempfile::tempdir().unwrap();
+    let decoded = out.path().join("rgb.dcm");
+    let status = std::process::Command::new("dcmdjpeg").arg(corpus.join(name)).arg(&decoded).status().expect("dcmtk's dcmdjpeg");
+    assert!(status.success());
+    let file = std::fs::read(&decoded).unwrap();
+    let frame = columns * rows * 3;
+    let dcmtk = &file[file.len() - 30 * frame..][..frame];
+    let mut diff = 0u64;
+    for (i, quad) in part.chunks_exact(4).enumerate() {
+        for (k, y) in [quad[0], quad[1]].into_iter().enumerate() {
+            let (y, cb, cr) = (f64::from(y), f64::from(quad[2]) - 128.0, f64::from(quad[3]) - 128.0);
+            let rgb = [y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb].map(|v| v.round().clamp(0.0, 255.0) as u8);
+            let at = (2 * i + k) * 3;
+            diff += rgb.iter().zip(&dcmtk[at..at + 3]).map(|(a, b)| u64::from(a.abs_diff(*b))).sum::<u64>();
+        }
+    }
+    let mean = diff as f64 / frame as f64;
+    // 0.12 when written: the rounding of two colour conversions and the chroma's mean.
+    assert!(mean < 1.0, "mean difference from dcmtk's RGB: {mean}");
+    server.stop().await;
+}

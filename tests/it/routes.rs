@@ -248,3 +248,23 @@ async fn the_max_age_caps_how_long_any_answer_is_cached() {
     assert_eq!((auth.status, auth.header("x-framegate-max-age")), (204, Some("60")));
     server.stop().await;
 }
+
+/// Regression (issue 23): a radiograph's only spacing, Imager Pixel Spacing, is measured at the
+/// detector, not in the patient (PS3.3 10.7.1.1); info.json gave it as plain pixel spacing.
+#[tokio::test]
+async fn info_says_in_which_plane_the_pixel_spacing_is_measured() {
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    let server = Server::start().await;
+    let mut cr = framegate::sample::ct_slice(0, 1, 16);
+    cr.remove_element(tags::PIXEL_SPACING);
+    cr.put(DataElement::new(tags::MODALITY, VR::CS, "CR"));
+    cr.put(DataElement::new(tags::IMAGER_PIXEL_SPACING, VR::DS, "0.139\\0.139"));
+    server.put("sp/cr.dcm", framegate::sample::to_bytes(cr).unwrap()).await;
+    server.put_ct("sp/ct.dcm", 0, 1, 16).await;
+    let cr = get(&server.url("sp", "sp/cr.dcm", "/-/info.json")).await.json();
+    assert_eq!((&cr["pixel_spacing"], &cr["pixel_spacing_kind"]), (&serde_json::json!([0.139, 0.139]), &serde_json::json!("detector")));
+    let ct = get(&server.url("sp", "sp/ct.dcm", "/-/info.json")).await.json();
+    assert_eq!(ct["pixel_spacing_kind"], "patient");
+    server.stop().await;
+}

@@ -155,3 +155,69 @@ async fn series_in_one_folder_are_told_apart_by_series_number(backend: Backend) 
     assert_eq!(stack["frames"], 5);
     server.stop().await;
 }
+
+/// Regression (issue 23): two series in one folder with one Series Number but different
+/// Series Instance UIDs (an axial and a sagittal reconstruction, say) were merged into one
+/// stack under the first one's orientation; they are two series now, and no UID is shown.
+#[tokio::test]
+async fn series_that_share_a_number_but_not_a_uid_are_two_stacks() {
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    let server = Server::start().await;
+    let sagittal_uid = "2.25.777000111";
+    for i in 0..3 {
+        server.put(&format!("two/ax{i}.dcm"), sample::to_bytes(sample::ct_slice(i, 3, 16)).unwrap()).await;
+        let mut sagittal = sample::ct_slice(i, 3, 16);
+        sagittal.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, sagittal_uid));
+        sagittal.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, format!("{sagittal_uid}.{i}")));
+        sagittal.put(DataElement::new(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, "0\\1\\0\\0\\0\\-1"));
+        sagittal.put(DataElement::new(tags::IMAGE_POSITION_PATIENT, VR::DS, format!("{}\\-128\\128", 2.0 * i as f64)));
+        server.put(&format!("two/sag{i}.dcm"), sample::to_bytes(sagittal).unwrap()).await;
+    }
+    let r = get(&server.url("two", "two", "/-/stack.json")).await;
+    assert_eq!(r.status, 200);
+    let stack = r.json();
+    let series = stack["series"].as_array().unwrap();
+    assert_eq!(series.len(), 2, "{stack}");
+    assert_eq!(series[0]["number"], series[1]["number"]);
+    let orientations: Vec<&serde_json::Value> = series.iter().map(|s| &s["orientation"]).collect();
+    assert_eq!(orientations, [&serde_json::json!([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]), &serde_json::json!([0.0, 1.0, 0.0, 0.0, 0.0, -1.0])]);
+    assert_eq!((series[0]["frames"].as_u64(), series[1]["frames"].as_u64()), (Some(3), Some(3)));
+    let text = String::from_utf8_lossy(&r.body);
+    assert!(!text.contains(sagittal_uid) && !text.contains("2.25."), "stack.json names no UID");
+    server.stop().await;
+}
+
+/// Regression (issue 23): an enhanced multi-frame object's frames each have their plane in
+/// the Per-Frame Functional Groups (PS3.3 C.7.6.16), orientation here in the shared groups;
+/// stack.json gave every frame `position: null`.
+#[tokio::test]
+async fn enhanced_multiframe_frames_have_their_own_positions() {
+    use dicom_core::value::DataSetSequence;
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::InMemDicomObject;
+    let item = |tag, inner_tag, value: String| {
+        let inner = InMemDicomObject::from_element_iter([DataElement::new(inner_tag, VR::DS, value)]);
+        DataElement::new(tag, VR::SQ, DataSetSequence::from(vec![inner]))
+    };
+    let server = Server::start().await;
+    let mut enhanced = sample::cine(3, 16);
+    enhanced.remove_element(tags::IMAGE_POSITION_PATIENT);
+    enhanced.remove_element(tags::IMAGE_ORIENTATION_PATIENT);
+    let shared = InMemDicomObject::from_element_iter([item(tags::PLANE_ORIENTATION_SEQUENCE, tags::IMAGE_ORIENTATION_PATIENT, "1\\0\\0\\0\\1\\0".into())]);
+    let frames: Vec<InMemDicomObject> = (0..3)
+        .map(|n| InMemDicomObject::from_element_iter([item(tags::PLANE_POSITION_SEQUENCE, tags::IMAGE_POSITION_PATIENT, format!("-8\\-8\\{}", -2.5 * n as f64))]))
+        .collect();
+    enhanced.put(DataElement::new(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, VR::SQ, DataSetSequence::from(vec![shared])));
+    enhanced.put(DataElement::new(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, VR::SQ, DataSetSequence::from(frames)));
+    server.put("en/ct.dcm", sample::to_bytes(enhanced).unwrap()).await;
+    let r = get(&server.url("en", "en/ct.dcm", "/-/stack.json")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let stack = r.json();
+    let positions: Vec<&serde_json::Value> = stack["entries"].as_array().unwrap().iter().map(|e| &e["position"]).collect();
+    assert_eq!(positions, [&serde_json::json!(0.0), &serde_json::json!(-2.5), &serde_json::json!(-5.0)]);
+    assert_eq!(stack["series"][0]["orientation"], serde_json::json!([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]));
+    assert_eq!(stack["entries"][2]["orientation"], serde_json::json!([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]), "each frame says its plane");
+    server.stop().await;
+}

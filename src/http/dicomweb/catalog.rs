@@ -149,11 +149,17 @@ type Described = (String, String, String, Map<String, Value>, (i64, i64));
 /// The shown data set of one header in DICOM JSON, with its UIDs; `None` without the three
 /// UIDs that address an instance. CPU work: run on the pool.
 fn describe(header: Header, policy: &Policy, frames: u32, ts: &str) -> Option<Described> {
+    let bits_allocated = header.obj.get(dicom_dictionary_std::tags::BITS_ALLOCATED).and_then(|e| e.to_int::<u16>().ok()).unwrap_or(16);
+    let explicit = header.ts.uid() != dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.uid();
+    let pixel_vr = header.pixel.stated_vr(explicit, bits_allocated);
     let shown = policy.shown(header.obj);
     let text = |tag| shown.get(tag).and_then(|e| e.to_str().ok()).map(|v| v.trim_end_matches(['\0', ' ']).trim().to_owned()).filter(|v| !v.is_empty());
     let number = |tag| text(tag).and_then(|v| v.parse::<i64>().ok()).unwrap_or(i64::MAX);
     use dicom_dictionary_std::tags;
-    let (study, series, sop) = (text(tags::STUDY_INSTANCE_UID)?, text(tags::SERIES_INSTANCE_UID)?, text(tags::SOP_INSTANCE_UID)?);
+    // An instance is addressed by its UIDs: one that is not a UID could be listed but never
+    // retrieved, so it is not listed.
+    let uid = |tag| text(tag).filter(|v| crate::dicom::is_uid(v));
+    let (study, series, sop) = (uid(tags::STUDY_INSTANCE_UID)?, uid(tags::SERIES_INSTANCE_UID)?, uid(tags::SOP_INSTANCE_UID)?);
     let order = (number(tags::SERIES_NUMBER), number(tags::INSTANCE_NUMBER));
     let mut object = json::object(&shown, &format!("studies/{study}/series/{series}/instances/{sop}/bulk/"));
     // Where the pixels are, and in which syntax they are stored (what `transfer-syntax=*` gives).
@@ -164,7 +170,7 @@ fn describe(header: Header, policy: &Policy, frames: u32, ts: &str) -> Option<De
     if policy.serves_bulk() {
         object.insert(
             "7FE00010".into(),
-            serde_json::json!({ "vr": "OB", "BulkDataURI": format!("studies/{study}/series/{series}/instances/{sop}/bulk/7FE00010") }),
+            serde_json::json!({ "vr": pixel_vr.to_string(), "BulkDataURI": format!("studies/{study}/series/{series}/instances/{sop}/bulk/7FE00010") }),
         );
     }
     Some((study, series, sop, object, order))

@@ -11,7 +11,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use http_body_util::{BodyExt, StreamBody};
 
 use crate::cache::ObjectId;
-use crate::dicom::{Index, blank_frame_metadata, decode_frame, fragments};
+use crate::dicom::{Index, blank_frame_metadata, decode_frame, fragments, native};
 use crate::http::ApiError;
 use crate::http::respond::Body;
 use crate::pool::{Held, RenderPool};
@@ -61,8 +61,8 @@ impl Frames {
         } else {
             // Big-endian native frames and compressed frames asked for decoded: the decoder's samples.
             let index = index.clone();
-            let pixels = self.pool.run_sized(index.render_cost(raw.len() as u64), move || decode_frame(&index, n, &raw)).await??;
-            pixels.data
+            // In the form the metadata states, which is the form a client reads them by.
+            self.pool.run_sized(index.render_cost(raw.len() as u64), move || decode_frame(&index, n, &raw).map(|p| native::as_declared(p, index.image()))).await??
         };
         let held = self.pool.hold(bytes.len() as u64)?;
         drop(reading);

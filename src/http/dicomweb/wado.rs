@@ -127,12 +127,14 @@ const LOSSLESS: [&str; 10] = [
     uids::HTJ2K_LOSSLESS,
 ];
 
-/// The first range of `accept` that the stored syntax `ts` can answer. HTJ2K is made of frames
-/// stored otherwise, when asked for; of lossy frames only when nothing else asked for fits.
-fn negotiate(accept: Option<&str>, ts: &str, native: bool) -> Result<Answer, ApiError> {
+/// The first range of `accept` that the stored syntax `ts` can answer. HTJ2K is made of grey
+/// frames stored otherwise, when asked for; of lossy ones only when nothing else asked for fits.
+/// Colour frames are not made HTJ2K: their metadata names a colour model (YBR) that a decoder
+/// would apply again to the codestream's RGB.
+fn negotiate(accept: Option<&str>, ts: &str, native: bool, grey: bool) -> Result<Answer, ApiError> {
     let ranges = media_ranges(accept);
-    let first_pass = ranges.iter().find_map(|range| answer_to(range, ts, native, LOSSLESS.contains(&ts)));
-    if let Some(answer) = first_pass.or_else(|| ranges.iter().find_map(|range| answer_to(range, ts, native, true))) {
+    let first_pass = ranges.iter().find_map(|range| answer_to(range, ts, native, grey && LOSSLESS.contains(&ts)));
+    if let Some(answer) = first_pass.or_else(|| ranges.iter().find_map(|range| answer_to(range, ts, native, grey))) {
         return Ok(answer);
     }
     let codec = CODECS.iter().find(|(_, syntaxes)| syntaxes.contains(&ts)).map(|(media, _)| *media);
@@ -216,7 +218,7 @@ pub async fn frames(ctx: &Ctx<'_>, scope: Scope<'_>, list: &str) -> Result<Respo
     let index = frame::index_of(ctx.state, &instance.object).await?;
     let native = !index.syntax().is_encapsulated_pixel_data();
     let accept = ctx.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let answer = negotiate(accept, index.syntax().uid(), native)?;
+    let answer = negotiate(accept, index.syntax().uid(), native, index.image().samples_per_pixel == 1)?;
     if !answer.multipart && numbers.len() > 1 {
         return Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, "one part holds one frame: ask for multipart/related to get several"));
     }
@@ -477,25 +479,28 @@ mod tests {
     #[test]
     fn accept_headers_choose_how_frames_are_sent() {
         let any = Some("multipart/related; type=\"application/octet-stream\"; transfer-syntax=*");
-        assert_eq!(negotiate(any, JPEG, false).unwrap(), Answer::new(true, "application/octet-stream", true));
-        assert_eq!(negotiate(None, JPEG, false).unwrap(), Answer::new(true, "application/octet-stream", false));
-        assert!(negotiate(None, EXPLICIT_LE, true).unwrap().stored);
-        assert_eq!(negotiate(Some("multipart/related; type=image/jpeg"), JPEG, false).unwrap().media, "image/jpeg");
-        assert_eq!(negotiate(Some("multipart/related; type=\"*/*\""), JPEG, false).unwrap(), negotiate(None, JPEG, false).unwrap());
-        assert_eq!(negotiate(Some("image/jpeg"), JPEG, false).unwrap(), Answer::new(false, "image/jpeg", true));
-        assert_eq!(negotiate(Some("image/jp2"), JPEG, false).unwrap_err().status, StatusCode::NOT_ACCEPTABLE);
-        assert_eq!(negotiate(Some("image/jpeg"), EXPLICIT_LE, true).unwrap_err().status, StatusCode::NOT_ACCEPTABLE);
-        assert_eq!(negotiate(Some("application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.90"), JPEG, false).unwrap_err().status, StatusCode::NOT_ACCEPTABLE);
-        assert_eq!(negotiate(Some("image/jp2;q=0.5, application/octet-stream"), JPEG, false).unwrap(), Answer::new(false, "application/octet-stream", false));
+        assert_eq!(negotiate(any, JPEG, false, true).unwrap(), Answer::new(true, "application/octet-stream", true));
+        assert_eq!(negotiate(None, JPEG, false, true).unwrap(), Answer::new(true, "application/octet-stream", false));
+        assert!(negotiate(None, EXPLICIT_LE, true, true).unwrap().stored);
+        assert_eq!(negotiate(Some("multipart/related; type=image/jpeg"), JPEG, false, true).unwrap().media, "image/jpeg");
+        assert_eq!(negotiate(Some("multipart/related; type=\"*/*\""), JPEG, false, true).unwrap(), negotiate(None, JPEG, false, true).unwrap());
+        assert_eq!(negotiate(Some("image/jpeg"), JPEG, false, true).unwrap(), Answer::new(false, "image/jpeg", true));
+        assert_eq!(negotiate(Some("image/jp2"), JPEG, false, true).unwrap_err().status, StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(negotiate(Some("image/jpeg"), EXPLICIT_LE, true, true).unwrap_err().status, StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(negotiate(Some("application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.90"), JPEG, false, true).unwrap_err().status, StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(negotiate(Some("image/jp2;q=0.5, application/octet-stream"), JPEG, false, true).unwrap(), Answer::new(false, "application/octet-stream", false));
         // HTJ2K of frames stored otherwise is made here; of frames stored so, it is the stored stream.
         let rpcl = "multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.4.202";
-        assert_eq!(negotiate(Some(rpcl), EXPLICIT_LE, true).unwrap().htj2k, Some(uids::HTJ2K_LOSSLESS_RPCL));
-        assert_eq!(negotiate(Some(rpcl), uids::HTJ2K_LOSSLESS_RPCL, false).unwrap(), Answer::new(true, "application/octet-stream", true));
-        assert_eq!(negotiate(Some("multipart/related; type=image/jphc"), JPEG, false).unwrap().htj2k, Some(uids::HTJ2K_LOSSLESS_RPCL));
+        assert_eq!(negotiate(Some(rpcl), EXPLICIT_LE, true, true).unwrap().htj2k, Some(uids::HTJ2K_LOSSLESS_RPCL));
+        assert_eq!(negotiate(Some(rpcl), uids::HTJ2K_LOSSLESS_RPCL, false, true).unwrap(), Answer::new(true, "application/octet-stream", true));
+        assert_eq!(negotiate(Some("multipart/related; type=image/jphc"), JPEG, false, true).unwrap().htj2k, Some(uids::HTJ2K_LOSSLESS_RPCL));
         // A lossy frame would only grow in HTJ2K: a client that also takes the stored bytes gets them.
         let either = format!("{rpcl}, multipart/related; type=\"application/octet-stream\"; transfer-syntax=*; q=0.9");
-        assert_eq!(negotiate(Some(&either), JPEG, false).unwrap(), Answer::new(true, "application/octet-stream", true));
-        assert_eq!(negotiate(Some(&either), EXPLICIT_LE, true).unwrap().htj2k, Some(uids::HTJ2K_LOSSLESS_RPCL));
+        assert_eq!(negotiate(Some(&either), JPEG, false, true).unwrap(), Answer::new(true, "application/octet-stream", true));
+        assert_eq!(negotiate(Some(&either), EXPLICIT_LE, true, true).unwrap().htj2k, Some(uids::HTJ2K_LOSSLESS_RPCL));
+        // Colour frames are never made HTJ2K: the stored bytes, or nothing.
+        assert_eq!(negotiate(Some(&either), EXPLICIT_LE, true, false).unwrap(), Answer::new(true, "application/octet-stream", true));
+        assert_eq!(negotiate(Some(rpcl), EXPLICIT_LE, true, false).unwrap_err().status, StatusCode::NOT_ACCEPTABLE);
     }
 
     #[test]
