@@ -826,3 +826,20 @@ async fn turkish_and_greek_code_extension_names_read_as_pydicom_reads_them() {
     }
     server.stop().await;
 }
+
+/// A single-part frame honours `Range`, and says so to cross-origin clients: Cornerstone3D's
+/// progressive retrieval reads the first bytes of an HTJ2K codestream first.
+#[tokio::test]
+async fn a_single_part_frame_answers_ranges() {
+    let (server, slices, _) = study(Backend::Fs, Settings { cors_origins: vec!["*".into()], ..Default::default() }).await;
+    let instance = first_ct_slice(&root(&server)).await;
+    let stored = stored_frame(&slices[0], 1, 0);
+    let part = request("GET", &format!("{instance}/frames/1"), &[("accept", "application/octet-stream; transfer-syntax=*"), ("range", "bytes=10-99"), ("origin", "https://portal.example")]).await;
+    assert_eq!(part.status, 206);
+    assert_eq!(&part.body[..], &stored[10..100]);
+    assert_eq!(part.header("content-range"), Some(format!("bytes 10-99/{}", stored.len()).as_str()));
+    assert!(part.header("access-control-expose-headers").is_some_and(|h| h.contains("Content-Range")));
+    let whole = request("GET", &format!("{instance}/frames/1"), &[("accept", "image/jphc")]).await;
+    let head = request("GET", &format!("{instance}/frames/1"), &[("accept", "image/jphc"), ("range", "bytes=0-255")]).await;
+    assert_eq!((head.status, &head.body[..]), (206, &whole.body[..256]), "the first bytes of the codestream");
+}

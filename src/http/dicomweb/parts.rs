@@ -90,9 +90,10 @@ impl Frames {
     }
 }
 
-/// The one part of a single-part answer, holding its memory until it is sent.
-pub fn single(part: Part) -> Body {
-    sending(stream::empty().boxed(), VecDeque::from([part.bytes]), Some(part.held), None)
+/// The bytes `span` of the one part of a single-part answer, holding its memory until sent.
+pub fn single(part: Part, span: std::ops::Range<u64>) -> Body {
+    let bytes = part.bytes.slice(span.start as usize..span.end as usize);
+    sending(stream::empty().boxed(), VecDeque::from([bytes]), Some(part.held), None)
 }
 
 /// A `multipart/related` body of `first`, already made, then `rest`, made one at a time as the

@@ -257,22 +257,29 @@ pub async fn frames(ctx: &Ctx<'_>, scope: Scope<'_>, list: &str) -> Result<Respo
                 if gzip { state.pool.run(move || parts::gzipped(first, framing.as_ref())).await? } else { Ok(parts::whole(first, framing.as_ref())) }
             };
             let body = state.dicomweb.bodies.try_get_with(caching.etag.clone(), build).await?;
-            let mut response = respond::bytes(&content_type, body, &caching, ctx.head);
             if gzip {
+                let mut response = respond::bytes(&content_type, body, &caching, ctx.head);
                 response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                response
+            } else if !answer.multipart {
+                // One part alone honours Range: Cornerstone3D reads the first bytes of an HTJ2K
+                // codestream to draw a lower resolution before the rest arrives.
+                let length = body.len() as u64;
+                raw::ranged(ctx, &caching, &content_type, length, |span| async move { Ok(respond::full(body.slice(span.start as usize..span.end as usize))) }).await?
+            } else {
+                respond::bytes(&content_type, body, &caching, ctx.head)
             }
-            response
+        } else if !answer.multipart {
+            let first = maker.part(numbers[0] - 1).await?;
+            let length = first.bytes.len() as u64;
+            raw::ranged(ctx, &caching, &content_type, length, |span| async move { Ok(parts::single(first, span)) }).await?
         } else {
             let first = maker.part(numbers[0] - 1).await?;
-            let body = if answer.multipart {
-                let rest = stream::iter(numbers.into_iter().skip(1)).then(move |n| {
-                    let maker = maker.clone();
-                    async move { maker.part(n - 1).await }
-                });
-                parts::multipart(first, rest.boxed(), parts::Framing::new(&boundary, &part_type))
-            } else {
-                parts::single(first)
-            };
+            let rest = stream::iter(numbers.into_iter().skip(1)).then(move |n| {
+                let maker = maker.clone();
+                async move { maker.part(n - 1).await }
+            });
+            let body = parts::multipart(first, rest.boxed(), parts::Framing::new(&boundary, &part_type));
             respond::streamed(&content_type, body, &caching, ctx.head)
         }
     };
