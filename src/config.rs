@@ -412,6 +412,9 @@ pub struct IngestArgs {
     /// Largest total one ZIP archive may unpack to, in GiB.
     #[arg(long, default_value_t = 64)]
     pub max_unpacked_gb: u64,
+    /// Store grey native frames as lossless HTJ2K (`htj2k`), or Pixel Data as the source has it.
+    #[arg(long, value_enum, default_value_t = crate::ingest::Transcode::None)]
+    pub transcode: crate::ingest::Transcode,
 }
 
 impl IngestArgs {
@@ -422,6 +425,7 @@ impl IngestArgs {
         options.shard = self.shard.unwrap_or_default();
         options.limits.max_ratio = self.max_zip_ratio.max(1);
         options.limits.max_unpacked_bytes = self.max_unpacked_gb.max(1) << 30;
+        options.transcode = self.transcode;
         options
     }
 

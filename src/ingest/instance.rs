@@ -5,7 +5,7 @@
 use std::io::{self, Read, Write};
 
 use dicom_core::Tag;
-use dicom_dictionary_std::tags;
+use dicom_dictionary_std::{tags, uids};
 use dicom_object::InMemDicomObject;
 
 use super::manifest::{Instance, Kind, Refusal};
@@ -40,11 +40,13 @@ pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64)
         Ok(key) => key,
         Err(reason) => return refuse(Refusal::Fail(reason)),
     };
-    let deidentified = match crate::deid::header_with(&header.meta, header.obj, ts, &job.pseudonyms, &job.options.deid) {
+    let htj2k = htj2k_image(job, ts, &header.obj, &pixel);
+    let stored_ts = if htj2k.is_some() { registry(uids::HTJ2K_LOSSLESS_RPCL).unwrap_or(ts) } else { ts };
+    let deidentified = match crate::deid::header_with(&header.meta, header.obj, stored_ts, &job.pseudonyms, &job.options.deid) {
         Ok(bytes) => bytes,
         Err(e) => return refuse(Refusal::Fail(e.to_string())),
     };
-    let native_size = pixel.length.map(|n| deidentified.len() as u64 + (pixel.value_offset - pixel.header_offset) + u64::from(n));
+    let native_size = pixel.length.filter(|_| htj2k.is_none()).map(|n| deidentified.len() as u64 + (pixel.value_offset - pixel.header_offset) + u64::from(n));
     let instance = Instance { study: about.study, series: about.series, modality: about.modality, frames: about.frames, burned_in: about.burned_in.is_some() };
     let object = Object {
         key,
@@ -59,7 +61,52 @@ pub(super) fn ingest(job: &Job, place: &Place, reader: &mut dyn Read, size: u64)
     };
     let pixel_element = &prefix[pixel.header_offset as usize..];
     let max_frame = job.options.limits.max_frame_bytes;
-    job.write(object, |out| copy_pixel_data(&mut io::Cursor::new(pixel_element).chain(reader), &pixel, markers, max_frame, out).map(drop));
+    let mut input = io::Cursor::new(pixel_element).chain(reader);
+    job.write(object, |out| match &htj2k {
+        Some(image) => htj2k_pixel_data(&mut input, &pixel, image, out),
+        None => copy_pixel_data(&mut input, &pixel, markers, max_frame, out).map(drop),
+    });
+}
+
+fn registry(uid: &str) -> Option<&'static dicom_encoding::TransferSyntax> {
+    use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+    dicom_transfer_syntax_registry::TransferSyntaxRegistry.get(uid)
+}
+
+/// The image, when `--transcode htj2k` asks for HTJ2K and the source's frames are grey native
+/// little-endian samples of 8 or 16 bits; `None` keeps Pixel Data as the source has it.
+fn htj2k_image(job: &Job, ts: &dicom_encoding::TransferSyntax, obj: &InMemDicomObject, pixel: &PixelElement) -> Option<Image> {
+    if job.options.transcode != super::Transcode::Htj2k || !matches!(ts.uid(), uids::IMPLICIT_VR_LITTLE_ENDIAN | uids::EXPLICIT_VR_LITTLE_ENDIAN) {
+        return None;
+    }
+    let image = Image::from_obj(obj).ok()?;
+    let frames_fit = pixel.length.is_some_and(|n| u64::from(n) >= image.native_frame_bits() / 8 * u64::from(image.frames));
+    (image.samples_per_pixel == 1 && matches!(image.bits_allocated, 8 | 16) && image.frames > 0 && frames_fit).then_some(image)
+}
+
+/// Writes the native Pixel Data element from `input` (which starts at the element's header) as
+/// encapsulated lossless HTJ2K: an empty offset table, then one fragment a frame, each coded as
+/// it is read, so memory stays one frame.
+fn htj2k_pixel_data(input: &mut dyn Read, pixel: &PixelElement, image: &Image, out: &mut dyn Write) -> io::Result<()> {
+    let invalid = |what: &'static str| super::OwnWords::io(what, io::ErrorKind::InvalidData);
+    io::copy(&mut input.take(pixel.value_offset - pixel.header_offset), &mut io::sink())?;
+    let item = |length: u32| [&[0xFE, 0xFF, 0x00, 0xE0][..], &length.to_le_bytes()].concat();
+    // (7FE0,0010) OB, undefined length, as PS3.5 A.4 writes encapsulated Pixel Data.
+    out.write_all(&[0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF])?;
+    out.write_all(&item(0))?;
+    let frame_bytes = (image.native_frame_bits() / 8) as usize;
+    let mut frame = vec![0u8; frame_bytes];
+    for _ in 0..image.frames {
+        input.read_exact(&mut frame)?;
+        let mut stream = crate::transcode::htj2k(&image.frame(frame.clone())).map_err(|_| invalid("a frame could not be coded as HTJ2K"))?;
+        if stream.len() % 2 == 1 {
+            stream.push(0);
+        }
+        let length = u32::try_from(stream.len()).map_err(|_| invalid("a coded frame is larger than an item holds"))?;
+        out.write_all(&item(length))?;
+        out.write_all(&stream)?;
+    }
+    out.write_all(&[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0])
 }
 
 /// What the manifest and the key need from the original header.

@@ -98,12 +98,26 @@ pub struct Options {
     pub shard: Shard,
     /// Input bounds.
     pub limits: Limits,
+    /// How Pixel Data is stored.
+    pub transcode: Transcode,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { deid: deid::Options::default(), burned_in: BurnedIn::default(), jobs: 8, shard: Shard::default(), limits: Limits::default() }
+        Options { deid: deid::Options::default(), burned_in: BurnedIn::default(), jobs: 8, shard: Shard::default(), limits: Limits::default(), transcode: Transcode::default() }
     }
+}
+
+/// How ingest stores Pixel Data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transcode {
+    /// As the source holds it (the default).
+    #[default]
+    None,
+    /// Grey native frames as lossless HTJ2K in RPCL order (1.2.840.10008.1.2.4.202): smaller
+    /// objects, which HTJ2K clients read progressively straight from storage. Compressed and
+    /// colour sources are stored as they are: a lossy frame would only grow.
+    Htj2k,
 }
 
 /// Where the objects go.

@@ -961,3 +961,48 @@ async fn wrapped_and_offset_streams_leave_no_text() {
         }
     }
 }
+
+/// `--transcode htj2k` (issue 26): grey native frames are stored as lossless HTJ2K (RPCL), and
+/// render exactly as the originals; colour and compressed sources are stored as they are.
+#[tokio::test]
+async fn ingest_can_store_grey_native_frames_as_lossless_htj2k() {
+    let work = tempfile::tempdir().unwrap();
+    let mut originals = Vec::new();
+    for i in 0..3 {
+        let bytes = sample::to_bytes(sample::ct_slice(i, 3, 64)).unwrap();
+        std::fs::write(work.path().join(format!("{i}.dcm")), &bytes).unwrap();
+        originals.push(bytes);
+    }
+    let mut rgb = sample::rgb_image(16, 8, |c, r| [c as u8, r as u8, 7]);
+    rgb.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, PrimitiveValue::from("2.25.4242")));
+    std::fs::write(work.path().join("rgb.dcm"), sample::to_bytes(rgb).unwrap()).unwrap();
+    let d = dest(Backend::Fs).await;
+    let options = Options { transcode: ingest::Transcode::Htj2k, ..Options::default() };
+    let manifest = ingest_with(vec![Source::Local(work.path().to_owned())], &d.destination, options).await;
+    assert_eq!((manifest.totals.written, manifest.totals.failed), (4, 0), "{manifest:#?}");
+    let stored: Vec<(PathBuf, Vec<u8>)> = every_file(&d.root).into_iter().filter(|(p, _)| p.extension().is_some_and(|e| e == "dcm")).collect();
+    let syntax = |bytes: &[u8]| dicom_object::from_reader(&bytes[128..]).unwrap().meta().transfer_syntax().trim_end_matches('\0').to_owned();
+    let htj2k: Vec<&Vec<u8>> = stored.iter().map(|(_, b)| b).filter(|b| syntax(b) == "1.2.840.10008.1.2.4.202").collect();
+    assert_eq!(htj2k.len(), 3, "the three grey slices, not the colour image");
+    let server = Server::start().await;
+    for (i, original) in originals.iter().enumerate() {
+        server.put(&format!("o/{i}.dcm"), original.clone()).await;
+    }
+    for (i, bytes) in htj2k.iter().enumerate() {
+        assert!(bytes.len() < originals[0].len(), "HTJ2K is smaller: {} against {}", bytes.len(), originals[0].len());
+        server.put(&format!("h/{i}.dcm"), bytes.to_vec()).await;
+    }
+    // Each stored slice renders as one of the originals does, pixel for pixel.
+    let rendered = |k: String| {
+        let url = server.url(&k, &k, "/-/frames/1.png");
+        async move { get(&url).await.body }
+    };
+    let mut want = Vec::new();
+    for i in 0..3 {
+        want.push(rendered(format!("o/{i}.dcm")).await);
+    }
+    for i in 0..3 {
+        let got = rendered(format!("h/{i}.dcm")).await;
+        assert!(want.contains(&got), "stored slice {i} renders as an original does");
+    }
+}
