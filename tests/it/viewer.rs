@@ -770,3 +770,117 @@ async fn an_embedding_page_sets_options_and_hears_loaded_slice_and_expired() {
     client.close().await.unwrap();
     server.stop().await;
 }
+
+/// Records every `fetch` the page makes in `window.fetches`, installed before the page's own
+/// scripts run: its URL, when it started and settled (ms, the page's clock), its status and
+/// Retry-After, and whether it was aborted before an answer came. The network as the page used
+/// it, not the viewer's record of what it asked for.
+async fn record_fetches(client: &Client) {
+    let source = "window.fetches = []; const real = window.fetch;
+        window.fetch = function (input) {
+          const rec = { url: String(input instanceof Request ? input.url : input), start: performance.now(), end: null, status: null, retryAfter: null, outcome: 'pending' };
+          fetches.push(rec);
+          return real.apply(this, arguments).then(
+            (r) => { Object.assign(rec, { end: performance.now(), status: r.status, retryAfter: r.headers.get('retry-after'), outcome: 'answered' }); return r; },
+            (e) => { Object.assign(rec, { end: performance.now(), outcome: e && e.name === 'AbortError' ? 'aborted' : 'failed' }); throw e; });
+        };";
+    client.issue_cmd(Cdp("Page.addScriptToEvaluateOnNewDocument", json!({ "source": source }))).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_busy_server_is_asked_again_no_sooner_than_its_retry_after() {
+    let Some((_driver, client)) = browser(1024, 700, false).await else { return };
+    // One render at a time and none waiting, and that one taken: stack.json is refused with 503.
+    let server = Server::start_with(framegate::Settings { render_threads: 1, render_queue: 0, ..Default::default() }).await;
+    ct_series(&server, "ct/s1", 3, 64).await;
+    let (state, (started, running), (release, held)) = (server.state.clone(), std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let busy = tokio::spawn(async move {
+        state.pool.run(move || {
+            started.send(()).unwrap();
+            let _ = held.recv_timeout(Duration::from_secs(20));
+        })
+        .await
+    });
+    tokio::task::spawn_blocking(move || running.recv()).await.unwrap().unwrap();
+    client.goto("about:blank").await.unwrap();
+    record_fetches(&client).await;
+    client.goto(&server.url("ct/s1", "ct/s1", "/-/view")).await.unwrap();
+    // Freed as soon as the page has been refused once: its retry, whenever it comes, succeeds.
+    super::support::until("stack.json refused", PATIENCE, || async {
+        match answered(&server, "stack", 503).await {
+            0 => Err("no 503 yet"),
+            _ => Ok(()),
+        }
+    })
+    .await;
+    release.send(()).unwrap();
+    busy.await.unwrap().unwrap();
+
+    // The person sees the slice, drawn, with no error left over.
+    let s = until(&client, "the first slice", |s| s["shownIndex"] == 0).await;
+    assert!(s["error"].is_null() && s["frameError"].is_null(), "{s}");
+    consistent(&s).unwrap();
+    pictured(&client, ct_frames(3, 64)).await.unwrap();
+
+    // The refusal said when to come back, and the page came back no sooner. The viewer's own
+    // backoff for a first retry is 300 to 500 ms, so a viewer that ignored Retry-After (1 s)
+    // fails here. A millisecond is allowed for the page clock's coarsening.
+    let tries = js(&client, "return fetches.filter((f) => f.url.includes('stack.json'))").await;
+    let tries = tries.as_array().unwrap();
+    assert!(tries.len() >= 2, "one refusal, then a retry: {tries:?}");
+    assert_eq!(tries[0]["status"], 503, "{tries:?}");
+    let after: f64 = tries[0]["retryAfter"].as_str().and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("a 503 with Retry-After: {tries:?}"));
+    let gap = tries[1]["start"].as_f64().unwrap() - tries[0]["end"].as_f64().unwrap();
+    eprintln!("Retry-After {after} s; asked again after {gap:.0} ms");
+    assert!(gap >= after * 1000.0 - 1.0, "asked again {gap:.0} ms after a 503 with Retry-After: {after}");
+    assert_eq!(tries.last().unwrap()["status"], 200, "{tries:?}");
+    client.close().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn frames_scrolled_past_on_a_slow_network_are_cancelled_not_downloaded() {
+    let Some((_driver, client)) = browser(1024, 700, false).await else { return };
+    let server = Server::start().await;
+    const SLICES: usize = 60;
+    ct_series(&server, "ct/s1", SLICES, 128).await;
+    client.goto("about:blank").await.unwrap();
+    record_fetches(&client).await;
+    // About 3G: every frame is a 400 ms round trip away, longer than a burst of keys takes.
+    throttle(&client, 200, 400).await;
+    client.goto(&server.url("ct/s1", "ct/s1", "/-/view")).await.unwrap();
+    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    let before = js(&client, "return fetches.length").await.as_u64().unwrap();
+
+    // Forty slices down in one burst, as a held arrow key does.
+    const TARGET: usize = 40;
+    let downs: String = std::iter::repeat_n(char::from(Key::Down), TARGET).collect();
+    client.find(Locator::Css("body")).await.unwrap().send_keys(&downs).await.unwrap();
+    let s = until(&client, "the slice the keys stopped at", |s| s["shownIndex"] == TARGET).await;
+    consistent(&s).unwrap();
+    pictured(&client, ct_frames(SLICES, 128)).await.unwrap();
+    // Every request has settled: a download left running would still count as one below.
+    let outcomes = super::support::until("every request settled", PATIENCE, || async {
+        let all = js(
+            &client,
+            &format!(
+                "return fetches.slice({before}).map((f) => {{ const m = /slice(\\d{{3}})\\.dcm/.exec(f.url); return [m ? Number(m[1]) - 1 : null, f.outcome]; }})"
+            ),
+        )
+        .await;
+        let all: Vec<(Option<usize>, String)> = serde_json::from_value(all).unwrap();
+        if all.iter().any(|(_, o)| o == "pending") { Err(all) } else { Ok(all) }
+    })
+    .await;
+
+    // Slices the keys passed and the viewer no longer keeps around (it keeps four behind): each
+    // was asked for, and most were cancelled on the way rather than downloaded.
+    let far: Vec<&(Option<usize>, String)> = outcomes.iter().filter(|(i, _)| i.is_some_and(|i| i + 4 < TARGET)).collect();
+    let answered_far = far.iter().filter(|(_, o)| o == "answered").count();
+    let aborted_far = far.iter().filter(|(_, o)| o == "aborted").count();
+    eprintln!("{TARGET} slices passed: {} requests for far slices, {answered_far} answered, {aborted_far} cancelled", far.len());
+    assert!(far.len() >= TARGET / 2, "the slices passed were asked for: {outcomes:?}");
+    assert!(aborted_far > 0 && answered_far * 4 <= far.len(), "slices scrolled past were downloaded, not cancelled: {outcomes:?}");
+    client.close().await.unwrap();
+    server.stop().await;
+}
