@@ -55,10 +55,6 @@ fn processes_with_arg(arg: &str) -> Vec<u32> {
         .collect()
 }
 
-pub(super) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 pub(super) async fn browser(width: u32, height: u32, mobile: bool) -> Option<(Driver, Client)> {
     browser_at(width, height, mobile, 2.0).await
 }
@@ -94,14 +90,15 @@ pub(super) async fn browser_at(width: u32, height: u32, mobile: bool, dpr: f64) 
     }
     let mut caps = serde_json::Map::new();
     caps.insert("goog:chromeOptions".into(), options);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        match ClientBuilder::new(connector).capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{}", driver.port)).await {
-            Ok(client) => return Some((driver, client)),
-            Err(e) if Instant::now() > deadline => panic!("cannot start chromium through chromedriver: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
+    // chromedriver answers once it listens; until then each attempt is refused.
+    let address = format!("http://127.0.0.1:{}", driver.port);
+    let connect = || async {
+        let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+        builder.capabilities(caps.clone()).connect(&address).await
+    };
+    match super::support::poll(PATIENCE, connect).await {
+        Ok(client) => Some((driver, client)),
+        Err(e) => panic!("cannot start chromium through chromedriver: {e}"),
     }
 }
 
@@ -124,15 +121,11 @@ async fn state(client: &Client) -> Value {
 /// Waits until `test` holds for the viewer state (null until the page has loaded), or fails
 /// with the last state.
 pub(super) async fn until(client: &Client, what: &str, test: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
+    super::support::until(what, PATIENCE, || async {
         let s = state(client).await;
-        if test(&s) {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {s}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        if test(&s) { Ok(s) } else { Err(s) }
+    })
+    .await
 }
 
 pub(super) async fn press(client: &Client, keys: &[Key]) {
@@ -270,7 +263,15 @@ async fn an_expired_token_shows_a_message_not_a_broken_image() {
     let token = server.keys.sign(&key("ct/s1"), expires);
     client.goto(&format!("{}/v1/{token}/ct/s1/-/view", server.base())).await.unwrap();
     until(&client, "the first frame", |s| s["shown"].is_string()).await;
-    tokio::time::sleep(Duration::from_secs((expires + 1).saturating_sub(now()))).await;
+    // The token's end, as the server sees it: its own answer to the same token turns to 410.
+    let stack = format!("{}/v1/{token}/ct/s1/-/stack.json", server.base());
+    super::support::until("the token to expire", PATIENCE, || async {
+        match get(&stack).await.status {
+            410 => Ok(()),
+            status => Err(status),
+        }
+    })
+    .await;
     press(&client, &[Key::End]).await;
     let s = until(&client, "the expiry message", |s| s["error"] == 410).await;
     assert!(s["message"].as_str().unwrap().contains("expired"), "{s}");
@@ -292,15 +293,11 @@ pub(super) async fn examples_server() -> Option<(std::net::SocketAddr, tokio::ta
 }
 
 pub(super) async fn dwv_result(client: &Client) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    super::support::until("DWV to finish loading", PATIENCE, || async {
         let r = client.execute("return window.loaded || (window.loadError && {error: window.loadError}) || null", vec![]).await.unwrap();
-        if !r.is_null() {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "DWV did not finish loading");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        if r.is_null() { Err("neither loaded nor failed") } else { Ok(r) }
+    })
+    .await
 }
 
 /// The brightest grey level on DWV's canvas.
@@ -318,11 +315,13 @@ async fn dwv_brightest(client: &Client) -> u64 {
 
 /// Waits until DWV's canvas shows the phantom (its body is mid-grey, its spine white).
 pub(super) async fn drawn(client: &Client, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while dwv_brightest(client).await <= 100 {
-        assert!(Instant::now() < deadline, "{what}: the canvas stayed dark");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    super::support::until(&format!("{what}: a bright canvas"), PATIENCE, || async {
+        match dwv_brightest(client).await {
+            m if m > 100 => Ok(()),
+            m => Err(format!("brightest grey {m}")),
+        }
+    })
+    .await;
 }
 
 /// Loads the stack.json at `stack` into DWV's page on `origin` and answers what the page

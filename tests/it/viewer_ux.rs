@@ -3,7 +3,7 @@
 //! measuring works by finger, a double tap keeps the work, series keep their place, the keyboard
 //! keeps working, help fits. Each test failed on the viewer before the review's fixes.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::actions::{InputSource, KeyAction, KeyActions, MOUSE_BUTTON_LEFT, MouseActions, PointerAction, TouchActions};
 use fantoccini::key::Key;
@@ -175,11 +175,13 @@ async fn a_network_failure_says_offline_and_heals_when_the_connection_returns() 
     client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
     until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
     until(&client, "the prefetch", |s| s["requested"].as_u64() >= Some(11)).await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while js(&client, "return [...cache.values()].some((c) => c.promise)").await == true {
-        assert!(Instant::now() < deadline, "the prefetch never finished");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    super::support::until("the prefetch to finish", PATIENCE, || async {
+        match js(&client, "return [...cache.values()].filter((c) => c.promise).length").await {
+            n if n == 0 => Ok(()),
+            n => Err(format!("{n} frames still on their way")),
+        }
+    })
+    .await;
 
     offline(&client, true).await;
     // Straight to the end: nothing there is cached. The message says what happened and what
