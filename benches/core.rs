@@ -7,7 +7,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use framegate::dicom::index::{Parsed, Swap, parse_header};
 use framegate::dicom::{Image, Index, Layout, decode_frame};
-use framegate::render::Presentation;
+use framegate::render::{Presentation, SampleFormat};
 use framegate::key::ObjectKey;
 use framegate::render::{Pixels, RenderParams, render};
 use framegate::sample;
@@ -42,15 +42,7 @@ fn index_parse(c: &mut Criterion) {
 fn ct_frame() -> (Image, Pixels, Presentation) {
     let file = ct_file(512);
     let image = Image {
-        rows: 512,
-        columns: 512,
-        samples_per_pixel: 1,
-        bits_allocated: 16,
-        bits_stored: 12,
-        high_bit: 11,
-        signed: false,
-        photometric: "MONOCHROME2".into(),
-        planar_configuration: 0,
+        format: SampleFormat::grey(512, 512, 16, 12, false),
         frames: 1,
     };
     let pixels = image.frame(file[file.len() - 512 * 512 * 2..].to_vec());

@@ -14,7 +14,7 @@ use dicom_core::VR;
 
 use crate::dicom::index::Swap;
 use crate::dicom::{Image, Index, Layout, Limits, decode_frame};
-use crate::render::{Overlay, OverlayBits, OverlayKind, Presentation};
+use crate::render::{Overlay, OverlayBits, OverlayKind, Presentation, SampleFormat};
 use crate::key::ObjectKey;
 use crate::render::{RenderParams, VoiFunction, Window, render};
 use crate::store::{ByteStream, Listed, ObjectMeta, Store, StoreError};
@@ -117,15 +117,17 @@ fn frame_with(ts: &str, data: &[u8]) -> Result<usize, String> {
     let bits_stored = (u16::from(*stored) % bits_allocated).max(1);
     let color = matches!(photometric, "RGB" | "YBR_FULL" | "YBR_FULL_422");
     let image = Image {
-        rows: u16::from(*rows % 64).max(1),
-        columns: u16::from(*cols % 64).max(1),
-        samples_per_pixel: if color { 3 } else { 1 },
-        bits_allocated,
-        bits_stored,
-        high_bit: bits_stored - 1,
-        signed: flags & 1 == 1,
-        photometric: photometric.into(),
-        planar_configuration: u16::from(flags >> 1 & 1),
+        format: SampleFormat {
+            rows: u16::from(*rows % 64).max(1),
+            columns: u16::from(*cols % 64).max(1),
+            samples_per_pixel: if color { 3 } else { 1 },
+            bits_allocated,
+            bits_stored,
+            high_bit: bits_stored - 1,
+            signed: flags & 1 == 1,
+            photometric: photometric.into(),
+            planar_configuration: u16::from(flags >> 1 & 1),
+        },
         frames: 1,
     };
     let encapsulated = ts.is_encapsulated_pixel_data();

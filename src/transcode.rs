@@ -86,18 +86,11 @@ pub fn htj2k(pixels: &Pixels) -> Result<Vec<u8>, TranscodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::SampleFormat;
 
     fn grey(rows: u16, columns: u16, bits_stored: u16, signed: bool, data: Vec<u8>) -> Pixels {
         Pixels {
-            rows,
-            columns,
-            samples_per_pixel: 1,
-            bits_allocated: 16,
-            bits_stored,
-            high_bit: bits_stored - 1,
-            signed,
-            photometric: "MONOCHROME2".into(),
-            planar_configuration: 0,
+            format: SampleFormat::grey(rows, columns, 16, bits_stored, signed),
             data: data.into(),
             frame: 0,
         }

@@ -9,32 +9,30 @@ use dicom_object::InMemDicomObject;
 use dicom_object::mem::InMemElement;
 
 use super::DicomError;
-use crate::render::{Lut, Palette, Presentation, VoiFunction, Window};
+use crate::render::{Lut, Palette, Presentation, SampleFormat, VoiFunction, Window};
 
-/// How the pixels of each frame are laid out.
+/// How the pixels of each frame are laid out, and how many frames there are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
-    /// Rows per frame.
-    pub rows: u16,
-    /// Columns per frame.
-    pub columns: u16,
-    /// 1 for grey, 3 for colour.
-    pub samples_per_pixel: u16,
-    /// Bits per sample in storage.
-    pub bits_allocated: u16,
-    /// Significant bits per sample.
-    pub bits_stored: u16,
-    /// Most significant bit of a sample.
-    pub high_bit: u16,
-    /// Samples are two's complement.
-    pub signed: bool,
-    /// Photometric Interpretation, e.g. `MONOCHROME2`.
-    pub photometric: String,
-    /// 0: samples interleaved per pixel, 1: one plane per colour.
-    pub planar_configuration: u16,
+    /// The sample layout every frame shares.
+    pub format: SampleFormat,
     /// Number of frames in the object; 0 while an unreadable Number of Frames waits for the
     /// layout to count native frames by their length.
     pub frames: u32,
+}
+
+// An image is frames of one format: reading `image.rows` means the format's rows.
+impl std::ops::Deref for Image {
+    type Target = SampleFormat;
+    fn deref(&self) -> &SampleFormat {
+        &self.format
+    }
+}
+
+impl std::ops::DerefMut for Image {
+    fn deref_mut(&mut self) -> &mut SampleFormat {
+        &mut self.format
+    }
 }
 
 /// A Modality or VOI LUT Sequence item's table.
@@ -210,15 +208,17 @@ impl Image {
         let bits_allocated = required(tags::BITS_ALLOCATED, "BitsAllocated")?;
         let bits_stored = int(obj, tags::BITS_STORED).unwrap_or(bits_allocated);
         let image = Image {
-            rows: required(tags::ROWS, "Rows")?,
-            columns: required(tags::COLUMNS, "Columns")?,
-            samples_per_pixel: int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1),
-            bits_allocated,
-            bits_stored,
-            high_bit: int(obj, tags::HIGH_BIT).unwrap_or(bits_stored.saturating_sub(1)),
-            signed: int::<u16>(obj, tags::PIXEL_REPRESENTATION) == Some(1),
-            photometric: code(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_else(|| "MONOCHROME2".into()),
-            planar_configuration: int(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0),
+            format: SampleFormat {
+                rows: required(tags::ROWS, "Rows")?,
+                columns: required(tags::COLUMNS, "Columns")?,
+                samples_per_pixel: int(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1),
+                bits_allocated,
+                bits_stored,
+                high_bit: int(obj, tags::HIGH_BIT).unwrap_or(bits_stored.saturating_sub(1)),
+                signed: int::<u16>(obj, tags::PIXEL_REPRESENTATION) == Some(1),
+                photometric: code(obj, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_else(|| "MONOCHROME2".into()),
+                planar_configuration: int(obj, tags::PLANAR_CONFIGURATION).unwrap_or(0),
+            },
             frames: match get(obj, tags::NUMBER_OF_FRAMES) {
                 None => 1,
                 Some(e) => match e.to_int::<i64>() {
@@ -250,19 +250,7 @@ impl Image {
 
     /// A frame of these samples as stored (native data, little endian).
     pub fn frame(&self, data: impl Into<bytes::Bytes>) -> crate::render::Pixels {
-        crate::render::Pixels {
-            rows: self.rows,
-            columns: self.columns,
-            samples_per_pixel: self.samples_per_pixel,
-            bits_allocated: self.bits_allocated,
-            bits_stored: self.bits_stored,
-            high_bit: self.high_bit,
-            signed: self.signed,
-            photometric: self.photometric.clone(),
-            planar_configuration: self.planar_configuration,
-            data: data.into(),
-            frame: 0,
-        }
+        crate::render::Pixels { format: self.format.clone(), data: data.into(), frame: 0 }
     }
 
     /// Pixels per frame.

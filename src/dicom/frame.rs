@@ -20,7 +20,7 @@ use dicom_pixeldata::PixelDecoder;
 use super::index::Swap;
 use super::walk::fragments;
 use super::{DicomError, Index, Layout, jpeg};
-use crate::render::Pixels;
+use crate::render::{Pixels, SampleFormat};
 
 /// Decodes frame `n` (0-based) from the bytes read from `index.frame_range(n)`. Native
 /// little-endian samples are used where they lie, without a copy.
@@ -204,15 +204,17 @@ fn decode_with_registry(image: &super::Image, ts: &dicom_encoding::TransferSynta
     let decode = || {
         let decoded = obj.decode_pixel_data().map_err(|e| DicomError::Decode(e.to_string()))?;
         Ok(Pixels {
-            rows: image.rows,
-            columns: image.columns,
-            samples_per_pixel: decoded.samples_per_pixel(),
-            bits_allocated: decoded.bits_allocated(),
-            bits_stored: decoded.bits_stored(),
-            high_bit: decoded.high_bit(),
-            signed: image.signed,
-            photometric: decoded.photometric_interpretation().as_str().to_owned(),
-            planar_configuration: decoded.planar_configuration() as u16,
+            format: SampleFormat {
+                rows: image.rows,
+                columns: image.columns,
+                samples_per_pixel: decoded.samples_per_pixel(),
+                bits_allocated: decoded.bits_allocated(),
+                bits_stored: decoded.bits_stored(),
+                high_bit: decoded.high_bit(),
+                signed: image.signed,
+                photometric: decoded.photometric_interpretation().as_str().to_owned(),
+                planar_configuration: decoded.planar_configuration() as u16,
+            },
             data: decoded.into_data().into(),
             frame: 0,
         })

@@ -272,6 +272,7 @@ pub fn decode(image: &Image, stream: &[u8]) -> Result<Pixels, DicomError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::SampleFormat;
 
     fn segment(marker: u8, body: &[u8]) -> Vec<u8> {
         let mut s = vec![0xFF, marker];
@@ -315,15 +316,7 @@ mod tests {
     fn an_rgb_stream_is_told_it_holds_no_colour_transform() {
         let (stream, _) = decorated();
         let mut image = Image {
-            rows: 8,
-            columns: 8,
-            samples_per_pixel: 3,
-            bits_allocated: 8,
-            bits_stored: 8,
-            high_bit: 7,
-            signed: false,
-            photometric: "RGB".into(),
-            planar_configuration: 0,
+            format: SampleFormat::colour(8, 8, "RGB"),
             frames: 1,
         };
         let declared = as_declared(&image, stream.clone());

@@ -80,20 +80,13 @@ fn embedded_bit(image: &Image, bit_position: u16, native: bool) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::SampleFormat;
     use crate::render::packed_bit;
     use dicom_core::{DataElement, PrimitiveValue, VR};
 
     fn ct_image() -> Image {
         Image {
-            rows: 4,
-            columns: 4,
-            samples_per_pixel: 1,
-            bits_allocated: 16,
-            bits_stored: 12,
-            high_bit: 11,
-            signed: false,
-            photometric: "MONOCHROME2".into(),
-            planar_configuration: 0,
+            format: SampleFormat::grey(4, 4, 16, 12, false),
             frames: 1,
         }
     }
@@ -157,9 +150,9 @@ mod tests {
         assert_eq!(planes(&obj, &ct_image(), false), vec![], "compressed");
         assert_eq!(planes(&header(0x6000, None, 11), &ct_image(), true), vec![], "inside Bits Stored");
         assert_eq!(planes(&header(0x6000, None, 20), &ct_image(), true)[0].bits, OverlayBits::Embedded(15));
-        let eight = Image { bits_allocated: 8, bits_stored: 7, high_bit: 6, ..ct_image() };
+        let eight = Image { format: SampleFormat { bits_allocated: 8, bits_stored: 7, high_bit: 6, ..ct_image().format }, ..ct_image() };
         assert_eq!(planes(&header(0x6000, None, 7), &eight, true), vec![]);
-        let small = Image { rows: 2, ..ct_image() };
+        let small = Image { format: SampleFormat { rows: 2, ..ct_image().format }, ..ct_image() };
         assert_eq!(planes(&obj, &small, true), vec![], "more bits than samples");
     }
 

@@ -9,15 +9,17 @@ mod overlay;
 mod window;
 
 pub use model::{Lut, Overlay, OverlayBits, OverlayKind, Palette, Presentation, packed_bit};
+
 pub use window::{VoiFunction, Window};
 
 use fast_image_resize::images::Image as FirImage;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
 
-/// One decoded frame: samples in little-endian order, as dicom-pixeldata hands them out.
-#[derive(Debug, Clone)]
-pub struct Pixels {
+/// How a frame's samples are laid out: what an object's image description and each of its
+/// decoded frames share.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleFormat {
     /// Rows.
     pub rows: u16,
     /// Columns.
@@ -32,14 +34,58 @@ pub struct Pixels {
     pub high_bit: u16,
     /// Two's complement samples.
     pub signed: bool,
-    /// Photometric Interpretation of `data` (after any decoder colour conversion).
+    /// Photometric Interpretation, e.g. `MONOCHROME2` (of a decoded frame: after any decoder
+    /// colour conversion).
     pub photometric: String,
     /// 0 interleaved, 1 planar.
     pub planar_configuration: u16,
+}
+
+impl SampleFormat {
+    /// One grey sample a pixel (MONOCHROME2), `bits_stored` of `bits_allocated` from bit 0.
+    pub fn grey(rows: u16, columns: u16, bits_allocated: u16, bits_stored: u16, signed: bool) -> Self {
+        SampleFormat {
+            rows,
+            columns,
+            samples_per_pixel: 1,
+            bits_allocated,
+            bits_stored,
+            high_bit: bits_stored - 1,
+            signed,
+            photometric: "MONOCHROME2".into(),
+            planar_configuration: 0,
+        }
+    }
+
+    /// Three 8-bit samples a pixel, interleaved, in the colour model `photometric`.
+    pub fn colour(rows: u16, columns: u16, photometric: &str) -> Self {
+        SampleFormat { samples_per_pixel: 3, photometric: photometric.into(), ..Self::grey(rows, columns, 8, 8, false) }
+    }
+}
+
+/// One decoded frame: samples in little-endian order, as dicom-pixeldata hands them out.
+#[derive(Debug, Clone)]
+pub struct Pixels {
+    /// How the samples are laid out.
+    pub format: SampleFormat,
     /// The samples: for native frames, the very buffer the store read.
     pub data: bytes::Bytes,
     /// Which frame of its object this is, from 0: overlay planes may lie on some frames only.
     pub frame: u32,
+}
+
+// A frame is its samples in a format: reading `pixels.rows` means the format's rows.
+impl std::ops::Deref for Pixels {
+    type Target = SampleFormat;
+    fn deref(&self) -> &SampleFormat {
+        &self.format
+    }
+}
+
+impl std::ops::DerefMut for Pixels {
+    fn deref_mut(&mut self) -> &mut SampleFormat {
+        &mut self.format
+    }
 }
 
 /// An 8-bit picture, grey or RGB, row-major.

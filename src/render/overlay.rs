@@ -53,6 +53,7 @@ fn paint(picture: &mut Picture, plane: &Overlay, set: impl Fn(usize) -> bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::SampleFormat;
     use crate::render::OverlayKind;
 
     fn plane(rows: u16, columns: u16, origin: [i16; 2], bits: OverlayBits) -> Overlay {
@@ -70,15 +71,7 @@ mod tests {
 
     fn frame(rows: u16, columns: u16, words: Vec<u16>) -> Pixels {
         Pixels {
-            rows,
-            columns,
-            samples_per_pixel: 1,
-            bits_allocated: 16,
-            bits_stored: 12,
-            high_bit: 11,
-            signed: false,
-            photometric: "MONOCHROME2".into(),
-            planar_configuration: 0,
+            format: SampleFormat::grey(rows, columns, 16, 12, false),
             data: words.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>().into(),
             frame: 0,
         }

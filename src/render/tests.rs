@@ -1,17 +1,19 @@
 use super::*;
-use crate::render::{Palette, Presentation};
+use crate::render::{Palette, Presentation, SampleFormat};
 
 fn grey16(values: &[u16], signed: bool, bits_stored: u16, photometric: &str) -> Pixels {
     Pixels {
-        rows: 1,
-        columns: values.len() as u16,
-        samples_per_pixel: 1,
-        bits_allocated: 16,
-        bits_stored,
-        high_bit: bits_stored - 1,
-        signed,
-        photometric: photometric.into(),
-        planar_configuration: 0,
+        format: SampleFormat {
+            rows: 1,
+            columns: values.len() as u16,
+            samples_per_pixel: 1,
+            bits_allocated: 16,
+            bits_stored,
+            high_bit: bits_stored - 1,
+            signed,
+            photometric: photometric.into(),
+            planar_configuration: 0,
+        },
         data: values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>().into(),
         frame: 0,
     }
@@ -75,19 +77,11 @@ fn without_a_window_the_frame_range_is_spanned() {
 #[test]
 fn eight_bit_rgb_planar_and_interleaved_agree() {
     let interleaved = Pixels {
-        rows: 1,
-        columns: 2,
-        samples_per_pixel: 3,
-        bits_allocated: 8,
-        bits_stored: 8,
-        high_bit: 7,
-        signed: false,
-        photometric: "RGB".into(),
-        planar_configuration: 0,
+        format: SampleFormat::colour(1, 2, "RGB"),
         data: vec![10, 20, 30, 40, 50, 60].into(),
         frame: 0,
     };
-    let planar = Pixels { planar_configuration: 1, data: vec![10, 40, 20, 50, 30, 60].into(), ..interleaved.clone() };
+    let planar = Pixels { format: SampleFormat { planar_configuration: 1, ..interleaved.format.clone() }, data: vec![10, 40, 20, 50, 30, 60].into(), ..interleaved.clone() };
     let p = pres(1.0, 0.0, vec![]);
     assert_eq!(render_default(&interleaved, &p), vec![10, 20, 30, 40, 50, 60]);
     assert_eq!(render_default(&planar, &p), vec![10, 20, 30, 40, 50, 60]);
@@ -96,15 +90,7 @@ fn eight_bit_rgb_planar_and_interleaved_agree() {
 #[test]
 fn ybr_full_and_422_convert_to_rgb() {
     let full = Pixels {
-        rows: 1,
-        columns: 2,
-        samples_per_pixel: 3,
-        bits_allocated: 8,
-        bits_stored: 8,
-        high_bit: 7,
-        signed: false,
-        photometric: "YBR_FULL".into(),
-        planar_configuration: 0,
+        format: SampleFormat::colour(1, 2, "YBR_FULL"),
         // Pure red in YCbCr full range is (76, 85, 255); grey 128 is (128, 128, 128).
         data: vec![76, 85, 255, 128, 128, 128].into(),
         frame: 0,
@@ -113,22 +99,24 @@ fn ybr_full_and_422_convert_to_rgb() {
     let out = render_default(&full, &p);
     assert!(out[0] >= 253 && out[1] <= 2 && out[2] <= 2, "{out:?}");
     assert_eq!(&out[3..], &[128, 128, 128]);
-    let sub = Pixels { photometric: "YBR_FULL_422".into(), data: vec![128, 200, 128, 128].into(), ..full };
+    let sub = Pixels { format: SampleFormat { photometric: "YBR_FULL_422".into(), ..full.format.clone() }, data: vec![128, 200, 128, 128].into(), ..full };
     assert_eq!(render_default(&sub, &p), vec![128, 128, 128, 200, 200, 200]);
 }
 
 #[test]
 fn palette_maps_stored_values() {
     let px = Pixels {
-        rows: 1,
-        columns: 3,
-        samples_per_pixel: 1,
-        bits_allocated: 8,
-        bits_stored: 8,
-        high_bit: 7,
-        signed: false,
-        photometric: "PALETTE COLOR".into(),
-        planar_configuration: 0,
+        format: SampleFormat {
+            rows: 1,
+            columns: 3,
+            samples_per_pixel: 1,
+            bits_allocated: 8,
+            bits_stored: 8,
+            high_bit: 7,
+            signed: false,
+            photometric: "PALETTE COLOR".into(),
+            planar_configuration: 0,
+        },
         data: vec![0, 1, 9].into(),
         frame: 0,
     };
@@ -139,7 +127,8 @@ fn palette_maps_stored_values() {
 
 #[test]
 fn viewport_fits_inside_keeping_aspect() {
-    let px = Pixels { rows: 100, columns: 200, ..grey16(&vec![7; 200 * 100], false, 16, "MONOCHROME2") };
+    let grey = grey16(&vec![7; 200 * 100], false, 16, "MONOCHROME2");
+    let px = Pixels { format: SampleFormat { rows: 100, columns: 200, ..grey.format.clone() }, ..grey };
     let params = RenderParams { viewport: Some((50, 50)), ..RenderParams::default() };
     let out = render(&px, &pres(1.0, 0.0, vec![]), &params).unwrap();
     assert_eq!((out.width, out.height), (50, 25));
@@ -160,7 +149,8 @@ fn overlays_are_drawn_only_when_asked_after_the_window_and_before_the_viewport()
     use crate::render::{Overlay, OverlayBits, OverlayKind};
     // A 4×2 image with its left half set in a plane: windowed to 0, overlaid white, then
     // shrunk to 2×1, where the left pixel stays white.
-    let px = Pixels { rows: 2, columns: 4, ..grey16(&[0; 8], false, 12, "MONOCHROME2") };
+    let grey = grey16(&[0; 8], false, 12, "MONOCHROME2");
+    let px = Pixels { format: SampleFormat { rows: 2, columns: 4, ..grey.format.clone() }, ..grey };
     let plane = Overlay {
         group: 0x6000,
         rows: 2,

@@ -20,7 +20,7 @@ use sha2::Digest;
 
 use super::browser::{browser, screenshot_path, until as viewer_until};
 use super::dicomweb_browser::{OHIF_CONFIG, encode, ohif_dist, ohif_open, ohif_until, static_server, static_server_with};
-use super::ingest::{contains, dicomdir, every_file, zip_of};
+use super::ingest::{contains, every_file};
 use super::nginxproc::{free_port, start_nginx};
 use super::s3server::{ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
 use super::support::*;
@@ -177,17 +177,6 @@ async fn healthy(port: u16) {
     }
 }
 
-/// A CD export of one CT series: the slices (each naming the patient) beside a DICOMDIR and a
-/// readme, as a hospital burns it.
-fn cd_export() -> Vec<u8> {
-    let slices: Vec<Vec<u8>> = (0..SLICES).map(|i| sample::to_bytes(sample::ct_slice(i, SLICES, 128)).unwrap()).collect();
-    let dir = dicomdir(PLANTED[0]);
-    let readme = format!("Images of {}, born {}", PLANTED[0], PLANTED[2]).into_bytes();
-    let names: Vec<String> = (0..SLICES).map(|i| format!("DICOM/ST000001/SE000001/IM{:06}", i + 1)).collect();
-    let mut entries: Vec<(&str, &[u8])> = vec![("DICOMDIR", &dir[..]), ("README.TXT", &readme[..])];
-    entries.extend(names.iter().map(String::as_str).zip(slices.iter().map(Vec::as_slice)));
-    zip_of(&entries)
-}
 
 async fn page_text(client: &fantoccini::Client) -> String {
     client.execute("return document.body.innerText", vec![]).await.unwrap().as_str().unwrap_or_default().to_owned()
@@ -247,7 +236,7 @@ async fn the_reference_deployment_uploads_views_rotates_and_restarts_without_a_f
 
     // 1. A CD export through the upload route, with the guide's script: the slices in, the
     //    DICOMDIR and readme left out.
-    std::fs::write(d.join("export.zip"), cd_export()).unwrap();
+    std::fs::write(d.join("export.zip"), super::ingest_browser::ct_export(SLICES, 128)).unwrap();
     let answer = shell(d, &script("upload.sh"), &[&base, "uploads", "export.zip"], &keys_env);
     let manifest: Manifest = serde_json::from_str(&answer).unwrap();
     assert_eq!((manifest.totals.written, manifest.totals.skipped, manifest.totals.failed), (SLICES as u64, 2, 0), "{manifest:#?}");

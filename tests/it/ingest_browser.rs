@@ -20,13 +20,13 @@ const SIZE: u16 = 128;
 
 /// A CD export of one CT series as a hospital burns it: the slices (each naming the patient)
 /// under DICOM/, numbered in the exporter's order, beside a DICOMDIR and the viewer's readme.
-fn ct_export() -> Vec<u8> {
-    let slices: Vec<Vec<u8>> = (0..SLICES).map(|i| sample::to_bytes(sample::ct_slice(i, SLICES, SIZE)).unwrap()).collect();
+pub(super) fn ct_export(slices: usize, size: u16) -> Vec<u8> {
+    let files: Vec<Vec<u8>> = (0..slices).map(|i| sample::to_bytes(sample::ct_slice(i, slices, size)).unwrap()).collect();
     let dir = dicomdir(PLANTED[0]);
     let readme = format!("Images of {}, born {}", PLANTED[0], PLANTED[2]).into_bytes();
-    let names: Vec<String> = (0..SLICES).map(|i| format!("DICOM/ST000001/SE000001/IM{:06}", i + 1)).collect();
+    let names: Vec<String> = (0..slices).map(|i| format!("DICOM/ST000001/SE000001/IM{:06}", i + 1)).collect();
     let mut entries: Vec<(&str, &[u8])> = vec![("DICOMDIR", &dir[..]), ("README.TXT", &readme[..])];
-    entries.extend(names.iter().map(String::as_str).zip(slices.iter().map(Vec::as_slice)));
+    entries.extend(names.iter().map(String::as_str).zip(files.iter().map(Vec::as_slice)));
     zip_of(&entries)
 }
 
@@ -61,7 +61,7 @@ async fn an_uploaded_cd_export_opens_in_the_viewer_dwv_and_ohif() {
 
     // Uploaded as it came off the CD: every slice in, the DICOMDIR and readme left out.
     let upload = server.keys.sign_for(Purpose::Upload, &key("uploads"), now() + 600);
-    let answer = request_with_body("POST", &format!("{}/v1/{upload}/uploads/-/upload", server.base()), ct_export()).await;
+    let answer = request_with_body("POST", &format!("{}/v1/{upload}/uploads/-/upload", server.base()), ct_export(SLICES, SIZE)).await;
     assert_eq!(answer.status, 200, "{}", String::from_utf8_lossy(&answer.body));
     let manifest: Manifest = serde_json::from_slice(&answer.body).unwrap();
     assert_eq!((manifest.totals.written, manifest.totals.skipped, manifest.totals.failed), (SLICES as u64, 2, 0), "{manifest:#?}");
