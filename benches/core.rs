@@ -41,10 +41,7 @@ fn index_parse(c: &mut Criterion) {
 /// The stored frame's description, and the same frame decoded.
 fn ct_frame() -> (Image, Pixels, Presentation) {
     let file = ct_file(512);
-    let image = Image {
-        format: SampleFormat::grey(512, 512, 16, 12, false),
-        frames: 1,
-    };
+    let image = Image { format: SampleFormat::grey(512, 512, 16, 12, false), frames: 1 };
     let pixels = image.frame(file[file.len() - 512 * 512 * 2..].to_vec());
     let presentation = Presentation {
         rescale_slope: 1.0,

@@ -83,10 +83,8 @@ fn orthanc(dir: &std::path::Path) -> Orthanc {
 
 impl Orthanc {
     fn upload(&self, file: &std::path::Path) -> String {
-        let out = Command::new("curl")
-            .args(["-s", "-X", "POST", "--data-binary", &format!("@{}", file.display()), &format!("http://127.0.0.1:{}/instances", self.port)])
-            .output()
-            .unwrap();
+        let out =
+            Command::new("curl").args(["-s", "-X", "POST", "--data-binary", &format!("@{}", file.display()), &format!("http://127.0.0.1:{}/instances", self.port)]).output().unwrap();
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("Orthanc answers JSON");
         json["ID"].as_str().expect("an instance ID").to_owned()
     }

@@ -64,9 +64,8 @@ async fn main() {
     let pid = server.id();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     // A token per top folder, as a portal would hand out per study.
-    let tokens: Arc<BTreeMap<&str, String>> = Arc::new(
-        ["ct", "xa", "img"].iter().map(|s| (*s, Keyring::parse(KEYS).unwrap().sign(&ObjectKey::parse_plain(s).unwrap(), now + 3600))).collect(),
-    );
+    let tokens: Arc<BTreeMap<&str, String>> =
+        Arc::new(["ct", "xa", "img"].iter().map(|s| (*s, Keyring::parse(KEYS).unwrap().sign(&ObjectKey::parse_plain(s).unwrap(), now + 3600))).collect());
     let base = Arc::new(format!("http://127.0.0.1:{port}"));
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(CONNECTIONS).build_http();
     let next = Arc::new(AtomicUsize::new(0));
@@ -84,7 +83,11 @@ async fn main() {
                 if i >= REQUESTS {
                     break;
                 }
-                let folder = match i % 10 { 5 | 6 => "xa", 7 | 8 => "img", _ => "ct" };
+                let folder = match i % 10 {
+                    5 | 6 => "xa",
+                    7 | 8 => "img",
+                    _ => "ct",
+                };
                 let (url, range) = request(i, &base, &tokens[folder]);
                 let mut req = hyper::Request::get(url);
                 if let Some(range) = range {
@@ -136,7 +139,13 @@ async fn main() {
     latencies.sort_unstable();
     let pct = |p: f64| f64::from(latencies[((latencies.len() - 1) as f64 * p) as usize]) / 1000.0;
     let bad_5xx: usize = statuses.iter().filter(|(s, _)| **s >= 500 && **s != 503 || **s == 0).map(|(_, n)| n).sum();
-    println!("requests: {REQUESTS} from {CONNECTIONS} connections in {secs:.1} s: {:.0} req/s; p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms", REQUESTS as f64 / secs, pct(0.5), pct(0.99), pct(1.0));
+    println!(
+        "requests: {REQUESTS} from {CONNECTIONS} connections in {secs:.1} s: {:.0} req/s; p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms",
+        REQUESTS as f64 / secs,
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
     println!("statuses: {statuses:?}; 5xx other than 503 (and transport errors): {bad_5xx}");
     println!("server RSS (MiB) after N requests: {}", rss_curve.iter().map(|(n, r)| format!("{n}: {r}")).collect::<Vec<_>>().join(", "));
 }

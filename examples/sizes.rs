@@ -294,11 +294,33 @@ fn make(root: &Path) -> Vec<Row> {
 
     // Radiography: a chest PA and lateral.
     let ok = (1..=2).all(|i| {
-        let image = Image { sop_class: uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION, modality: "DX", study: 1, series: 1, instance: i, rows: 3000, cols: 3000, frames: 1, bits_allocated: 16, bits_stored: 14, rgb: false, extra: vec![el(tags::WINDOW_CENTER, VR::DS, "8192"), el(tags::WINDOW_WIDTH, VR::DS, "16384")] };
+        let image = Image {
+            sop_class: uids::DIGITAL_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
+            modality: "DX",
+            study: 1,
+            series: 1,
+            instance: i,
+            rows: 3000,
+            cols: 3000,
+            frames: 1,
+            bits_allocated: 16,
+            bits_stored: 14,
+            rgb: false,
+            extra: vec![el(tags::WINDOW_CENTER, VR::DS, "8192"), el(tags::WINDOW_WIDTH, VR::DS, "16384")],
+        };
         store(root, &format!("dx/study/view{i}.dcm"), radiograph(&mut noise, image, 16383.0), Stored::JpegLossless)
     });
     if ok {
-        rows.push(Row { name: "CR/DX radiograph", typical: "2 views (chest PA and lateral), 3000×3000, 14 bits", stored: Stored::JpegLossless, instances: 2, frames: 2, scope: "dx/study".into(), scale: 1.0, made: String::new() });
+        rows.push(Row {
+            name: "CR/DX radiograph",
+            typical: "2 views (chest PA and lateral), 3000×3000, 14 bits",
+            stored: Stored::JpegLossless,
+            instances: 2,
+            frames: 2,
+            scope: "dx/study".into(),
+            scale: 1.0,
+            made: String::new(),
+        });
     }
 
     // CT: one thin-slice series.
@@ -306,7 +328,16 @@ fn make(root: &Path) -> Vec<Row> {
     for i in 0..CT_SLICES {
         store(root, &format!("ct/series/{:04}.dcm", i + 1), ct_slice(&mut noise, 2, 1, i, CT_SLICES, 512, "CT"), Stored::Native);
     }
-    rows.push(Row { name: "CT series", typical: "300 slices of 512×512, 12 bits in 16 (1 mm, chest–abdomen)", stored: Stored::Native, instances: CT_SLICES as u64, frames: CT_SLICES as u64, scope: "ct/series".into(), scale: 1.0, made: String::new() });
+    rows.push(Row {
+        name: "CT series",
+        typical: "300 slices of 512×512, 12 bits in 16 (1 mm, chest–abdomen)",
+        stored: Stored::Native,
+        instances: CT_SLICES as u64,
+        frames: CT_SLICES as u64,
+        scope: "ct/series".into(),
+        scale: 1.0,
+        made: String::new(),
+    });
 
     // MR: a brain study of several series.
     let series: [(u64, usize, u16); 6] = [(1, 3, 256), (2, 24, 256), (3, 24, 256), (4, 24, 256), (5, 60, 256), (6, 176, 256)];
@@ -317,11 +348,33 @@ fn make(root: &Path) -> Vec<Row> {
         }
         instances += slices as u64;
     }
-    rows.push(Row { name: "MR study", typical: "6 series, 311 images of 256×256, 12 bits in 16 (brain: localiser, 3 × 24 axial, 60 diffusion, 176 3D T1)", stored: Stored::Native, instances, frames: instances, scope: "mr/study".into(), scale: 1.0, made: String::new() });
+    rows.push(Row {
+        name: "MR study",
+        typical: "6 series, 311 images of 256×256, 12 bits in 16 (brain: localiser, 3 × 24 axial, 60 diffusion, 176 3D T1)",
+        stored: Stored::Native,
+        instances,
+        frames: instances,
+        scope: "mr/study".into(),
+        scale: 1.0,
+        made: String::new(),
+    });
 
     // Ultrasound: one cine clip, RGB.
     const US_FRAMES: u32 = 90;
-    let image = Image { sop_class: uids::ULTRASOUND_MULTI_FRAME_IMAGE_STORAGE, modality: "US", study: 4, series: 1, instance: 1, rows: 480, cols: 640, frames: US_FRAMES, bits_allocated: 8, bits_stored: 8, rgb: true, extra: vec![el(tags::FRAME_TIME, VR::DS, "33.3")] };
+    let image = Image {
+        sop_class: uids::ULTRASOUND_MULTI_FRAME_IMAGE_STORAGE,
+        modality: "US",
+        study: 4,
+        series: 1,
+        instance: 1,
+        rows: 480,
+        cols: 640,
+        frames: US_FRAMES,
+        bits_allocated: 8,
+        bits_stored: 8,
+        rgb: true,
+        extra: vec![el(tags::FRAME_TIME, VR::DS, "33.3")],
+    };
     let obj = image.object(|f, r, c| {
         // A sector of speckle that moves a little each frame; black outside it.
         let (x, y) = (f64::from(c) - 320.0, f64::from(r) + 40.0);
@@ -335,30 +388,96 @@ fn make(root: &Path) -> Vec<Row> {
         [v, v, v]
     });
     if store(root, "us/clip.dcm", obj, Stored::JpegBaseline) {
-        rows.push(Row { name: "Ultrasound cine", typical: "one clip: 90 frames (3 s at 30 fps) of 640×480 RGB; an echo study holds 50–100 clips", stored: Stored::JpegBaseline, instances: 1, frames: u64::from(US_FRAMES), scope: "us/clip.dcm".into(), scale: 1.0, made: String::new() });
+        rows.push(Row {
+            name: "Ultrasound cine",
+            typical: "one clip: 90 frames (3 s at 30 fps) of 640×480 RGB; an echo study holds 50–100 clips",
+            stored: Stored::JpegBaseline,
+            instances: 1,
+            frames: u64::from(US_FRAMES),
+            scope: "us/clip.dcm".into(),
+            scale: 1.0,
+            made: String::new(),
+        });
     }
 
     // Mammography: four views.
     let ok = (1..=4).all(|i| {
-        let image = Image { sop_class: uids::DIGITAL_MAMMOGRAPHY_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION, modality: "MG", study: 5, series: 1, instance: i, rows: 4096, cols: 3328, frames: 1, bits_allocated: 16, bits_stored: 12, rgb: false, extra: vec![el(tags::WINDOW_CENTER, VR::DS, "2048"), el(tags::WINDOW_WIDTH, VR::DS, "4096")] };
+        let image = Image {
+            sop_class: uids::DIGITAL_MAMMOGRAPHY_X_RAY_IMAGE_STORAGE_FOR_PRESENTATION,
+            modality: "MG",
+            study: 5,
+            series: 1,
+            instance: i,
+            rows: 4096,
+            cols: 3328,
+            frames: 1,
+            bits_allocated: 16,
+            bits_stored: 12,
+            rgb: false,
+            extra: vec![el(tags::WINDOW_CENTER, VR::DS, "2048"), el(tags::WINDOW_WIDTH, VR::DS, "4096")],
+        };
         store(root, &format!("mg/study/view{i}.dcm"), breast(&mut noise, image), Stored::J2kLossless)
     });
     if ok {
-        rows.push(Row { name: "Mammography", typical: "4 views (CC and MLO of each side), 3328×4096, 12 bits in 16", stored: Stored::J2kLossless, instances: 4, frames: 4, scope: "mg/study".into(), scale: 1.0, made: String::new() });
+        rows.push(Row {
+            name: "Mammography",
+            typical: "4 views (CC and MLO of each side), 3328×4096, 12 bits in 16",
+            stored: Stored::J2kLossless,
+            instances: 4,
+            frames: 4,
+            scope: "mg/study".into(),
+            scale: 1.0,
+            made: String::new(),
+        });
     }
 
     // Tomosynthesis: one view made in part, scaled to 4 views of 60 slices.
     const DBT_MADE: u32 = 6;
     const DBT_SLICES: u32 = 60;
-    let image = Image { sop_class: uids::BREAST_TOMOSYNTHESIS_IMAGE_STORAGE, modality: "MG", study: 6, series: 1, instance: 1, rows: 2457, cols: 1996, frames: DBT_MADE, bits_allocated: 16, bits_stored: 10, rgb: false, extra: vec![el(tags::WINDOW_CENTER, VR::DS, "512"), el(tags::WINDOW_WIDTH, VR::DS, "1024")] };
+    let image = Image {
+        sop_class: uids::BREAST_TOMOSYNTHESIS_IMAGE_STORAGE,
+        modality: "MG",
+        study: 6,
+        series: 1,
+        instance: 1,
+        rows: 2457,
+        cols: 1996,
+        frames: DBT_MADE,
+        bits_allocated: 16,
+        bits_stored: 10,
+        rgb: false,
+        extra: vec![el(tags::WINDOW_CENTER, VR::DS, "512"), el(tags::WINDOW_WIDTH, VR::DS, "1024")],
+    };
     if store(root, "dbt/view1.dcm", breast(&mut noise, image), Stored::J2kLossless) {
         let scale = f64::from(4 * DBT_SLICES) / f64::from(DBT_MADE);
-        rows.push(Row { name: "Breast tomosynthesis", typical: "4 views × 60 slices of 1996×2457, 10 bits in 16, one multi-frame object a view", stored: Stored::J2kLossless, instances: 4, frames: u64::from(4 * DBT_SLICES), scope: "dbt/view1.dcm".into(), scale, made: format!("one view of {DBT_MADE} slices made, × {scale:.0}") });
+        rows.push(Row {
+            name: "Breast tomosynthesis",
+            typical: "4 views × 60 slices of 1996×2457, 10 bits in 16, one multi-frame object a view",
+            stored: Stored::J2kLossless,
+            instances: 4,
+            frames: u64::from(4 * DBT_SLICES),
+            scope: "dbt/view1.dcm".into(),
+            scale,
+            made: format!("one view of {DBT_MADE} slices made, × {scale:.0}"),
+        });
     }
 
     // Angiography: one run.
     const XA_FRAMES: u32 = 90;
-    let image = Image { sop_class: uids::X_RAY_ANGIOGRAPHIC_IMAGE_STORAGE, modality: "XA", study: 7, series: 1, instance: 1, rows: 512, cols: 512, frames: XA_FRAMES, bits_allocated: 8, bits_stored: 8, rgb: false, extra: vec![el(tags::FRAME_TIME, VR::DS, "66.7")] };
+    let image = Image {
+        sop_class: uids::X_RAY_ANGIOGRAPHIC_IMAGE_STORAGE,
+        modality: "XA",
+        study: 7,
+        series: 1,
+        instance: 1,
+        rows: 512,
+        cols: 512,
+        frames: XA_FRAMES,
+        bits_allocated: 8,
+        bits_stored: 8,
+        rgb: false,
+        extra: vec![el(tags::FRAME_TIME, VR::DS, "66.7")],
+    };
     let obj = image.object(|f, r, c| {
         // A bright field with a dark vessel tree that fills with contrast over the run.
         let (x, y) = (f64::from(c) / 512.0, f64::from(r) / 512.0);
@@ -367,26 +486,63 @@ fn make(root: &Path) -> Vec<Row> {
         [v.clamp(0.0, 255.0) as u16, 0, 0]
     });
     if store(root, "xa/run.dcm", obj, Stored::JpegLossless) {
-        rows.push(Row { name: "XA run", typical: "one run: 90 frames (6 s at 15 fps) of 512×512, 8 bits; a cardiac study holds 10–20 runs", stored: Stored::JpegLossless, instances: 1, frames: u64::from(XA_FRAMES), scope: "xa/run.dcm".into(), scale: 1.0, made: String::new() });
+        rows.push(Row {
+            name: "XA run",
+            typical: "one run: 90 frames (6 s at 15 fps) of 512×512, 8 bits; a cardiac study holds 10–20 runs",
+            stored: Stored::JpegLossless,
+            instances: 1,
+            frames: u64::from(XA_FRAMES),
+            scope: "xa/run.dcm".into(),
+            scale: 1.0,
+            made: String::new(),
+        });
     }
 
     // Whole-slide image: a piece of the base level's tiles, scaled to a full pyramid.
     const TILES_MADE: u32 = 64;
     // 80,000 × 60,000 pixels at 40× in 256² tiles is 313 × 235 tiles; the levels above add a third.
     const TILES: u64 = 313 * 235 * 4 / 3;
-    let image = Image { sop_class: uids::VL_WHOLE_SLIDE_MICROSCOPY_IMAGE_STORAGE, modality: "SM", study: 8, series: 1, instance: 1, rows: 256, cols: 256, frames: TILES_MADE, bits_allocated: 8, bits_stored: 8, rgb: true, extra: vec![el(tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY\\VOLUME\\NONE")] };
+    let image = Image {
+        sop_class: uids::VL_WHOLE_SLIDE_MICROSCOPY_IMAGE_STORAGE,
+        modality: "SM",
+        study: 8,
+        series: 1,
+        instance: 1,
+        rows: 256,
+        cols: 256,
+        frames: TILES_MADE,
+        bits_allocated: 8,
+        bits_stored: 8,
+        rgb: true,
+        extra: vec![el(tags::IMAGE_TYPE, VR::CS, "ORIGINAL\\PRIMARY\\VOLUME\\NONE")],
+    };
     let obj = image.object(|f, r, c| {
         // Pink tissue with purple nuclei and white gaps.
         let (x, y) = (f64::from(c) + 256.0 * f64::from(f % 8), f64::from(r) + 256.0 * f64::from(f / 8));
         let cell = ((x * 0.11).sin() * (y * 0.13).cos() + (x * 0.031 + y * 0.017).sin()) > 0.9;
         let gap = ((x * 0.004).sin() + (y * 0.005).cos()) > 1.5;
         let n = 12.0 * noise.next();
-        let [r, g, b] = if gap { [240.0, 240.0, 242.0] } else if cell { [110.0, 60.0, 150.0] } else { [225.0, 150.0, 190.0] };
+        let [r, g, b] = if gap {
+            [240.0, 240.0, 242.0]
+        } else if cell {
+            [110.0, 60.0, 150.0]
+        } else {
+            [225.0, 150.0, 190.0]
+        };
         [(r + n).clamp(0.0, 255.0) as u16, (g + n).clamp(0.0, 255.0) as u16, (b + n).clamp(0.0, 255.0) as u16]
     });
     if store(root, "wsi/slide.dcm", obj, Stored::JpegBaseline) {
         let scale = TILES as f64 / f64::from(TILES_MADE);
-        rows.push(Row { name: "Whole-slide image", typical: "one slide at 40×: 80,000×60,000 RGB in 256×256 tiles, a pyramid of 98,000 tiles", stored: Stored::JpegBaseline, instances: 1, frames: TILES, scope: "wsi/slide.dcm".into(), scale, made: format!("{TILES_MADE} tiles made, × {scale:.0}") });
+        rows.push(Row {
+            name: "Whole-slide image",
+            typical: "one slide at 40×: 80,000×60,000 RGB in 256×256 tiles, a pyramid of 98,000 tiles",
+            stored: Stored::JpegBaseline,
+            instances: 1,
+            frames: TILES,
+            scope: "wsi/slide.dcm".into(),
+            scale,
+            made: format!("{TILES_MADE} tiles made, × {scale:.0}"),
+        });
     }
     rows
 }
@@ -568,7 +724,13 @@ async fn calibration(dir: &Path) -> Option<String> {
 
 fn mb(n: u64) -> String {
     let m = n as f64 / 1e6;
-    if m >= 100.0 { format!("{m:.0} MB") } else if m >= 1.0 { format!("{m:.1} MB") } else { format!("{:.0} kB", n as f64 / 1e3) }
+    if m >= 100.0 {
+        format!("{m:.0} MB")
+    } else if m >= 1.0 {
+        format!("{m:.1} MB")
+    } else {
+        format!("{:.0} kB", n as f64 / 1e3)
+    }
 }
 
 #[tokio::main]
@@ -605,11 +767,8 @@ async fn main() {
             m.viewport.as_deref().map_or("full size".to_owned(), |v| format!("viewport={v}")),
         ));
         // Nobody pages through a slide's every tile: a slide viewer asks for the ones in view.
-        let through = if row.frames > 10_000 {
-            "— (not paged through)".to_owned()
-        } else {
-            format!("{}, {}", m.first_requests + m.scroll_requests, mb(m.first_download + m.scroll_download))
-        };
+        let through =
+            if row.frames > 10_000 { "— (not paged through)".to_owned() } else { format!("{}, {}", m.first_requests + m.scroll_requests, mb(m.first_download + m.scroll_download)) };
         costs.push_str(&format!("| {} | {:.3} GB-month | {}, {} | {through} |\n", row.name, m.stored as f64 / 1e9, m.first_requests, mb(m.first_download)));
     }
     if let Some(line) = calibration(dir.path()).await {

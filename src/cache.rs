@@ -161,10 +161,7 @@ impl Caches {
     /// Empty caches bounded by `sizes`.
     pub fn new(sizes: CacheSizes) -> Self {
         Caches {
-            indexes: Cache::builder()
-                .max_capacity(sizes.index_bytes)
-                .weigher(|_, index: &Arc<Index>| index.weight())
-                .build(),
+            indexes: Cache::builder().max_capacity(sizes.index_bytes).weigher(|_, index: &Arc<Index>| index.weight()).build(),
             frames: Cache::builder()
                 .max_capacity(sizes.frame_bytes)
                 .weigher(|k: &FrameKey, v: &Rendered| u32::try_from(v.body.len() + k.object.key.as_str().len() + 128).unwrap_or(u32::MAX))
@@ -175,10 +172,7 @@ impl Caches {
                 .max_capacity(sizes.index_bytes)
                 .weigher(|k: &(ObjectId, String), d: &Arc<Deidentified>| object_weight(&k.0).saturating_add(u32::try_from(d.header.len() + k.1.len()).unwrap_or(u32::MAX)))
                 .build(),
-            stacks: Cache::builder()
-                .max_capacity(sizes.index_bytes)
-                .weigher(|k: &String, body: &Bytes| u32::try_from(k.len() + body.len()).unwrap_or(u32::MAX))
-                .build(),
+            stacks: Cache::builder().max_capacity(sizes.index_bytes).weigher(|k: &String, body: &Bytes| u32::try_from(k.len() + body.len()).unwrap_or(u32::MAX)).build(),
         }
     }
 

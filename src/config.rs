@@ -240,11 +240,7 @@ impl Tuning {
             render_queue: self.render_queue.unwrap_or(threads * 16),
             render_memory: self.render_memory_mb.max(1) << 20,
             revalidate_after: Duration::from_secs(self.revalidate_after),
-            limits: Limits {
-                max_header_bytes: self.max_header_mb.max(1) << 20,
-                max_frame_pixels: self.max_frame_megapixels.max(1) << 20,
-                ..defaults.limits
-            },
+            limits: Limits { max_header_bytes: self.max_header_mb.max(1) << 20, max_frame_pixels: self.max_frame_megapixels.max(1) << 20, ..defaults.limits },
             max_age: self.max_age,
             server: ServerSettings {
                 max_connections: self.max_connections.max(1),
@@ -268,11 +264,7 @@ impl Tuning {
                 concurrent: self.max_concurrent_uploads.max(1),
                 min_rate: self.min_upload_kib_per_s << 10,
                 options: crate::ingest::Options {
-                    limits: crate::ingest::Limits {
-                        max_header_bytes: self.max_header_mb.max(1) << 20,
-                        max_unpacked_bytes: self.max_unpacked_gb.max(1) << 30,
-                        ..Default::default()
-                    },
+                    limits: crate::ingest::Limits { max_header_bytes: self.max_header_mb.max(1) << 20, max_unpacked_bytes: self.max_unpacked_gb.max(1) << 30, ..Default::default() },
                     ..self.deid.options()
                 },
                 ..crate::http::UploadSettings::default()
@@ -307,18 +299,12 @@ fn frame_ancestors(given: &[String], cors_origins: &[String], errors: &mut Confi
 fn csp_source(text: &str) -> Result<&str, String> {
     let keyword = matches!(text, "'self'" | "'none'" | "*");
     let origin = !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:/*_".contains(&b));
-    if keyword || origin {
-        Ok(text)
-    } else {
-        Err(format!("frame ancestor {text:?} is not 'self', 'none', * or an origin"))
-    }
+    if keyword || origin { Ok(text) } else { Err(format!("frame ancestor {text:?} is not 'self', 'none', * or an origin")) }
 }
 
 fn pseudonym_key(text: &str) -> Result<Vec<u8>, String> {
     use base64::Engine;
-    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(text.trim().trim_end_matches('='))
-        .map_err(|_| "pseudonym key is not base64url".to_owned())?;
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim().trim_end_matches('=')).map_err(|_| "pseudonym key is not base64url".to_owned())?;
     if key.len() < crate::token::MIN_SECRET_BYTES {
         return Err(format!("pseudonym key is {} bytes, at least {} are needed", key.len(), crate::token::MIN_SECRET_BYTES));
     }

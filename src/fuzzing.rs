@@ -40,12 +40,10 @@ impl Store for Memory {
     }
 }
 
-static RUNTIME: LazyLock<tokio::runtime::Runtime> =
-    LazyLock::new(|| tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime builds"));
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime builds"));
 /// Deflated inputs are inflated on a pool, as the server does.
 static POOL: LazyLock<crate::pool::RenderPool> = LazyLock::new(|| crate::pool::RenderPool::new(1, 1, 64 << 20));
-static KEYS: LazyLock<Keyring> =
-    LazyLock::new(|| Keyring::parse("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").expect("a valid literal key"));
+static KEYS: LazyLock<Keyring> = LazyLock::new(|| Keyring::parse("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").expect("a valid literal key"));
 
 /// The index builder over `data` as a whole file, with the growing reads a request makes.
 pub fn index(data: &[u8]) -> Option<u32> {
@@ -145,12 +143,8 @@ fn frame_with(ts: &str, data: &[u8]) -> Result<usize, String> {
     } else {
         Layout::Native { offset: 0, frame_bytes: bytes.len() as u64, swap: Swap::of(ts.uid().ends_with(".2.2"), VR::OW, image.bits_allocated) }
     };
-    let presentation = Presentation {
-        rescale_slope: 1.0,
-        rescale_intercept: f64::from(*center) - 128.0,
-        overlays: fuzzed_overlays(rows, cols, center, width, rest),
-        ..Presentation::default()
-    };
+    let presentation =
+        Presentation { rescale_slope: 1.0, rescale_intercept: f64::from(*center) - 128.0, overlays: fuzzed_overlays(rows, cols, center, width, rest), ..Presentation::default() };
     let index = Index::from_parts(ts, image, presentation, layout, bytes.len() as u64);
     let window = Window::new(f64::from(*center) * 16.0 - 2048.0, f64::from(*width) * 8.0 + 1.0, VoiFunction::Linear);
     let pixels = decode_frame(&index, 0, &bytes::Bytes::copy_from_slice(&bytes)).map_err(|e| e.to_string())?;

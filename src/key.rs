@@ -28,9 +28,8 @@ pub enum KeyError {
 const MAX_KEY_BYTES: usize = 1024;
 
 /// Characters escaped when a segment is put back into a URL path.
-const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ').add(b'"').add(b'#').add(b'%').add(b'/').add(b'<').add(b'>').add(b'?')
-    .add(b'[').add(b'\\').add(b']').add(b'^').add(b'`').add(b'{').add(b'|').add(b'}');
+const SEGMENT: &AsciiSet =
+    &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'/').add(b'<').add(b'>').add(b'?').add(b'[').add(b'\\').add(b']').add(b'^').add(b'`').add(b'{').add(b'|').add(b'}');
 
 /// A storage key such as `ct/series1/img0001.dcm`, one or more validated segments.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -49,8 +48,7 @@ fn check_segment(segment: String) -> Result<String, KeyError> {
     if segment.is_empty() {
         return Err(KeyError::EmptySegment);
     }
-    let forbidden = matches!(segment.as_str(), "." | ".." | "-")
-        || segment.chars().any(|c| c == '/' || c == '\\' || c.is_control());
+    let forbidden = matches!(segment.as_str(), "." | ".." | "-") || segment.chars().any(|c| c == '/' || c == '\\' || c.is_control());
     if forbidden {
         return Err(KeyError::Forbidden(segment));
     }
@@ -113,11 +111,7 @@ impl ObjectKey {
 
     /// The key percent-encoded for a URL path.
     pub fn to_url_path(&self) -> String {
-        self.segments
-            .iter()
-            .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
-            .collect::<Vec<_>>()
-            .join("/")
+        self.segments.iter().map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect::<Vec<_>>().join("/")
     }
 
     /// The file name (last segment).

@@ -47,11 +47,7 @@ pub fn cine_value(frame: u32, col: u32, row: u32, size: u32) -> u16 {
     let angle = f64::from(frame) * 0.35;
     let (cx, cy) = (0.5 + 0.25 * angle.cos(), 0.5 + 0.25 * angle.sin());
     let (x, y) = (f64::from(col) / f64::from(size), f64::from(row) / f64::from(size));
-    if (x - cx).powi(2) + (y - cy).powi(2) < 0.01 {
-        3600
-    } else {
-        ((x + y) * 700.0) as u16
-    }
+    if (x - cx).powi(2) + (y - cy).powi(2) < 0.01 { 3600 } else { ((x + y) * 700.0) as u16 }
 }
 
 /// Grey level of JPEG stack image `n` (1-based) at `(col, row)`: a bar that moves down the stack.
@@ -236,10 +232,7 @@ pub fn write_stack_image(n: u32, size: u16, path: &Path) -> io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    jpeg_encoder::Encoder::new_file(path, 90)
-        .map_err(io::Error::other)?
-        .encode(&pixels, size, size, jpeg_encoder::ColorType::Luma)
-        .map_err(io::Error::other)
+    jpeg_encoder::Encoder::new_file(path, 90).map_err(io::Error::other)?.encode(&pixels, size, size, jpeg_encoder::ColorType::Luma).map_err(io::Error::other)
 }
 
 /// The demo data set, as written.
@@ -311,5 +304,4 @@ impl Demo {
             ("JPEG stack, first image".into(), path(&stack_token, &self.stack[0], "")),
         ]
     }
-
 }

@@ -86,9 +86,7 @@ fn relative(base: &ObjectKey, key: &ObjectKey, rest: &str) -> String {
             None => format!("../../{}{rest}", ObjectKey::from_segments(vec![key.name().to_owned()]).map(|k| k.to_url_path()).unwrap_or_default()),
         };
     }
-    let tail = ObjectKey::from_segments(key.segments()[base.depth()..].to_vec())
-        .map(|k| k.to_url_path())
-        .unwrap_or_default();
+    let tail = ObjectKey::from_segments(key.segments()[base.depth()..].to_vec()).map(|k| k.to_url_path()).unwrap_or_default();
     format!("../{tail}{rest}")
 }
 
@@ -126,11 +124,7 @@ fn order(members: Vec<Member>) -> Vec<Member> {
     let by_position = singles.iter().all(|m| matches!(m, Member::Dicom { index, .. } if position(index, normal).is_some()));
     singles.sort_by(|a, b| {
         let (Member::Dicom { index: ia, .. }, Member::Dicom { index: ib, .. }) = (a, b) else { return Ordering::Equal };
-        let by_pos = if by_position {
-            position(ib, normal).partial_cmp(&position(ia, normal)).unwrap_or(Ordering::Equal)
-        } else {
-            Ordering::Equal
-        };
+        let by_pos = if by_position { position(ib, normal).partial_cmp(&position(ia, normal)).unwrap_or(Ordering::Equal) } else { Ordering::Equal };
         by_pos.then_with(|| match (ia.geometry().instance_number, ib.geometry().instance_number) {
             (Some(x), Some(y)) => x.cmp(&y),
             _ => Ordering::Equal,
@@ -164,9 +158,7 @@ pub fn manifest(base: &ObjectKey, mut members: Vec<Member>) -> Value {
             None => groups.push((key, vec![member])),
         }
     }
-    groups.sort_by(|(a, _), (b, _)| {
-        natord::compare(&a.folder, &b.folder).then(a.images.cmp(&b.images)).then(a.number.cmp(&b.number))
-    });
+    groups.sort_by(|(a, _), (b, _)| natord::compare(&a.folder, &b.folder).then(a.images.cmp(&b.images)).then(a.number.cmp(&b.number)));
     let mut entries = Vec::new();
     let mut series = Vec::new();
     for (key, group) in groups {
@@ -284,14 +276,12 @@ mod tests {
 
     #[test]
     fn series_are_the_folders_under_the_prefix_each_ordered_on_its_own() {
-        let members = ["study/b/img2.jpg", "study/a/img10.jpg", "study/b/img1.jpg", "study/a/img9.jpg", "study/top.png"]
-            .map(|k| Member::Image { key: key(k), width: 4, height: 3 });
+        let members = ["study/b/img2.jpg", "study/a/img10.jpg", "study/b/img1.jpg", "study/a/img9.jpg", "study/top.png"].map(|k| Member::Image { key: key(k), width: 4, height: 3 });
         let m = manifest(&key("study"), members.to_vec());
         let urls: Vec<&str> = m["entries"].as_array().unwrap().iter().map(|e| e["url"].as_str().unwrap()).collect();
         assert_eq!(urls, ["../top.png", "../a/img9.jpg", "../a/img10.jpg", "../b/img1.jpg", "../b/img2.jpg"]);
-        let series: Vec<(String, u64, u64)> = m["series"].as_array().unwrap().iter()
-            .map(|s| (s["folder"].as_str().unwrap().to_owned(), s["first"].as_u64().unwrap(), s["frames"].as_u64().unwrap()))
-            .collect();
+        let series: Vec<(String, u64, u64)> =
+            m["series"].as_array().unwrap().iter().map(|s| (s["folder"].as_str().unwrap().to_owned(), s["first"].as_u64().unwrap(), s["frames"].as_u64().unwrap())).collect();
         assert_eq!(series, [("".to_owned(), 0, 1), ("a".to_owned(), 1, 2), ("b".to_owned(), 3, 2)]);
         assert_eq!(m["series"][0]["dicom"], false);
     }

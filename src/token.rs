@@ -131,18 +131,13 @@ impl Grant {
 }
 
 fn valid_kid(kid: &str) -> bool {
-    !kid.is_empty()
-        && kid.len() <= MAX_KID_LEN
-        && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !kid.is_empty() && kid.len() <= MAX_KID_LEN && kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl Keyring {
     /// Reads a keys file: `KID:SECRET` per line, `#` comments and blank lines allowed.
     pub fn load(path: &Path) -> Result<Self, KeysError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeysError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| KeysError::Read { path: path.display().to_string(), source })?;
         Self::parse(&text)
     }
 
@@ -160,9 +155,7 @@ impl Keyring {
             if !valid_kid(kid) {
                 return Err(KeysError::BadKid { line, kid: kid.to_owned() });
             }
-            let secret = URL_SAFE_NO_PAD
-                .decode(secret.trim_end_matches('='))
-                .map_err(|_| KeysError::BadSecret { line })?;
+            let secret = URL_SAFE_NO_PAD.decode(secret.trim_end_matches('=')).map_err(|_| KeysError::BadSecret { line })?;
             if secret.len() < MIN_SECRET_BYTES {
                 return Err(KeysError::ShortSecret { line, len: secret.len() });
             }
@@ -222,9 +215,7 @@ impl Keyring {
         let signer = self.find(parsed.kid).ok_or(TokenError::UnknownKid)?;
         let scope = key.prefix(parsed.depth).ok_or(TokenError::OutOfScope)?;
         let sig = URL_SAFE_NO_PAD.decode(parsed.sig).map_err(|_| TokenError::Malformed)?;
-        mac(signer, parsed.exp, parsed.purpose, &scope)
-            .verify_slice(&sig)
-            .map_err(|_| TokenError::BadSignature)?;
+        mac(signer, parsed.exp, parsed.purpose, &scope).verify_slice(&sig).map_err(|_| TokenError::BadSignature)?;
         if parsed.purpose != purpose {
             return Err(TokenError::WrongPurpose);
         }
@@ -258,19 +249,14 @@ struct ParsedToken<'a> {
 impl<'a> ParsedToken<'a> {
     fn parse(token: &'a str) -> Result<Self, TokenError> {
         let mut parts = token.split('.');
-        let (Some(kid), Some(exp), Some(depth), Some(purpose), Some(sig), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(kid), Some(exp), Some(depth), Some(purpose), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) else {
             return Err(TokenError::Malformed);
         };
         if !valid_kid(kid) || sig.len() != 43 {
             return Err(TokenError::Malformed);
         }
         let expires = canonical_number(exp).ok_or(TokenError::Malformed)?;
-        let depth = canonical_number(depth)
-            .and_then(|d| usize::try_from(d).ok())
-            .filter(|d| (1..=MAX_DEPTH).contains(d))
-            .ok_or(TokenError::Malformed)?;
+        let depth = canonical_number(depth).and_then(|d| usize::try_from(d).ok()).filter(|d| (1..=MAX_DEPTH).contains(d)).ok_or(TokenError::Malformed)?;
         let purpose = Purpose::parse(purpose).ok_or(TokenError::Malformed)?;
         Ok(ParsedToken { kid, exp, expires, depth, purpose, sig })
     }
@@ -303,18 +289,9 @@ mod tests {
     fn readme_vectors() {
         // The README prints these; they were computed independently with Python's hmac module.
         let ring = ring();
-        assert_eq!(
-            ring.sign(&key("ct/series1"), 1_900_000_000),
-            "k1.1900000000.2.view.GB8-5OatB1w_S5bWjLxbE1hSHG383AJxK0tf16g1gUI"
-        );
-        assert_eq!(
-            ring.sign(&key("ct/series1/img0001.dcm"), 1_700_000_000),
-            "k1.1700000000.3.view.bqJ9AdRGg9eIDaYLVWDz7pP4fZgNkQ2n8XThf6ihgvk"
-        );
-        assert_eq!(
-            ring.sign_for(Purpose::Files, &key("ct/series1"), 1_900_000_000),
-            "k1.1900000000.2.files.uxsPUIibT61-BP__R9n9HhxWWnbarzfP_rxXGWnPLhg"
-        );
+        assert_eq!(ring.sign(&key("ct/series1"), 1_900_000_000), "k1.1900000000.2.view.GB8-5OatB1w_S5bWjLxbE1hSHG383AJxK0tf16g1gUI");
+        assert_eq!(ring.sign(&key("ct/series1/img0001.dcm"), 1_700_000_000), "k1.1700000000.3.view.bqJ9AdRGg9eIDaYLVWDz7pP4fZgNkQ2n8XThf6ihgvk");
+        assert_eq!(ring.sign_for(Purpose::Files, &key("ct/series1"), 1_900_000_000), "k1.1900000000.2.files.uxsPUIibT61-BP__R9n9HhxWWnbarzfP_rxXGWnPLhg");
     }
 
     #[test]

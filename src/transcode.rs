@@ -89,11 +89,7 @@ mod tests {
     use crate::render::SampleFormat;
 
     fn grey(rows: u16, columns: u16, bits_stored: u16, signed: bool, data: Vec<u8>) -> Pixels {
-        Pixels {
-            format: SampleFormat::grey(rows, columns, 16, bits_stored, signed),
-            data: data.into(),
-            frame: 0,
-        }
+        Pixels { format: SampleFormat::grey(rows, columns, 16, bits_stored, signed), data: data.into(), frame: 0 }
     }
 
     /// Decodes with openjph-core itself: every sample of every row.

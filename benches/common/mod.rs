@@ -60,10 +60,5 @@ pub fn wrk(url: &str, load: [&str; 2], seconds: &str, headers: &[&str], script: 
     let out = cmd.arg(url).output().expect("wrk is installed");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let find = |prefix: &str| text.lines().map(str::trim).find_map(|l| l.strip_prefix(prefix)).map(|s| s.trim().to_owned()).unwrap_or_default();
-    Figures {
-        rps: find("Requests/sec:").parse().unwrap_or(0.0),
-        p50: find("50%"),
-        p99: find("99%"),
-        non_2xx: find("Non-2xx or 3xx responses:").parse().unwrap_or(0),
-    }
+    Figures { rps: find("Requests/sec:").parse().unwrap_or(0.0), p50: find("50%"), p99: find("99%"), non_2xx: find("Non-2xx or 3xx responses:").parse().unwrap_or(0) }
 }

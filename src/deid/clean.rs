@@ -31,8 +31,7 @@ use super::profile::{self, Action};
 /// Other Patient IDs, retired in PS3.6 but still found in files.
 const OTHER_PATIENT_IDS: Tag = Tag(0x0010, 0x1000);
 /// The identifiers whose words are identifying whatever the table says of them.
-const IDENTIFIERS: [Tag; 6] =
-    [tags::PATIENT_ID, OTHER_PATIENT_IDS, tags::ISSUER_OF_PATIENT_ID, tags::ACCESSION_NUMBER, tags::INSTITUTION_NAME, tags::INSTITUTION_ADDRESS];
+const IDENTIFIERS: [Tag; 6] = [tags::PATIENT_ID, OTHER_PATIENT_IDS, tags::ISSUER_OF_PATIENT_ID, tags::ACCESSION_NUMBER, tags::INSTITUTION_NAME, tags::INSTITUTION_ADDRESS];
 const MONTHS: [&str; 12] = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"];
 
 /// What identifies the patient in one object, gathered before anything is changed.
@@ -70,11 +69,8 @@ impl Identifiers {
             let creator = tag.group() % 2 == 1 && (0x0010..=0x00FF).contains(&tag.element());
             let removed = matches!(vr, VR::PN | VR::LO | VR::SH)
                 && !creator
-                && profile::row(tag).is_some_and(|row| {
-                    matches!(row.action, Action::Remove | Action::Empty | Action::Dummy | Action::UidOrEmpty)
-                        && row.patient.is_none()
-                        && row.descriptors.is_none()
-                });
+                && profile::row(tag)
+                    .is_some_and(|row| matches!(row.action, Action::Remove | Action::Empty | Action::Dummy | Action::UidOrEmpty) && row.patient.is_none() && row.descriptors.is_none());
             if (vr == VR::PN || IDENTIFIERS.contains(&tag) || removed)
                 && let Ok(text) = e.to_str()
             {

@@ -191,11 +191,7 @@ const TEXT: [VR; 7] = [VR::LO, VR::SH, VR::ST, VR::LT, VR::UT, VR::UC, VR::CS];
 fn treatment(tag: Tag, vr: VR, options: &Options) -> Treatment {
     // The standard's table first; framegate's overlay rule only where the table is silent.
     let Some(row) = profile::row(tag) else { return Treatment::Basic(overlay::action(tag)) };
-    let enabled = [
-        (options.retain_dates_shifted, row.dates),
-        (options.retain_patient_characteristics, row.patient),
-        (options.clean_descriptors, row.descriptors),
-    ];
+    let enabled = [(options.retain_dates_shifted, row.dates), (options.retain_patient_characteristics, row.patient), (options.clean_descriptors, row.descriptors)];
     let says = |code: OptionCode| enabled.iter().any(|(on, c)| *on && *c == Some(code));
     if says(OptionCode::Keep) {
         return Treatment::Keep;

@@ -100,13 +100,11 @@ static PROFILE: LazyLock<Profile> = LazyLock::new(|| {
 /// The table's row for `tag`, if it names the attribute.
 pub fn row(tag: Tag) -> Option<Row> {
     let profile = &*PROFILE;
-    profile.exact.get(&tag).copied().or_else(|| {
-        profile
-            .masked
-            .iter()
-            .find(|(t, gm, em, _)| tag.group() & gm == t.group() & gm && tag.element() & em == t.element() & em)
-            .map(|(_, _, _, row)| *row)
-    })
+    profile
+        .exact
+        .get(&tag)
+        .copied()
+        .or_else(|| profile.masked.iter().find(|(t, gm, em, _)| tag.group() & gm == t.group() & gm && tag.element() & em == t.element() & em).map(|(_, _, _, row)| *row))
 }
 
 /// The Basic Profile's action for `tag`, if the table names it; the engine asks [`row`].

@@ -17,10 +17,7 @@ fn text(tag: Tag, vr: VR, v: &str) -> InMemElement {
 }
 
 fn sample() -> InMemDicomObject {
-    let referenced = InMemDicomObject::from_element_iter([
-        text(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, "1.2.3.4.5"),
-        text(tags::PATIENT_NAME, VR::PN, "Nested^Name"),
-    ]);
+    let referenced = InMemDicomObject::from_element_iter([text(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, "1.2.3.4.5"), text(tags::PATIENT_NAME, VR::PN, "Nested^Name")]);
     InMemDicomObject::from_element_iter([
         text(tags::PATIENT_NAME, VR::PN, "Doe^Jane"),
         text(tags::PATIENT_ID, VR::LO, "MRN-123"),

@@ -188,9 +188,7 @@ pub(super) fn code(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
     // A code string is short ASCII; anything else is not a code and is dropped. Readers take
     // `us` for `US`, so a lower-case code is read, not dropped: a check that missed it could be
     // passed by writing a code in lower case.
-    let is_code = !value.is_empty()
-        && value.len() <= 16
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b' ');
+    let is_code = !value.is_empty() && value.len() <= 16 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b' ');
     is_code.then(|| value.to_ascii_uppercase())
 }
 
@@ -269,16 +267,9 @@ impl Image {
 /// Reads the Modality LUT and VOI LUT modules, falling back to an enhanced object's
 /// shared functional groups.
 pub fn presentation(obj: &InMemDicomObject) -> Presentation {
-    let rescale_source = if get(obj, tags::RESCALE_SLOPE).is_some() || get(obj, tags::RESCALE_INTERCEPT).is_some() {
-        Some(obj)
-    } else {
-        shared_group(obj, tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE)
-    };
-    let window_source = if get(obj, tags::WINDOW_CENTER).is_some() {
-        Some(obj)
-    } else {
-        shared_group(obj, tags::FRAME_VOILUT_SEQUENCE)
-    };
+    let rescale_source =
+        if get(obj, tags::RESCALE_SLOPE).is_some() || get(obj, tags::RESCALE_INTERCEPT).is_some() { Some(obj) } else { shared_group(obj, tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE) };
+    let window_source = if get(obj, tags::WINDOW_CENTER).is_some() { Some(obj) } else { shared_group(obj, tags::FRAME_VOILUT_SEQUENCE) };
     let signed = int::<u16>(obj, tags::PIXEL_REPRESENTATION) == Some(1);
     let items = |tag| get(obj, tag).and_then(|e| e.items()).unwrap_or_default();
     let modality_lut = items(tags::MODALITY_LUT_SEQUENCE).first().and_then(|item| lut(item, signed));
@@ -303,11 +294,7 @@ fn windows(obj: &InMemDicomObject) -> Vec<Window> {
         Some("SIGMOID") => VoiFunction::Sigmoid,
         _ => VoiFunction::Linear,
     };
-    list(tags::WINDOW_CENTER)
-        .into_iter()
-        .zip(list(tags::WINDOW_WIDTH))
-        .filter_map(|(center, width)| Window::new(center, width, function))
-        .collect()
+    list(tags::WINDOW_CENTER).into_iter().zip(list(tags::WINDOW_WIDTH)).filter_map(|(center, width)| Window::new(center, width, function)).collect()
 }
 
 /// The PALETTE COLOR lookup tables, plain or segmented.
@@ -325,32 +312,16 @@ fn palette(obj: &InMemDicomObject) -> Option<Palette> {
         };
         Some((desc, data))
     };
-    let red = channel(
-        tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
-        tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
-        tags::SEGMENTED_RED_PALETTE_COLOR_LOOKUP_TABLE_DATA,
-    )?;
-    let green = channel(
-        tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
-        tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
-        tags::SEGMENTED_GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA,
-    )?;
-    let blue = channel(
-        tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR,
-        tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
-        tags::SEGMENTED_BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA,
-    )?;
+    let red = channel(tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR, tags::RED_PALETTE_COLOR_LOOKUP_TABLE_DATA, tags::SEGMENTED_RED_PALETTE_COLOR_LOOKUP_TABLE_DATA)?;
+    let green = channel(tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR, tags::GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA, tags::SEGMENTED_GREEN_PALETTE_COLOR_LOOKUP_TABLE_DATA)?;
+    let blue = channel(tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DESCRIPTOR, tags::BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA, tags::SEGMENTED_BLUE_PALETTE_COLOR_LOOKUP_TABLE_DATA)?;
     let desc = red.0.clone();
     let &[entries, first, bits] = desc.as_slice() else { return None };
     // An entry count of 0 means 65536 (PS3.3 C.7.6.3.1.5).
     let entries = if entries == 0 { 65536 } else { usize::try_from(entries).ok()? };
     let bits = u16::try_from(bits).ok().filter(|b| matches!(b, 8 | 16))?;
     let unpack = |data: Vec<u16>| unpack_entries(data, entries, bits);
-    Some(Palette {
-        first: i32::try_from(first).ok()?,
-        bits,
-        channels: [unpack(red.1)?, unpack(green.1)?, unpack(blue.1)?],
-    })
+    Some(Palette { first: i32::try_from(first).ok()?, bits, channels: [unpack(red.1)?, unpack(green.1)?, unpack(blue.1)?] })
 }
 
 /// The most entries a palette can have; expansion stops there whatever the segments say.
@@ -435,10 +406,7 @@ impl Geometry {
             modality: code(obj, tags::MODALITY),
             burned_in_annotation: code(obj, tags::BURNED_IN_ANNOTATION).map(|v| v == "YES"),
             recognizable_visual_features: code(obj, tags::RECOGNIZABLE_VISUAL_FEATURES).map(|v| v == "YES"),
-            image_type: get(obj, tags::IMAGE_TYPE)
-                .and_then(|e| e.to_multi_str().ok())
-                .map(|values| values.iter().map(|v| v.trim().to_owned()).collect())
-                .unwrap_or_default(),
+            image_type: get(obj, tags::IMAGE_TYPE).and_then(|e| e.to_multi_str().ok()).map(|values| values.iter().map(|v| v.trim().to_owned()).collect()).unwrap_or_default(),
             sop_class: get(obj, tags::SOP_CLASS_UID).and_then(|e| e.to_str().ok()).map(|v| v.trim_matches(['\0', ' ']).to_owned()).filter(|v| !v.is_empty()),
             series_number: int(obj, tags::SERIES_NUMBER),
             series_uid: get(obj, tags::SERIES_INSTANCE_UID).and_then(|e| e.to_str().ok()).map(|v| v.trim_matches(['\0', ' ']).to_owned()).filter(|v| !v.is_empty()),

@@ -59,10 +59,7 @@ pub fn burned_in(geometry: &Geometry) -> Option<Cow<'static, str>> {
     match geometry.modality.as_deref().map(str::trim) {
         // An object that does not say what it is may be anything, a screenshot included.
         None | Some("") => Some("no Modality: what the pixels show is unknown".into()),
-        Some(modality) => BURNING_MODALITIES
-            .iter()
-            .find(|m| modality.eq_ignore_ascii_case(m))
-            .map(|m| format!("modality {m} usually burns text in").into()),
+        Some(modality) => BURNING_MODALITIES.iter().find(|m| modality.eq_ignore_ascii_case(m)).map(|m| format!("modality {m} usually burns text in").into()),
     }
 }
 

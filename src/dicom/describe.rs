@@ -57,10 +57,7 @@ pub fn info(index: &Index) -> Value {
 /// `framegate inspect`: `info` plus where every frame is and how much header was read.
 pub fn inspect(index: &Index) -> Value {
     let mut out = info(index);
-    let frames: Vec<Value> = (0..index.frame_count())
-        .filter_map(|n| index.frame_range(n))
-        .map(|r| json!({ "offset": r.start, "length": r.end - r.start }))
-        .collect();
+    let frames: Vec<Value> = (0..index.frame_count()).filter_map(|n| index.frame_range(n)).map(|r| json!({ "offset": r.start, "length": r.end - r.start })).collect();
     out["encapsulated"] = json!(matches!(index.layout, Layout::Encapsulated { .. }));
     out["header_bytes"] = json!(index.header_bytes);
     out["high_bit"] = json!(index.image.high_bit);

@@ -179,9 +179,7 @@ fn check_decodable(ts: &dicom_encoding::TransferSyntax) -> Result<(), DicomError
 /// one: a codestream that contradicts Rows and Columns is refused.
 fn check_declared_size(image: &super::Image, fragments: &[&[u8]]) -> Result<(), DicomError> {
     match fragments.first().and_then(|f| declared_size(f)) {
-        Some((w, h)) if (w, h) != (u32::from(image.columns), u32::from(image.rows)) => {
-            Err(DicomError::Malformed("the compressed frame's size differs from Rows and Columns"))
-        }
+        Some((w, h)) if (w, h) != (u32::from(image.columns), u32::from(image.rows)) => Err(DicomError::Malformed("the compressed frame's size differs from Rows and Columns")),
         _ => Ok(()),
     }
 }

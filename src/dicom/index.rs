@@ -174,11 +174,7 @@ impl HeldHeader {
 
 impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Index")
-            .field("transfer_syntax", &self.transfer_syntax.uid())
-            .field("image", &self.image)
-            .field("layout", &self.layout)
-            .finish_non_exhaustive()
+        f.debug_struct("Index").field("transfer_syntax", &self.transfer_syntax.uid()).field("image", &self.image).field("layout", &self.layout).finish_non_exhaustive()
     }
 }
 

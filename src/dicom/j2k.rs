@@ -7,15 +7,7 @@ use super::{DicomError, Image};
 use crate::render::Pixels;
 
 /// Transfer syntaxes decoded here: JPEG 2000 Part 1 and 2, and HTJ2K.
-pub const SYNTAXES: &[&str] = &[
-    uids::JPEG2000_LOSSLESS,
-    uids::JPEG2000,
-    uids::JPEG2000MC_LOSSLESS,
-    uids::JPEG2000MC,
-    uids::HTJ2K_LOSSLESS,
-    uids::HTJ2K_LOSSLESS_RPCL,
-    uids::HTJ2K,
-];
+pub const SYNTAXES: &[&str] = &[uids::JPEG2000_LOSSLESS, uids::JPEG2000, uids::JPEG2000MC_LOSSLESS, uids::JPEG2000MC, uids::HTJ2K_LOSSLESS, uids::HTJ2K_LOSSLESS_RPCL, uids::HTJ2K];
 
 /// Whether `stream` opens as a bare codestream (SOC, then SIZ), the form DICOM stores.
 pub fn is_codestream(stream: &[u8]) -> bool {

@@ -217,8 +217,7 @@ fn renders_unchanged(index: &Index) -> bool {
     }
     let mut ramp = index.image.frame((0..=255u8).collect::<Vec<u8>>());
     (ramp.rows, ramp.columns, ramp.samples_per_pixel) = (1, 256, 1);
-    crate::render::render(&ramp, p, &Default::default())
-        .is_ok_and(|picture| picture.data.iter().enumerate().all(|(i, v)| usize::from(*v) == i))
+    crate::render::render(&ramp, p, &Default::default()).is_ok_and(|picture| picture.data.iter().enumerate().all(|(i, v)| usize::from(*v) == i))
 }
 
 /// The stored JPEG of an unchanged frame, when a browser shows it exactly as framegate would
@@ -315,10 +314,7 @@ mod tests {
     #[test]
     fn an_rgb_stream_is_told_it_holds_no_colour_transform() {
         let (stream, _) = decorated();
-        let mut image = Image {
-            format: SampleFormat::colour(8, 8, "RGB"),
-            frames: 1,
-        };
+        let mut image = Image { format: SampleFormat::colour(8, 8, "RGB"), frames: 1 };
         let declared = as_declared(&image, stream.clone());
         assert_eq!(&declared[2..18], &ADOBE_NO_TRANSFORM);
         assert!(!declared.windows(4).any(|w| w == b"JFIF"), "JFIF would say YCbCr");

@@ -38,11 +38,7 @@ pub fn as_declared(pixels: Pixels, image: &Image) -> Bytes {
 fn ybr_full([r, g, b]: [u8; 3]) -> [u8; 3] {
     let (r, g, b) = (f64::from(r), f64::from(g), f64::from(b));
     let clamp = |v: f64| v.round().clamp(0.0, 255.0) as u8;
-    [
-        clamp(0.2990 * r + 0.5870 * g + 0.1140 * b),
-        clamp(-0.1687 * r - 0.3313 * g + 0.5000 * b + 128.0),
-        clamp(0.5000 * r - 0.4187 * g - 0.0813 * b + 128.0),
-    ]
+    [clamp(0.2990 * r + 0.5870 * g + 0.1140 * b), clamp(-0.1687 * r - 0.3313 * g + 0.5000 * b + 128.0), clamp(0.5000 * r - 0.4187 * g - 0.0813 * b + 128.0)]
 }
 
 /// YBR_FULL_422 samples of interleaved RGB: each pair of pixels in a row as Y1 Y2 Cb Cr, the

@@ -85,10 +85,7 @@ mod tests {
     use dicom_core::{DataElement, PrimitiveValue, VR};
 
     fn ct_image() -> Image {
-        Image {
-            format: SampleFormat::grey(4, 4, 16, 12, false),
-            frames: 1,
-        }
+        Image { format: SampleFormat::grey(4, 4, 16, 12, false), frames: 1 }
     }
 
     fn el(group: u16, range: TagRange, vr: VR, value: PrimitiveValue) -> DataElement<InMemDicomObject> {

@@ -91,13 +91,8 @@ impl Open {
 /// until the top-level element with tag `stop`, the end of the file, or the end of the prefix.
 /// With `stop` of group 0002 and `ts` explicit little endian this walks the file meta group.
 pub fn walk(prefix: &[u8], start: u64, file_size: u64, ts: &TransferSyntax, stop: Tag) -> Result<Walk, DicomError> {
-    let explicit = ts
-        .decoder_for::<Cursor<&[u8]>>()
-        .ok_or_else(|| DicomError::UnsupportedTransferSyntax(ts.uid().to_owned()))?;
-    let implicit = IMPLICIT_VR_LITTLE_ENDIAN
-        .erased()
-        .decoder_for::<Cursor<&[u8]>>()
-        .ok_or_else(|| DicomError::UnsupportedTransferSyntax(ts.uid().to_owned()))?;
+    let explicit = ts.decoder_for::<Cursor<&[u8]>>().ok_or_else(|| DicomError::UnsupportedTransferSyntax(ts.uid().to_owned()))?;
+    let implicit = IMPLICIT_VR_LITTLE_ENDIAN.erased().decoder_for::<Cursor<&[u8]>>().ok_or_else(|| DicomError::UnsupportedTransferSyntax(ts.uid().to_owned()))?;
     let held = prefix.len() as u64;
     let mut cursor = Cursor::new(prefix);
     cursor.set_position(start);

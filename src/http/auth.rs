@@ -21,10 +21,7 @@ const MAX_AGE: &str = "x-framegate-max-age";
 /// Answers 204 when the token in `X-Original-URI` grants its object, else 403 (or 410 when the
 /// token is genuine but expired). What the token says of who asked goes into `access`.
 pub fn check(state: &State, headers: &HeaderMap, now: u64, access: &mut Access) -> Result<Response<Body>, ApiError> {
-    let uri = headers
-        .get(ORIGINAL_URI)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::bad_request("missing X-Original-URI"))?;
+    let uri = headers.get(ORIGINAL_URI).and_then(|v| v.to_str().ok()).ok_or_else(|| ApiError::bad_request("missing X-Original-URI"))?;
     let path = uri.split(['?', '#']).next().unwrap_or_default();
     // The token is the segment after the route's own: `/v1/{token}/…` or `/files/{token}/…`.
     access.token = path.split('/').nth(2).filter(|t| !t.is_empty()).map(str::to_owned);

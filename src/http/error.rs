@@ -74,10 +74,7 @@ impl From<&StoreError> for ApiError {
     fn from(e: &StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::not_found("no such object"),
-            StoreError::Changed => ApiError {
-                stale: true,
-                ..Self::internal(StatusCode::SERVICE_UNAVAILABLE, "object changed while being read, retry", e)
-            },
+            StoreError::Changed => ApiError { stale: true, ..Self::internal(StatusCode::SERVICE_UNAVAILABLE, "object changed while being read, retry", e) },
             StoreError::Timeout => Self::internal(StatusCode::GATEWAY_TIMEOUT, "storage timed out", e),
             StoreError::Unavailable(_) => Self::internal(StatusCode::BAD_GATEWAY, "storage is unavailable", e),
             StoreError::Io(_) => Self::internal(StatusCode::BAD_GATEWAY, "storage read failed", e),
@@ -88,9 +85,7 @@ impl From<&StoreError> for ApiError {
 impl From<&DicomError> for ApiError {
     fn from(e: &DicomError) -> Self {
         let status = match e {
-            DicomError::UnsupportedTransferSyntax(_) | DicomError::UnsupportedImage(_) | DicomError::CodecNotBuilt(..) => {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE
-            }
+            DicomError::UnsupportedTransferSyntax(_) | DicomError::UnsupportedImage(_) | DicomError::CodecNotBuilt(..) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         let cause = match e {

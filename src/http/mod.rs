@@ -143,10 +143,11 @@ pub async fn handle_metrics(state: Arc<State>, _peer: SocketAddr, req: Request<I
 
 async fn dispatch(state: &State, req: &Request<()>, body: Incoming, route_name: &mut &'static str, access: &mut Access) -> Result<Response<Body>, ApiError> {
     if req.method() == Method::OPTIONS
-        && let Some(preflight) = state.cors.preflight(req.headers()) {
-            *route_name = "preflight";
-            return Ok(preflight);
-        }
+        && let Some(preflight) = state.cors.preflight(req.headers())
+    {
+        *route_name = "preflight";
+        return Ok(preflight);
+    }
     let route = route::parse(req.uri().path());
     let upload = matches!(route, Ok(Route::Object { op: Op::Upload, .. }));
     let head = match (req.method(), upload) {

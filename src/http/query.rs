@@ -38,22 +38,14 @@ impl FrameQuery {
         let (mut window, mut quality, mut viewport, mut overlays) = (false, false, false, false);
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = percent_decode_str(value)
-                .decode_utf8()
-                .map_err(|_| ApiError::bad_request("query is not valid UTF-8"))?;
+            let value = percent_decode_str(value).decode_utf8().map_err(|_| ApiError::bad_request("query is not valid UTF-8"))?;
             let seen = match name {
                 "window" => {
                     out.params.window = Some(parse_window(&value)?);
                     &mut window
                 }
                 "quality" => {
-                    out.quality = Some(
-                        value
-                            .parse::<u8>()
-                            .ok()
-                            .filter(|q| (1..=100).contains(q))
-                            .ok_or_else(|| ApiError::bad_request("quality must be 1 to 100"))?,
-                    );
+                    out.quality = Some(value.parse::<u8>().ok().filter(|q| (1..=100).contains(q)).ok_or_else(|| ApiError::bad_request("quality must be 1 to 100"))?);
                     &mut quality
                 }
                 "viewport" => {
@@ -138,10 +130,27 @@ mod tests {
     #[test]
     fn refuses_bad_values() {
         for bad in [
-            "window=40", "window=40,0", "window=40,0.5", "window=a,b", "window=40,400,cubic", "window=inf,400",
-            "window=NaN,400", "window=1e3,400", "quality=0", "quality=101", "quality=x", "viewport=0,10",
-            "viewport=10", "viewport=99999,10", "zoom=2", "quality=50&quality=60", "window=%FF,1",
-            "overlays", "overlays=1", "overlays=yes", "overlays=true&overlays=true",
+            "window=40",
+            "window=40,0",
+            "window=40,0.5",
+            "window=a,b",
+            "window=40,400,cubic",
+            "window=inf,400",
+            "window=NaN,400",
+            "window=1e3,400",
+            "quality=0",
+            "quality=101",
+            "quality=x",
+            "viewport=0,10",
+            "viewport=10",
+            "viewport=99999,10",
+            "zoom=2",
+            "quality=50&quality=60",
+            "window=%FF,1",
+            "overlays",
+            "overlays=1",
+            "overlays=yes",
+            "overlays=true&overlays=true",
         ] {
             let err = FrameQuery::parse(Some(bad)).unwrap_err();
             assert_eq!(err.status.as_u16(), 400, "{bad}");

@@ -61,10 +61,7 @@ async fn original(ctx: &Ctx<'_>, object: &ObjectId) -> Result<Response<Body>, Ap
     let caching = Caching { etag: format!("\"{}\"", object.meta.etag), max_age: ctx.max_age(), shared: false };
     let content_type = content_type(ctx.key.extension().as_deref());
     let store = &ctx.state.store;
-    ranged(ctx, &caching, content_type, object.meta.size, |span| async move {
-        Ok(into_body(store.stream(&object.key, &object.meta, span).await?))
-    })
-    .await
+    ranged(ctx, &caching, content_type, object.meta.size, |span| async move { Ok(into_body(store.stream(&object.key, &object.meta, span).await?)) }).await
 }
 
 /// A DICOM object as the policy hands it out, as data: its validator, its length, and any span
@@ -101,9 +98,7 @@ pub async fn dicom_object(state: &State, policy: &Policy, object: &ObjectId) -> 
     }
     let build = async {
         let index = index_of(state, object).await.map_err(|e| match &*e {
-            LoadError::Dicom(DicomError::NoPixelData) => {
-                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "DICOM objects without pixel data are not served de-identified")
-            }
+            LoadError::Dicom(DicomError::NoPixelData) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "DICOM objects without pixel data are not served de-identified"),
             other => other.into(),
         })?;
         // A deflated object's Pixel Data has no byte range in it to stream after a new header.
@@ -266,9 +261,10 @@ where
     let headers = response.headers_mut();
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if status == StatusCode::PARTIAL_CONTENT
-        && let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{total}", span.start, span.end - 1)) {
-            headers.insert(header::CONTENT_RANGE, v);
-        }
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{total}", span.start, span.end - 1))
+    {
+        headers.insert(header::CONTENT_RANGE, v);
+    }
     Ok(response)
 }
 
@@ -293,9 +289,10 @@ fn content_type(extension: Option<&str>) -> &'static str {
 fn requested_range(ctx: &Ctx<'_>, caching: &Caching, size: u64) -> Result<Option<std::ops::Range<u64>>, ()> {
     let Some(value) = ctx.headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else { return Ok(None) };
     if let Some(if_range) = ctx.headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok())
-        && if_range.trim() != caching.etag {
-            return Ok(None);
-        }
+        && if_range.trim() != caching.etag
+    {
+        return Ok(None);
+    }
     parse_range(value, size)
 }
 

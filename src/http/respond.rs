@@ -57,11 +57,7 @@ impl Caching {
     /// a deleted or replaced object by that long at most, while each browser keeps its own copy
     /// for its token's `max-age`.
     fn apply(&self, shared_max_age: u64, headers: &mut HeaderMap) {
-        let value = if self.shared {
-            format!("public, max-age={}, s-maxage={}", self.max_age, self.max_age.min(shared_max_age))
-        } else {
-            format!("private, max-age={}", self.max_age)
-        };
+        let value = if self.shared { format!("public, max-age={}, s-maxage={}", self.max_age, self.max_age.min(shared_max_age)) } else { format!("private, max-age={}", self.max_age) };
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(header::CACHE_CONTROL, v);
         }

@@ -47,12 +47,7 @@ pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         return Ok(caching.not_modified_response());
     }
     let build = async {
-        let members: Vec<Member> = stream::iter(listed)
-            .map(|listed| member(ctx, listed))
-            .buffer_unordered(CONCURRENCY)
-            .try_filter_map(|m| async move { Ok(m) })
-            .try_collect()
-            .await?;
+        let members: Vec<Member> = stream::iter(listed).map(|listed| member(ctx, listed)).buffer_unordered(CONCURRENCY).try_filter_map(|m| async move { Ok(m) }).try_collect().await?;
         if members.is_empty() {
             return Err(ApiError::not_found("no DICOM, JPEG or PNG objects under this prefix"));
         }

@@ -167,9 +167,9 @@ async fn spool(mut body: Incoming, settings: &UploadSettings) -> Result<(std::fs
     let mut hash = Sha256::new();
     loop {
         let (deadline, by_rate) = next_deadline(started, size, settings);
-        let next = tokio::time::timeout_at(deadline, body.frame()).await.map_err(|_| {
-            if by_rate { too_slow(settings.min_rate) } else { ApiError::new(StatusCode::REQUEST_TIMEOUT, "the upload stalled") }
-        })?;
+        let next = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .map_err(|_| if by_rate { too_slow(settings.min_rate) } else { ApiError::new(StatusCode::REQUEST_TIMEOUT, "the upload stalled") })?;
         let Some(frame) = next else { break };
         let frame = frame.map_err(|_| ApiError::bad_request("the upload was cut off"))?;
         let Ok(data) = frame.into_data() else { continue };

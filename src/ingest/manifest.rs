@@ -266,7 +266,12 @@ impl Gathered {
         let depth = key.depth();
         let (study_key, series_key) = (key.prefix(depth - 2).unwrap_or_default(), key.prefix(depth - 1).unwrap_or_default());
         let (_, series) = self.studies.entry(instance.study.clone()).or_insert_with(|| (study_key, BTreeMap::new()));
-        let entry = series.entry(instance.series.clone()).or_insert_with(|| Series { series: instance.series.clone(), key: series_key, modality: instance.modality.clone(), ..Series::default() });
+        let entry = series.entry(instance.series.clone()).or_insert_with(|| Series {
+            series: instance.series.clone(),
+            key: series_key,
+            modality: instance.modality.clone(),
+            ..Series::default()
+        });
         entry.frames += u64::from(instance.frames);
         entry.burned_in += u64::from(instance.burned_in);
         entry

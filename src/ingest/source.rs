@@ -22,8 +22,8 @@ const STORE_CHUNK: u64 = 8 << 20;
 /// Extensions the manifest may repeat: any other is left out, since `Smith.19650312` would
 /// carry a birth date into it.
 const KNOWN_EXTENSIONS: [&str; 29] = [
-    "dcm", "dicom", "dic", "ima", "img", "jpg", "jpeg", "jpe", "png", "zip", "pdf", "txt", "htm", "html", "xml", "inf", "ini", "exe", "dll",
-    "jar", "bat", "cmd", "js", "json", "css", "gif", "bmp", "tif", "tiff",
+    "dcm", "dicom", "dic", "ima", "img", "jpg", "jpeg", "jpe", "png", "zip", "pdf", "txt", "htm", "html", "xml", "inf", "ini", "exe", "dll", "jar", "bat", "cmd", "js", "json", "css",
+    "gif", "bmp", "tif", "tiff",
 ];
 
 /// One SOURCE argument.
@@ -146,11 +146,7 @@ impl Source {
         // Natural order ties names that differ only in spaces: the plain order settles them.
         found.sort_by(|a, b| natord::compare(&a.0, &b.0).then_with(|| a.0.cmp(&b.0)));
         let files: Vec<(&str, u64)> = found.iter().map(|(path, size, ..)| (path.as_str(), *size)).collect();
-        Ok(number(&files, n, None)
-            .into_iter()
-            .zip(found)
-            .map(|(place, (_, size, open, refused))| Entry { place, size, refused, open })
-            .collect())
+        Ok(number(&files, n, None).into_iter().zip(found).map(|(place, (_, size, open, refused))| Entry { place, size, refused, open }).collect())
     }
 }
 

@@ -15,7 +15,6 @@ pub use window::{VoiFunction, Window};
 use fast_image_resize::images::Image as FirImage;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
-
 /// How a frame's samples are laid out: what an object's image description and each of its
 /// decoded frames share.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,17 +43,7 @@ pub struct SampleFormat {
 impl SampleFormat {
     /// One grey sample a pixel (MONOCHROME2), `bits_stored` of `bits_allocated` from bit 0.
     pub fn grey(rows: u16, columns: u16, bits_allocated: u16, bits_stored: u16, signed: bool) -> Self {
-        SampleFormat {
-            rows,
-            columns,
-            samples_per_pixel: 1,
-            bits_allocated,
-            bits_stored,
-            high_bit: bits_stored - 1,
-            signed,
-            photometric: "MONOCHROME2".into(),
-            planar_configuration: 0,
-        }
+        SampleFormat { rows, columns, samples_per_pixel: 1, bits_allocated, bits_stored, high_bit: bits_stored - 1, signed, photometric: "MONOCHROME2".into(), planar_configuration: 0 }
     }
 
     /// Three 8-bit samples a pixel, interleaved, in the colour model `photometric`.
@@ -211,11 +200,7 @@ impl Sample {
     /// The stored value of a masked sample.
     #[inline]
     fn value(&self, raw: u32) -> i32 {
-        if self.signed && raw & self.sign_bit != 0 {
-            (i64::from(raw) - 2 * i64::from(self.sign_bit)) as i32
-        } else {
-            raw as i32
-        }
+        if self.signed && raw & self.sign_bit != 0 { (i64::from(raw) - 2 * i64::from(self.sign_bit)) as i32 } else { raw as i32 }
     }
 }
 
@@ -253,9 +238,7 @@ fn grey(px: &Pixels, presentation: &Presentation, requested: Option<Window>) -> 
         }
         (None, None) => {
             // No window anywhere: span the frame's own range (C.11.2.1.2 leaves this to us).
-            let (lo, hi) = (0..count)
-                .map(|i| sample.value(sample.raw(&px.data, i)))
-                .fold((i32::MAX, i32::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+            let (lo, hi) = (0..count).map(|i| sample.value(sample.raw(&px.data, i))).fold((i32::MAX, i32::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
             let (a, b) = (modality(lo), modality(hi));
             Voi::Window(Window::spanning(a.min(b), a.max(b)))
         }
@@ -376,8 +359,7 @@ fn fit(picture: Picture, (max_w, max_h): (u32, u32)) -> Result<Picture, RenderEr
     let width = ((f64::from(picture.width) * scale).round() as u32).max(1);
     let height = ((f64::from(picture.height) * scale).round() as u32).max(1);
     let pixel_type = if picture.channels == 1 { PixelType::U8 } else { PixelType::U8x3 };
-    let src = FirImage::from_vec_u8(picture.width, picture.height, picture.data, pixel_type)
-        .map_err(|e| RenderError::Resize(e.to_string()))?;
+    let src = FirImage::from_vec_u8(picture.width, picture.height, picture.data, pixel_type).map_err(|e| RenderError::Resize(e.to_string()))?;
     let mut dst = FirImage::new(width, height, pixel_type);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
     Resizer::new().resize(&src, &mut dst, &options).map_err(|e| RenderError::Resize(e.to_string()))?;

@@ -26,11 +26,7 @@ pub struct Presentation {
 impl Presentation {
     /// Stored values are shown as they are: no rescale, LUT or window to apply.
     pub fn is_identity(&self) -> bool {
-        self.rescale_slope == 1.0
-            && self.rescale_intercept == 0.0
-            && self.windows.is_empty()
-            && self.modality_lut.is_none()
-            && self.voi_luts.is_empty()
+        self.rescale_slope == 1.0 && self.rescale_intercept == 0.0 && self.windows.is_empty() && self.modality_lut.is_none() && self.voi_luts.is_empty()
     }
 }
 
@@ -156,4 +152,3 @@ impl Overlay {
         }
     }
 }
-

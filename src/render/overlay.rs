@@ -70,11 +70,7 @@ mod tests {
     }
 
     fn frame(rows: u16, columns: u16, words: Vec<u16>) -> Pixels {
-        Pixels {
-            format: SampleFormat::grey(rows, columns, 16, 12, false),
-            data: words.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>().into(),
-            frame: 0,
-        }
+        Pixels { format: SampleFormat::grey(rows, columns, 16, 12, false), data: words.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>().into(), frame: 0 }
     }
 
     #[test]

@@ -76,11 +76,7 @@ fn without_a_window_the_frame_range_is_spanned() {
 
 #[test]
 fn eight_bit_rgb_planar_and_interleaved_agree() {
-    let interleaved = Pixels {
-        format: SampleFormat::colour(1, 2, "RGB"),
-        data: vec![10, 20, 30, 40, 50, 60].into(),
-        frame: 0,
-    };
+    let interleaved = Pixels { format: SampleFormat::colour(1, 2, "RGB"), data: vec![10, 20, 30, 40, 50, 60].into(), frame: 0 };
     let planar = Pixels { format: SampleFormat { planar_configuration: 1, ..interleaved.format.clone() }, data: vec![10, 40, 20, 50, 30, 60].into(), ..interleaved.clone() };
     let p = pres(1.0, 0.0, vec![]);
     assert_eq!(render_default(&interleaved, &p), vec![10, 20, 30, 40, 50, 60]);

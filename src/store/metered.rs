@@ -60,7 +60,11 @@ impl Store for Metered {
         let result = self.inner.stream(key, meta, range).await;
         self.record("stream", started, &result);
         let counter = self.metrics.store_bytes.get_or_create(&OpLabel { op: "stream" }).clone();
-        result.map(|stream| -> ByteStream { Box::pin(stream.inspect_ok(move |chunk| { counter.inc_by(chunk.len() as u64); })) })
+        result.map(|stream| -> ByteStream {
+            Box::pin(stream.inspect_ok(move |chunk| {
+                counter.inc_by(chunk.len() as u64);
+            }))
+        })
     }
 
     async fn list(&self, prefix: &ObjectKey) -> Result<Vec<Listed>, StoreError> {

@@ -97,10 +97,7 @@ impl S3Store {
         let mut config = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(options.path_style)
             .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(options.max_attempts.max(1))
-                    .with_initial_backoff(Duration::from_millis(50))
-                    .with_max_backoff(Duration::from_secs(1)),
+                RetryConfig::standard().with_max_attempts(options.max_attempts.max(1)).with_initial_backoff(Duration::from_millis(50)).with_max_backoff(Duration::from_secs(1)),
             )
             .timeout_config(
                 TimeoutConfig::builder()
@@ -221,9 +218,7 @@ fn classify<E: ProvideErrorMetadata + Debug>(err: SdkError<E, HttpResponse>, op:
                 // HEAD answers carry no error body, so only the status tells.
                 _ if status == 404 => StoreError::NotFound,
                 _ if status == 412 => StoreError::Changed,
-                _ if status == 403 => {
-                    StoreError::Unavailable(format!("storage refused {op} (403): check credentials and {} permission", permission(op)))
-                }
+                _ if status == 403 => StoreError::Unavailable(format!("storage refused {op} (403): check credentials and {} permission", permission(op))),
                 _ => StoreError::Unavailable(format!("{op} failed: {}", if code.is_empty() { "service error" } else { code })),
             }
         }
@@ -250,14 +245,7 @@ fn unquote(etag: &str) -> String {
 #[async_trait::async_trait]
 impl Store for S3Store {
     async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError> {
-        let out = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(self.full_key(key))
-            .send()
-            .await
-            .map_err(|e| classify(e, "head object"))?;
+        let out = self.client.head_object().bucket(&self.bucket).key(self.full_key(key)).send().await.map_err(|e| classify(e, "head object"))?;
         let size = out.content_length().and_then(|l| u64::try_from(l).ok()).ok_or_else(|| StoreError::Unavailable("HEAD without a length".into()))?;
         let etag = out.e_tag().map(unquote).filter(|e| !e.is_empty()).ok_or_else(|| StoreError::Unavailable("HEAD without an ETag".into()))?;
         Ok(ObjectMeta { size, etag })
@@ -314,9 +302,7 @@ impl Store for S3Store {
             tracing::warn!(skipped = unaddressable, "listing left out objects whose keys no framegate URL can name");
         }
         // AWS lists every ETag; some compatible stores (s3s-fs) do not, and a HEAD each fills in.
-        let heads = futures_util::stream::iter(untagged)
-            .map(|key| async move { self.head(&key).await.map(|meta| Listed { key, meta }) })
-            .buffer_unordered(LIST_HEADS);
+        let heads = futures_util::stream::iter(untagged).map(|key| async move { self.head(&key).await.map(|meta| Listed { key, meta }) }).buffer_unordered(LIST_HEADS);
         out.extend(heads.try_collect::<Vec<_>>().await?);
         Ok(out)
     }

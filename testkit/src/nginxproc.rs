@@ -107,9 +107,8 @@ fn instance_processes(dir: &Path) -> Vec<(u32, String)> {
         }
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ").trim().to_owned();
-        let holds_a_file = std::fs::read_dir(entry.path().join("fd"))
-            .map(|fds| fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.starts_with(&dir))))
-            .unwrap_or(false);
+        let holds_a_file =
+            std::fs::read_dir(entry.path().join("fd")).map(|fds| fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target.starts_with(&dir)))).unwrap_or(false);
         if holds_a_file || cmdline.contains(&*dir.to_string_lossy()) {
             found.push((pid, cmdline));
         }
@@ -150,7 +149,9 @@ pub fn start_nginx(upstreams: [SocketAddr; 2], files: &Path, edit: impl FnOnce(S
     main = swap(
         main,
         "http {",
-        &format!("http {{\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n    fastcgi_temp_path {d}/fastcgi;\n    uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;"),
+        &format!(
+            "http {{\n    client_body_temp_path {d}/body;\n    proxy_temp_path {d}/proxy;\n    fastcgi_temp_path {d}/fastcgi;\n    uwsgi_temp_path {d}/uwsgi;\n    scgi_temp_path {d}/scgi;"
+        ),
     );
     let mut http = shipped("framegate-http.conf");
     http = swap(http, "127.0.0.1:8081", &upstreams[0].to_string());

@@ -192,7 +192,13 @@ impl S3 for TestS3 {
         let file = tokio::fs::File::open(&whole).await.map_err(|_| s3_error!(InternalError))?;
         let parts = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20);
         let put = S3Request {
-            input: s3s::dto::PutObjectInput { bucket: bucket.clone(), key: key.clone(), body: Some(StreamingBlob::wrap(parts)), content_length: Some(length as i64), ..Default::default() },
+            input: s3s::dto::PutObjectInput {
+                bucket: bucket.clone(),
+                key: key.clone(),
+                body: Some(StreamingBlob::wrap(parts)),
+                content_length: Some(length as i64),
+                ..Default::default()
+            },
             method: hyper::Method::PUT,
             uri: req.uri.clone(),
             headers: Default::default(),
@@ -325,14 +331,7 @@ impl S3Server {
     }
 
     pub async fn put(&self, key: &str, bytes: Vec<u8>) {
-        self.client(ACCESS_KEY, SECRET_KEY)
-            .put_object()
-            .bucket(BUCKET)
-            .key(key)
-            .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
-            .send()
-            .await
-            .unwrap();
+        self.client(ACCESS_KEY, SECRET_KEY).put_object().bucket(BUCKET).key(key).body(aws_sdk_s3::primitives::ByteStream::from(bytes)).send().await.unwrap();
     }
 }
 

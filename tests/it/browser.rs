@@ -4,9 +4,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::actions::{
-    InputSource, MOUSE_BUTTON_RIGHT, MouseActions, PointerAction, TouchActions, WheelAction, WheelActions,
-};
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_RIGHT, MouseActions, PointerAction, TouchActions, WheelAction, WheelActions};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
@@ -212,7 +210,13 @@ async fn desktop_viewer_scrolls_zooms_windows_and_prefetches() {
     until(&client, "back to JPEG", |x| shown_frame(x).is_some_and(|u| u.contains(".jpg?window="))).await;
 
     // Ctrl-wheel zooms.
-    client.execute("document.getElementById('stage').dispatchEvent(new WheelEvent('wheel', {deltaY: -200, ctrlKey: true, clientX: 640, clientY: 400, bubbles: true, cancelable: true}))", vec![]).await.unwrap();
+    client
+        .execute(
+            "document.getElementById('stage').dispatchEvent(new WheelEvent('wheel', {deltaY: -200, ctrlKey: true, clientX: 640, clientY: 400, bubbles: true, cancelable: true}))",
+            vec![],
+        )
+        .await
+        .unwrap();
     until(&client, "zoom", |s| s["zoom"].as_f64().unwrap() > 1.5).await;
     client.close().await.unwrap();
     server.stop().await;

@@ -44,7 +44,21 @@ async fn deidentified_dicom_carries_no_planted_value_and_the_same_pixels(backend
     let orig = parse(&original);
     // The pixels are the stored ones, byte for byte, and what a viewer needs is kept.
     assert_eq!(deid.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap(), orig.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap());
-    for tag in [tags::ROWS, tags::COLUMNS, tags::BITS_STORED, tags::PHOTOMETRIC_INTERPRETATION, tags::PIXEL_SPACING, tags::WINDOW_CENTER, tags::WINDOW_WIDTH, tags::RESCALE_INTERCEPT, tags::RESCALE_SLOPE, tags::IMAGE_POSITION_PATIENT, tags::IMAGE_ORIENTATION_PATIENT, tags::MODALITY, tags::BURNED_IN_ANNOTATION] {
+    for tag in [
+        tags::ROWS,
+        tags::COLUMNS,
+        tags::BITS_STORED,
+        tags::PHOTOMETRIC_INTERPRETATION,
+        tags::PIXEL_SPACING,
+        tags::WINDOW_CENTER,
+        tags::WINDOW_WIDTH,
+        tags::RESCALE_INTERCEPT,
+        tags::RESCALE_SLOPE,
+        tags::IMAGE_POSITION_PATIENT,
+        tags::IMAGE_ORIENTATION_PATIENT,
+        tags::MODALITY,
+        tags::BURNED_IN_ANNOTATION,
+    ] {
         assert_eq!(text(&deid, tag), text(&orig, tag), "{tag} changed");
     }
     assert_eq!(text(&deid, tags::PATIENT_IDENTITY_REMOVED), "YES");

@@ -177,7 +177,6 @@ async fn healthy(port: u16) {
     }
 }
 
-
 async fn page_text(client: &fantoccini::Client) -> String {
     client.execute("return document.body.innerText", vec![]).await.unwrap().as_str().unwrap_or_default().to_owned()
 }
@@ -407,10 +406,7 @@ async fn the_reference_deployment_uploads_views_rotates_and_restarts_without_a_f
     assert!(failed.is_empty(), "{} of {} frames failed for the other viewer: {failed:?}", failed.len(), statuses.len());
     let state = viewer_until(&phone, "the viewer after the restarts", |s| !s.is_null()).await;
     assert!(state["error"].is_null(), "the viewer stopped: {state}");
-    let phone_frames = phone
-        .execute("return performance.getEntriesByType('resource').filter(e => e.name.includes('/-/frames/')).map(e => e.responseStatus)", vec![])
-        .await
-        .unwrap();
+    let phone_frames = phone.execute("return performance.getEntriesByType('resource').filter(e => e.name.includes('/-/frames/')).map(e => e.responseStatus)", vec![]).await.unwrap();
     let phone_frames: Vec<u64> = phone_frames.as_array().unwrap().iter().map(|v| v.as_u64().unwrap_or(0)).collect();
     let phone_failed: Vec<&u64> = phone_frames.iter().filter(|s| ![0, 200, 304].contains(*s)).collect();
     assert!(phone_failed.is_empty(), "frames failed on the phone: {phone_failed:?} of {}", phone_frames.len());
@@ -493,7 +489,19 @@ fn the_guide_quotes_what_the_deployment_runs() {
         }
         quoted.insert(path.to_owned());
     }
-    for file in ["docs/deploy/framegate.env", "docs/deploy/framegate@.service", "docs/deploy/upload.sh", "docs/deploy/rotate-keys.sh", "docs/deploy/rolling-restart.sh", "docs/deploy/ingest-shard.sh", "docs/deploy/embed.html", "docs/sizes.md", "nginx/framegate-http.conf", "nginx/framegate.conf", "nginx/nginx.conf"] {
+    for file in [
+        "docs/deploy/framegate.env",
+        "docs/deploy/framegate@.service",
+        "docs/deploy/upload.sh",
+        "docs/deploy/rotate-keys.sh",
+        "docs/deploy/rolling-restart.sh",
+        "docs/deploy/ingest-shard.sh",
+        "docs/deploy/embed.html",
+        "docs/sizes.md",
+        "nginx/framegate-http.conf",
+        "nginx/framegate.conf",
+        "nginx/nginx.conf",
+    ] {
         assert!(quoted.contains(file), "the guide does not quote {file}");
     }
 }

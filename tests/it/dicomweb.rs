@@ -626,7 +626,11 @@ async fn token_scoped_pseudonyms_cannot_be_joined_across_links_yet_address_their
         let url = server.url(scope, "ps/s", "/-/dicomweb/instances");
         async move {
             let found = json(&url).await;
-            (value(&found[0], "0020000D").as_str().unwrap().to_owned(), value(&found[0], "0020000E").as_str().unwrap().to_owned(), value(&found[0], "00080018").as_str().unwrap().to_owned())
+            (
+                value(&found[0], "0020000D").as_str().unwrap().to_owned(),
+                value(&found[0], "0020000E").as_str().unwrap().to_owned(),
+                value(&found[0], "00080018").as_str().unwrap().to_owned(),
+            )
         }
     };
     let (wide, narrow) = (study_seen_by("ps").await, study_seen_by("ps/s").await);
@@ -834,7 +838,9 @@ async fn a_single_part_frame_answers_ranges() {
     let (server, slices, _) = study(Backend::Fs, Settings { cors_origins: vec!["*".into()], ..Default::default() }).await;
     let instance = first_ct_slice(&root(&server)).await;
     let stored = stored_frame(&slices[0], 1, 0);
-    let part = request("GET", &format!("{instance}/frames/1"), &[("accept", "application/octet-stream; transfer-syntax=*"), ("range", "bytes=10-99"), ("origin", "https://portal.example")]).await;
+    let part =
+        request("GET", &format!("{instance}/frames/1"), &[("accept", "application/octet-stream; transfer-syntax=*"), ("range", "bytes=10-99"), ("origin", "https://portal.example")])
+            .await;
     assert_eq!(part.status, 206);
     assert_eq!(&part.body[..], &stored[10..100]);
     assert_eq!(part.header("content-range"), Some(format!("bytes 10-99/{}", stored.len()).as_str()));

@@ -142,9 +142,7 @@ async fn cornerstone_draws_a_series_through_wadors_image_ids(backend: Backend) {
 
 /// The built OHIF viewer of the `@ohif/app` package, or `None` (skipped, or failed under CI).
 pub(super) fn ohif_dist() -> Option<PathBuf> {
-    let dir = std::env::var_os("FRAMEGATE_OHIF_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ohif/package/dist"));
+    let dir = std::env::var_os("FRAMEGATE_OHIF_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ohif/package/dist"));
     if dir.join("index.html").is_file() {
         return Some(dir);
     }
@@ -219,7 +217,10 @@ async fn ohif_opens_a_ct_series_draws_it_and_scrolls(backend: Backend) {
     std::fs::write(screenshot_path(&format!("ohif-{backend:?}.png")), client.screenshot().await.unwrap()).unwrap();
     // A real wheel over the middle of the viewport scrolls the stack: other pixels.
     let centre = client
-        .execute("const r = document.querySelector('canvas.cornerstone-canvas').getBoundingClientRect(); return [Math.round(r.x + r.width / 2), Math.round(r.y + r.height / 2)];", vec![])
+        .execute(
+            "const r = document.querySelector('canvas.cornerstone-canvas').getBoundingClientRect(); return [Math.round(r.x + r.width / 2), Math.round(r.y + r.height / 2)];",
+            vec![],
+        )
         .await
         .unwrap();
     let (x, y) = (centre[0].as_i64().unwrap(), centre[1].as_i64().unwrap());

@@ -171,11 +171,7 @@ async fn public_test_files_render_what_dcmtk_renders() {
     for (name, ts, max, over, total) in &report {
         eprintln!("{name:<36} {ts:<24} max diff {max:>3}, {over:>6} of {total} pixels off by more than {MAX_GREY_DIFF}");
     }
-    let failed: Vec<_> = report
-        .iter()
-        .filter(|(_, ts, max, over, total)| !close_enough(ts, *max, *over, *total))
-        .map(|(name, ..)| *name)
-        .collect();
+    let failed: Vec<_> = report.iter().filter(|(_, ts, max, over, total)| !close_enough(ts, *max, *over, *total)).map(|(name, ..)| *name).collect();
     assert!(failed.is_empty(), "public files differ from dcmtk: {failed:?}");
     assert!(report.len() >= 25, "only {} public files compared", report.len());
     server.stop().await;

@@ -159,11 +159,8 @@ fn htj2k(dir: &Path, image: &str, src: &Path, grey: bool) -> Vec<Fixture> {
     let dim = |tag| u32::from(obj.element(tag).unwrap().to_int::<u16>().unwrap());
     let (w, h) = (dim(tags::COLUMNS), dim(tags::ROWS));
     let data = pixel_data(&obj);
-    let (channels, maxval, samples): (u8, u32, Vec<u16>) = if grey {
-        (1, 4095, data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
-    } else {
-        (3, 255, data.iter().map(|&b| u16::from(b)).collect())
-    };
+    let (channels, maxval, samples): (u8, u32, Vec<u16>) =
+        if grey { (1, 4095, data.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()) } else { (3, 255, data.iter().map(|&b| u16::from(b)).collect()) };
     let pnm = dir.join(format!("{image}.{}", if grey { "pgm" } else { "ppm" }));
     write_pnm(&pnm, w, h, channels, maxval, &samples);
     let mut out = Vec::new();
@@ -216,16 +213,7 @@ fn variants(dir: &Path) -> Vec<Fixture> {
     let mut put = |name: &str, obj: InMemDicomObject, voi: &'static [&'static str]| {
         let file = dir.join(format!("variant-{name}.dcm"));
         sample::write(obj, &file).unwrap();
-        out.push(Fixture {
-            name: format!("ct {name}"),
-            ts: "1.2.840.10008.1.2.1",
-            file: file.clone(),
-            reference: file,
-            renderer: "dcmj2pnm",
-            query: "",
-            voi,
-            missing: None,
-        });
+        out.push(Fixture { name: format!("ct {name}"), ts: "1.2.840.10008.1.2.1", file: file.clone(), reference: file, renderer: "dcmj2pnm", query: "", voi, missing: None });
     };
     let mut mono1 = ct();
     mono1.put(DataElement::new(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, PrimitiveValue::from("MONOCHROME1")));
@@ -233,10 +221,7 @@ fn variants(dir: &Path) -> Vec<Fixture> {
 
     // Signed: the same HU values stored as two's complement with no intercept.
     let mut signed = ct();
-    let stored: Vec<u8> = pixel_data(&signed)
-        .chunks_exact(2)
-        .flat_map(|c| ((i32::from(u16::from_le_bytes([c[0], c[1]])) - 1024) as i16).to_le_bytes())
-        .collect();
+    let stored: Vec<u8> = pixel_data(&signed).chunks_exact(2).flat_map(|c| ((i32::from(u16::from_le_bytes([c[0], c[1]])) - 1024) as i16).to_le_bytes()).collect();
     signed.put(DataElement::new(tags::PIXEL_REPRESENTATION, VR::US, PrimitiveValue::from(1u16)));
     signed.put(DataElement::new(tags::RESCALE_INTERCEPT, VR::DS, PrimitiveValue::from("0")));
     signed.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::from(stored)));

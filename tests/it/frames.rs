@@ -14,11 +14,7 @@ async fn cine_server(backend: Backend) -> (Server, u64) {
     (server, size)
 }
 
-crate::on_both_stores!(
-    frame_n_reads_only_the_header_prefix_and_frame_n,
-    concurrent_identical_requests_render_once,
-    info_and_frame_count_of_a_multiframe_file,
-);
+crate::on_both_stores!(frame_n_reads_only_the_header_prefix_and_frame_n, concurrent_identical_requests_render_once, info_and_frame_count_of_a_multiframe_file,);
 
 fn expected_cine(frame: u32) -> Vec<u8> {
     // The file's window is 2048/4096 linear.
@@ -59,10 +55,14 @@ async fn frame_n_reads_only_the_header_prefix_and_frame_n(backend: Backend) {
 async fn concurrent_identical_requests_render_once(backend: Backend) {
     let (server, _) = cine_server(backend).await;
     let url = server.url("xa", "xa/cine.dcm", "/-/frames/5.jpg");
-    let requests: Vec<_> = (0..16).map(|_| tokio::spawn({
-        let url = url.clone();
-        async move { get(&url).await }
-    })).collect();
+    let requests: Vec<_> = (0..16)
+        .map(|_| {
+            tokio::spawn({
+                let url = url.clone();
+                async move { get(&url).await }
+            })
+        })
+        .collect();
     let mut bodies = Vec::new();
     for r in requests {
         let r = r.await.unwrap();
@@ -222,10 +222,12 @@ async fn a_full_render_queue_answers_503_with_retry_after_and_recovers() {
     let server = Server::start_on(Backend::Fs, settings).await;
     server.put("xa/big.dcm", sample::to_bytes(sample::cine(12, 1024)).unwrap()).await;
     let requests: Vec<_> = (1..=12)
-        .map(|n| tokio::spawn({
-            let url = server.url("xa", "xa/big.dcm", &format!("/-/frames/{n}.jpg"));
-            async move { get(&url).await }
-        }))
+        .map(|n| {
+            tokio::spawn({
+                let url = server.url("xa", "xa/big.dcm", &format!("/-/frames/{n}.jpg"));
+                async move { get(&url).await }
+            })
+        })
         .collect();
     let mut shed = 0;
     for r in requests {

@@ -196,10 +196,7 @@ fn deflated(data_set: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn deflate_bombs_and_broken_streams_are_refused_without_inflating_them_whole() {
-    let settings = framegate::Settings {
-        limits: framegate::dicom::Limits { max_frame_bytes: 1 << 20, ..Default::default() },
-        ..Default::default()
-    };
+    let settings = framegate::Settings { limits: framegate::dicom::Limits { max_frame_bytes: 1 << 20, ..Default::default() }, ..Default::default() };
     let server = Server::start_with(settings).await;
     // 1024×1024 16-bit zeros: 2 MiB inflated from a few KiB, past the 1 MiB limit.
     let mut big = sample::ct_slice(0, 1, 16);

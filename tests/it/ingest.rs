@@ -179,12 +179,15 @@ fn cd_export() -> CdExport {
         originals.push(if instance == 3 { with_un_vrs(&bytes) } else { bytes });
     }
     originals.push(jpeg_dicom("PLANTEDJPEGCOMMENT", "PLANTEDJPEGEXIF"));
-    planted.extend(["PLANTEDJPEGCOMMENT", "PLANTEDJPEGEXIF", "PLANTEDPHOTOCOMMENT", "PLANTEDPHOTOEXIF", "PLANTEDPNG", "PLANTEDDIRNAME", "DIRPATIENTID77", "PLANTEDREADME"].map(String::from));
+    planted.extend(
+        ["PLANTEDJPEGCOMMENT", "PLANTEDJPEGEXIF", "PLANTEDPHOTOCOMMENT", "PLANTEDPHOTOEXIF", "PLANTEDPNG", "PLANTEDDIRNAME", "DIRPATIENTID77", "PLANTEDREADME"].map(String::from),
+    );
     let photo = with_jpeg_metadata(&grey_jpeg(3), "PLANTEDPHOTOCOMMENT", "PLANTEDPHOTOEXIF");
     let png = png_with_text("PLANTEDPNG");
     let readme = b"Viewer for PLANTEDREADME's images".to_vec();
     let dir = dicomdir("PLANTEDDIRNAME^PATIENT");
-    let mut entries: Vec<(String, &[u8])> = vec![("DICOMDIR".into(), &dir[..]), ("README.TXT".into(), &readme[..]), ("PHOTOSET/IMG1.JPG".into(), &photo[..]), ("PHOTOSET/IMG2.PNG".into(), &png[..])];
+    let mut entries: Vec<(String, &[u8])> =
+        vec![("DICOMDIR".into(), &dir[..]), ("README.TXT".into(), &readme[..]), ("PHOTOSET/IMG1.JPG".into(), &photo[..]), ("PHOTOSET/IMG2.PNG".into(), &png[..])];
     for (n, bytes) in originals.iter().enumerate() {
         entries.push((format!("EXPORTED/SERIESA/IMAGE{}", n + 1), &bytes[..]));
     }
@@ -315,7 +318,12 @@ async fn dates_shift_by_one_offset_per_patient() {
     }
     let p = pseudonyms();
     let read = |n: u64| {
-        let key = format!("in/{}/{}/{}.dcm", p.uid(&format!("1.2.826.0.1.3680043.10.5.{n}")), p.uid(&format!("1.2.826.0.1.3680043.10.6.{n}")), p.uid(&format!("1.2.826.0.1.3680043.10.7.{n}")));
+        let key = format!(
+            "in/{}/{}/{}.dcm",
+            p.uid(&format!("1.2.826.0.1.3680043.10.5.{n}")),
+            p.uid(&format!("1.2.826.0.1.3680043.10.6.{n}")),
+            p.uid(&format!("1.2.826.0.1.3680043.10.7.{n}"))
+        );
         let obj = dicom_object::open_file(d.root.join(key)).unwrap();
         let text = |tag: Tag| obj.element(tag).unwrap().to_str().unwrap().trim().to_owned();
         (text(tags::STUDY_DATE), text(tags::SERIES_DATE), text(tags::ACQUISITION_DATE_TIME), text(tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED))
@@ -358,7 +366,19 @@ async fn reruns_upload_nothing_and_an_interrupted_run_resumes() {
     let run = |extra: &[&str]| {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_framegate"));
         command
-            .args(["ingest", work.path().join("series").to_str().unwrap(), "--to", &format!("s3://{BUCKET}/in"), "--s3-endpoint", &s3.endpoint(), "--s3-path-style", "--s3-region", "us-east-1", "--jobs", "2"])
+            .args([
+                "ingest",
+                work.path().join("series").to_str().unwrap(),
+                "--to",
+                &format!("s3://{BUCKET}/in"),
+                "--s3-endpoint",
+                &s3.endpoint(),
+                "--s3-path-style",
+                "--s3-region",
+                "us-east-1",
+                "--jobs",
+                "2",
+            ])
             .args(["--keys-file", keys.to_str().unwrap()])
             .args(extra)
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
@@ -367,9 +387,7 @@ async fn reruns_upload_nothing_and_an_interrupted_run_resumes() {
             .stderr(std::process::Stdio::piped());
         command
     };
-    let stored = |root: &Path| -> Vec<PathBuf> {
-        every_file(&root.join(BUCKET).join("in")).into_iter().map(|(p, _)| p).filter(|p| p.extension().is_some_and(|e| e == "dcm")).collect()
-    };
+    let stored = |root: &Path| -> Vec<PathBuf> { every_file(&root.join(BUCKET).join("in")).into_iter().map(|(p, _)| p).filter(|p| p.extension().is_some_and(|e| e == "dcm")).collect() };
 
     // Killed once a few objects are in.
     let mut child = run(&[]).spawn().unwrap();
@@ -592,7 +610,13 @@ async fn burned_in_images_spelled_as_a_reader_would_accept_them_are_refused_and_
         ("ot", vec![cs(tags::MODALITY, "OT")]),
         ("ivus", vec![cs(tags::MODALITY, "IVUS")]),
         ("es", vec![cs(tags::MODALITY, "ES")]),
-        ("label", vec![cs(tags::MODALITY, "SM"), DataElement::new(tags::IMAGE_TYPE, VR::CS, PrimitiveValue::Strs(["ORIGINAL", "PRIMARY", "LABEL", "NONE"].into_iter().map(String::from).collect()))]),
+        (
+            "label",
+            vec![
+                cs(tags::MODALITY, "SM"),
+                DataElement::new(tags::IMAGE_TYPE, VR::CS, PrimitiveValue::Strs(["ORIGINAL", "PRIMARY", "LABEL", "NONE"].into_iter().map(String::from).collect())),
+            ],
+        ),
         ("yes", vec![cs(tags::BURNED_IN_ANNOTATION, "yes")]),
         ("class", vec![DataElement::new(tags::SOP_CLASS_UID, VR::UI, PrimitiveValue::from("1.2.840.10008.5.1.4.1.1.6.1"))]),
     ];
@@ -850,10 +874,7 @@ async fn jpeg_ls_and_jpeg_2000_frames_lose_their_text_too() {
     /// A tool, its flags, the syntax it writes, how text is planted in its stream, and whether
     /// this build decodes it.
     type Codec<'a> = (&'a str, &'a [&'a str], &'a str, &'a dyn Fn(&[u8]) -> Vec<u8>, bool);
-    let codecs: [Codec; 2] = [
-        ("dcmcjpls", &[], "1.2.840.10008.1.2.4.80", &jpeg_ls, built_with("jpegls")),
-        ("gdcmconv", &["--j2k"], "1.2.840.10008.1.2.4.90", &j2k, true),
-    ];
+    let codecs: [Codec; 2] = [("dcmcjpls", &[], "1.2.840.10008.1.2.4.80", &jpeg_ls, built_with("jpegls")), ("gdcmconv", &["--j2k"], "1.2.840.10008.1.2.4.90", &j2k, true)];
     for (tool, flags, syntax, plant, decodable) in codecs {
         let work = tempfile::tempdir().unwrap();
         let (plain, coded) = (work.path().join("plain.dcm"), work.path().join("coded.dcm"));

@@ -111,9 +111,14 @@ async fn every_route_answers_the_same_whichever_is_asked_first() {
             let got = answers(&server, &uids, &order).await;
             for (i, name) in names.iter().enumerate() {
                 assert_eq!(
-                    got[i].0, expected[i].0,
+                    got[i].0,
+                    expected[i].0,
                     "{}: {name} after {} first answered {} instead of {}: {:?}",
-                    fixture.name, names[first], got[i].0, expected[i].0, String::from_utf8_lossy(&got[i].1[..got[i].1.len().min(200)])
+                    fixture.name,
+                    names[first],
+                    got[i].0,
+                    expected[i].0,
+                    String::from_utf8_lossy(&got[i].1[..got[i].1.len().min(200)])
                 );
                 assert!(got[i].1 == expected[i].1, "{}: {name} after {} first answered another body", fixture.name, names[first]);
             }

@@ -107,8 +107,7 @@ async fn overlays_are_drawn_as_dcmtk_draws_them_and_only_when_asked() {
     let server = Server::start().await;
     // dcmtk draws graphics planes white by default; a region of interest it darkens around
     // unless told to replace (+Omr), which is how framegate draws every plane.
-    let fixtures: [(&str, InMemDicomObject, &[&str]); 2] =
-        [("separate", separate(), &["+O", "0", "+Omr"]), ("embedded", embedded(), &["+O", "0"])];
+    let fixtures: [(&str, InMemDicomObject, &[&str]); 2] = [("separate", separate(), &["+O", "0", "+Omr"]), ("embedded", embedded(), &["+O", "0"])];
     for (name, obj, show) in fixtures {
         let rel = format!("ov/{name}.dcm");
         let file = server.path(&rel);

@@ -103,7 +103,14 @@ async fn no_log_line_or_error_body_holds_a_path_a_query_or_a_token() {
                 paths.push(format!("/v1/{token}/{scope}/{object}{op}"));
             }
         }
-        for op in ["/-/stack.json", "/-/view", "/-/dicomweb/studies?PatientName=QUERYMARKERPN", "/-/dicomweb/studies?limit=QUERYMARKERL", "/-/dicomweb/studies/QUERYMARKERUID/metadata", "/-/upload"] {
+        for op in [
+            "/-/stack.json",
+            "/-/view",
+            "/-/dicomweb/studies?PatientName=QUERYMARKERPN",
+            "/-/dicomweb/studies?limit=QUERYMARKERL",
+            "/-/dicomweb/studies/QUERYMARKERUID/metadata",
+            "/-/upload",
+        ] {
             paths.push(format!("/v1/{token}/{scope}{op}"));
         }
     }

@@ -7,9 +7,7 @@ use std::path::PathBuf;
 use super::support::*;
 
 fn corpus() -> Option<PathBuf> {
-    let dir = std::env::var_os("FRAMEGATE_PYDICOM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pydicom/pydicom/data/test_files"));
+    let dir = std::env::var_os("FRAMEGATE_PYDICOM_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pydicom/pydicom/data/test_files"));
     if dir.is_dir() {
         return Some(dir);
     }
@@ -166,11 +164,7 @@ async fn every_public_test_file_gets_an_answer_and_nothing_breaks() {
     let server = Server::start().await;
     let target = server.path("pd");
     std::fs::create_dir_all(&target).unwrap();
-    let mut names: Vec<String> = std::fs::read_dir(&corpus)
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(".dcm"))
-        .collect();
+    let mut names: Vec<String> = std::fs::read_dir(&corpus).unwrap().filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.ends_with(".dcm")).collect();
     names.sort();
     assert!(names.len() > 60, "corpus looks incomplete: {} files", names.len());
     let mut rendered = Vec::new();

@@ -147,7 +147,8 @@ async fn series_in_one_folder_are_told_apart_by_series_number(backend: Backend) 
     let r = get(&server.url("mixed", "mixed", "/-/stack.json")).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let stack = r.json();
-    let series: Vec<(u64, u64, u64)> = stack["series"].as_array().unwrap().iter().map(|s| (s["number"].as_u64().unwrap(), s["first"].as_u64().unwrap(), s["frames"].as_u64().unwrap())).collect();
+    let series: Vec<(u64, u64, u64)> =
+        stack["series"].as_array().unwrap().iter().map(|s| (s["number"].as_u64().unwrap(), s["first"].as_u64().unwrap(), s["frames"].as_u64().unwrap())).collect();
     assert_eq!(series, [(3, 0, 2), (7, 2, 3)]);
     let urls: Vec<&str> = stack["entries"].as_array().unwrap().iter().map(|e| e["url"].as_str().unwrap()).collect();
     // Slice i sits at z = -2.5 i: highest first, within each series.
@@ -206,9 +207,8 @@ async fn enhanced_multiframe_frames_have_their_own_positions() {
     enhanced.remove_element(tags::IMAGE_POSITION_PATIENT);
     enhanced.remove_element(tags::IMAGE_ORIENTATION_PATIENT);
     let shared = InMemDicomObject::from_element_iter([item(tags::PLANE_ORIENTATION_SEQUENCE, tags::IMAGE_ORIENTATION_PATIENT, "1\\0\\0\\0\\1\\0".into())]);
-    let frames: Vec<InMemDicomObject> = (0..3)
-        .map(|n| InMemDicomObject::from_element_iter([item(tags::PLANE_POSITION_SEQUENCE, tags::IMAGE_POSITION_PATIENT, format!("-8\\-8\\{}", -2.5 * n as f64))]))
-        .collect();
+    let frames: Vec<InMemDicomObject> =
+        (0..3).map(|n| InMemDicomObject::from_element_iter([item(tags::PLANE_POSITION_SEQUENCE, tags::IMAGE_POSITION_PATIENT, format!("-8\\-8\\{}", -2.5 * n as f64))])).collect();
     enhanced.put(DataElement::new(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE, VR::SQ, DataSetSequence::from(vec![shared])));
     enhanced.put(DataElement::new(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, VR::SQ, DataSetSequence::from(frames)));
     server.put("en/ct.dcm", sample::to_bytes(enhanced).unwrap()).await;

@@ -452,11 +452,7 @@ pub fn parse_pnm(path: &Path) -> (u32, u32, u8, u32, Vec<u16>) {
     };
     let (w, h, maxval): (u32, u32, u32) = (fields[1].parse().unwrap(), fields[2].parse().unwrap(), fields[3].parse().unwrap());
     let data = &bytes[at + 1..];
-    let samples: Vec<u16> = if maxval > 255 {
-        data.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect()
-    } else {
-        data.iter().map(|&b| u16::from(b)).collect()
-    };
+    let samples: Vec<u16> = if maxval > 255 { data.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect() } else { data.iter().map(|&b| u16::from(b)).collect() };
     assert_eq!(samples.len(), (w * h) as usize * channels as usize, "{path:?}");
     (w, h, channels, maxval, samples)
 }

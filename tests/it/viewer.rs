@@ -218,8 +218,12 @@ async fn desktop_overlays_measurement_transforms_keys_and_wheel() {
     let wheel = WheelActions::new("wheel".into()).then(WheelAction::Scroll { duration: None, x: 640, y: 400, delta_x: 0, delta_y: 120 });
     client.perform_actions(wheel).await.unwrap();
     until(&client, "one notch", |s| s["shownIndex"] == 1).await;
-    let after = js(&client, "const wheel = () => document.getElementById('canvas').dispatchEvent(new WheelEvent('wheel', {deltaY: 4, bubbles: true, cancelable: true}));
-        const at = []; for (let i = 1; i <= 20; i++) { wheel(); if (i % 10 == 0) at.push(fg.index); } return at").await;
+    let after = js(
+        &client,
+        "const wheel = () => document.getElementById('canvas').dispatchEvent(new WheelEvent('wheel', {deltaY: 4, bubbles: true, cancelable: true}));
+        const at = []; for (let i = 1; i <= 20; i++) { wheel(); if (i % 10 == 0) at.push(fg.index); } return at",
+    )
+    .await;
     assert_eq!(after, json!([1, 2]), "ten 4-pixel deltas are less than a slice, twenty are one");
     let s = until(&client, "the deltas add up", |s| s["shownIndex"] == 2).await;
     assert_eq!(s["index"], 2);
@@ -426,11 +430,13 @@ async fn a_broken_slice_a_gap_and_a_busy_server_leave_a_usable_viewer() {
     // It is held until the page has been refused once, however slow the machine.
     let (state, (started, running), (release, held)) = (server.state.clone(), std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
     let busy = tokio::spawn(async move {
-        state.pool.run(move || {
-            started.send(()).unwrap();
-            let _ = held.recv_timeout(Duration::from_secs(20));
-        })
-        .await
+        state
+            .pool
+            .run(move || {
+                started.send(()).unwrap();
+                let _ = held.recv_timeout(Duration::from_secs(20));
+            })
+            .await
     });
     tokio::task::spawn_blocking(move || running.recv()).await.unwrap().unwrap();
     client.goto(&server.url("ct/s1", "ct/s1", "/-/view")).await.unwrap();
@@ -611,7 +617,8 @@ async fn a_thousand_frame_drag_makes_few_requests_and_never_a_black_canvas() {
     assert!(cached <= 170, "{cached} frames cached");
     press(&client, &[Key::Home]).await;
     until(&client, "the first frame once more", |s| s["shownIndex"] == 0).await;
-    js(&client, "document.getElementById('stage').dispatchEvent(new WheelEvent('wheel', {deltaY: -300, ctrlKey: true, clientX: 640, clientY: 400, bubbles: true, cancelable: true}))").await;
+    js(&client, "document.getElementById('stage').dispatchEvent(new WheelEvent('wheel', {deltaY: -300, ctrlKey: true, clientX: 640, clientY: 400, bubbles: true, cancelable: true}))")
+        .await;
     let s = until(&client, "zoomed", |s| s["zoom"].as_f64() > Some(1.5)).await;
     assert!(s["centre"].as_u64() > Some(0), "zoom draws the picture: {s}");
     assert_eq!(js(&client, "return errors").await, json!([]));
@@ -740,10 +747,13 @@ async fn an_embedding_page_sets_options_and_hears_loaded_slice_and_expired() {
     assert_eq!((forged.status, forged.header("content-type")), (403, Some("text/html; charset=utf-8")));
     assert!(String::from_utf8_lossy(&forged.body).contains("does not give access"));
 
-    let task = host_page(listener, format!(
-        "<!doctype html><script>window.messages = []; addEventListener('message', (e) => messages.push(e.data));</script>
+    let task = host_page(
+        listener,
+        format!(
+            "<!doctype html><script>window.messages = []; addEventListener('message', (e) => messages.push(e.data));</script>
          <iframe src=\"{live}\" width=600 height=500></iframe><iframe src=\"{expired}\" width=300 height=200></iframe>"
-    ));
+        ),
+    );
     client.goto(&host).await.unwrap();
     let all = messages(&client, "loaded and expired", |m| m.iter().any(|m| m["type"] == "loaded") && m.iter().any(|m| m["type"] == "expired")).await;
     let loaded = all.iter().find(|m| m["type"] == "loaded").unwrap();
@@ -795,11 +805,13 @@ async fn a_busy_server_is_asked_again_no_sooner_than_its_retry_after() {
     ct_series(&server, "ct/s1", 3, 64).await;
     let (state, (started, running), (release, held)) = (server.state.clone(), std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
     let busy = tokio::spawn(async move {
-        state.pool.run(move || {
-            started.send(()).unwrap();
-            let _ = held.recv_timeout(Duration::from_secs(20));
-        })
-        .await
+        state
+            .pool
+            .run(move || {
+                started.send(()).unwrap();
+                let _ = held.recv_timeout(Duration::from_secs(20));
+            })
+            .await
     });
     tokio::task::spawn_blocking(move || running.recv()).await.unwrap().unwrap();
     client.goto("about:blank").await.unwrap();
@@ -862,13 +874,9 @@ async fn frames_scrolled_past_on_a_slow_network_are_cancelled_not_downloaded() {
     pictured(&client, ct_frames(SLICES, 128)).await.unwrap();
     // Every request has settled: a download left running would still count as one below.
     let outcomes = super::support::until("every request settled", PATIENCE, || async {
-        let all = js(
-            &client,
-            &format!(
-                "return fetches.slice({before}).map((f) => {{ const m = /slice(\\d{{3}})\\.dcm/.exec(f.url); return [m ? Number(m[1]) - 1 : null, f.outcome]; }})"
-            ),
-        )
-        .await;
+        let all =
+            js(&client, &format!("return fetches.slice({before}).map((f) => {{ const m = /slice(\\d{{3}})\\.dcm/.exec(f.url); return [m ? Number(m[1]) - 1 : null, f.outcome]; }})"))
+                .await;
         let all: Vec<(Option<usize>, String)> = serde_json::from_value(all).unwrap();
         if all.iter().any(|(_, o)| o == "pending") { Err(all) } else { Ok(all) }
     })

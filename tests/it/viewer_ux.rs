@@ -70,9 +70,7 @@ async fn layout_server() -> Server {
 async fn a_sideways_phone_and_a_tablet_give_the_image_the_screen_and_overlays_never_overlap() {
     let server = layout_server().await;
     // (width, height, device pixel ratio, the screenshot's name, notch insets left/right and bottom)
-    for (w, h, dpr, name, notch) in
-        [(844, 390, 3.0, "landscape", 0), (844, 390, 3.0, "landscape-notch", 47), (768, 1024, 2.0, "tablet", 0), (390, 844, 3.0, "phone", 0)]
-    {
+    for (w, h, dpr, name, notch) in [(844, 390, 3.0, "landscape", 0), (844, 390, 3.0, "landscape-notch", 47), (768, 1024, 2.0, "tablet", 0), (390, 844, 3.0, "phone", 0)] {
         let Some((_driver, client)) = browser_at(w, h, true, dpr).await else { return };
         if notch > 0 {
             // An iPhone on its side: the notch on one side, the home bar at the bottom.
@@ -125,7 +123,11 @@ async fn opening_and_closing_tools_on_a_phone_keeps_the_image_aspect() {
         until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
         for step in ["open", "close", "open"] {
             client.find(Locator::Id("more")).await.unwrap().click().await.unwrap();
-            let ratios = after_paint(&client, "const c = document.getElementById('canvas'), b = c.getBoundingClientRect(); return [c.width / c.height, b.width / b.height, c.width, c.height, b.width, b.height]").await;
+            let ratios = after_paint(
+                &client,
+                "const c = document.getElementById('canvas'), b = c.getBoundingClientRect(); return [c.width / c.height, b.width / b.height, c.width, c.height, b.width, b.height]",
+            )
+            .await;
             let (buffer, shown) = (ratios[0].as_f64().unwrap(), ratios[1].as_f64().unwrap());
             assert!((buffer / shown - 1.0).abs() < 0.01, "{w}×{h}, tools {step}: a {}×{} buffer shown in a {}×{} box", ratios[2], ratios[3], ratios[4], ratios[5]);
         }
@@ -253,9 +255,13 @@ async fn a_finger_moves_an_end_point_deletes_one_line_and_the_menu_gets_out_of_t
         .then(PointerAction::Down { button: 0 })
         .then(PointerAction::MoveBy { duration: Some(Duration::from_millis(200)), x: -10.0, y: 10.0 });
     client.perform_actions(hold).await.unwrap();
-    let ring = after_paint(&client, "if (!fg.loupe) return null; const c = document.getElementById('canvas'), d = devicePixelRatio, r = 50 * d;
+    let ring = after_paint(
+        &client,
+        "if (!fg.loupe) return null; const c = document.getElementById('canvas'), d = devicePixelRatio, r = 50 * d;
         const x = fg.loupe.x * d, y = fg.loupe.y * d, cy = y - 2 * r > r ? y - 2 * r : y + 2 * r;
-        return [...c.getContext('2d').getImageData(Math.round(x), Math.round(cy - r), 1, 1).data].slice(0, 3)").await;
+        return [...c.getContext('2d').getImageData(Math.round(x), Math.round(cy - r), 1, 1).data].slice(0, 3)",
+    )
+    .await;
     std::fs::write(screenshot_path("viewer-ux-loupe.png"), client.screenshot().await.unwrap()).unwrap();
     client.release_actions().await.unwrap();
     let ring: Vec<u64> = serde_json::from_value(ring.clone()).unwrap_or_else(|_| panic!("no loupe while dragging: {ring}"));
@@ -442,10 +448,14 @@ async fn preset_names_show_whole_on_a_phone() {
     client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
     until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
     // Each option's text, in the list's font, against the room the closed list gives it.
-    let cut = js(&client, "const sel = document.getElementById('preset'), st = getComputedStyle(sel), x = document.createElement('canvas').getContext('2d');
+    let cut = js(
+        &client,
+        "const sel = document.getElementById('preset'), st = getComputedStyle(sel), x = document.createElement('canvas').getContext('2d');
         x.font = `${st.fontSize} ${st.fontFamily}`;
         const room = sel.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight) - 14;
-        return [...sel.options].filter((o) => !o.hidden).filter((o) => x.measureText(o.text).width > room).map((o) => o.text + ' > ' + room)").await;
+        return [...sel.options].filter((o) => !o.hidden).filter((o) => x.measureText(o.text).width > room).map((o) => o.text + ' > ' + room)",
+    )
+    .await;
     assert_eq!(cut, json!([]), "cut short");
     client.close().await.unwrap();
     server.stop().await;
@@ -487,9 +497,15 @@ async fn a_pinch_whose_first_finger_drifted_keeps_the_slice() {
 
 /// A grid of canvas pixels (red), row by row, `n` × `n`.
 async fn canvas_grid(client: &Client, n: u32) -> Vec<Vec<i64>> {
-    let grid = js(client, &format!("const c = document.getElementById('canvas'), x = c.getContext('2d'), n = {n}, out = [];
+    let grid = js(
+        client,
+        &format!(
+            "const c = document.getElementById('canvas'), x = c.getContext('2d'), n = {n}, out = [];
         for (let j = 0; j < n; j++) {{ const row = []; for (let i = 0; i < n; i++) {{ const px = Math.round((i + 0.5) * c.width / n), py = Math.round((j + 0.5) * c.height / n);
-          row.push(x.getImageData(Math.min(px, c.width - 1), py, 1, 1).data[0]); }} out.push(row); }} return out;")).await;
+          row.push(x.getImageData(Math.min(px, c.width - 1), py, 1, 1).data[0]); }} out.push(row); }} return out;"
+        ),
+    )
+    .await;
     serde_json::from_value(grid).unwrap()
 }
 
@@ -537,17 +553,25 @@ async fn letters_and_scale_bar_stay_readable_on_an_inverted_image() {
     until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
     super::viewer::typ(&client, "i").await;
     until(&client, "inverted", |s| s["invert"] == true).await;
-    let rects = after_paint(&client, "const c = document.getElementById('canvas').getBoundingClientRect();
+    let rects = after_paint(
+        &client,
+        "const c = document.getElementById('canvas').getBoundingClientRect();
         const s = fg.scaleBar.rect || { x: c.width - 16 - fg.scaleBar.px - 12, y: c.height - 38, w: fg.scaleBar.px + 24, h: 21 };
         return ['mk-top', 'mk-bottom', 'counter', 'wl'].map((id) => { const r = document.getElementById(id).getBoundingClientRect(); return [id, r.left, r.top, r.right, r.bottom]; })
-          .concat([['scale bar', c.left + s.x, c.top + s.y, c.left + s.x + s.w, c.top + s.y + s.h]])").await;
+          .concat([['scale bar', c.left + s.x, c.top + s.y, c.left + s.x + s.w, c.top + s.y + s.h]])",
+    )
+    .await;
     let shot = client.screenshot().await.unwrap();
     std::fs::write(screenshot_path("viewer-ux-inverted.png"), &shot).unwrap();
     let (w, _, px) = screenshot_rgb(&shot);
     for r in rects.as_array().unwrap() {
         let (l, t, rr, b) = (r[1].as_f64().unwrap() as u32, r[2].as_f64().unwrap() as u32, r[3].as_f64().unwrap() as u32, r[4].as_f64().unwrap() as u32);
         // Behind a letter is its background: most of the box. It must be dark for light letters.
-        let mut lum: Vec<u32> = (t..b).flat_map(|y| (l..rr).map(move |x| (x, y))).map(|(x, y)| px[(y * w + x) as usize]).map(|p| (299 * u32::from(p[0]) + 587 * u32::from(p[1]) + 114 * u32::from(p[2])) / 1000).collect();
+        let mut lum: Vec<u32> = (t..b)
+            .flat_map(|y| (l..rr).map(move |x| (x, y)))
+            .map(|(x, y)| px[(y * w + x) as usize])
+            .map(|p| (299 * u32::from(p[0]) + 587 * u32::from(p[1]) + 114 * u32::from(p[2])) / 1000)
+            .collect();
         lum.sort_unstable();
         let median = lum[lum.len() / 2];
         assert!(median < 90, "{}: the text sits on a background of luminance {median}", r[0]);
@@ -575,8 +599,6 @@ async fn the_embedding_api_says_loaded_first_and_series_is_always_a_number_from_
     server.stop().await;
 }
 
-
-
 /// The README's screenshots, one per size it shows, each checked as a person would: the image
 /// has most of the screen and no overlay lies on another.
 #[tokio::test]
@@ -597,9 +619,13 @@ async fn at_each_documented_size_the_image_has_the_screen_and_overlays_keep_apar
         // Where the tools are a menu, it opens whole within the screen.
         if js(&client, "return getComputedStyle(document.getElementById('more')).display !== 'none'").await == true {
             client.find(Locator::Id("more")).await.unwrap().click().await.unwrap();
-            let menu = after_paint(&client, "const t = document.getElementById('tools'), r = t.getBoundingClientRect();
+            let menu = after_paint(
+                &client,
+                "const t = document.getElementById('tools'), r = t.getBoundingClientRect();
                 return [r.width > 0, r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight && r.right <= innerWidth,
-                        t.scrollWidth <= t.clientWidth + 1 && [...t.querySelectorAll('button')].every((b) => b.scrollWidth <= b.clientWidth + 1)]").await;
+                        t.scrollWidth <= t.clientWidth + 1 && [...t.querySelectorAll('button')].every((b) => b.scrollWidth <= b.clientWidth + 1)]",
+            )
+            .await;
             assert_eq!(menu, json!([true, true, true]), "{w}×{h}: the tools menu is not whole on screen, or its buttons are cut");
             std::fs::write(screenshot_path(&format!("viewer-{w}x{h}-tools.png")), client.screenshot().await.unwrap()).unwrap();
         }
@@ -607,4 +633,3 @@ async fn at_each_documented_size_the_image_has_the_screen_and_overlays_keep_apar
     }
     server.stop().await;
 }
-

@@ -126,4 +126,3 @@ fn hostile_un_structures_fall_back_without_panic() {
     }
     let _ = read(&deep, ts(EXPLICIT_LE));
 }
-

@@ -53,10 +53,7 @@ pub struct Catalog {
 impl Catalog {
     /// The instance named by the three UIDs, or a 404 naming what was not found.
     pub fn instance(&self, study: &str, series: &str, sop: &str) -> Result<&Arc<Instance>, ApiError> {
-        self.instances
-            .iter()
-            .find(|i| i.sop == sop && i.series == series && i.study == study)
-            .ok_or_else(|| ApiError::not_found("no such instance in this study and series"))
+        self.instances.iter().find(|i| i.sop == sop && i.series == series && i.study == study).ok_or_else(|| ApiError::not_found("no such instance in this study and series"))
     }
 }
 
@@ -81,10 +78,7 @@ impl Caches {
                 .max_capacity(bytes)
                 .weigher(move |k: &(ObjectId, String), v: &Option<Arc<Instance>>| weight(k.0.key.as_str().len() + k.1.len() + 64 + v.as_ref().map_or(0, |i| 3 * i.body.len())))
                 .build(),
-            catalogs: Cache::builder()
-                .max_capacity(bytes / 4)
-                .weigher(move |k: &String, v: &Arc<Catalog>| weight(k.len() + 64 * v.instances.len()))
-                .build(),
+            catalogs: Cache::builder().max_capacity(bytes / 4).weigher(move |k: &String, v: &Arc<Catalog>| weight(k.len() + 64 * v.instances.len())).build(),
             bodies: Cache::builder().max_capacity(bytes).weigher(move |k: &String, v: &Bytes| weight(k.len() + v.len())).build(),
         }
     }
@@ -104,9 +98,7 @@ pub async fn catalog(ctx: &Ctx<'_>) -> Result<Arc<Catalog>, ApiError> {
             .try_collect()
             .await?;
         instances.sort_by(|a, b| {
-            (&a.study, a.order.0, &a.series, a.order.1)
-                .cmp(&(&b.study, b.order.0, &b.series, b.order.1))
-                .then_with(|| natord::compare(&a.object.key.as_str(), &b.object.key.as_str()))
+            (&a.study, a.order.0, &a.series, a.order.1).cmp(&(&b.study, b.order.0, &b.series, b.order.1)).then_with(|| natord::compare(&a.object.key.as_str(), &b.object.key.as_str()))
         });
         Ok::<_, ApiError>(Arc::new(Catalog { instances, version: version.clone() }))
     };
@@ -168,10 +160,7 @@ fn describe(header: Header, policy: &Policy, frames: u32, ts: &str) -> Option<De
         object.insert("00280008".into(), json::attr("IS", vec![Value::from(frames)]));
     }
     if policy.serves_bulk() {
-        object.insert(
-            "7FE00010".into(),
-            serde_json::json!({ "vr": pixel_vr.to_string(), "BulkDataURI": format!("studies/{study}/series/{series}/instances/{sop}/bulk/7FE00010") }),
-        );
+        object.insert("7FE00010".into(), serde_json::json!({ "vr": pixel_vr.to_string(), "BulkDataURI": format!("studies/{study}/series/{series}/instances/{sop}/bulk/7FE00010") }));
     }
     Some((study, series, sop, object, order))
 }

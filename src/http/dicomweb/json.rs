@@ -8,7 +8,6 @@ use dicom_core::{PrimitiveValue, Tag, VR};
 use dicom_object::InMemDicomObject;
 use serde_json::{Map, Value, json};
 
-
 /// Binary values longer than this are left out of the JSON and given a `BulkDataURI` instead:
 /// a palette or an embedded waveform would otherwise swell every metadata answer.
 pub const INLINE_BINARY_MAX: usize = 4096;

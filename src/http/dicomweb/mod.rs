@@ -214,9 +214,10 @@ fn policy_tag(ctx: &Ctx<'_>) -> String {
 /// Refuses an `Accept` that rules out DICOM JSON.
 fn accepts_json(ctx: &Ctx<'_>) -> Result<(), ApiError> {
     let Some(accept) = ctx.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else { return Ok(()) };
-    let ok = accept.split(',').map(|r| r.split(';').next().unwrap_or("").trim().to_ascii_lowercase()).any(|m| {
-        matches!(m.as_str(), "application/dicom+json" | "application/json" | "application/*" | "*/*" | "")
-    });
+    let ok = accept
+        .split(',')
+        .map(|r| r.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .any(|m| matches!(m.as_str(), "application/dicom+json" | "application/json" | "application/*" | "*/*" | ""));
     if ok { Ok(()) } else { Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, format!("cannot answer {:?}: only application/dicom+json", truncated(accept)))) }
 }
 

@@ -45,10 +45,7 @@ impl Frames {
         // What is read is held from before the read: a native frame is the part itself.
         let read_size = index.frame_range(n).map_or(0, |r| r.end - r.start);
         let reading = self.pool.hold(read_size)?;
-        let raw = index
-            .read_frame(self.store.as_ref(), &self.object.key, &self.object.meta, n)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("frame {} is out of range", n + 1)))?;
+        let raw = index.read_frame(self.store.as_ref(), &self.object.key, &self.object.meta, n).await?.ok_or_else(|| ApiError::not_found(format!("frame {} is out of range", n + 1)))?;
         if self.htj2k {
             return self.htj2k(n, raw, reading).await;
         }

@@ -24,10 +24,7 @@ pub const MAX_LIMIT: usize = 10_000;
 const MAX_PATTERN: usize = 256;
 
 /// Attributes each level returns (PS3.18 Table 6.7.1-2), besides the UIDs of its parents.
-const STUDY: &[&str] = &[
-    "00080005", "00080020", "00080030", "00080050", "00080056", "00080090", "00081030", "00100010", "00100020", "00100030",
-    "00100040", "0020000D", "00200010",
-];
+const STUDY: &[&str] = &["00080005", "00080020", "00080030", "00080050", "00080056", "00080090", "00081030", "00100010", "00100020", "00100030", "00100040", "0020000D", "00200010"];
 const SERIES: &[&str] = &["00080005", "00080021", "00080031", "00080060", "0008103E", "0020000E", "00200011", "00400244", "00400245"];
 const INSTANCE: &[&str] = &["00080005", "00080016", "00080018", "00200013", "00280008", "00280010", "00280011", "00280100", "00083002"];
 
@@ -68,9 +65,7 @@ impl Query {
         let mut out = Query::default();
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |s: &str| {
-                percent_decode_str(&s.replace('+', " ")).decode_utf8().map(|v| v.into_owned()).map_err(|_| ApiError::bad_request("query is not valid UTF-8"))
-            };
+            let decode = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8().map(|v| v.into_owned()).map_err(|_| ApiError::bad_request("query is not valid UTF-8"));
             let (name, value) = (decode(name)?, decode(value)?);
             let number = |what: &str| value.parse::<usize>().map_err(|_| ApiError::bad_request(format!("{what} must be a whole number, not {:?}", truncated(&value))));
             match name.as_str() {

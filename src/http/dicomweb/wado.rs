@@ -157,9 +157,7 @@ fn answer_to(range: &MediaRange, ts: &str, native: bool, transcode: bool) -> Opt
     let syntax = range.syntax.as_deref();
     let htj2k = |asked: Option<&str>| HTJ2K_SYNTAXES.iter().copied().find(|s| Some(*s) == asked).filter(|s| *s != ts && transcode);
     match media.as_str() {
-        "application/octet-stream" | "application/*" if htj2k(syntax).is_some() => {
-            Some(Answer { htj2k: htj2k(syntax), ..Answer::new(multipart, "application/octet-stream", false) })
-        }
+        "application/octet-stream" | "application/*" if htj2k(syntax).is_some() => Some(Answer { htj2k: htj2k(syntax), ..Answer::new(multipart, "application/octet-stream", false) }),
         "image/jphc" if transcode && codec != Some("image/jphc") && syntax.is_none_or(|s| s == "*" || htj2k(Some(s)).is_some()) => {
             Some(Answer { htj2k: Some(htj2k(syntax).unwrap_or(uids::HTJ2K_LOSSLESS_RPCL)), ..Answer::new(multipart, "image/jphc", false) })
         }
@@ -173,10 +171,7 @@ fn answer_to(range: &MediaRange, ts: &str, native: bool, transcode: bool) -> Opt
             let decoded = matches!(syntax, None | Some(EXPLICIT_LE));
             (stored || decoded).then(|| Answer::new(multipart, "application/octet-stream", stored))
         }
-        m => codec
-            .filter(|c| *c == m || m == "image/*")
-            .filter(|_| syntax.is_none_or(|s| s == "*" || s == ts))
-            .map(|codec| Answer::new(multipart, codec, true)),
+        m => codec.filter(|c| *c == m || m == "image/*").filter(|_| syntax.is_none_or(|s| s == "*" || s == ts)).map(|codec| Answer::new(multipart, codec, true)),
     }
 }
 
@@ -242,14 +237,11 @@ pub async fn frames(ctx: &Ctx<'_>, scope: Scope<'_>, list: &str) -> Result<Respo
     } else {
         let state = ctx.state;
         let blank = ctx.policy().cleans_frames(index.syntax().uid());
-        let maker = parts::Frames { store: state.store.clone(), pool: state.pool.clone(), object: instance.object.clone(), index, blank, stored: answer.stored, htj2k: answer.htj2k.is_some() };
+        let maker =
+            parts::Frames { store: state.store.clone(), pool: state.pool.clone(), object: instance.object.clone(), index, blank, stored: answer.stored, htj2k: answer.htj2k.is_some() };
         let part_type = format!("{}; transfer-syntax={syntax}", answer.media);
         let boundary = format!("framegate-{}", &tag[32..56]);
-        let content_type = if answer.multipart {
-            format!("multipart/related; type=\"{}\"; transfer-syntax={syntax}; boundary={boundary}", answer.media)
-        } else {
-            part_type.clone()
-        };
+        let content_type = if answer.multipart { format!("multipart/related; type=\"{}\"; transfer-syntax={syntax}; boundary={boundary}", answer.media) } else { part_type.clone() };
         if kept {
             let framing = answer.multipart.then(|| parts::Framing::new(&boundary, &part_type));
             let build = async {
@@ -440,10 +432,7 @@ async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Resul
     let shown = state.pool.run(move || header.parse().map(|h| policy.shown(h.obj))).await??;
     let value = super::json::value_at(&shown, tag_path).ok_or_else(missing)?;
     let total = value.len() as u64;
-    raw::ranged(ctx, &caching, "application/octet-stream", total, |span| async move {
-        Ok(respond::full(value.slice(span.start as usize..span.end as usize)))
-    })
-    .await
+    raw::ranged(ctx, &caching, "application/octet-stream", total, |span| async move { Ok(respond::full(value.slice(span.start as usize..span.end as usize))) }).await
 }
 
 /// About the bytes read at once when big-endian Pixel Data is put in little-endian order (cut to
