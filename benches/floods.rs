@@ -65,6 +65,30 @@ fn prober(urls: Vec<String>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<V
     })
 }
 
+/// The release binary serving `root` (which holds `b/ct.dcm`) with `flags`, its cached frame
+/// already rendered once.
+struct Served {
+    server: std::process::Child,
+    pid: u32,
+    port: u16,
+    token: String,
+    base: String,
+    /// A frame of `b/ct.dcm`, rendered and cached: what the prober asks for.
+    cached: String,
+}
+
+async fn serve(dir: &std::path::Path, root: &std::path::Path, flags: &[&str]) -> Served {
+    std::fs::write(dir.join("keys"), KEYS).unwrap();
+    let (server, port) = common::framegate(root, &dir.join("keys"), flags, "warn");
+    let pid = server.id();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let token = Keyring::parse(KEYS).unwrap().sign(&ObjectKey::parse_plain("b").unwrap(), now + 3600);
+    let base = format!("http://127.0.0.1:{port}");
+    let cached = format!("{base}/v1/{token}/b/ct.dcm/-/frames/1.jpg");
+    assert_eq!(status_of(&cached).await, 200);
+    Served { server, pid, port, token, base, cached }
+}
+
 /// Raises `peak` to the server's RSS every 20 ms until `stop`.
 fn rss_sampler(pid: u32, peak: Arc<AtomicU64>, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -104,15 +128,7 @@ async fn earlier_floods() {
     assert!(converted.is_ok_and(|s| s.success()), "gdcmconv --j2k failed (apt-get install libgdcm-tools)");
     println!("bomb: {SIDE}×{SIDE} RGB JPEG 2000, {} bytes stored", std::fs::metadata(&bomb).unwrap().len());
     sample::write(sample::ct_slice(0, 1, 512), &root.join("b/ct.dcm")).unwrap();
-    std::fs::write(dir.path().join("keys"), KEYS).unwrap();
-
-    let (mut server, port) = common::framegate(&root, &dir.path().join("keys"), &["--max-connections", &MAX_CONNECTIONS.to_string(), "--write-timeout", "5"], "warn");
-    let pid = server.id();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let token = Keyring::parse(KEYS).unwrap().sign(&ObjectKey::parse_plain("b").unwrap(), now + 3600);
-    let base = format!("http://127.0.0.1:{port}");
-    let cached = format!("{base}/v1/{token}/b/ct.dcm/-/frames/1.jpg");
-    assert_eq!(status_of(&cached).await, 200);
+    let Served { mut server, pid, port, token, base, cached } = serve(dir.path(), &root, &["--max-connections", &MAX_CONNECTIONS.to_string(), "--write-timeout", "5"]).await;
     let probes = vec![format!("{base}/healthz"), cached.clone()];
     let peak = Arc::new(AtomicU64::new(common::rss_mib(pid)));
     let sampling = Arc::new(AtomicBool::new(false));
@@ -216,14 +232,7 @@ async fn frame_lists() {
     let bomb = root.join("b/bomb.dcm");
     assert!(Command::new("gdcmconv").args(["--j2k", native.to_str().unwrap(), bomb.to_str().unwrap()]).status().is_ok_and(|s| s.success()));
     sample::write(sample::ct_slice(0, 1, 512), &root.join("b/ct.dcm")).unwrap();
-    std::fs::write(dir.path().join("keys"), KEYS).unwrap();
-    let (mut server, port) = common::framegate(&root, &dir.path().join("keys"), &[], "warn");
-    let pid = server.id();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let token = Keyring::parse(KEYS).unwrap().sign(&ObjectKey::parse_plain("b").unwrap(), now + 3600);
-    let base = format!("http://127.0.0.1:{port}");
-    let cached = format!("{base}/v1/{token}/b/ct.dcm/-/frames/1.jpg");
-    assert_eq!(status_of(&cached).await, 200);
+    let Served { mut server, pid, token, base, cached, .. } = serve(dir.path(), &root, &[]).await;
     let web = format!("{base}/v1/{token}/b/-/dicomweb");
     let found: serde_json::Value = {
         let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<http_body_util::Empty<bytes::Bytes>>();

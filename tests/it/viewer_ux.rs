@@ -14,6 +14,21 @@ use super::browser::{browser, browser_at, screenshot_path};
 use super::support::*;
 use super::viewer::{Cdp, ct_series, js, until, view};
 
+/// The viewer of folder `prefix` open, its first frame shown.
+async fn open_viewer(client: &Client, server: &Server, prefix: &str) {
+    client.goto(&server.url(prefix, prefix, "/-/view")).await.unwrap();
+    until(client, "the first frame", |s| s["shownIndex"] == 0).await;
+}
+
+/// A phone (390×844 at DPR 3) showing the first of `slices` CT slices of `size`² in the viewer.
+async fn phone_on_a_ct_series(slices: usize, size: u16) -> Option<(super::browser::Driver, Client, Server)> {
+    let (driver, client) = browser_at(390, 844, true, 3.0).await?;
+    let server = Server::start().await;
+    ct_series(&server, "ct", slices, size).await;
+    open_viewer(&client, &server, "ct").await;
+    Some((driver, client, server))
+}
+
 /// Takes the page's network down (`true`) or brings it back, as DevTools' "Offline" does.
 async fn offline(client: &Client, on: bool) {
     client.issue_cmd(Cdp("Network.enable", json!({}))).await.unwrap();
@@ -119,8 +134,7 @@ async fn opening_and_closing_tools_on_a_phone_keeps_the_image_aspect() {
     ct_series(&server, "ct", 3, 512).await;
     for (w, h, dpr) in [(390, 844, 3.0), (360, 640, 2.0)] {
         let Some((_driver, client)) = browser_at(w, h, true, dpr).await else { return };
-        client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
-        until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+        open_viewer(&client, &server, "ct").await;
         for step in ["open", "close", "open"] {
             client.find(Locator::Id("more")).await.unwrap().click().await.unwrap();
             let ratios = after_paint(
@@ -152,8 +166,7 @@ async fn pinch(client: &Client, element: &fantoccini::elements::Element, from: f
 async fn a_pinch_on_the_series_strip_or_the_header_does_not_zoom_the_page() {
     let Some((_driver, client)) = browser_at(390, 844, true, 3.0).await else { return };
     let server = layout_server().await;
-    client.goto(&server.url("study", "study", "/-/view")).await.unwrap();
-    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    open_viewer(&client, &server, "study").await;
     for target in ["seriesbar", "header", "footer"] {
         let element = client.find(Locator::Css(&format!("#{target}, {target}"))).await.unwrap();
         pinch(&client, &element, 30.0, 90.0).await;
@@ -174,8 +187,7 @@ async fn a_network_failure_says_offline_and_heals_when_the_connection_returns() 
     let Some((_driver, client)) = browser(1024, 700, false).await else { return };
     let server = Server::start().await;
     ct_series(&server, "ct", 40, 128).await;
-    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
-    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    open_viewer(&client, &server, "ct").await;
     until(&client, "the prefetch", |s| s["requested"].as_u64() >= Some(11)).await;
     super::support::until("the prefetch to finish", PATIENCE, || async {
         match js(&client, "return [...cache.values()].filter((c) => c.promise).length").await {
@@ -227,11 +239,7 @@ async fn choose_tool(client: &Client, tool: &str) {
 
 #[tokio::test]
 async fn a_finger_moves_an_end_point_deletes_one_line_and_the_menu_gets_out_of_the_way() {
-    let Some((_driver, client)) = browser_at(390, 844, true, 3.0).await else { return };
-    let server = Server::start().await;
-    ct_series(&server, "ct", 3, 256).await;
-    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
-    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    let Some((_driver, client, server)) = phone_on_a_ct_series(3, 256).await else { return };
     choose_tool(&client, "measure").await;
     // Measuring happens on the image: the menu that covered it has closed.
     let menu = after_paint(&client, "return [fg.measuring, document.getElementById('tools').getClientRects().length > 0]").await;
@@ -283,11 +291,7 @@ async fn a_finger_moves_an_end_point_deletes_one_line_and_the_menu_gets_out_of_t
 
 #[tokio::test]
 async fn a_double_tap_fits_the_image_and_keeps_the_lines_and_the_window() {
-    let Some((_driver, client)) = browser_at(390, 844, true, 3.0).await else { return };
-    let server = Server::start().await;
-    ct_series(&server, "ct", 3, 256).await;
-    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
-    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    let Some((_driver, client, server)) = phone_on_a_ct_series(3, 256).await else { return };
     choose_tool(&client, "measure").await;
     finger_drag(&client, (-80.0, 0.0), (160.0, 0.0)).await;
     until(&client, "a line", |s| s["measures"] == 1).await;
@@ -326,8 +330,7 @@ async fn switching_series_keeps_each_ones_slice_and_window_and_names_it() {
     let server = Server::start().await;
     numbered_series(&server, "study/chest", 8, 3).await;
     numbered_series(&server, "study/neck", 6, 7).await;
-    client.goto(&server.url("study", "study", "/-/view")).await.unwrap();
-    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    open_viewer(&client, &server, "study").await;
     let label = || js(&client, "return document.getElementById('series-label').textContent");
     assert_eq!(label().await, "Series 3 · chest · CT");
     js(&client, "go(3)").await;
@@ -362,8 +365,7 @@ async fn keys_act_on_the_image_whatever_control_was_used_last() {
     let Some((_driver, client)) = browser(1280, 800, false).await else { return };
     let server = Server::start().await;
     ct_series(&server, "ct", 30, 64).await;
-    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
-    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    open_viewer(&client, &server, "ct").await;
 
     // After a click on Invert, Space plays; it does not press Invert again.
     client.find(Locator::Id("invert")).await.unwrap().click().await.unwrap();
@@ -416,8 +418,7 @@ async fn help_fits_the_screen_and_a_touch_screen_lists_gestures() {
     ct_series(&server, "ct", 3, 64).await;
     {
         let Some((_driver, client)) = browser(1366, 625, false).await else { return };
-        client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
-        until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+        open_viewer(&client, &server, "ct").await;
         super::viewer::typ(&client, "?").await;
         until(&client, "help", |s| s["help"] == true).await;
         let h = after_paint(&client, HELP_FITS).await;
@@ -425,8 +426,7 @@ async fn help_fits_the_screen_and_a_touch_screen_lists_gestures() {
         client.close().await.unwrap();
     }
     let Some((_driver, client)) = browser_at(360, 640, true, 2.0).await else { return };
-    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
-    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    open_viewer(&client, &server, "ct").await;
     choose_tool(&client, "helpbtn").await;
     until(&client, "help", |s| s["help"] == true).await;
     let h = after_paint(&client, HELP_FITS).await;
@@ -442,11 +442,7 @@ async fn help_fits_the_screen_and_a_touch_screen_lists_gestures() {
 
 #[tokio::test]
 async fn preset_names_show_whole_on_a_phone() {
-    let Some((_driver, client)) = browser_at(390, 844, true, 3.0).await else { return };
-    let server = Server::start().await;
-    ct_series(&server, "ct", 3, 64).await;
-    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
-    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    let Some((_driver, client, server)) = phone_on_a_ct_series(3, 64).await else { return };
     // Each option's text, in the list's font, against the room the closed list gives it.
     let cut = js(
         &client,
@@ -463,11 +459,7 @@ async fn preset_names_show_whole_on_a_phone() {
 
 #[tokio::test]
 async fn a_pinch_whose_first_finger_drifted_keeps_the_slice() {
-    let Some((_driver, client)) = browser_at(390, 844, true, 3.0).await else { return };
-    let server = Server::start().await;
-    ct_series(&server, "ct", 20, 64).await;
-    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
-    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    let Some((_driver, client, server)) = phone_on_a_ct_series(20, 64).await else { return };
     let canvas = client.find(Locator::Id("canvas")).await.unwrap();
     // The first finger lands and drifts up; the second lands 100 ms later and they pinch.
     for drift in [7.0, 20.0] {
@@ -514,8 +506,7 @@ async fn flip_after_rotate_mirrors_the_screen_left_to_right() {
     let Some((_driver, client)) = browser(1000, 800, false).await else { return };
     let server = Server::start().await;
     ct_series(&server, "ct", 3, 128).await;
-    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
-    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    open_viewer(&client, &server, "ct").await;
     super::viewer::typ(&client, "r").await;
     until(&client, "rotated", |s| s["rotation"] == 1).await;
     let rotated = canvas_grid(&client, 24).await;
@@ -549,8 +540,7 @@ async fn letters_and_scale_bar_stay_readable_on_an_inverted_image() {
     let Some((_driver, client)) = browser(1000, 800, false).await else { return };
     let server = Server::start().await;
     ct_series(&server, "ct", 3, 128).await;
-    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
-    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    open_viewer(&client, &server, "ct").await;
     super::viewer::typ(&client, "i").await;
     until(&client, "inverted", |s| s["invert"] == true).await;
     let rects = after_paint(
@@ -607,8 +597,7 @@ async fn at_each_documented_size_the_image_has_the_screen_and_overlays_keep_apar
     // (width, height, mobile, device pixel ratio, the least share of the screen for the canvas)
     for (w, h, mobile, dpr, share) in [(390, 844, true, 3.0, 0.55), (844, 390, true, 3.0, 0.6), (360, 640, true, 2.0, 0.5), (768, 1024, true, 2.0, 0.6), (1366, 768, false, 1.0, 0.6)] {
         let Some((_driver, client)) = browser_at(w, h, mobile, dpr).await else { return };
-        client.goto(&server.url("study", "study", "/-/view")).await.unwrap();
-        until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+        open_viewer(&client, &server, "study").await;
         js(&client, "go(5)").await;
         until(&client, "slice 6", |s| s["shownIndex"] == 5 && s["shown"].is_string()).await;
         let l = after_paint(&client, LAYOUT).await;
