@@ -38,7 +38,7 @@ const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 
 /// The phone: the viewer's image area in CSS pixels on a 390×844 screen (less its toolbars, as
 /// `it::deployment` measures it in Chromium) and the device pixel ratio of a current phone. The viewer asks for frames at this size when the
-/// image is larger (`viewport=`, in steps of 1/8), exactly as `frameUrl` in viewer.html does.
+/// image is larger (`viewport=`, in steps of 1/8), exactly as `frameUrl` in src/http/viewer/stack.js does.
 const PHONE_STAGE: (f64, f64) = (390.0, 739.0);
 const PHONE_DPR: f64 = 3.0;
 const VIEWPORT_STEPS: [f64; 7] = [0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875];

@@ -8,7 +8,26 @@ use hyper::Response;
 use super::respond::{self, Body, Caching};
 use super::{ApiError, Ctx};
 
-const PAGE: &str = include_str!("viewer.html");
+/// The viewer's script, one file per concern (src/http/viewer/), in the order they build on each
+/// other. They share one scope, as one inline script: the page keeps its single request and its
+/// CSP, and needs no bundler.
+const SCRIPT: &str = concat!(
+    include_str!("viewer/state.js"),
+    include_str!("viewer/stack.js"),
+    include_str!("viewer/load.js"),
+    include_str!("viewer/show.js"),
+    include_str!("viewer/draw.js"),
+    include_str!("viewer/overlay.js"),
+    include_str!("viewer/window.js"),
+    include_str!("viewer/transform.js"),
+    include_str!("viewer/input.js"),
+    include_str!("viewer/cine.js"),
+    include_str!("viewer/series.js"),
+);
+
+/// The page: its markup with the style sheet and the script inlined, assembled once.
+static PAGE: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| include_str!("viewer/page.html").replacen("{style}", include_str!("viewer/viewer.css"), 1).replacen("{script}", SCRIPT, 1));
 
 /// The page's ETag: a digest of its bytes, so a new build is never shadowed by an old copy.
 static ETAG: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!("\"v{}\"", &crate::cache::digest(&[PAGE.as_bytes()])[..16]));
