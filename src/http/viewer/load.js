@@ -1,4 +1,14 @@
 // --- Loading -----------------------------------------------------------------------------
+// A frame travels as the server's compressed bytes (a Blob, held in `blobs` within FILL_BUDGET)
+// and becomes a bitmap (in `cache`, within DECODED_BUDGET) only near the viewport. Requests come
+// in three kinds, served in this order: "want" (the frame to show), "ahead" (the read-ahead,
+// which leans into the scroll's direction and grows with its speed) and "fill" (the rest of the
+// series, fetched in the background once the first image is on screen).
+const net = new Map();     // url -> {promise, abort, kind, index, from}: requests on the wire
+const blobs = new Map();   // url -> {blob, index}: compressed frames held
+const unfillable = new Map();   // url -> status: the fill failed there; the read-ahead tries when it is near
+let busyUntil = 0, fillTimer = null;   // a busy server's Retry-After holds the fill back until then
+
 const sleep = (ms, signal) => new Promise((resolve, reject) => {
   const timer = setTimeout(resolve, ms);
   signal.addEventListener("abort", () => { clearTimeout(timer); reject(new DOMException("aborted", "AbortError")); }, { once: true });
@@ -21,10 +31,10 @@ async function readBody(response, progress) {
 
 // A busy server (503, 502, 504) and a failed network are retried with backoff, a 503 no sooner
 // than its Retry-After; any other answer is the caller's to judge.
-async function fetchRetrying(url, signal) {
+async function fetchRetrying(url, signal, priority = "auto") {
   for (let attempt = 0; ; attempt++) {
     let r;
-    try { r = await fetch(url, { signal, credentials: "omit" }); }
+    try { r = await fetch(url, { signal, credentials: "omit", priority }); }
     catch (e) {
       if (signal.aborted) throw e;
       // Offline, retrying now only keeps "Loading" up for nothing: the frame fails at once and
@@ -33,41 +43,103 @@ async function fetchRetrying(url, signal) {
       fg.retries++; await sleep(backoff(attempt), signal); continue;
     }
     if ([502, 503, 504].includes(r.status) && attempt < MAX_RETRIES) {
-      const after = Number(r.headers.get("retry-after")) * 1000 || 0;
-      fg.retries++; await sleep(Math.max(after, backoff(attempt)), signal); continue;
+      const after = Number(r.headers.get("retry-after")) * 1000 || 0, wait = Math.max(after, backoff(attempt));
+      // The whole background fill waits too: more requests now would only meet more 503s.
+      busyUntil = Math.max(busyUntil, performance.now() + wait);
+      fg.retries++; await sleep(wait, signal); continue;
     }
     return r;
   }
 }
 
-// One frame; a failure is that frame's, with the server's reason.
-async function fetchFrame(url, signal, progress) {
-  const r = await fetchRetrying(url, signal);
+// One frame's bytes; a failure is that frame's, with the server's reason.
+async function fetchBytes(url, signal, priority, progress) {
+  const r = await fetchRetrying(url, signal, priority);
   if (!r.ok) {
     let text = "";
     try { text = (await r.json()).error || ""; } catch { /* not JSON: the status says enough */ }
     throw new FrameError(r.status, r.status === 503 ? t("busy") : r.status === 404 ? t("missing") : text || String(r.status));
   }
-  return createImageBitmap(await readBody(r, progress));
+  return readBody(r, progress);
 }
 
-function load(url, progress) {
+const RANK = { want: 0, ahead: 1, fill: 2 };
+// The compressed bytes of frame `index` at `url`: held, on their way (a request already made
+// is raised to `kind` if that ranks higher), or asked for now as `kind`.
+function bytesOf(url, index, kind, progress) {
+  const held = blobs.get(url);
+  if (held) return Promise.resolve(held.blob);
+  const going = net.get(url);
+  if (going) { if (RANK[kind] < RANK[going.kind]) going.kind = kind; return going.promise; }
+  if (kind === "want") makeRoom();
+  const r = { abort: new AbortController(), kind, index, from: fg.index, promise: null };
+  fg.requested.push(url);
+  fg.loads.fetched++;
+  if (kind === "fill") fg.loads.fill++;
+  r.promise = fetchBytes(url, r.abort.signal, kind === "want" ? "high" : kind === "fill" ? "low" : "auto", progress)
+    .then((blob) => { hold(url, index, blob); setTimeout(healNetwork); return blob; })
+    .finally(() => { if (net.get(url) === r) net.delete(url); pump(); });
+  net.set(url, r);
+  return r.promise;
+}
+
+function cancel(url, r) {
+  net.delete(url);
+  r.abort.abort();
+  fg.loads.aborted++;
+}
+
+// The wanted frame never waits behind the background: with every connection taken, the fill
+// request farthest from the viewport gives its place, or else the farthest read-ahead.
+function makeRoom() {
+  if (net.size < MAX_PARALLEL) return;
+  let worst = null;
+  for (const [url, r] of net) {
+    if (r.kind === "want") continue;
+    const cost = RANK[r.kind] * 1e6 + Math.abs(r.index - fg.index);
+    if (!worst || cost > worst.cost) worst = { url, r, cost };
+  }
+  if (worst) cancel(worst.url, worst.r);
+}
+
+function hold(url, index, blob) {
+  const old = blobs.get(url);
+  if (old) fg.loads.bytes -= old.blob.size;
+  blobs.set(url, { blob, index });
+  fg.loads.bytes += blob.size;
+  fg.loads.held = blobs.size;
+  if (fg.loads.bytes > FILL_BUDGET) evictBytes(FILL_BUDGET, false);
+  fg.loads.peakBytes = Math.max(fg.loads.peakBytes, fg.loads.bytes);
+}
+
+// Compressed frames beyond `limit` bytes go, those of another window or size first, then the
+// farthest from the viewport; with `staleOnly`, only the former.
+function evictBytes(limit, staleOnly) {
+  const far = (url, b) => (frameUrl(b.index) !== url ? Infinity : Math.abs(b.index - fg.index));
+  const victims = [...blobs].map(([url, b]) => [url, b, far(url, b)]).filter(([, , d]) => !staleOnly || d === Infinity).sort((a, b) => b[2] - a[2]);
+  for (const [url, b, d] of victims) {
+    if (fg.loads.bytes <= limit || (d <= READ_BEHIND && d !== Infinity)) break;
+    blobs.delete(url);
+    fg.loads.bytes -= b.blob.size;
+  }
+  fg.loads.held = blobs.size;
+}
+
+// Frame `index` at `url` as a bitmap, from its bytes held or fetched as `kind`.
+function load(index, url, progress, kind = "ahead") {
   const item = cache.get(url);
   if (item) return item.promise || (item.error ? Promise.reject(item.error) : Promise.resolve(item.bitmap));
-  const abort = new AbortController();
-  fg.requested.push(url);
-  inFlight++;
   const win = fg.window;
-  const promise = fetchFrame(url, abort.signal, progress)
-    .then((bitmap) => { cache.set(url, { bitmap, window: win }); evict(); setTimeout(healNetwork); return bitmap; })
+  const promise = bytesOf(url, index, kind, progress)
+    .then((blob) => createImageBitmap(blob))
+    .then((bitmap) => { cache.set(url, { bitmap, window: win, index, bytes: 4 * bitmap.width * bitmap.height }); evict(); return bitmap; })
     .catch((e) => {
       if (e.name === "AbortError") cache.delete(url);
       else if (e.status === 410 || e.status === 403) { cache.delete(url); fail(e.status); }
-      else cache.set(url, { error: e });
+      else cache.set(url, { error: e, index });
       throw e;
-    })
-    .finally(() => { inFlight--; pump(); });
-  cache.set(url, { promise, abort });
+    });
+  cache.set(url, { promise, index });
   return promise;
 }
 
@@ -76,6 +148,7 @@ function load(url, progress) {
 function healNetwork() {
   let any = false;
   for (const [url, item] of cache) if (item.error && item.error.status === 0) { cache.delete(url); any = true; }
+  for (const [url, status] of unfillable) if (status === 0) { unfillable.delete(url); any = true; }
   if (!any || !fg.stack || fg.error) return;
   if (fg.frameError && fg.frameError.status === 0) { fg.frameError = null; $("frame-error").hidden = true; }
   request();
@@ -83,38 +156,139 @@ function healNetwork() {
 window.addEventListener("online", healNetwork);
 let healTimer = null;
 
-// The displayed bitmap is never closed, whatever eviction does: zoom and resize redraw it.
+// Bitmaps are kept near the viewport, within DECODED_BUDGET and MAX_DECODED, the farthest going
+// first. The displayed bitmap is never closed, whatever eviction does: zoom and resize redraw it.
 function evict() {
-  if (cache.size <= MAX_CACHED) return;
-  const keep = new Set([fg.index, ...neighbourhood()].map(frameUrl));
-  for (const [url, item] of cache) {
-    if (cache.size <= MAX_CACHED) break;
-    if (keep.has(url) || item.promise) continue;
-    if (item.bitmap && (!displayed || item.bitmap !== displayed.bitmap)) item.bitmap.close();
-    cache.delete(url);
+  let bytes = 0;
+  for (const item of cache.values()) if (item.bitmap) bytes += item.bytes;
+  if (bytes > DECODED_BUDGET || cache.size > MAX_DECODED) {
+    const near = neighbourhood();
+    const keep = new Set([fg.index, ...near.slice(0, decodeCount())].map(frameUrl));
+    const far = (url, item) => (frameUrl(item.index) !== url ? Infinity : Math.abs(item.index - fg.index));
+    const victims = [...cache].filter(([url, item]) => !keep.has(url) && !item.promise).map(([url, item]) => [url, item, far(url, item)]).sort((a, b) => b[2] - a[2]);
+    for (const [url, item] of victims) {
+      if (bytes <= DECODED_BUDGET && cache.size <= MAX_DECODED) break;
+      if (item.bitmap) { bytes -= item.bytes; if (!displayed || item.bitmap !== displayed.bitmap) item.bitmap.close(); }
+      cache.delete(url);
+    }
   }
+  let n = 0;
+  for (const item of cache.values()) if (item.bitmap) n++;
+  Object.assign(fg.loads, { decoded: n, decodedBytes: bytes, peakDecodedBytes: Math.max(fg.loads.peakDecodedBytes, bytes) });
 }
 
+// How many frames near the viewport may be decoded at once: as many as DECODED_BUDGET holds at
+// the size now fetched (a frame of unknown size counts as 1024²).
+function decodeCount() {
+  const e = entry(fg.index), k = isDicom(e) ? scaleStep(e) : 1;
+  const pixels = Math.max(1, (e.columns || 1024) * k) * Math.max(1, (e.rows || 1024) * k);
+  return Math.max(2, Math.floor(DECODED_BUDGET / (4 * pixels)) - 1);
+}
+
+// The scroll's direction and speed, from the steps `go` takes: the read-ahead leans into it.
+const motion = { dir: 1, rate: 0, at: -Infinity };
+function noteStep(from, to) {
+  const now = performance.now(), step = to - from, dt = now - motion.at;
+  if (!step) return;
+  const dir = Math.sign(step), turned = dir !== motion.dir;
+  motion.dir = dir;
+  // A jump (the slider, the track, a host's "go") is no scroll, and a turn starts a new one.
+  if (Math.abs(step) > READ_AHEAD || turned || dt > MOTION_IDLE_MS) motion.rate = 0;
+  else {
+    const rate = Math.min(240, (Math.abs(step) * 1000) / Math.max(dt, 1));
+    motion.rate = motion.rate ? 0.7 * motion.rate + 0.3 * rate : rate;
+  }
+  motion.at = now;
+}
+const scrolling = () => motion.rate > 0 && performance.now() - motion.at < MOTION_IDLE_MS;
+
+// The frames to have ready, nearest first: ahead in the direction of travel, then behind.
 function neighbourhood() {
   const n = fg.count, out = [];
-  const ahead = fg.playing ? Math.max(PREFETCH_AHEAD, Math.round(cineFps() * 2)) : PREFETCH_AHEAD;
-  const dir = fg.playing && fg.bounce ? cineDir : 1;
-  for (let d = 1; d <= ahead; d++) { const i = fg.index + d * dir; if (i >= 0 && i < n) out.push(i); else if (fg.playing && !fg.bounce) out.push((i + n) % n); }
-  if (!fg.playing) for (let d = 1; d <= PREFETCH_BEHIND; d++) if (fg.index - d >= 0) out.push(fg.index - d);
-  return [...new Set(out)].filter((i) => i !== fg.index);
+  if (fg.playing) {
+    const ahead = Math.max(READ_AHEAD, Math.round(cineFps() * 2)), dir = fg.bounce ? cineDir : 1;
+    for (let d = 1; d <= ahead; d++) { const i = fg.index + d * dir; if (i >= 0 && i < n) out.push(i); else if (!fg.bounce) out.push((i + n) % n); }
+    return [...new Set(out)].filter((i) => i !== fg.index);
+  }
+  const moving = scrolling();
+  const ahead = moving ? Math.min(MAX_AHEAD, Math.max(READ_AHEAD, Math.round((motion.rate * LOOKAHEAD_MS) / 1000))) : READ_AHEAD;
+  const behind = moving ? READ_BEHIND_MOVING : READ_BEHIND;
+  for (let d = 1; d <= ahead; d++) { const i = fg.index + d * motion.dir; if (i >= 0 && i < n) out.push(i); }
+  for (let d = 1; d <= behind; d++) { const i = fg.index - d * motion.dir; if (i >= 0 && i < n) out.push(i); }
+  return out;
 }
 
-// Prefetch keeps the neighbourhood queued and cancels what scrolled away. While the slider is
-// held nothing is prefetched: the frames it passes over are not worth a request.
+// Prefetch keeps the neighbourhood queued and cancels what is no longer near: read-ahead the
+// scroll left behind at once, fill work once the viewer moved away from it (a jump), to be
+// fetched again when its turn comes. While the slider is held nothing is prefetched: the
+// frames it passes over are not worth a request.
 function prefetch() {
-  const keep = new Set([frameUrl(fg.index), foreground]);
-  const wanted = fg.dragging ? [] : neighbourhood().map(frameUrl);
-  wanted.forEach((u) => keep.add(u));
-  for (const [url, item] of cache) if (item.abort && !keep.has(url)) { item.abort.abort(); cache.delete(url); }
-  queue = wanted.filter((url) => !cache.has(url));
+  const near = fg.dragging ? [] : neighbourhood();
+  const decode = decodeCount();
+  queue = near.map((index, k) => ({ index, url: frameUrl(index), decode: k < decode }));
+  const keep = new Set([frameUrl(fg.index), foreground, ...queue.map((q) => q.url)]);
+  for (const [url, r] of net) {
+    if (keep.has(url)) continue;
+    if (r.kind === "fill" && !fg.dragging && Math.abs(r.index - fg.index) <= Math.abs(r.index - r.from) + READ_AHEAD) continue;
+    cancel(url, r);
+  }
   pump();
 }
+
+// Starts what the read-ahead waits for, nearest first, then the fill. Decoding bytes already
+// held takes no connection.
 function pump() {
-  while (inFlight < MAX_PARALLEL && queue.length && !fg.error) load(queue.shift()).catch(() => {});
+  if (fg.error || !fg.stack) return;
+  queue = queue.filter(({ index, url, decode }) => {
+    if (decode ? cache.has(url) : blobs.has(url) || net.has(url) || cache.has(url)) return false;
+    const free = blobs.has(url) || net.has(url);
+    if (!free && net.size >= MAX_PARALLEL - 1) return true;
+    if (decode) load(index, url).catch(() => {});
+    else bytesOf(url, index, "ahead").catch(() => {});
+    return false;
+  });
+  fill();
 }
 
+// The rest of the series, once the first image is on screen: the nearest frame not held, ahead
+// in the direction of travel counting as twice as near as behind. A person who asked the
+// browser to save data gets the read-ahead only.
+function fill() {
+  if (!fg.fillStarted || fg.dragging || queue.length || (navigator.connection && navigator.connection.saveData)) return;
+  const wait = busyUntil - performance.now();
+  if (wait > 0) { clearTimeout(fillTimer); fillTimer = setTimeout(pump, wait); return; }
+  if (fg.loads.bytes > 0.9 * FILL_BUDGET) evictBytes(0.8 * FILL_BUDGET, true);
+  let fills = 0;
+  for (const r of net.values()) if (r.kind === "fill") fills++;
+  while (fills < FILL_PARALLEL && net.size < MAX_PARALLEL - 1 && fg.loads.bytes <= 0.9 * FILL_BUDGET) {
+    const index = nextFill();
+    if (index === null) return;
+    const url = frameUrl(index);
+    bytesOf(url, index, "fill").catch((e) => {
+      if (e.name === "AbortError") return;
+      if (e.status === 410 || e.status === 403) fail(e.status);
+      else unfillable.set(url, e.status);
+    });
+    fills++;
+  }
+}
+function nextFill() {
+  const n = fg.count, dir = motion.dir;
+  for (let k = 1; k <= 2 * n; k++) {
+    for (const i of k % 2 ? [fg.index + dir * k] : [fg.index + dir * k, fg.index - (dir * k) / 2]) {
+      if (i < 0 || i >= n) continue;
+      const url = frameUrl(i), item = cache.get(url);
+      if (!blobs.has(url) && !net.has(url) && !unfillable.has(url) && !(item && (item.bitmap || item.error))) return i;
+    }
+  }
+  return null;
+}
+
+// Another series: what was on its way or held for this one goes.
+function forgetSeries() {
+  for (const r of net.values()) r.abort.abort();
+  net.clear(); blobs.clear(); unfillable.clear(); cache.clear();
+  queue = []; displayed = null; foreground = null;
+  fg.fillStarted = false; fg.shownAt = {};
+  Object.assign(fg.loads, { fetched: 0, fill: 0, aborted: 0, held: 0, bytes: 0, peakBytes: 0, decoded: 0, decodedBytes: 0, peakDecodedBytes: 0 });
+}

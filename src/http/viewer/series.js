@@ -17,8 +17,7 @@ function findGaps() {
 const places = {};
 function selectSeries(k, slice) {
   if (fg.count) places[fg.series] = { index: fg.index, window: fg.window };
-  for (const item of cache.values()) if (item.abort) item.abort.abort();
-  cache.clear(); queue = []; displayed = null; foreground = null;
+  forgetSeries();
   fg.series = k; fg.first = series().first; fg.count = series().frames;
   const place = places[k];
   fg.index = Math.max(0, Math.min(fg.count - 1, slice ? slice - 1 : place ? place.index : 0));

@@ -8,7 +8,7 @@ function request() {
   else if (!foreground || !fg.dragging) {
     foreground = url;
     setLoading(true);
-    load(url, (p) => { if (foreground === url) $("progress").value = p; }).then(() => {
+    load(index, url, (p) => { if (foreground === url) $("progress").value = p; }, "want").then(() => {
       if (frameUrl(fg.index) === url) display(fg.index, url, cache.get(url));
     }).catch((e) => {
       if (e.name !== "AbortError" && frameUrl(fg.index) === url) displayError(fg.index, e);
@@ -25,6 +25,9 @@ function display(index, url, item) {
   const changed = fg.shownIndex !== index;
   displayed = { bitmap: item.bitmap, window: item.window, entry: entry(index) };
   fg.shownIndex = index; fg.shown = url; fg.frameError = null; fg.preview = false; previewSource = null;
+  if (!(index in fg.shownAt)) fg.shownAt[index] = performance.now();
+  // The first image is on screen: now the rest of the series may come, behind the read-ahead.
+  if (!fg.fillStarted) { fg.fillStarted = true; setTimeout(pump); }
   $("frame-error").hidden = true;
   setLoading(false);
   draw(); overlay();
@@ -69,6 +72,7 @@ function go(i) {
   const next = Math.max(0, Math.min(fg.count - 1, i));
   $("slider").value = next + 1;
   if (next === fg.index && (fg.shown || fg.frameError)) return;
+  noteStep(fg.index, next);
   fg.index = next;
   request();
 }

@@ -3,7 +3,21 @@
 // shows one frame at a time on a canvas. What is drawn and what the labels say always come from
 // the same frame: a wanted frame that is still on its way shows as "loading", never as a label
 // over an older picture. Failures belong to their frame.
-const PREFETCH_AHEAD = 10, PREFETCH_BEHIND = 4, MAX_PARALLEL = 4, MAX_CACHED = 160, MAX_RETRIES = 6;
+const MAX_RETRIES = 6;
+// The read-ahead (load.js): at rest READ_AHEAD frames ahead and READ_BEHIND behind; scrolling,
+// as many ahead as the measured rate passes in LOOKAHEAD_MS (at most MAX_AHEAD), in the
+// direction of travel, and READ_BEHIND_MOVING behind.
+const READ_AHEAD = 10, READ_BEHIND = 4, READ_BEHIND_MOVING = 2, LOOKAHEAD_MS = 750, MAX_AHEAD = 48, MOTION_IDLE_MS = 400;
+// Chromium opens 6 connections to a host over HTTP/1.1, and requests beyond them wait inside
+// the browser, where they can be neither reordered nor cheaply cancelled. The viewer keeps at
+// most MAX_PARALLEL of its own on the wire, one of them free for the wanted frame, and the
+// background fill takes at most FILL_PARALLEL, only when the read-ahead waits for nothing.
+const MAX_PARALLEL = 6, FILL_PARALLEL = 2;
+// The memory budget. Compressed frames, the JPEG or PNG bytes as the server sent them, are kept
+// up to FILL_BUDGET bytes: a 200-slice 512² CT is about 5 MB of them, so a series of a thousand
+// such slices fits. Decoded bitmaps (4 bytes a pixel) are kept near the viewport only, up to
+// DECODED_BUDGET bytes and MAX_DECODED frames.
+const FILL_BUDGET = 48 << 20, DECODED_BUDGET = 64 << 20, MAX_DECODED = 160;
 const VIEWPORT_STEPS = [0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875];
 const CT_PRESETS = [["brain", 40, 80], ["lung", -600, 1500], ["bone", 400, 1800], ["abdomen", 40, 400]];
 const $ = (id) => document.getElementById(id);
@@ -80,9 +94,16 @@ const fg = window.fg = {
   dragging: false,         // the slider is held: only the latest wanted frame is fetched
   gaps: {},                // index -> missing slices before it
   scaleBar: null, markers: null, events: [],
+  shownAt: {},             // index -> when (performance.now()) the frame was first on screen, this series
+  fillStarted: false,      // the first image is on screen: the rest of the series may come
+  loads: {                 // what loading did and holds, this series
+    fetched: 0, fill: 0, aborted: 0,          // requests made, of them the fill's, and cancelled
+    held: 0, bytes: 0, peakBytes: 0, budget: FILL_BUDGET,                   // compressed frames
+    decoded: 0, decodedBytes: 0, peakDecodedBytes: 0, decodedBudget: DECODED_BUDGET, // bitmaps
+  },
 };
-const cache = new Map();   // url -> {bitmap, window} | {promise, abort} | {error}
-let queue = [], inFlight = 0, displayed = null;   // displayed: {bitmap, window, entry}
+const cache = new Map();   // url -> {bitmap, window, index, bytes} | {promise, index} | {error, index}: decoded frames
+let queue = [], displayed = null;   // queue: the read-ahead's {index, url, decode} waiting; displayed: {bitmap, window, entry}
 
 function post(type, data = {}) {
   const message = { source: "framegate", type, ...data };
