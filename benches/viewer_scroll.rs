@@ -3,8 +3,9 @@
 //! opens a 200-slice 512×512 CT on the real binary and, from the moment the first image is on
 //! screen, is scrolled with 60 wheel notches a second from the first slice to the last. Reports
 //! the share of slices shown, the time from the last notch to the last slice on screen, and the
-//! page's memory: the JS heap (CDP `Runtime.getHeapUsage`) and, where the viewer has them, its
-//! own counters of compressed bytes held and decoded bitmaps kept.
+//! page's memory: the JS heap (CDP `Runtime.getHeapUsage`), the renderer processes' resident
+//! memory and, where the viewer has them, its own counters of compressed bytes held and decoded
+//! bitmaps kept.
 //!
 //! Each run starts a fresh server (a cold frame cache, as after an upload) and a fresh browser
 //! profile (an empty HTTP cache). The notches are `wheel` events dispatched in the page on a
@@ -67,6 +68,35 @@ impl Drop for Browser {
                 let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
             }
         }
+    }
+}
+
+impl Browser {
+    /// Resident memory of this browser's renderer processes (the page's), in MiB: the
+    /// descendants of the browser started with this run's profile that are renderers.
+    fn renderer_mib(&self) -> u64 {
+        let flag = format!("--user-data-dir={}", self.profile.path().display());
+        let Ok(procs) = std::fs::read_dir("/proc") else { return 0 };
+        let procs: Vec<(u32, u32, Vec<u8>)> = procs
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter_map(|pid| {
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                let ppid = stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()?;
+                Some((pid, ppid, std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()))
+            })
+            .collect();
+        // A renderer rewrites its command line into one string: search it, don't split it.
+        let has = |cmdline: &[u8], arg: &[u8]| cmdline.windows(arg.len()).any(|w| w == arg);
+        let mut ours: Vec<u32> = procs.iter().filter(|(_, _, c)| has(c, flag.as_bytes())).map(|(pid, _, _)| *pid).collect();
+        loop {
+            let more: Vec<u32> = procs.iter().filter(|(pid, ppid, _)| ours.contains(ppid) && !ours.contains(pid)).map(|(pid, _, _)| *pid).collect();
+            if more.is_empty() {
+                break;
+            }
+            ours.extend(more);
+        }
+        procs.iter().filter(|(pid, _, c)| ours.contains(pid) && has(c, b"--type=renderer")).map(|(pid, _, _)| common::rss_mib(*pid)).sum()
     }
 }
 
@@ -151,6 +181,7 @@ struct Run {
     last_after_notch_ms: Option<f64>,
     scroll_ms: f64,
     heap_mib: f64,
+    renderer_mib: u64,
     requested: u64,
     loads: Value,
     wire: Value,
@@ -158,7 +189,7 @@ struct Run {
 
 async fn run(dir: &std::path::Path, folder: &str, token: &str) -> Run {
     let (mut server, port) = common::framegate(&dir.join("root"), &dir.join("keys"), &[], "warn");
-    let (_browser, client) = phone().await;
+    let (browser, client) = phone().await;
     client.goto("about:blank").await.unwrap();
     client.issue_cmd(Cdp("Page.addScriptToEvaluateOnNewDocument", json!({ "source": RECORD }))).await.unwrap();
     client.issue_cmd(Cdp("Network.enable", json!({}))).await.unwrap();
@@ -186,6 +217,7 @@ async fn run(dir: &std::path::Path, folder: &str, token: &str) -> Run {
         last_after_notch_ms: r["lastShownAt"].as_f64().map(|t| t - f(&r["lastNotch"])),
         scroll_ms: f(&r["lastNotch"]) - f(&r["t0"]),
         heap_mib: f(&heap["usedSize"]) / 1048576.0,
+        renderer_mib: browser.renderer_mib(),
         requested: r["requested"].as_u64().unwrap_or(0),
         loads: r["loads"].clone(),
         wire: r["wire"].clone(),
@@ -233,10 +265,14 @@ async fn main() {
         let token = Keyring::parse(KEYS).unwrap().sign(&ObjectKey::parse_plain(&name).unwrap(), now + 3600);
         println!("viewer scroll: {SLICES} slices of {SIDE}² (noise ±{noise} HU), phone 390×844 DPR 3, 4G (40 ms, 2.5 MB/s), {NOTCHES_PER_SECOND} notches/s from the first image on");
         for k in 1..=RUNS {
+            // Other work on the machine shows in the figures: the page's timers and decoding
+            // compete with it for the CPU.
+            let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+            let load = load.split_whitespace().next().unwrap_or("?").to_owned();
             let r = run(dir.path(), &name, &token).await;
             let last = r.last_after_notch_ms.map_or("never".to_owned(), |ms| format!("{ms:.0} ms"));
             println!(
-                "run {k}: first image {:.0} ms; shown {}/{} ({:.1}%); last slice {last} after the last notch (scroll {:.0} ms); {} frame requests (on the wire: {}); JS heap {:.1} MiB; viewer counters {}",
+                "run {k} (load {load}): first image {:.0} ms; shown {}/{} ({:.1}%); last slice {last} after the last notch (scroll {:.0} ms); {} frame requests (on the wire: {}); JS heap {:.1} MiB, renderer RSS {} MiB; viewer counters {}",
                 r.first_image_ms,
                 r.shown,
                 r.count,
@@ -245,6 +281,7 @@ async fn main() {
                 r.requested,
                 r.wire,
                 r.heap_mib,
+                r.renderer_mib,
                 r.loads
             );
         }

@@ -8,6 +8,7 @@ const net = new Map();     // url -> {promise, abort, kind, index, from}: reques
 const blobs = new Map();   // url -> {blob, index}: compressed frames held
 const unfillable = new Map();   // url -> status: the fill failed there; the read-ahead tries when it is near
 let busyUntil = 0, fillTimer = null;   // a busy server's Retry-After holds the fill back until then
+let fetchMs = 0;           // how long a frame request of the read-ahead takes, smoothed
 
 const sleep = (ms, signal) => new Promise((resolve, reject) => {
   const timer = setTimeout(resolve, ms);
@@ -72,12 +73,16 @@ function bytesOf(url, index, kind, progress) {
   const going = net.get(url);
   if (going) { if (RANK[kind] < RANK[going.kind]) going.kind = kind; return going.promise; }
   if (kind === "want") makeRoom();
-  const r = { abort: new AbortController(), kind, index, from: fg.index, promise: null };
+  const r = { abort: new AbortController(), kind, index, from: fg.index, promise: null }, t0 = performance.now();
   fg.requested.push(url);
   fg.loads.fetched++;
   if (kind === "fill") fg.loads.fill++;
   r.promise = fetchBytes(url, r.abort.signal, kind === "want" ? "high" : kind === "fill" ? "low" : "auto", progress)
-    .then((blob) => { hold(url, index, blob); setTimeout(healNetwork); return blob; })
+    .then((blob) => {
+      const ms = performance.now() - t0;
+      if (r.kind !== "fill") fetchMs = fetchMs ? 0.8 * fetchMs + 0.2 * ms : ms;
+      hold(url, index, blob); setTimeout(healNetwork); return blob;
+    })
     .finally(() => { if (net.get(url) === r) net.delete(url); pump(); });
   net.set(url, r);
   return r.promise;
@@ -202,6 +207,17 @@ function noteStep(from, to) {
 }
 const scrolling = () => motion.rate > 0 && performance.now() - motion.at < MOTION_IDLE_MS;
 
+// Scrolling faster than requests come back, the frames the scroll passes before an answer could
+// arrive are not asked for: the answer would come too late to be shown, and take a connection
+// from a frame the scroll can still meet. The scroll counts as going on until a step is
+// overdue; the frame it rests on, and the series' last in the direction of travel, are never
+// too late.
+function tooLate(index) {
+  if (!(motion.rate > 0) || performance.now() - motion.at > Math.max(50, 2500 / motion.rate)) return false;
+  const d = (index - fg.index) * motion.dir, left = motion.dir > 0 ? fg.count - 1 - fg.index : fg.index;
+  return d >= 0 && d < left && d < (motion.rate * fetchMs) / 1000;
+}
+
 // The frames to have ready, nearest first: ahead in the direction of travel, then behind.
 function neighbourhood() {
   const n = fg.count, out = [];
@@ -242,7 +258,8 @@ function pump() {
   queue = queue.filter(({ index, url, decode }) => {
     if (decode ? cache.has(url) : blobs.has(url) || net.has(url) || cache.has(url)) return false;
     const free = blobs.has(url) || net.has(url);
-    if (!free && net.size >= MAX_PARALLEL - 1) return true;
+    if (!free && tooLate(index)) return false;
+    if (!free && net.size >= MAX_PARALLEL) return true;
     if (decode) load(index, url).catch(() => {});
     else bytesOf(url, index, "ahead").catch(() => {});
     return false;

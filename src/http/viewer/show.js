@@ -1,11 +1,17 @@
 // --- Showing a frame ---------------------------------------------------------------------
 let foreground = null;     // the URL of the wanted frame being fetched, at most one
+let restTimer = null;      // asks for a frame passed too fast, should the scroll rest on it
 function request() {
   if (!fg.stack || fg.error) return;
   const url = frameUrl(fg.index), index = fg.index, item = cache.get(url);
   if (item && item.bitmap) display(index, url, item);
   else if (item && item.error) displayError(index, item.error);
-  else if (!foreground || !fg.dragging) {
+  else if (!item && !blobs.has(url) && !net.has(url) && tooLate(index)) {
+    // Passed before an answer could come: asked for only if the scroll rests here.
+    setLoading(true);
+    clearTimeout(restTimer);
+    restTimer = setTimeout(() => { if (frameUrl(fg.index) !== fg.shown && !fg.frameError) request(); }, Math.max(50, 2500 / motion.rate) + 1);
+  } else if (!foreground || !fg.dragging) {
     foreground = url;
     setLoading(true);
     load(index, url, (p) => { if (foreground === url) $("progress").value = p; }, "want").then(() => {

@@ -10,8 +10,9 @@ const MAX_RETRIES = 6;
 const READ_AHEAD = 10, READ_BEHIND = 4, READ_BEHIND_MOVING = 2, LOOKAHEAD_MS = 750, MAX_AHEAD = 48, MOTION_IDLE_MS = 400;
 // Chromium opens 6 connections to a host over HTTP/1.1, and requests beyond them wait inside
 // the browser, where they can be neither reordered nor cheaply cancelled. The viewer keeps at
-// most MAX_PARALLEL of its own on the wire, one of them free for the wanted frame, and the
-// background fill takes at most FILL_PARALLEL, only when the read-ahead waits for nothing.
+// most MAX_PARALLEL of its own on the wire; the wanted frame takes the place of the farthest
+// when all are busy, and the background fill takes at most FILL_PARALLEL, only when the
+// read-ahead waits for nothing, and leaves one connection free.
 const MAX_PARALLEL = 6, FILL_PARALLEL = 2;
 // The memory budget. Compressed frames, the JPEG or PNG bytes as the server sent them, are kept
 // up to FILL_BUDGET bytes: a 200-slice 512² CT is about 5 MB of them, so a series of a thousand
