@@ -892,15 +892,17 @@ async fn frames_scrolled_past_on_a_slow_network_are_cancelled_not_downloaded() {
     })
     .await;
 
-    // Slices the keys passed and the viewer no longer keeps around (it keeps four behind): each
-    // was asked for, and most were cancelled on the way rather than downloaded.
-    let far: Vec<&(Option<usize>, String)> = outcomes.iter().filter(|(i, _)| i.is_some_and(|i| i + 4 < TARGET)).collect();
+    // Slices the keys passed and the viewer no longer keeps around (it keeps four behind) were
+    // not downloaded: asked for and cancelled on the way, or, passed faster than an answer could
+    // come, never asked for (issue 26). At most a quarter of them was answered.
+    let passed = TARGET - 4;
+    let far: Vec<&(Option<usize>, String)> = outcomes.iter().filter(|(i, _)| i.is_some_and(|i| i < passed)).collect();
     let answered_far = far.iter().filter(|(_, o)| o == "answered").count();
     let aborted_far = far.iter().filter(|(_, o)| o == "aborted").count();
     let served = answered(&server, "frame", 200).await - served_before;
     eprintln!("{TARGET} slices passed: {} requests for far slices, {answered_far} answered, {aborted_far} cancelled; the server answered {served} frames", far.len());
-    assert!(far.len() >= TARGET / 2, "the slices passed were asked for: {outcomes:?}");
-    assert!(aborted_far > 0 && answered_far * 4 <= far.len(), "slices scrolled past were downloaded, not cancelled: {outcomes:?}");
+    assert!(outcomes.iter().any(|(i, o)| *i == Some(TARGET) && o == "answered"), "the slice the keys stopped at came over the network: {outcomes:?}");
+    assert!(answered_far * 4 <= passed, "slices scrolled past were downloaded, not cancelled: {outcomes:?}");
     // The server agrees: fewer frames answered than slices passed (20 measured; 46 when the
     // viewer let them all run). Some it answers the browser had already cancelled, as the
     // throttling holds answers in the browser, so it is not a count of zero far ones.

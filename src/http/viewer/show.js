@@ -1,16 +1,14 @@
 // --- Showing a frame ---------------------------------------------------------------------
 let foreground = null;     // the URL of the wanted frame being fetched, at most one
-let restTimer = null;      // asks for a frame passed too fast, should the scroll rest on it
+let restTimer = null;      // once a scroll rests: the frames it passed too fast near where it stopped
 function request() {
   if (!fg.stack || fg.error) return;
   const url = frameUrl(fg.index), index = fg.index, item = cache.get(url);
   if (item && item.bitmap) display(index, url, item);
   else if (item && item.error) displayError(index, item.error);
   else if (!item && !blobs.has(url) && !net.has(url) && tooLate(index)) {
-    // Passed before an answer could come: asked for only if the scroll rests here.
+    // Passed before an answer could come: asked for only if the scroll rests here (restTimer).
     setLoading(true);
-    clearTimeout(restTimer);
-    restTimer = setTimeout(() => { if (frameUrl(fg.index) !== fg.shown && !fg.frameError) request(); }, Math.max(50, 2500 / motion.rate) + 1);
   } else if (!foreground || !fg.dragging) {
     foreground = url;
     setLoading(true);
@@ -81,5 +79,8 @@ function go(i) {
   noteStep(fg.index, next);
   fg.index = next;
   request();
+  // When the next step is overdue the scroll rests, and what was too late to ask for is not.
+  clearTimeout(restTimer);
+  if (motion.rate > 0) restTimer = setTimeout(() => { if (!fg.error && !fg.dragging) request(); }, Math.max(50, 2500 / motion.rate) + 1);
 }
 
