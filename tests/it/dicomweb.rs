@@ -849,3 +849,48 @@ async fn a_single_part_frame_answers_ranges() {
     let head = request("GET", &format!("{instance}/frames/1"), &[("accept", "image/jphc"), ("range", "bytes=0-255")]).await;
     assert_eq!((head.status, &head.body[..]), (206, &whole.body[..256]), "the first bytes of the codestream");
 }
+
+/// A Basic Text SR beside a study's CT: no Pixel Data, a Content Sequence holding a TEXT item
+/// with `planted` and a PNAME item.
+fn text_sr(planted: &str) -> Vec<u8> {
+    use dicom_core::value::DataSetSequence;
+    use dicom_core::{DataElement, Length, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::InMemDicomObject;
+    let mut sr = sample::ct_slice(0, 1, SIZE);
+    for tag in [tags::PIXEL_DATA, tags::ROWS, tags::COLUMNS, tags::BITS_ALLOCATED, tags::BITS_STORED, tags::HIGH_BIT, tags::PIXEL_REPRESENTATION, tags::SAMPLES_PER_PIXEL, tags::PHOTOMETRIC_INTERPRETATION] {
+        sr.remove_element(tag);
+    }
+    sr.put(DataElement::new(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.88.11"));
+    sr.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, "2.25.271828182845904523536"));
+    sr.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, "2.25.271828182845904523537"));
+    sr.put(DataElement::new(tags::MODALITY, VR::CS, "SR"));
+    let item = |kind: &str, tag, vr, value: &str| {
+        InMemDicomObject::from_element_iter([
+            DataElement::new(tags::RELATIONSHIP_TYPE, VR::CS, "CONTAINS"),
+            DataElement::new(tags::VALUE_TYPE, VR::CS, kind),
+            DataElement::new(tag, vr, value),
+        ])
+    };
+    let content = vec![item("TEXT", tags::TEXT_VALUE, VR::UT, planted), item("PNAME", tags::PERSON_NAME, VR::PN, "Planted^Observer")];
+    sr.put(DataElement::new(tags::CONTENT_SEQUENCE, VR::SQ, DataSetSequence::new(content, Length::UNDEFINED)));
+    sample::to_bytes(sr).unwrap()
+}
+
+/// Issue 23 item 4: objects without Pixel Data (SR, KO, PR, SEG) are not listed by QIDO-RS,
+/// because the catalog is built from the image index, which refuses them.
+#[tokio::test]
+#[ignore = "issue 23 item 4: objects without pixel data are not in the catalog yet"]
+async fn a_structured_report_is_listed_with_its_modality_and_sop_class() {
+    let (server, _, _) = study(Backend::Fs, Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
+    server.put("st/sr/report.dcm", text_sr("Planted finding text")).await;
+    let root = root(&server);
+    let instances = json(&format!("{root}/instances")).await;
+    let sr: Vec<&Value> = instances.as_array().unwrap().iter().filter(|i| value(i, "00080060") == "SR").collect();
+    assert_eq!(sr.len(), 1, "the SR is listed: {instances}");
+    assert_eq!(value(sr[0], "00080016"), "1.2.840.10008.5.1.4.1.1.88.11");
+    let studies = json(&format!("{root}/studies")).await;
+    let modalities = &studies[0]["00080061"]["Value"];
+    assert!(modalities.as_array().unwrap().iter().any(|m| m == "SR"), "ModalitiesInStudy names SR: {modalities}");
+    server.stop().await;
+}
