@@ -8,7 +8,7 @@ use bytes::Bytes;
 use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
-use crate::dicom::{Index, LoadError};
+use crate::dicom::{Indexed, LoadError};
 use crate::key::ObjectKey;
 use crate::render::{RenderParams, VoiFunction};
 use crate::store::ObjectMeta;
@@ -144,7 +144,8 @@ pub struct CacheSizes {
 /// The caches one server holds.
 #[derive(Clone)]
 pub struct Caches {
-    indexes: Cache<ObjectId, Arc<Index>>,
+    /// Each object version indexed: an image's frames, or a header-only object's data set.
+    indexes: Cache<ObjectId, Indexed>,
     frames: Cache<FrameKey, Rendered>,
     /// Width and height of JPEG and PNG stack images (`None`: not an image we can size).
     image_sizes: Cache<ObjectId, Option<(u32, u32)>>,
@@ -161,7 +162,7 @@ impl Caches {
     /// Empty caches bounded by `sizes`.
     pub fn new(sizes: CacheSizes) -> Self {
         Caches {
-            indexes: Cache::builder().max_capacity(sizes.index_bytes).weigher(|_, index: &Arc<Index>| index.weight()).build(),
+            indexes: Cache::builder().max_capacity(sizes.index_bytes).weigher(|_, index: &Indexed| index.weight()).build(),
             frames: Cache::builder()
                 .max_capacity(sizes.frame_bytes)
                 .weigher(|k: &FrameKey, v: &Rendered| u32::try_from(v.body.len() + k.object.key.as_str().len() + 128).unwrap_or(u32::MAX))
@@ -177,11 +178,11 @@ impl Caches {
     }
 
     /// The index of `object`, loading it once however many requests ask at the same time.
-    pub async fn index<F>(&self, object: &ObjectId, load: F) -> Result<Arc<Index>, Arc<LoadError>>
+    pub async fn index<F>(&self, object: &ObjectId, load: F) -> Result<Indexed, Arc<LoadError>>
     where
-        F: Future<Output = Result<Index, LoadError>>,
+        F: Future<Output = Result<Indexed, LoadError>>,
     {
-        self.indexes.try_get_with_by_ref(object, async { load.await.map(Arc::new) }).await
+        self.indexes.try_get_with_by_ref(object, load).await
     }
 
     /// A rendered frame, rendering it once however many requests ask at the same time.

@@ -3,7 +3,7 @@
 use std::io::Cursor;
 use std::ops::Range;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntax;
@@ -314,21 +314,17 @@ impl Index {
     }
 
     /// Reads the header of `key` and locates every frame. A deflated object is inflated on
-    /// `pool`, within its memory budget.
+    /// `pool`, within its memory budget. An object without Pixel Data is refused: those that
+    /// serve one ask [`Indexed::load`](super::Indexed::load).
     pub async fn load(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, limits: &Limits, pool: &RenderPool) -> Result<Index, LoadError> {
-        let mut prefix = BytesMut::new();
-        let mut want = INITIAL_PREFIX.min(meta.size);
-        let header = loop {
-            if want > prefix.len() as u64 {
-                prefix.extend_from_slice(&store.read(key, meta, prefix.len() as u64..want).await?);
-            }
-            match parse_header(&prefix, meta.size)? {
-                Parsed::Done(header) => break header,
-                Parsed::Deflated(meta_end) => return load_deflated(store, key, meta, meta_end, limits, pool).await,
-                Parsed::NeedMore(end) => want = next_prefix(end, prefix.len() as u64, meta.size, limits.max_header_bytes)?,
-            }
-        };
-        let prefix = prefix.freeze();
+        match super::Indexed::load(store, key, meta, limits, pool).await? {
+            super::Indexed::Image(index) => Ok(std::sync::Arc::unwrap_or_clone(index)),
+            super::Indexed::HeaderOnly(_) => Err(DicomError::NoPixelData.into()),
+        }
+    }
+
+    /// Locates every frame of the image whose `header` was parsed from `prefix`.
+    pub(super) async fn build(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, prefix: Bytes, header: Header, limits: &Limits) -> Result<Index, LoadError> {
         let mut image = image_within(&header.obj, limits)?;
         let (layout, pixel_end) = if header.ts.is_encapsulated_pixel_data() {
             let reader = Reader { store, key, meta, prefix: &prefix, window: Default::default() };
@@ -364,6 +360,17 @@ pub struct Header {
     pub pixel: PixelElement,
 }
 
+/// The whole data set of an object without Pixel Data: a report, a key object selection, a
+/// presentation state, a waveform.
+pub struct Whole {
+    /// The file meta group.
+    pub meta: FileMetaTable,
+    /// Transfer syntax of the data set.
+    pub ts: &'static TransferSyntax,
+    /// Every element.
+    pub obj: InMemDicomObject,
+}
+
 /// How far to read next after [`Parsed::NeedMore`]`(end)`, with `have` bytes of a `size`-byte
 /// object read: geometrically more, so a long header costs a few reads, not many, and never
 /// past `max_header`.
@@ -384,6 +391,8 @@ pub fn next_prefix(end: u64, have: u64, size: u64, max_header: u64) -> Result<u6
 pub enum Parsed {
     /// The header is complete.
     Done(Header),
+    /// The data set ends without Pixel Data; the prefix held all of it.
+    Whole(Whole),
     /// Read at least up to this offset and try again.
     NeedMore(u64),
     /// The data set after the meta group (which ends at this offset) is deflated: it has no
@@ -454,16 +463,21 @@ pub fn parse_header(prefix: &[u8], file_size: u64) -> Result<Parsed, DicomError>
         Start::Bare(ts) => (None, ts, 0),
     };
     let pixel = match walk(prefix, data_start, file_size, ts, tags::PIXEL_DATA)? {
-        Walk::Found(pixel) => pixel,
+        Walk::Found(pixel) => Some(pixel),
         Walk::NeedMore(end) => return Ok(Parsed::NeedMore(end)),
-        Walk::NoPixelData => return Err(DicomError::NoPixelData),
+        // The walk reached the end of the file, so the prefix is the whole file.
+        Walk::NoPixelData => None,
     };
-    let obj = super::dataset::read(&prefix[data_start as usize..pixel.header_offset as usize], ts)?;
+    let end = pixel.map_or(prefix.len(), |p| p.header_offset as usize);
+    let obj = super::dataset::read(&prefix[data_start as usize..end], ts)?;
     let meta = match meta {
         Some(meta) => meta,
         None => meta_for(&obj, ts)?,
     };
-    Ok(Parsed::Done(Header { meta, ts, obj, pixel }))
+    Ok(match pixel {
+        Some(pixel) => Parsed::Done(Header { meta, ts, obj, pixel }),
+        None => Parsed::Whole(Whole { meta, ts, obj }),
+    })
 }
 
 /// The file meta group a bare data set would have had, for the writers that need one.
@@ -490,7 +504,7 @@ fn image_within(obj: &InMemDicomObject, limits: &Limits) -> Result<Image, DicomE
 /// Reads a deflated object whole (it must fit the frame size limit, inflated too), then, on the
 /// pool, inflates it and indexes the inflated data set like a native little-endian one held in
 /// memory.
-async fn load_deflated(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, meta_end: u64, limits: &Limits, pool: &RenderPool) -> Result<Index, LoadError> {
+pub(super) async fn load_deflated(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, meta_end: u64, limits: &Limits, pool: &RenderPool) -> Result<Index, LoadError> {
     let limit = limits.max_frame_bytes.min(limits.max_inflated_bytes);
     if meta.size > limit {
         return Err(deflated_too_large(limit).into());

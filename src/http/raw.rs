@@ -10,13 +10,13 @@ use futures_util::{StreamExt, stream};
 use http::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
-use super::frame::index_of;
+use super::frame::indexed;
 use super::respond::{self, Body, Caching};
 use super::{ApiError, Ctx};
 use crate::State;
 use crate::deid::{Objects, Policy};
 use crate::cache::{Deidentified, Kind, ObjectId, digest};
-use crate::dicom::{DicomError, LoadError, blank_frame_metadata, blank_metadata, jpeg_header_end};
+use crate::dicom::{DicomError, Indexed, blank_frame_metadata, blank_metadata, jpeg_header_end};
 use crate::sniff::{self, FileKind};
 use crate::store::{ByteStream, Store, StoreError};
 
@@ -97,10 +97,21 @@ pub async fn dicom_object(state: &State, policy: &Policy, object: &ObjectId) -> 
         Objects::Deidentified => {}
     }
     let build = async {
-        let index = index_of(state, object).await.map_err(|e| match &*e {
-            LoadError::Dicom(DicomError::NoPixelData) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "DICOM objects without pixel data are not served de-identified"),
-            other => other.into(),
-        })?;
+        let index = match indexed(state, object).await? {
+            Indexed::Image(index) => index,
+            // The whole object is its header: nothing follows it.
+            Indexed::HeaderOnly(whole) => {
+                let deid = policy.clone();
+                let bytes = state
+                    .pool
+                    .run(move || {
+                        let whole = whole.parse()?;
+                        deid.header(&whole.meta, whole.obj, whole.ts).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+                    })
+                    .await??;
+                return Ok(Deidentified { header: Bytes::from(bytes), pixel: 0..0, marked_frames: Vec::new() });
+            }
+        };
         // A deflated object's Pixel Data has no byte range in it to stream after a new header.
         let deflated = || ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "deflated DICOM objects are not served de-identified");
         let pixel = index.pixel_data_element().ok_or_else(deflated)?;

@@ -858,7 +858,17 @@ fn text_sr(planted: &str) -> Vec<u8> {
     use dicom_dictionary_std::tags;
     use dicom_object::InMemDicomObject;
     let mut sr = sample::ct_slice(0, 1, SIZE);
-    for tag in [tags::PIXEL_DATA, tags::ROWS, tags::COLUMNS, tags::BITS_ALLOCATED, tags::BITS_STORED, tags::HIGH_BIT, tags::PIXEL_REPRESENTATION, tags::SAMPLES_PER_PIXEL, tags::PHOTOMETRIC_INTERPRETATION] {
+    for tag in [
+        tags::PIXEL_DATA,
+        tags::ROWS,
+        tags::COLUMNS,
+        tags::BITS_ALLOCATED,
+        tags::BITS_STORED,
+        tags::HIGH_BIT,
+        tags::PIXEL_REPRESENTATION,
+        tags::SAMPLES_PER_PIXEL,
+        tags::PHOTOMETRIC_INTERPRETATION,
+    ] {
         sr.remove_element(tag);
     }
     sr.put(DataElement::new(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.88.11"));
@@ -877,20 +887,79 @@ fn text_sr(planted: &str) -> Vec<u8> {
     sample::to_bytes(sr).unwrap()
 }
 
-/// Issue 23 item 4: objects without Pixel Data (SR, KO, PR, SEG) are not listed by QIDO-RS,
-/// because the catalog is built from the image index, which refuses them.
+/// The SR's instance URL, found by QIDO-RS, or `None` when it is not listed.
+async fn listed_sr(root: &str) -> Option<String> {
+    let instances = json(&format!("{root}/instances")).await;
+    let sr: Vec<&Value> = instances.as_array().unwrap().iter().filter(|i| value(i, "00080016") == "1.2.840.10008.5.1.4.1.1.88.11").collect();
+    assert!(sr.len() <= 1, "{instances}");
+    let sr = sr.first()?;
+    let uid = |tag| value(sr, tag).as_str().unwrap().to_owned();
+    Some(format!("{root}/studies/{}/series/{}/instances/{}", uid("0020000D"), uid("0020000E"), uid("00080018")))
+}
+
+/// Issue 23 item 4: an object without Pixel Data (here a Basic Text SR) is listed by QIDO-RS
+/// with its modality and SOP Class, its metadata has no frames and no Pixel Data, and under
+/// `original` the instance is the stored object; a frame of it is a clear 4xx, by DICOMweb and
+/// by the frame route. Failed before: the catalog was built from the image index, which
+/// refused objects without Pixel Data.
 #[tokio::test]
-#[ignore = "issue 23 item 4: objects without pixel data are not in the catalog yet"]
 async fn a_structured_report_is_listed_with_its_modality_and_sop_class() {
     let (server, _, _) = study(Backend::Fs, Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
-    server.put("st/sr/report.dcm", text_sr("Planted finding text")).await;
+    let stored = text_sr("Planted finding text");
+    server.put("st/sr/report.dcm", stored.clone()).await;
     let root = root(&server);
-    let instances = json(&format!("{root}/instances")).await;
-    let sr: Vec<&Value> = instances.as_array().unwrap().iter().filter(|i| value(i, "00080060") == "SR").collect();
-    assert_eq!(sr.len(), 1, "the SR is listed: {instances}");
-    assert_eq!(value(sr[0], "00080016"), "1.2.840.10008.5.1.4.1.1.88.11");
+    let instance = listed_sr(&root).await.expect("the SR is listed");
+    let sr = json(&format!("{instance}/metadata")).await;
+    assert_eq!(value(&sr[0], "00080060"), "SR");
+    assert_eq!(value(&sr[0], "0040A730")["0040A160"]["Value"][0], "Planted finding text", "the content as stored: {sr}");
+    assert!(sr[0].get("7FE00010").is_none() && sr[0].get("00280008").is_none(), "no Pixel Data, no frames: {sr}");
     let studies = json(&format!("{root}/studies")).await;
     let modalities = &studies[0]["00080061"]["Value"];
     assert!(modalities.as_array().unwrap().iter().any(|m| m == "SR"), "ModalitiesInStudy names SR: {modalities}");
+    assert_eq!(value(&studies[0], "00201208"), 5, "three slices, the cine and the report");
+    let r = request("GET", &instance, &[("accept", "application/dicom")]).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.body.to_vec(), stored, "the instance is the stored object");
+    let frame = get(&format!("{instance}/frames/1")).await;
+    assert_eq!((frame.status, frame.error()), (404, "frame 1 is out of range: the object has 0".to_owned()));
+    let rendered = get(&server.url("st", "st/sr/report.dcm", "/-/frames/1.jpg")).await;
+    assert_eq!((rendered.status, rendered.error()), (422, "DICOM file has no pixel data".to_owned()));
     server.stop().await;
+}
+
+/// Issue 23 item 4: under `deidentify`, an SR goes through the same profile as an image: its
+/// Content Sequence (planted text and a name in its items) does not leave, in metadata or in
+/// the instance, and its UIDs are pseudonyms. Under `deny` it is not listed at all.
+#[tokio::test]
+async fn a_structured_report_is_deidentified_by_the_profile_and_not_served_under_deny() {
+    for policy in [RawDicom::Deidentify, RawDicom::Deny] {
+        let (server, _, _) = study(Backend::Fs, Settings { raw_dicom: policy, ..Default::default() }).await;
+        server.put("st/sr/report.dcm", text_sr("PLANTEDFINDING")).await;
+        let root = root(&server);
+        let listed = listed_sr(&root).await;
+        if policy == RawDicom::Deny {
+            assert_eq!(listed, None, "deny lists no object without pixel data");
+            let instances = json(&format!("{root}/instances")).await;
+            assert_eq!(instances.as_array().unwrap().len(), 4, "the images stay: {instances}");
+            server.stop().await;
+            continue;
+        }
+        let instance = listed.expect("the SR is listed");
+        assert!(!instance.contains("2.25.271828182845904523536"), "the SOP Instance UID is a pseudonym: {instance}");
+        let metadata = get(&format!("{instance}/metadata")).await;
+        assert_eq!(metadata.status, 200);
+        let r = request("GET", &instance, &[("accept", "application/dicom")]).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        for (what, body) in [("metadata", &metadata.body), ("instance", &r.body)] {
+            for planted in ["PLANTEDFINDING", "Planted^Observer", "2.25.271828182845904523536"].iter().chain(sample::PLANTED) {
+                assert!(!body.windows(planted.len()).any(|w| w == planted.as_bytes()), "{planted} left in the {what}");
+            }
+        }
+        let sr = metadata.json();
+        assert_eq!(sr[0]["0040A730"], serde_json::json!({ "vr": "SQ" }), "the Content Sequence is replaced by an empty one (PS3.15 E.1-1: D)");
+        let parsed = dicom_object::OpenFileOptions::new().from_reader(&r.body[128..]).expect("the instance is a Part 10 object");
+        assert_eq!(parsed.element(dicom_dictionary_std::tags::MODALITY).unwrap().to_str().unwrap(), "SR");
+        assert_eq!(r.body.len(), r.header("content-length").unwrap().parse::<usize>().unwrap());
+        server.stop().await;
+    }
 }
