@@ -884,6 +884,8 @@ fn text_sr(planted: &str) -> Vec<u8> {
     };
     let content = vec![item("TEXT", tags::TEXT_VALUE, VR::UT, planted), item("PNAME", tags::PERSON_NAME, VR::PN, "Planted^Observer")];
     sr.put(DataElement::new(tags::CONTENT_SEQUENCE, VR::SQ, DataSetSequence::new(content, Length::UNDEFINED)));
+    sr.put(DataElement::new(dicom_core::Tag(0x0009, 0x0010), VR::LO, "FRAMEGATE TEST"));
+    sr.put(DataElement::new(dicom_core::Tag(0x0009, 0x1002), VR::OB, dicom_core::PrimitiveValue::U8(vec![7u8; 4098].into())));
     sample::to_bytes(sr).unwrap()
 }
 
@@ -910,6 +912,10 @@ async fn a_structured_report_is_listed_with_its_modality_and_sop_class() {
     let root = root(&server);
     let instance = listed_sr(&root).await.expect("the SR is listed");
     let sr = json(&format!("{instance}/metadata")).await;
+    // Its bulk data (here the sample's long binary value) is retrieved from the held data set.
+    let bulk = sr[0]["00091002"]["BulkDataURI"].as_str().unwrap_or_else(|| panic!("a bulk value: {sr}"));
+    let bulk_value = request("GET", bulk, &[("accept", "application/octet-stream")]).await;
+    assert_eq!((bulk_value.status, bulk_value.body.len()), (200, 4098), "{}", String::from_utf8_lossy(&bulk_value.body));
     assert_eq!(value(&sr[0], "00080060"), "SR");
     assert_eq!(value(&sr[0], "0040A730")["0040A160"]["Value"][0], "Planted finding text", "the content as stored: {sr}");
     assert!(sr[0].get("7FE00010").is_none() && sr[0].get("00280008").is_none(), "no Pixel Data, no frames: {sr}");

@@ -17,7 +17,7 @@ use super::parts;
 use crate::http::{frame, raw};
 use crate::http::query::FrameQuery;
 use crate::dicom::index::Swap;
-use crate::dicom::Index;
+use crate::dicom::{Index, Indexed};
 use crate::http::respond::{self, Body, Caching};
 use crate::http::{ApiError, Ctx};
 
@@ -426,10 +426,16 @@ async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Resul
     }
     let missing = || ApiError::not_found(format!("no bulk data at {:?}", truncated(tag_path)));
     let state = ctx.state;
-    let index = frame::index_of(state, &instance.object).await?;
-    let header = index.header().ok_or_else(missing)?;
     let policy = ctx.policy();
-    let shown = state.pool.run(move || header.parse().map(|h| policy.shown(h.obj))).await??;
+    // An image's header, or the whole data set of an object without Pixel Data (a waveform's
+    // samples, an encapsulated document).
+    let shown = match frame::indexed(state, &instance.object).await? {
+        Indexed::Image(index) => {
+            let header = index.header().ok_or_else(missing)?;
+            state.pool.run(move || header.parse().map(|h| policy.shown(h.obj))).await??
+        }
+        Indexed::HeaderOnly(whole) => state.pool.run(move || whole.parse().map(|w| policy.shown(w.obj))).await??,
+    };
     let value = super::json::value_at(&shown, tag_path).ok_or_else(missing)?;
     let total = value.len() as u64;
     raw::ranged(ctx, &caching, "application/octet-stream", total, |span| async move { Ok(respond::full(value.slice(span.start as usize..span.end as usize))) }).await
