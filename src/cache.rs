@@ -43,6 +43,9 @@ pub struct Deidentified {
     /// The ranges of frames inside it whose streams can carry text (JPEG, JPEG-LS, JPEG 2000),
     /// blanked on the way out; empty for every other transfer syntax.
     pub marked_frames: Vec<std::ops::Range<u64>>,
+    /// A deflated object's Pixel Data element, inflated (its header, then its value), sent from
+    /// memory in place of `pixel`, which is then `0..` its length.
+    pub held_pixel: Option<(Bytes, Bytes)>,
 }
 
 /// Output formats of a frame.
@@ -171,7 +174,12 @@ impl Caches {
             kinds: Cache::builder().max_capacity(sizes.index_bytes).weigher(|k: &ObjectId, _| object_weight(k)).build(),
             deidentified: Cache::builder()
                 .max_capacity(sizes.index_bytes)
-                .weigher(|k: &(ObjectId, String), d: &Arc<Deidentified>| object_weight(&k.0).saturating_add(u32::try_from(d.header.len() + k.1.len()).unwrap_or(u32::MAX)))
+                .weigher(|k: &(ObjectId, String), d: &Arc<Deidentified>| {
+                    // The held Pixel Data is shared with the index, but counted here too: a bound
+                    // that errs high.
+                    let held = d.held_pixel.as_ref().map_or(0, |(head, value)| head.len() + value.len());
+                    object_weight(&k.0).saturating_add(u32::try_from(d.header.len() + held + k.1.len()).unwrap_or(u32::MAX))
+                })
                 .build(),
             stacks: Cache::builder().max_capacity(sizes.index_bytes).weigher(|k: &String, body: &Bytes| u32::try_from(k.len() + body.len()).unwrap_or(u32::MAX)).build(),
         }

@@ -138,8 +138,8 @@ pub struct Index {
     pub(super) pixel_end: u64,
     /// The file's first bytes, through the Pixel Data element's header, and the file's size:
     /// every route that shows the header parses these, so that all of them see the header of
-    /// the one version this index was built from, with no second read. `None` for a deflated
-    /// object, whose header is no prefix of the stored file.
+    /// the one version this index was built from, with no second read. A deflated object's is
+    /// its header inflated ([`HeldHeader::inflated`]); `None` only for harnesses' indexes.
     pub(super) header: Option<HeldHeader>,
 }
 
@@ -156,6 +156,30 @@ impl HeldHeader {
     fn keep(prefix: &[u8], pixel: &PixelElement, file_size: u64) -> Self {
         let end = (pixel.header_offset + super::walk::MAX_HEADER).max(pixel.value_offset).min(prefix.len() as u64);
         HeldHeader { prefix: Bytes::copy_from_slice(&prefix[..end as usize]), file_size }
+    }
+
+    /// The header of a deflated object as it reads inflated: the stored meta group with Explicit
+    /// VR Little Endian for its transfer syntax, then the inflated data set through the Pixel
+    /// Data element's header, so the routes that show a header read it as any other.
+    fn inflated(whole: &[u8], meta_end: u64, inflated: &[u8], pixel: &PixelElement) -> Result<Self, DicomError> {
+        let Some(Start::Meta(meta_start)) = start_of(whole) else { return Err(DicomError::NotDicom) };
+        let group = whole.get(meta_start..meta_end as usize).ok_or(DicomError::Truncated)?;
+        let stored = FileMetaTable::from_reader(Cursor::new([&b"DICM"[..], group].concat())).map_err(|e| DicomError::Meta(Box::new(e)))?;
+        let trim = |v: &str| v.trim_end_matches(['\0', ' ']).to_owned();
+        let meta = FileMetaTableBuilder::new()
+            .transfer_syntax(EXPLICIT_VR_LITTLE_ENDIAN.uid())
+            .media_storage_sop_class_uid(trim(stored.media_storage_sop_class_uid()))
+            .media_storage_sop_instance_uid(trim(stored.media_storage_sop_instance_uid()))
+            .implementation_class_uid(trim(&stored.implementation_class_uid))
+            .build()
+            .map_err(|e| DicomError::Meta(Box::new(e)))?;
+        let mut prefix = vec![0u8; MAGIC_AT];
+        prefix.extend_from_slice(b"DICM");
+        meta.write(&mut prefix).map_err(|e| DicomError::Meta(Box::new(e)))?;
+        let data_start = prefix.len() as u64;
+        let end = (pixel.header_offset + super::walk::MAX_HEADER).max(pixel.value_offset).min(inflated.len() as u64);
+        prefix.extend_from_slice(&inflated[..end as usize]);
+        Ok(HeldHeader { prefix: Bytes::from(prefix), file_size: data_start + inflated.len() as u64 })
     }
 
     /// The header, parsed again from memory. CPU work proportional to the header's size.
@@ -211,8 +235,8 @@ impl Index {
         self.header_bytes
     }
 
-    /// The header this index was built from, to parse again from memory; `None` for a deflated
-    /// object.
+    /// The header this index was built from, to parse again from memory (a deflated object's
+    /// as it reads inflated, in Explicit VR Little Endian).
     pub fn header(&self) -> Option<HeldHeader> {
         self.header.clone()
     }
@@ -241,6 +265,20 @@ impl Index {
     /// `None` for a deflated object, whose Pixel Data has no range in it.
     pub fn pixel_data_element(&self) -> Option<Range<u64>> {
         (!matches!(self.layout, Layout::Inflated { .. })).then_some(self.pixel.header_offset..self.pixel_end)
+    }
+
+    /// A deflated object's Pixel Data element as it reads inflated (Explicit VR Little Endian):
+    /// its header and its value, held in memory; `None` for any other object.
+    pub fn inflated_pixel_data(&self) -> Option<(Bytes, Bytes)> {
+        let Layout::Inflated { data, .. } = &self.layout else { return None };
+        let length = u32::try_from(data.len()).ok()?;
+        // Pixel Data, OB or OW as written, reserved bytes, then the 32-bit length: PS3.5 7.1.2.
+        let mut head = Vec::with_capacity(12);
+        head.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00]);
+        head.extend_from_slice(self.pixel.vr.to_bytes().as_slice());
+        head.extend_from_slice(&[0, 0]);
+        head.extend_from_slice(&length.to_le_bytes());
+        Some((Bytes::from(head), data.clone()))
     }
 
     /// Each frame's range in the stored object, items included, for encapsulated data.
@@ -545,6 +583,7 @@ fn index_inflated(whole: &[u8], meta_end: u64, limit: u64, limits: &Limits) -> R
         return Err(DicomError::Malformed("deflated pixel data is not native"));
     };
     let overlays = overlay::planes(&obj, &image, true);
+    let header = HeldHeader::inflated(whole, meta_end, &inflated, &pixel)?;
     let data = Bytes::from(inflated).slice(offset as usize..end as usize);
     Ok(Index {
         transfer_syntax: deflated,
@@ -553,7 +592,7 @@ fn index_inflated(whole: &[u8], meta_end: u64, limit: u64, limits: &Limits) -> R
         image,
         layout: Layout::Inflated { frame_bytes, data },
         header_bytes: whole.len() as u64,
-        header: None,
+        header: Some(header),
         pixel,
         pixel_end: end,
     })

@@ -409,6 +409,11 @@ async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Resul
     };
     if tag_path.eq_ignore_ascii_case("7FE00010") {
         let index = frame::index_of(ctx.state, &instance.object).await?;
+        // A deflated object's value, inflated: little endian, held.
+        if let Some((_, held)) = index.inflated_pixel_data() {
+            let length = held.len() as u64;
+            return raw::ranged(ctx, &caching, "application/octet-stream", length, |span| async move { Ok(respond::full(held.slice(span.start as usize..span.end as usize))) }).await;
+        }
         let Some((value, swap)) = index.native_pixel_data() else {
             return Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, "the pixel data of this object is served by its frames"));
         };
