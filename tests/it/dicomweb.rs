@@ -850,14 +850,12 @@ async fn a_single_part_frame_answers_ranges() {
     assert_eq!((head.status, &head.body[..]), (206, &whole.body[..256]), "the first bytes of the codestream");
 }
 
-/// A Basic Text SR beside a study's CT: no Pixel Data, a Content Sequence holding a TEXT item
-/// with `planted` and a PNAME item.
-fn text_sr(planted: &str) -> Vec<u8> {
-    use dicom_core::value::DataSetSequence;
-    use dicom_core::{DataElement, Length, VR};
+/// An object of the study's CT series (slice 0 of `slices`) without its image: the SOP Class
+/// `class`, modality `modality`, and its own series and instance.
+fn without_pixels(class: &str, modality: &str, series: &str, sop: &str, slices: usize, description: &str) -> dicom_object::InMemDicomObject {
+    use dicom_core::{DataElement, VR};
     use dicom_dictionary_std::tags;
-    use dicom_object::InMemDicomObject;
-    let mut sr = sample::ct_slice(0, 1, SIZE);
+    let mut obj = sample::ct_slice(0, slices, SIZE);
     for tag in [
         tags::PIXEL_DATA,
         tags::ROWS,
@@ -869,12 +867,90 @@ fn text_sr(planted: &str) -> Vec<u8> {
         tags::SAMPLES_PER_PIXEL,
         tags::PHOTOMETRIC_INTERPRETATION,
     ] {
-        sr.remove_element(tag);
+        obj.remove_element(tag);
     }
-    sr.put(DataElement::new(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.88.11"));
-    sr.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, "2.25.271828182845904523536"));
-    sr.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, "2.25.271828182845904523537"));
-    sr.put(DataElement::new(tags::MODALITY, VR::CS, "SR"));
+    obj.put(DataElement::new(tags::SOP_CLASS_UID, VR::UI, class));
+    obj.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, sop));
+    obj.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, series));
+    obj.put(DataElement::new(tags::MODALITY, VR::CS, modality));
+    obj.put(DataElement::new(tags::SERIES_DESCRIPTION, VR::LO, description));
+    obj.put(DataElement::new(tags::SERIES_NUMBER, VR::IS, "90"));
+    obj.put(DataElement::new(tags::INSTANCE_NUMBER, VR::IS, "1"));
+    obj
+}
+
+/// A Key Object Selection ("Of Interest", DCM 113000) of slice 0 of the study's CT series
+/// of `slices`.
+pub(super) fn key_objects(slices: usize) -> Vec<u8> {
+    use dicom_core::value::DataSetSequence;
+    use dicom_core::{DataElement, Length, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::InMemDicomObject;
+    let ct = sample::ct_slice(0, slices, SIZE);
+    let text = |tag| ct.element(tag).unwrap().to_str().unwrap().trim_end_matches('\0').to_owned();
+    let (ct_class, ct_sop, ct_series) = (text(tags::SOP_CLASS_UID), text(tags::SOP_INSTANCE_UID), text(tags::SERIES_INSTANCE_UID));
+    let mut ko = without_pixels("1.2.840.10008.5.1.4.1.1.88.59", "KO", "2.25.271828182845904523539", "2.25.271828182845904523538", slices, "framegate key objects");
+    let seq = |items: Vec<InMemDicomObject>| DataSetSequence::new(items, Length::UNDEFINED);
+    let code = InMemDicomObject::from_element_iter([
+        DataElement::new(tags::CODE_VALUE, VR::SH, "113000"),
+        DataElement::new(tags::CODING_SCHEME_DESIGNATOR, VR::SH, "DCM"),
+        DataElement::new(tags::CODE_MEANING, VR::LO, "Of Interest"),
+    ]);
+    let sop_ref = || {
+        InMemDicomObject::from_element_iter([
+            DataElement::new(tags::REFERENCED_SOP_CLASS_UID, VR::UI, ct_class.as_str()),
+            DataElement::new(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, ct_sop.as_str()),
+        ])
+    };
+    let image = InMemDicomObject::from_element_iter([
+        DataElement::new(tags::RELATIONSHIP_TYPE, VR::CS, "CONTAINS"),
+        DataElement::new(tags::VALUE_TYPE, VR::CS, "IMAGE"),
+        DataElement::new(tags::REFERENCED_SOP_SEQUENCE, VR::SQ, seq(vec![sop_ref()])),
+    ]);
+    let evidence_series = InMemDicomObject::from_element_iter([
+        DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, ct_series.as_str()),
+        DataElement::new(tags::REFERENCED_SOP_SEQUENCE, VR::SQ, seq(vec![sop_ref()])),
+    ]);
+    let evidence = InMemDicomObject::from_element_iter([
+        DataElement::new(tags::STUDY_INSTANCE_UID, VR::UI, text(tags::STUDY_INSTANCE_UID).as_str()),
+        DataElement::new(tags::REFERENCED_SERIES_SEQUENCE, VR::SQ, seq(vec![evidence_series])),
+    ]);
+    ko.put(DataElement::new(tags::VALUE_TYPE, VR::CS, "CONTAINER"));
+    ko.put(DataElement::new(tags::CONTINUITY_OF_CONTENT, VR::CS, "SEPARATE"));
+    ko.put(DataElement::new(tags::CONCEPT_NAME_CODE_SEQUENCE, VR::SQ, seq(vec![code])));
+    ko.put(DataElement::new(tags::CONTENT_SEQUENCE, VR::SQ, seq(vec![image])));
+    ko.put(DataElement::new(tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE, VR::SQ, seq(vec![evidence])));
+    sample::to_bytes(ko).unwrap()
+}
+
+/// A Basic Text SR beside a study's CT: no Pixel Data, a Content Sequence holding a TEXT item
+/// with `planted` and a PNAME item.
+fn text_sr(planted: &str) -> Vec<u8> {
+    text_sr_of(planted, 1)
+}
+
+/// [`text_sr`] beside a CT series of `slices`.
+pub(super) fn text_sr_of(planted: &str, slices: usize) -> Vec<u8> {
+    use dicom_core::value::DataSetSequence;
+    use dicom_core::{DataElement, Length, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::InMemDicomObject;
+    let mut sr = without_pixels("1.2.840.10008.5.1.4.1.1.88.11", "SR", "2.25.271828182845904523537", "2.25.271828182845904523536", slices, "framegate report");
+    sr.put(DataElement::new(tags::VALUE_TYPE, VR::CS, "CONTAINER"));
+    sr.put(DataElement::new(tags::COMPLETION_FLAG, VR::CS, "COMPLETE"));
+    sr.put(DataElement::new(tags::VERIFICATION_FLAG, VR::CS, "UNVERIFIED"));
+    sr.put(DataElement::new(
+        tags::CONCEPT_NAME_CODE_SEQUENCE,
+        VR::SQ,
+        DataSetSequence::new(
+            vec![InMemDicomObject::from_element_iter([
+                DataElement::new(tags::CODE_VALUE, VR::SH, "11528-7"),
+                DataElement::new(tags::CODING_SCHEME_DESIGNATOR, VR::SH, "LN"),
+                DataElement::new(tags::CODE_MEANING, VR::LO, "Radiology Report"),
+            ])],
+            Length::UNDEFINED,
+        ),
+    ));
     let item = |kind: &str, tag, vr, value: &str| {
         InMemDicomObject::from_element_iter([
             DataElement::new(tags::RELATIONSHIP_TYPE, VR::CS, "CONTAINS"),
