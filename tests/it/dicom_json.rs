@@ -1,8 +1,8 @@
 //! The Method suite of issue 23: WADO-RS metadata under `original` equals pydicom's
 //! `Dataset.to_json_dict()`, attribute by attribute, for every file of pydicom's test and
-//! character-set files, allowing only the differences PS3.18 F.2 requires ([`Rule`]). A file
-//! framegate does not list is accounted for in [`NOT_LISTED`] with its reason. The order test
-//! of the same issue is `it::order`.
+//! character-set files and every fidelity fixture (`it::fixtures`), allowing only the
+//! differences PS3.18 F.2 requires ([`Rule`]). A file framegate does not list is accounted for
+//! in [`NOT_LISTED`] with its reason. The order test of the same issue is `it::order`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use base64::Engine;
 use serde_json::{Map, Value};
 
+use super::fixtures::{fidelity_tools_present, fixtures};
 use super::support::*;
 use framegate::{RawDicom, Settings};
 
@@ -269,11 +270,21 @@ fn short(v: &Value) -> String {
     if s.len() > 120 { format!("{}…", &s[..s.char_indices().nth(120).map_or(s.len(), |(i, _)| i)]) } else { s }
 }
 
-/// Issue 23, Method: for every file of pydicom's test and character-set files, WADO-RS
+/// Issue 23, Method: for every file of pydicom's test and character-set files and every
+/// fidelity fixture, WADO-RS
 /// metadata under `original` equals `to_json_dict()` after [`RULES`].
 #[tokio::test]
 async fn metadata_of_every_corpus_file_equals_pydicoms_json() {
-    let Some(files) = corpus() else { return };
+    let Some(mut files) = corpus() else { return };
+    // The fidelity fixtures, one per transfer syntax dcmtk writes (when its tools are here).
+    let fixtures_dir = tempfile::tempdir().unwrap();
+    if fidelity_tools_present() {
+        for fixture in fixtures(fixtures_dir.path()) {
+            let named = fixtures_dir.path().join(format!("fixture-{}.dcm", fixture.name.replace(['/', ' '], "-")));
+            std::fs::copy(&fixture.file, &named).unwrap();
+            files.push(named);
+        }
+    }
     if !have_tool("python3") {
         return;
     }
@@ -282,6 +293,7 @@ async fn metadata_of_every_corpus_file_equals_pydicoms_json() {
     let server = Server::start_with(Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
     let mut diffs: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut not_listed = Vec::new();
+    let mut compared = 0;
     for (i, file) in files.iter().enumerate() {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let key = format!("m/{i}/{name}");
@@ -313,10 +325,12 @@ async fn metadata_of_every_corpus_file_equals_pydicoms_json() {
         read_as_framegate(&mut want, &got, reference["encapsulated"] == true, &reference["private"]);
         let mut found = Vec::new();
         compare(&got, &want, "", &mut found).await;
+        compared += 1;
         if !found.is_empty() {
             diffs.insert(name, found);
         }
     }
     server.stop().await;
+    eprintln!("{} files, {} compared with pydicom", files.len(), compared);
     assert!(diffs.is_empty() && not_listed.is_empty(), "{} files differ from pydicom: {diffs:#?}\nnot listed, and not in NOT_LISTED: {not_listed:#?}", diffs.len());
 }
