@@ -407,8 +407,10 @@ async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Resul
         max_age: ctx.max_age(),
         shared: false,
     };
+    let missing = || ApiError::not_found(format!("no bulk data at {:?}", truncated(tag_path)));
     if tag_path.eq_ignore_ascii_case("7FE00010") {
-        let index = frame::index_of(ctx.state, &instance.object).await?;
+        // An object without Pixel Data has no such bulk data: its metadata names none.
+        let Indexed::Image(index) = frame::indexed(ctx.state, &instance.object).await? else { return Err(missing()) };
         // A deflated object's value, inflated: little endian, held.
         if let Some((_, held)) = index.inflated_pixel_data() {
             let length = held.len() as u64;
@@ -429,7 +431,6 @@ async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Resul
         })
         .await;
     }
-    let missing = || ApiError::not_found(format!("no bulk data at {:?}", truncated(tag_path)));
     let state = ctx.state;
     let policy = ctx.policy();
     // An image's header, or the whole data set of an object without Pixel Data (a waveform's
