@@ -1045,3 +1045,31 @@ async fn a_structured_report_is_deidentified_by_the_profile_and_not_served_under
         server.stop().await;
     }
 }
+
+/// Issue 23 item 4: an object without Pixel Data is read whole, so only up to the header limit:
+/// one larger is not listed, and the raw route refuses to de-identify it with a clear 422,
+/// while a smaller one beside it is listed.
+#[tokio::test]
+async fn an_object_without_pixels_over_the_header_limit_is_a_clear_422_and_not_listed() {
+    use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+    use dicom_dictionary_std::tags;
+    let limits = framegate::dicom::Limits { max_header_bytes: 64 << 10, ..Default::default() };
+    let (server, _, _) = study(Backend::Fs, Settings { limits, ..Default::default() }).await;
+    let big = {
+        let mut sr = dicom_object::OpenFileOptions::new().from_reader(&text_sr("a finding")[128..]).unwrap();
+        sr.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, "2.25.99"));
+        sr.put(DataElement::new(Tag(0x0009, 0x1003), VR::OB, PrimitiveValue::U8(vec![1u8; 100 << 10].into())));
+        let mut out = Vec::new();
+        sr.write_all(&mut out).unwrap();
+        out
+    };
+    server.put("st/sr/big.dcm", big).await;
+    server.put("st/sr/small.dcm", text_sr("a finding")).await;
+    // Under deidentify the UIDs are pseudonyms: the two are told apart by their count.
+    let instances = json(&format!("{}/instances", root(&server))).await;
+    let reports = instances.as_array().unwrap().iter().filter(|i| value(i, "00080016") == "1.2.840.10008.5.1.4.1.1.88.11").count();
+    assert_eq!(reports, 1, "the one within the limit is listed, the one over it not: {instances}");
+    let raw = get(&server.url("st", "st/sr/big.dcm", "")).await;
+    assert_eq!((raw.status, raw.error()), (422, "DICOM header is larger than 65536 bytes".to_owned()));
+    server.stop().await;
+}
