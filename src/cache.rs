@@ -8,7 +8,7 @@ use bytes::Bytes;
 use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
-use crate::dicom::{Index, LoadError};
+use crate::dicom::{Indexed, LoadError};
 use crate::key::ObjectKey;
 use crate::render::{RenderParams, VoiFunction};
 use crate::store::ObjectMeta;
@@ -43,6 +43,9 @@ pub struct Deidentified {
     /// The ranges of frames inside it whose streams can carry text (JPEG, JPEG-LS, JPEG 2000),
     /// blanked on the way out; empty for every other transfer syntax.
     pub marked_frames: Vec<std::ops::Range<u64>>,
+    /// A deflated object's Pixel Data element, inflated (its header, then its value), sent from
+    /// memory in place of `pixel`, which is then `0..` its length.
+    pub held_pixel: Option<(Bytes, Bytes)>,
 }
 
 /// Output formats of a frame.
@@ -144,7 +147,8 @@ pub struct CacheSizes {
 /// The caches one server holds.
 #[derive(Clone)]
 pub struct Caches {
-    indexes: Cache<ObjectId, Arc<Index>>,
+    /// Each object version indexed: an image's frames, or a header-only object's data set.
+    indexes: Cache<ObjectId, Indexed>,
     frames: Cache<FrameKey, Rendered>,
     /// Width and height of JPEG and PNG stack images (`None`: not an image we can size).
     image_sizes: Cache<ObjectId, Option<(u32, u32)>>,
@@ -161,7 +165,7 @@ impl Caches {
     /// Empty caches bounded by `sizes`.
     pub fn new(sizes: CacheSizes) -> Self {
         Caches {
-            indexes: Cache::builder().max_capacity(sizes.index_bytes).weigher(|_, index: &Arc<Index>| index.weight()).build(),
+            indexes: Cache::builder().max_capacity(sizes.index_bytes).weigher(|_, index: &Indexed| index.weight()).build(),
             frames: Cache::builder()
                 .max_capacity(sizes.frame_bytes)
                 .weigher(|k: &FrameKey, v: &Rendered| u32::try_from(v.body.len() + k.object.key.as_str().len() + 128).unwrap_or(u32::MAX))
@@ -170,18 +174,23 @@ impl Caches {
             kinds: Cache::builder().max_capacity(sizes.index_bytes).weigher(|k: &ObjectId, _| object_weight(k)).build(),
             deidentified: Cache::builder()
                 .max_capacity(sizes.index_bytes)
-                .weigher(|k: &(ObjectId, String), d: &Arc<Deidentified>| object_weight(&k.0).saturating_add(u32::try_from(d.header.len() + k.1.len()).unwrap_or(u32::MAX)))
+                .weigher(|k: &(ObjectId, String), d: &Arc<Deidentified>| {
+                    // The held Pixel Data is shared with the index, but counted here too: a bound
+                    // that errs high.
+                    let held = d.held_pixel.as_ref().map_or(0, |(head, value)| head.len() + value.len());
+                    object_weight(&k.0).saturating_add(u32::try_from(d.header.len() + held + k.1.len()).unwrap_or(u32::MAX))
+                })
                 .build(),
             stacks: Cache::builder().max_capacity(sizes.index_bytes).weigher(|k: &String, body: &Bytes| u32::try_from(k.len() + body.len()).unwrap_or(u32::MAX)).build(),
         }
     }
 
     /// The index of `object`, loading it once however many requests ask at the same time.
-    pub async fn index<F>(&self, object: &ObjectId, load: F) -> Result<Arc<Index>, Arc<LoadError>>
+    pub async fn index<F>(&self, object: &ObjectId, load: F) -> Result<Indexed, Arc<LoadError>>
     where
-        F: Future<Output = Result<Index, LoadError>>,
+        F: Future<Output = Result<Indexed, LoadError>>,
     {
-        self.indexes.try_get_with_by_ref(object, async { load.await.map(Arc::new) }).await
+        self.indexes.try_get_with_by_ref(object, load).await
     }
 
     /// A rendered frame, rendering it once however many requests ask at the same time.

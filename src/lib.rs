@@ -12,7 +12,8 @@
 //!   that are whole or nothing), the local folder and S3 stores, a wrapper that feeds
 //!   [`metrics`], and one that trusts an object's version for `--revalidate-after`.
 //! - [`dicom`]: a header prefix to an [`dicom::Index`] of frame byte ranges (with verbs: read
-//!   frame n, the held header, the native Pixel Data range), and one frame's bytes to pixels
+//!   frame n, the held header, the native Pixel Data range), or, for an object without Pixel
+//!   Data, its whole data set ([`dicom::Indexed`]), and one frame's bytes to pixels
 //!   (dicom-rs underneath), read into [`render`]'s picture model; `dicom::dataset` is the one
 //!   reader of a data set's bytes, which gives UN elements their dictionary VR and decodes text
 //!   by its character sets (`dicom::charset`, as pydicom does); `dicom::native` puts decoded

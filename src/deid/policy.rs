@@ -151,6 +151,14 @@ impl Policy {
         self.mode != RawDicom::Deny
     }
 
+    /// Whether objects without Pixel Data (reports, key object selections, presentation states)
+    /// are served at all: under `deny` a client gets frames and an allow-listed header, and
+    /// such an object has no frames, while its content (a report's text, the names in it) is
+    /// what `deny` keeps in.
+    pub fn serves_objects_without_pixels(&self) -> bool {
+        self.mode != RawDicom::Deny
+    }
+
     /// The data set a client may see of `obj` (DICOMweb metadata and searches): as stored,
     /// de-identified with the raw route's profile, or only the allow-listed attributes.
     pub fn shown(&self, obj: InMemDicomObject) -> InMemDicomObject {

@@ -432,3 +432,30 @@ fn the_header_with_options_is_readable_and_carries_no_planted_value() {
     assert_eq!(read.element(tags::LONGITUDINAL_TEMPORAL_INFORMATION_MODIFIED).unwrap().to_str().unwrap().trim(), "MODIFIED");
     assert_eq!(header(&meta, sample(), ts, &pseudonyms()).unwrap(), header_with(&meta, sample(), ts, &pseudonyms(), &Options::default()).unwrap());
 }
+
+/// A report's content and an encapsulated document leave nothing under the Basic Profile: the
+/// Content Sequence (text, names, codes) is replaced by an empty one and the Encapsulated
+/// Document emptied (Table E.1-1: D of a sequence and of OB); the UIDs a report references
+/// leave as pseudonyms.
+#[test]
+fn report_content_and_encapsulated_documents_do_not_leave() {
+    let item = InMemDicomObject::from_element_iter([
+        text(tags::VALUE_TYPE, VR::CS, "TEXT"),
+        text(tags::TEXT_VALUE, VR::UT, "Doe^Jane has a finding"),
+        text(tags::PERSON_NAME, VR::PN, "Observer^Planted"),
+    ]);
+    let reference = InMemDicomObject::from_element_iter([text(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, "1.2.3.4.5.6")]);
+    let obj = InMemDicomObject::from_element_iter([
+        text(tags::SOP_CLASS_UID, VR::UI, "1.2.840.10008.5.1.4.1.1.104.1"),
+        text(tags::MIME_TYPE_OF_ENCAPSULATED_DOCUMENT, VR::LO, "application/pdf"),
+        DataElement::new(tags::ENCAPSULATED_DOCUMENT, VR::OB, PrimitiveValue::from(b"%PDF Doe^Jane MRN-123".to_vec())),
+        DataElement::new(tags::CONTENT_SEQUENCE, VR::SQ, DataSetSequence::new(vec![item], Length::UNDEFINED)),
+        DataElement::new(tags::REFERENCED_SOP_SEQUENCE, VR::SQ, DataSetSequence::new(vec![reference], Length::UNDEFINED)),
+    ]);
+    let out = dataset(obj, &pseudonyms());
+    assert!(out.get(tags::ENCAPSULATED_DOCUMENT).is_none_or(|e| e.to_bytes().map_or(true, |b| b.is_empty())), "the document is emptied");
+    let content = out.get(tags::CONTENT_SEQUENCE).expect("an empty Content Sequence");
+    assert_eq!(content.items().map(<[_]>::len), Some(0));
+    let referenced = out.get(tags::REFERENCED_SOP_SEQUENCE).unwrap().items().unwrap()[0].get(tags::REFERENCED_SOP_INSTANCE_UID).unwrap().to_str().unwrap().into_owned();
+    assert!(referenced.starts_with("2.25.") && referenced != "1.2.3.4.5.6", "{referenced}");
+}

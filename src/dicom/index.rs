@@ -3,7 +3,7 @@
 use std::io::Cursor;
 use std::ops::Range;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntax;
@@ -138,8 +138,8 @@ pub struct Index {
     pub(super) pixel_end: u64,
     /// The file's first bytes, through the Pixel Data element's header, and the file's size:
     /// every route that shows the header parses these, so that all of them see the header of
-    /// the one version this index was built from, with no second read. `None` for a deflated
-    /// object, whose header is no prefix of the stored file.
+    /// the one version this index was built from, with no second read. A deflated object's is
+    /// its header inflated ([`HeldHeader::inflated`]); `None` only for harnesses' indexes.
     pub(super) header: Option<HeldHeader>,
 }
 
@@ -156,6 +156,30 @@ impl HeldHeader {
     fn keep(prefix: &[u8], pixel: &PixelElement, file_size: u64) -> Self {
         let end = (pixel.header_offset + super::walk::MAX_HEADER).max(pixel.value_offset).min(prefix.len() as u64);
         HeldHeader { prefix: Bytes::copy_from_slice(&prefix[..end as usize]), file_size }
+    }
+
+    /// The header of a deflated object as it reads inflated: the stored meta group with Explicit
+    /// VR Little Endian for its transfer syntax, then the inflated data set through the Pixel
+    /// Data element's header, so the routes that show a header read it as any other.
+    fn inflated(whole: &[u8], meta_end: u64, inflated: &[u8], pixel: &PixelElement) -> Result<Self, DicomError> {
+        let Some(Start::Meta(meta_start)) = start_of(whole) else { return Err(DicomError::NotDicom) };
+        let group = whole.get(meta_start..meta_end as usize).ok_or(DicomError::Truncated)?;
+        let stored = FileMetaTable::from_reader(Cursor::new([&b"DICM"[..], group].concat())).map_err(|e| DicomError::Meta(Box::new(e)))?;
+        let trim = |v: &str| v.trim_end_matches(['\0', ' ']).to_owned();
+        let meta = FileMetaTableBuilder::new()
+            .transfer_syntax(EXPLICIT_VR_LITTLE_ENDIAN.uid())
+            .media_storage_sop_class_uid(trim(stored.media_storage_sop_class_uid()))
+            .media_storage_sop_instance_uid(trim(stored.media_storage_sop_instance_uid()))
+            .implementation_class_uid(trim(&stored.implementation_class_uid))
+            .build()
+            .map_err(|e| DicomError::Meta(Box::new(e)))?;
+        let mut prefix = vec![0u8; MAGIC_AT];
+        prefix.extend_from_slice(b"DICM");
+        meta.write(&mut prefix).map_err(|e| DicomError::Meta(Box::new(e)))?;
+        let data_start = prefix.len() as u64;
+        let end = (pixel.header_offset + super::walk::MAX_HEADER).max(pixel.value_offset).min(inflated.len() as u64);
+        prefix.extend_from_slice(&inflated[..end as usize]);
+        Ok(HeldHeader { prefix: Bytes::from(prefix), file_size: data_start + inflated.len() as u64 })
     }
 
     /// The header, parsed again from memory. CPU work proportional to the header's size.
@@ -211,8 +235,8 @@ impl Index {
         self.header_bytes
     }
 
-    /// The header this index was built from, to parse again from memory; `None` for a deflated
-    /// object.
+    /// The header this index was built from, to parse again from memory (a deflated object's
+    /// as it reads inflated, in Explicit VR Little Endian).
     pub fn header(&self) -> Option<HeldHeader> {
         self.header.clone()
     }
@@ -241,6 +265,20 @@ impl Index {
     /// `None` for a deflated object, whose Pixel Data has no range in it.
     pub fn pixel_data_element(&self) -> Option<Range<u64>> {
         (!matches!(self.layout, Layout::Inflated { .. })).then_some(self.pixel.header_offset..self.pixel_end)
+    }
+
+    /// A deflated object's Pixel Data element as it reads inflated (Explicit VR Little Endian):
+    /// its header and its value, held in memory; `None` for any other object.
+    pub fn inflated_pixel_data(&self) -> Option<(Bytes, Bytes)> {
+        let Layout::Inflated { data, .. } = &self.layout else { return None };
+        let length = u32::try_from(data.len()).ok()?;
+        // Pixel Data, OB or OW as written, reserved bytes, then the 32-bit length: PS3.5 7.1.2.
+        let mut head = Vec::with_capacity(12);
+        head.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00]);
+        head.extend_from_slice(self.pixel.vr.to_bytes().as_slice());
+        head.extend_from_slice(&[0, 0]);
+        head.extend_from_slice(&length.to_le_bytes());
+        Some((Bytes::from(head), data.clone()))
     }
 
     /// Each frame's range in the stored object, items included, for encapsulated data.
@@ -314,21 +352,17 @@ impl Index {
     }
 
     /// Reads the header of `key` and locates every frame. A deflated object is inflated on
-    /// `pool`, within its memory budget.
+    /// `pool`, within its memory budget. An object without Pixel Data is refused: those that
+    /// serve one ask [`Indexed::load`](super::Indexed::load).
     pub async fn load(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, limits: &Limits, pool: &RenderPool) -> Result<Index, LoadError> {
-        let mut prefix = BytesMut::new();
-        let mut want = INITIAL_PREFIX.min(meta.size);
-        let header = loop {
-            if want > prefix.len() as u64 {
-                prefix.extend_from_slice(&store.read(key, meta, prefix.len() as u64..want).await?);
-            }
-            match parse_header(&prefix, meta.size)? {
-                Parsed::Done(header) => break header,
-                Parsed::Deflated(meta_end) => return load_deflated(store, key, meta, meta_end, limits, pool).await,
-                Parsed::NeedMore(end) => want = next_prefix(end, prefix.len() as u64, meta.size, limits.max_header_bytes)?,
-            }
-        };
-        let prefix = prefix.freeze();
+        match super::Indexed::load(store, key, meta, limits, pool).await? {
+            super::Indexed::Image(index) => Ok(std::sync::Arc::unwrap_or_clone(index)),
+            super::Indexed::HeaderOnly(_) => Err(DicomError::NoPixelData.into()),
+        }
+    }
+
+    /// Locates every frame of the image whose `header` was parsed from `prefix`.
+    pub(super) async fn build(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, prefix: Bytes, header: Header, limits: &Limits) -> Result<Index, LoadError> {
         let mut image = image_within(&header.obj, limits)?;
         let (layout, pixel_end) = if header.ts.is_encapsulated_pixel_data() {
             let reader = Reader { store, key, meta, prefix: &prefix, window: Default::default() };
@@ -364,6 +398,17 @@ pub struct Header {
     pub pixel: PixelElement,
 }
 
+/// The whole data set of an object without Pixel Data: a report, a key object selection, a
+/// presentation state, a waveform.
+pub struct Whole {
+    /// The file meta group.
+    pub meta: FileMetaTable,
+    /// Transfer syntax of the data set.
+    pub ts: &'static TransferSyntax,
+    /// Every element.
+    pub obj: InMemDicomObject,
+}
+
 /// How far to read next after [`Parsed::NeedMore`]`(end)`, with `have` bytes of a `size`-byte
 /// object read: geometrically more, so a long header costs a few reads, not many, and never
 /// past `max_header`.
@@ -384,6 +429,8 @@ pub fn next_prefix(end: u64, have: u64, size: u64, max_header: u64) -> Result<u6
 pub enum Parsed {
     /// The header is complete.
     Done(Header),
+    /// The data set ends without Pixel Data; the prefix held all of it.
+    Whole(Whole),
     /// Read at least up to this offset and try again.
     NeedMore(u64),
     /// The data set after the meta group (which ends at this offset) is deflated: it has no
@@ -454,16 +501,21 @@ pub fn parse_header(prefix: &[u8], file_size: u64) -> Result<Parsed, DicomError>
         Start::Bare(ts) => (None, ts, 0),
     };
     let pixel = match walk(prefix, data_start, file_size, ts, tags::PIXEL_DATA)? {
-        Walk::Found(pixel) => pixel,
+        Walk::Found(pixel) => Some(pixel),
         Walk::NeedMore(end) => return Ok(Parsed::NeedMore(end)),
-        Walk::NoPixelData => return Err(DicomError::NoPixelData),
+        // The walk reached the end of the file, so the prefix is the whole file.
+        Walk::NoPixelData => None,
     };
-    let obj = super::dataset::read(&prefix[data_start as usize..pixel.header_offset as usize], ts)?;
+    let end = pixel.map_or(prefix.len(), |p| p.header_offset as usize);
+    let obj = super::dataset::read(&prefix[data_start as usize..end], ts)?;
     let meta = match meta {
         Some(meta) => meta,
         None => meta_for(&obj, ts)?,
     };
-    Ok(Parsed::Done(Header { meta, ts, obj, pixel }))
+    Ok(match pixel {
+        Some(pixel) => Parsed::Done(Header { meta, ts, obj, pixel }),
+        None => Parsed::Whole(Whole { meta, ts, obj }),
+    })
 }
 
 /// The file meta group a bare data set would have had, for the writers that need one.
@@ -490,7 +542,7 @@ fn image_within(obj: &InMemDicomObject, limits: &Limits) -> Result<Image, DicomE
 /// Reads a deflated object whole (it must fit the frame size limit, inflated too), then, on the
 /// pool, inflates it and indexes the inflated data set like a native little-endian one held in
 /// memory.
-async fn load_deflated(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, meta_end: u64, limits: &Limits, pool: &RenderPool) -> Result<Index, LoadError> {
+pub(super) async fn load_deflated(store: &dyn Store, key: &ObjectKey, meta: &ObjectMeta, meta_end: u64, limits: &Limits, pool: &RenderPool) -> Result<Index, LoadError> {
     let limit = limits.max_frame_bytes.min(limits.max_inflated_bytes);
     if meta.size > limit {
         return Err(deflated_too_large(limit).into());
@@ -531,6 +583,7 @@ fn index_inflated(whole: &[u8], meta_end: u64, limit: u64, limits: &Limits) -> R
         return Err(DicomError::Malformed("deflated pixel data is not native"));
     };
     let overlays = overlay::planes(&obj, &image, true);
+    let header = HeldHeader::inflated(whole, meta_end, &inflated, &pixel)?;
     let data = Bytes::from(inflated).slice(offset as usize..end as usize);
     Ok(Index {
         transfer_syntax: deflated,
@@ -539,7 +592,7 @@ fn index_inflated(whole: &[u8], meta_end: u64, limit: u64, limits: &Limits) -> R
         image,
         layout: Layout::Inflated { frame_bytes, data },
         header_bytes: whole.len() as u64,
-        header: None,
+        header: Some(header),
         pixel,
         pixel_end: end,
     })

@@ -11,6 +11,7 @@ pub mod index;
 mod j2k;
 mod jpeg;
 pub mod native;
+mod object;
 pub mod overlay;
 mod rle;
 pub mod walk;
@@ -22,6 +23,7 @@ pub use walk::fragments;
 pub use jpeg::{blank_metadata, browser_ready_jpeg, header_end as jpeg_header_end, is_jpeg_syntax};
 pub(crate) use jpeg::without_metadata as jpeg_without_metadata;
 pub use index::{Index, Layout, Limits};
+pub use object::{HeaderOnly, Indexed};
 
 use crate::store::StoreError;
 

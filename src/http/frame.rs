@@ -12,7 +12,7 @@ use super::{ApiError, Ctx};
 use crate::cache::{Format, FrameKey, ObjectId, Rendered};
 use crate::State;
 use crate::key::ObjectKey;
-use crate::dicom::{Index, LoadError, browser_ready_jpeg, decode_frame};
+use crate::dicom::{Index, Indexed, LoadError, browser_ready_jpeg, decode_frame};
 use crate::{encode, render};
 
 /// How often a request starts over when the object changes under it.
@@ -26,9 +26,17 @@ pub async fn current_index(state: &State, key: &ObjectKey) -> Result<(ObjectId, 
     Ok((object, index))
 }
 
-/// The index of one object version, from the cache or built once.
+/// The index of one object version, from the cache or built once; an object without Pixel
+/// Data has no frames, and is the frame routes' `DicomError::NoPixelData`.
 pub async fn index_of(state: &State, object: &ObjectId) -> Result<Arc<Index>, Arc<LoadError>> {
-    state.caches.index(object, Index::load(state.store.as_ref(), &object.key, &object.meta, &state.limits, &state.pool)).await
+    let indexed = indexed(state, object).await?;
+    indexed.image().cloned().map_err(|e| Arc::new(LoadError::Dicom(e)))
+}
+
+/// One object version as indexed, image or not, from the cache or built once: what the routes
+/// that show headers (DICOMweb's catalog, the de-identified object) read.
+pub async fn indexed(state: &State, object: &ObjectId) -> Result<Indexed, Arc<LoadError>> {
+    state.caches.index(object, Indexed::load(state.store.as_ref(), &object.key, &object.meta, &state.limits, &state.pool)).await
 }
 
 /// A frame as the frame routes answer it: its validator, and the frame unless the client

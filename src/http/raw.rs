@@ -10,13 +10,13 @@ use futures_util::{StreamExt, stream};
 use http::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
-use super::frame::index_of;
+use super::frame::indexed;
 use super::respond::{self, Body, Caching};
 use super::{ApiError, Ctx};
 use crate::State;
 use crate::deid::{Objects, Policy};
 use crate::cache::{Deidentified, Kind, ObjectId, digest};
-use crate::dicom::{DicomError, LoadError, blank_frame_metadata, blank_metadata, jpeg_header_end};
+use crate::dicom::{DicomError, Indexed, blank_frame_metadata, blank_metadata, jpeg_header_end};
 use crate::sniff::{self, FileKind};
 use crate::store::{ByteStream, Store, StoreError};
 
@@ -82,6 +82,10 @@ impl DicomObject {
     pub async fn body(&self, store: &Arc<dyn Store>, span: Range<u64>) -> Result<Body, ApiError> {
         let object = &self.object;
         let Some(deid) = &self.deid else { return Ok(into_body(store.stream(&object.key, &object.meta, span).await?)) };
+        if let Some((head, value)) = &deid.held_pixel {
+            let (head, value) = (head.clone(), value.clone());
+            return head_then_tail(&deid.header, span, |rest| async move { Ok(held_stream(head, value, rest)) }).await;
+        }
         let pixel = deid.pixel.start;
         head_then_tail(&deid.header, span, |rest| pixel_stream(store, object, &deid.marked_frames, pixel + rest.start..pixel + rest.end)).await
     }
@@ -97,13 +101,29 @@ pub async fn dicom_object(state: &State, policy: &Policy, object: &ObjectId) -> 
         Objects::Deidentified => {}
     }
     let build = async {
-        let index = index_of(state, object).await.map_err(|e| match &*e {
-            LoadError::Dicom(DicomError::NoPixelData) => ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "DICOM objects without pixel data are not served de-identified"),
-            other => other.into(),
-        })?;
-        // A deflated object's Pixel Data has no byte range in it to stream after a new header.
-        let deflated = || ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "deflated DICOM objects are not served de-identified");
-        let pixel = index.pixel_data_element().ok_or_else(deflated)?;
+        let index = match indexed(state, object).await? {
+            Indexed::Image(index) => index,
+            // The whole object is its header: nothing follows it.
+            Indexed::HeaderOnly(whole) => {
+                let deid = policy.clone();
+                let bytes = state
+                    .pool
+                    .run(move || {
+                        let whole = whole.parse()?;
+                        deid.header(&whole.meta, whole.obj, whole.ts).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+                    })
+                    .await??;
+                return Ok(Deidentified { header: Bytes::from(bytes), pixel: 0..0, marked_frames: Vec::new(), held_pixel: None });
+            }
+        };
+        // A deflated object leaves inflated, in Explicit VR Little Endian (its held header's
+        // syntax): its Pixel Data has no byte range in the stored object, but is held inflated.
+        let held_pixel = index.inflated_pixel_data();
+        let pixel = match (&held_pixel, index.pixel_data_element()) {
+            (Some((head, value)), _) => 0..(head.len() + value.len()) as u64,
+            (None, Some(pixel)) => pixel,
+            (None, None) => return Err(DicomError::Truncated.into()),
+        };
         let held = index.header().ok_or(DicomError::Truncated)?;
         let deid = policy.clone();
         let bytes = state
@@ -117,7 +137,7 @@ pub async fn dicom_object(state: &State, policy: &Policy, object: &ObjectId) -> 
             Some(frames) if policy.cleans_frames(index.syntax().uid()) => frames.to_vec(),
             _ => Vec::new(),
         };
-        Ok::<_, ApiError>(Deidentified { header: Bytes::from(bytes), pixel, marked_frames })
+        Ok::<_, ApiError>(Deidentified { header: Bytes::from(bytes), pixel, marked_frames, held_pixel })
     };
     let fingerprint = policy.fingerprint();
     let deid: Arc<Deidentified> = state.caches.deidentified(object, &fingerprint, build).await?;
@@ -152,6 +172,15 @@ where
     } else {
         into_body(Box::pin(first))
     })
+}
+
+/// The bytes `span` of a Pixel Data element held in memory as its header and its value.
+fn held_stream(head: Bytes, value: Bytes, span: Range<u64>) -> ByteStream {
+    let split = head.len() as u64;
+    let part = |bytes: &Bytes, from: u64, to: u64| (from < to).then(|| bytes.slice(from as usize..to as usize));
+    let first = part(&head, span.start.min(split), span.end.min(split));
+    let second = part(&value, span.start.max(split) - split, span.end.max(split) - split);
+    Box::pin(stream::iter(first.into_iter().chain(second).map(Ok)))
 }
 
 /// The stored Pixel Data bytes `span`, streamed; frames whose streams can carry text are read

@@ -158,7 +158,7 @@ fn read_header(reader: &mut dyn Read, size: u64, max_header: u64) -> Result<(cra
                 }
                 want = next_prefix(end, prefix.len() as u64, size, max_header).map_err(|e| Fail(e.to_string()))?;
             }
-            Err(DicomError::NoPixelData) => {
+            Ok(Parsed::Whole(_)) | Err(DicomError::NoPixelData) => {
                 return Err(Skip("DICOM without Pixel Data (a DICOMDIR, report, PDF or presentation state): not an image, not copied".into()));
             }
             Err(DicomError::NotDicom) => return Err(Fail("claims to be DICOM but is not".into())),

@@ -849,3 +849,227 @@ async fn a_single_part_frame_answers_ranges() {
     let head = request("GET", &format!("{instance}/frames/1"), &[("accept", "image/jphc"), ("range", "bytes=0-255")]).await;
     assert_eq!((head.status, &head.body[..]), (206, &whole.body[..256]), "the first bytes of the codestream");
 }
+
+/// An object of the study's CT series (slice 0 of `slices`) without its image: the SOP Class
+/// `class`, modality `modality`, and its own series and instance.
+fn without_pixels(class: &str, modality: &str, series: &str, sop: &str, slices: usize, description: &str) -> dicom_object::InMemDicomObject {
+    use dicom_core::{DataElement, VR};
+    use dicom_dictionary_std::tags;
+    let mut obj = sample::ct_slice(0, slices, SIZE);
+    for tag in [
+        tags::PIXEL_DATA,
+        tags::ROWS,
+        tags::COLUMNS,
+        tags::BITS_ALLOCATED,
+        tags::BITS_STORED,
+        tags::HIGH_BIT,
+        tags::PIXEL_REPRESENTATION,
+        tags::SAMPLES_PER_PIXEL,
+        tags::PHOTOMETRIC_INTERPRETATION,
+    ] {
+        obj.remove_element(tag);
+    }
+    obj.put(DataElement::new(tags::SOP_CLASS_UID, VR::UI, class));
+    obj.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, sop));
+    obj.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, series));
+    obj.put(DataElement::new(tags::MODALITY, VR::CS, modality));
+    obj.put(DataElement::new(tags::SERIES_DESCRIPTION, VR::LO, description));
+    obj.put(DataElement::new(tags::SERIES_NUMBER, VR::IS, "90"));
+    obj.put(DataElement::new(tags::INSTANCE_NUMBER, VR::IS, "1"));
+    obj
+}
+
+/// A Key Object Selection ("Of Interest", DCM 113000) of slice 0 of the study's CT series
+/// of `slices`.
+pub(super) fn key_objects(slices: usize) -> Vec<u8> {
+    use dicom_core::value::DataSetSequence;
+    use dicom_core::{DataElement, Length, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::InMemDicomObject;
+    let ct = sample::ct_slice(0, slices, SIZE);
+    let text = |tag| ct.element(tag).unwrap().to_str().unwrap().trim_end_matches('\0').to_owned();
+    let (ct_class, ct_sop, ct_series) = (text(tags::SOP_CLASS_UID), text(tags::SOP_INSTANCE_UID), text(tags::SERIES_INSTANCE_UID));
+    let mut ko = without_pixels("1.2.840.10008.5.1.4.1.1.88.59", "KO", "2.25.271828182845904523539", "2.25.271828182845904523538", slices, "framegate key objects");
+    let seq = |items: Vec<InMemDicomObject>| DataSetSequence::new(items, Length::UNDEFINED);
+    let code = InMemDicomObject::from_element_iter([
+        DataElement::new(tags::CODE_VALUE, VR::SH, "113000"),
+        DataElement::new(tags::CODING_SCHEME_DESIGNATOR, VR::SH, "DCM"),
+        DataElement::new(tags::CODE_MEANING, VR::LO, "Of Interest"),
+    ]);
+    let sop_ref = || {
+        InMemDicomObject::from_element_iter([
+            DataElement::new(tags::REFERENCED_SOP_CLASS_UID, VR::UI, ct_class.as_str()),
+            DataElement::new(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, ct_sop.as_str()),
+        ])
+    };
+    let image = InMemDicomObject::from_element_iter([
+        DataElement::new(tags::RELATIONSHIP_TYPE, VR::CS, "CONTAINS"),
+        DataElement::new(tags::VALUE_TYPE, VR::CS, "IMAGE"),
+        DataElement::new(tags::REFERENCED_SOP_SEQUENCE, VR::SQ, seq(vec![sop_ref()])),
+    ]);
+    let evidence_series = InMemDicomObject::from_element_iter([
+        DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, ct_series.as_str()),
+        DataElement::new(tags::REFERENCED_SOP_SEQUENCE, VR::SQ, seq(vec![sop_ref()])),
+    ]);
+    let evidence = InMemDicomObject::from_element_iter([
+        DataElement::new(tags::STUDY_INSTANCE_UID, VR::UI, text(tags::STUDY_INSTANCE_UID).as_str()),
+        DataElement::new(tags::REFERENCED_SERIES_SEQUENCE, VR::SQ, seq(vec![evidence_series])),
+    ]);
+    ko.put(DataElement::new(tags::VALUE_TYPE, VR::CS, "CONTAINER"));
+    ko.put(DataElement::new(tags::CONTINUITY_OF_CONTENT, VR::CS, "SEPARATE"));
+    ko.put(DataElement::new(tags::CONCEPT_NAME_CODE_SEQUENCE, VR::SQ, seq(vec![code])));
+    ko.put(DataElement::new(tags::CONTENT_SEQUENCE, VR::SQ, seq(vec![image])));
+    ko.put(DataElement::new(tags::CURRENT_REQUESTED_PROCEDURE_EVIDENCE_SEQUENCE, VR::SQ, seq(vec![evidence])));
+    sample::to_bytes(ko).unwrap()
+}
+
+/// A Basic Text SR beside a study's CT: no Pixel Data, a Content Sequence holding a TEXT item
+/// with `planted` and a PNAME item.
+fn text_sr(planted: &str) -> Vec<u8> {
+    text_sr_of(planted, 1)
+}
+
+/// [`text_sr`] beside a CT series of `slices`.
+pub(super) fn text_sr_of(planted: &str, slices: usize) -> Vec<u8> {
+    use dicom_core::value::DataSetSequence;
+    use dicom_core::{DataElement, Length, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::InMemDicomObject;
+    let mut sr = without_pixels("1.2.840.10008.5.1.4.1.1.88.11", "SR", "2.25.271828182845904523537", "2.25.271828182845904523536", slices, "framegate report");
+    sr.put(DataElement::new(tags::VALUE_TYPE, VR::CS, "CONTAINER"));
+    sr.put(DataElement::new(tags::COMPLETION_FLAG, VR::CS, "COMPLETE"));
+    sr.put(DataElement::new(tags::VERIFICATION_FLAG, VR::CS, "UNVERIFIED"));
+    sr.put(DataElement::new(
+        tags::CONCEPT_NAME_CODE_SEQUENCE,
+        VR::SQ,
+        DataSetSequence::new(
+            vec![InMemDicomObject::from_element_iter([
+                DataElement::new(tags::CODE_VALUE, VR::SH, "11528-7"),
+                DataElement::new(tags::CODING_SCHEME_DESIGNATOR, VR::SH, "LN"),
+                DataElement::new(tags::CODE_MEANING, VR::LO, "Radiology Report"),
+            ])],
+            Length::UNDEFINED,
+        ),
+    ));
+    let item = |kind: &str, tag, vr, value: &str| {
+        InMemDicomObject::from_element_iter([
+            DataElement::new(tags::RELATIONSHIP_TYPE, VR::CS, "CONTAINS"),
+            DataElement::new(tags::VALUE_TYPE, VR::CS, kind),
+            DataElement::new(tag, vr, value),
+        ])
+    };
+    let content = vec![item("TEXT", tags::TEXT_VALUE, VR::UT, planted), item("PNAME", tags::PERSON_NAME, VR::PN, "Planted^Observer")];
+    sr.put(DataElement::new(tags::CONTENT_SEQUENCE, VR::SQ, DataSetSequence::new(content, Length::UNDEFINED)));
+    sr.put(DataElement::new(dicom_core::Tag(0x0009, 0x0010), VR::LO, "FRAMEGATE TEST"));
+    sr.put(DataElement::new(dicom_core::Tag(0x0009, 0x1002), VR::OB, dicom_core::PrimitiveValue::U8(vec![7u8; 4098].into())));
+    sample::to_bytes(sr).unwrap()
+}
+
+/// The SR's instance URL, found by QIDO-RS, or `None` when it is not listed.
+async fn listed_sr(root: &str) -> Option<String> {
+    let instances = json(&format!("{root}/instances")).await;
+    let sr: Vec<&Value> = instances.as_array().unwrap().iter().filter(|i| value(i, "00080016") == "1.2.840.10008.5.1.4.1.1.88.11").collect();
+    assert!(sr.len() <= 1, "{instances}");
+    let sr = sr.first()?;
+    let uid = |tag| value(sr, tag).as_str().unwrap().to_owned();
+    Some(format!("{root}/studies/{}/series/{}/instances/{}", uid("0020000D"), uid("0020000E"), uid("00080018")))
+}
+
+/// Issue 23 item 4: an object without Pixel Data (here a Basic Text SR) is listed by QIDO-RS
+/// with its modality and SOP Class, its metadata has no frames and no Pixel Data, and under
+/// `original` the instance is the stored object; a frame of it is a clear 4xx, by DICOMweb and
+/// by the frame route. Failed before: the catalog was built from the image index, which
+/// refused objects without Pixel Data.
+#[tokio::test]
+async fn a_structured_report_is_listed_with_its_modality_and_sop_class() {
+    let (server, _, _) = study(Backend::Fs, Settings { raw_dicom: RawDicom::Original, ..Default::default() }).await;
+    let stored = text_sr("Planted finding text");
+    server.put("st/sr/report.dcm", stored.clone()).await;
+    let root = root(&server);
+    let instance = listed_sr(&root).await.expect("the SR is listed");
+    let sr = json(&format!("{instance}/metadata")).await;
+    // Its bulk data (here the sample's long binary value) is retrieved from the held data set.
+    let bulk = sr[0]["00091002"]["BulkDataURI"].as_str().unwrap_or_else(|| panic!("a bulk value: {sr}"));
+    let bulk_value = request("GET", bulk, &[("accept", "application/octet-stream")]).await;
+    assert_eq!((bulk_value.status, bulk_value.body.len()), (200, 4098), "{}", String::from_utf8_lossy(&bulk_value.body));
+    assert_eq!(value(&sr[0], "00080060"), "SR");
+    assert_eq!(value(&sr[0], "0040A730")["0040A160"]["Value"][0], "Planted finding text", "the content as stored: {sr}");
+    assert!(sr[0].get("7FE00010").is_none() && sr[0].get("00280008").is_none(), "no Pixel Data, no frames: {sr}");
+    let studies = json(&format!("{root}/studies")).await;
+    let modalities = &studies[0]["00080061"]["Value"];
+    assert!(modalities.as_array().unwrap().iter().any(|m| m == "SR"), "ModalitiesInStudy names SR: {modalities}");
+    assert_eq!(value(&studies[0], "00201208"), 5, "three slices, the cine and the report");
+    let r = request("GET", &instance, &[("accept", "application/dicom")]).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.body.to_vec(), stored, "the instance is the stored object");
+    let frame = get(&format!("{instance}/frames/1")).await;
+    assert_eq!((frame.status, frame.error()), (404, "frame 1 is out of range: the object has 0".to_owned()));
+    let rendered = get(&server.url("st", "st/sr/report.dcm", "/-/frames/1.jpg")).await;
+    assert_eq!((rendered.status, rendered.error()), (422, "DICOM file has no pixel data".to_owned()));
+    server.stop().await;
+}
+
+/// Issue 23 item 4: under `deidentify`, an SR goes through the same profile as an image: its
+/// Content Sequence (planted text and a name in its items) does not leave, in metadata or in
+/// the instance, and its UIDs are pseudonyms. Under `deny` it is not listed at all.
+#[tokio::test]
+async fn a_structured_report_is_deidentified_by_the_profile_and_not_served_under_deny() {
+    for policy in [RawDicom::Deidentify, RawDicom::Deny] {
+        let (server, _, _) = study(Backend::Fs, Settings { raw_dicom: policy, ..Default::default() }).await;
+        server.put("st/sr/report.dcm", text_sr("PLANTEDFINDING")).await;
+        let root = root(&server);
+        let listed = listed_sr(&root).await;
+        if policy == RawDicom::Deny {
+            assert_eq!(listed, None, "deny lists no object without pixel data");
+            let instances = json(&format!("{root}/instances")).await;
+            assert_eq!(instances.as_array().unwrap().len(), 4, "the images stay: {instances}");
+            server.stop().await;
+            continue;
+        }
+        let instance = listed.expect("the SR is listed");
+        assert!(!instance.contains("2.25.271828182845904523536"), "the SOP Instance UID is a pseudonym: {instance}");
+        let metadata = get(&format!("{instance}/metadata")).await;
+        assert_eq!(metadata.status, 200);
+        let r = request("GET", &instance, &[("accept", "application/dicom")]).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        for (what, body) in [("metadata", &metadata.body), ("instance", &r.body)] {
+            for planted in ["PLANTEDFINDING", "Planted^Observer", "2.25.271828182845904523536"].iter().chain(sample::PLANTED) {
+                assert!(!body.windows(planted.len()).any(|w| w == planted.as_bytes()), "{planted} left in the {what}");
+            }
+        }
+        let sr = metadata.json();
+        assert_eq!(sr[0]["0040A730"], serde_json::json!({ "vr": "SQ" }), "the Content Sequence is replaced by an empty one (PS3.15 E.1-1: D)");
+        let parsed = dicom_object::OpenFileOptions::new().from_reader(&r.body[128..]).expect("the instance is a Part 10 object");
+        assert_eq!(parsed.element(dicom_dictionary_std::tags::MODALITY).unwrap().to_str().unwrap(), "SR");
+        assert_eq!(r.body.len(), r.header("content-length").unwrap().parse::<usize>().unwrap());
+        server.stop().await;
+    }
+}
+
+/// Issue 23 item 4: an object without Pixel Data is read whole, so only up to the header limit:
+/// one larger is not listed, and the raw route refuses to de-identify it with a clear 422,
+/// while a smaller one beside it is listed.
+#[tokio::test]
+async fn an_object_without_pixels_over_the_header_limit_is_a_clear_422_and_not_listed() {
+    use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+    use dicom_dictionary_std::tags;
+    let limits = framegate::dicom::Limits { max_header_bytes: 64 << 10, ..Default::default() };
+    let (server, _, _) = study(Backend::Fs, Settings { limits, ..Default::default() }).await;
+    let big = {
+        let mut sr = dicom_object::OpenFileOptions::new().from_reader(&text_sr("a finding")[128..]).unwrap();
+        sr.put(DataElement::new(tags::SOP_INSTANCE_UID, VR::UI, "2.25.99"));
+        sr.put(DataElement::new(Tag(0x0009, 0x1003), VR::OB, PrimitiveValue::U8(vec![1u8; 100 << 10].into())));
+        let mut out = Vec::new();
+        sr.write_all(&mut out).unwrap();
+        out
+    };
+    server.put("st/sr/big.dcm", big).await;
+    server.put("st/sr/small.dcm", text_sr("a finding")).await;
+    // Under deidentify the UIDs are pseudonyms: the two are told apart by their count.
+    let instances = json(&format!("{}/instances", root(&server))).await;
+    let reports = instances.as_array().unwrap().iter().filter(|i| value(i, "00080016") == "1.2.840.10008.5.1.4.1.1.88.11").count();
+    assert_eq!(reports, 1, "the one within the limit is listed, the one over it not: {instances}");
+    let raw = get(&server.url("st", "st/sr/big.dcm", "")).await;
+    assert_eq!((raw.status, raw.error()), (422, "DICOM header is larger than 65536 bytes".to_owned()));
+    server.stop().await;
+}

@@ -236,3 +236,41 @@ async fn ohif_opens_a_ct_series_draws_it_and_scrolls(backend: Backend) {
     client.close().await.unwrap();
     server.stop().await;
 }
+
+crate::on_both_stores!(ohif_opens_a_study_with_a_report_and_key_objects);
+
+/// Issue 23: OHIF opens a study holding a CT series, a Basic Text SR and a Key Object
+/// Selection (objects without Pixel Data, which DICOMweb did not list before): its study
+/// browser shows the SR and the KO series beside the CT, and the CT is still drawn. Under the
+/// default `deidentify`, so their series descriptions are gone and their modalities show.
+async fn ohif_opens_a_study_with_a_report_and_key_objects(backend: Backend) {
+    let Some(dist) = ohif_dist() else { return };
+    let Some((_driver, client)) = browser(1280, 900, false).await else { return };
+    let server = Server::start_on(backend, framegate::Settings { cors_origins: vec!["*".into()], ..Default::default() }).await;
+    for i in 0..SLICES {
+        server.put_ct(&format!("oh/st/ct/{i:03}.dcm"), i, SLICES, 128).await;
+    }
+    server.put("oh/st/sr/report.dcm", super::dicomweb::text_sr_of("a finding", SLICES)).await;
+    server.put("oh/st/ko/selection.dcm", super::dicomweb::key_objects(SLICES)).await;
+    let root = server.url("oh", "oh/st", "/-/dicomweb");
+    let series: Value = get(&format!("{root}/series")).await.json();
+    let modalities: Vec<&str> = series.as_array().unwrap().iter().filter_map(|s| s["00080060"]["Value"][0].as_str()).collect();
+    assert_eq!(modalities.len(), 3, "CT, SR and KO are listed: {modalities:?}");
+    let (addr, task) = static_server_with(dist, vec![("app-config.js", OHIF_CONFIG.to_owned())]).await;
+    ohif_open(&client, addr, &root).await;
+    ohif_until(&client, "the CT drawn", |s| s["max"].as_u64().unwrap_or(0) > 100).await;
+    // The study browser lists a thumbnail per display set, labelled with its modality.
+    let listed = poll(Duration::from_secs(60), || async {
+        let text = client.execute("return document.body.innerText", vec![]).await.unwrap();
+        let text = text.as_str().unwrap_or_default().to_owned();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        if words.contains(&"SR") && words.contains(&"KO") { Ok(text) } else { Err(text) }
+    })
+    .await;
+    std::fs::write(screenshot_path(&format!("ohif-sr-ko-{backend:?}.png")), client.screenshot().await.unwrap()).unwrap();
+    let text = listed.unwrap_or_else(|text| panic!("OHIF lists no SR and KO beside the CT: {}", &text[..text.len().min(800)]));
+    assert!(text.split_whitespace().any(|w| w == "CT"), "{text}");
+    task.abort();
+    client.close().await.unwrap();
+    server.stop().await;
+}

@@ -225,14 +225,14 @@ async fn deflate_bombs_and_broken_streams_are_refused_without_inflating_them_who
     let r = get(&server.url("d", "d/broken.dcm", "/-/frames/1.jpg")).await;
     assert_eq!(r.status, 422, "{}", String::from_utf8_lossy(&r.body));
 
-    // A sound deflated file renders like its native original, and is not served de-identified.
+    // A sound deflated file renders like its native original, and is served de-identified
+    // inflated (see a_deflated_image_is_served_from_its_inflated_copy).
     let native = ct_bytes();
     server.put("d/native.dcm", native.clone()).await;
     server.put("d/small.dcm", deflated(&native[data_set_start(&native)..])).await;
     let a = get(&server.url("d", "d/native.dcm", "/-/frames/1.png")).await;
     let b = get(&server.url("d", "d/small.dcm", "/-/frames/1.png")).await;
     assert_eq!((b.status, &b.body), (200, &a.body));
-    assert_eq!(get(&server.url("d", "d/small.dcm", "")).await.status, 415);
     assert_eq!(get(&format!("{}/healthz", server.base())).await.status, 200);
     server.stop().await;
 }
@@ -315,4 +315,51 @@ async fn links_inside_the_root_do_not_carry_a_token_across_prefixes() {
     let in_b: Vec<_> = std::fs::read_dir(server.path("b")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(in_b, ["secret.dcm"], "nothing was written under b");
     server.stop().await;
+}
+
+/// Issue 23 item 4: a deflated image is listed by DICOMweb and served from its inflated copy,
+/// which the index holds within the memory limit: its frame and its Pixel Data bulk are the
+/// native original's bytes; under `original` the instance is the stored (deflated) object,
+/// under `deidentify` a de-identified Explicit VR Little Endian object with the same pixels.
+/// Failed before: DICOMweb did not list it, and the raw route answered 415.
+#[tokio::test]
+async fn a_deflated_image_is_served_from_its_inflated_copy() {
+    use framegate::RawDicom;
+    let native = ct_bytes();
+    let pixels = native[native.len() - 16 * 16 * 2..].to_vec();
+    let stored = deflated(&native[data_set_start(&native)..]);
+    for policy in [RawDicom::Original, RawDicom::Deidentify] {
+        let server = Server::start_with(framegate::Settings { raw_dicom: policy, ..Default::default() }).await;
+        server.put("d/s/deflated.dcm", stored.clone()).await;
+        let root = server.url("d", "d/s", "/-/dicomweb");
+        let instances = get(&format!("{root}/instances")).await.json();
+        assert_eq!(instances.as_array().map(Vec::len), Some(1), "{policy:?}: the deflated image is listed: {instances}");
+        let uid = |tag: &str| instances[0][tag]["Value"][0].as_str().unwrap().to_owned();
+        let instance = format!("{root}/studies/{}/series/{}/instances/{}", uid("0020000D"), uid("0020000E"), uid("00080018"));
+        let metadata = get(&format!("{instance}/metadata")).await.json();
+        assert_eq!(metadata[0]["00083002"]["Value"][0], "1.2.840.10008.1.2.1.99", "stored deflated");
+        assert_eq!(metadata[0]["00280010"]["Value"][0], 16, "the header is read inflated: {metadata}");
+        let octets = [("accept", "application/octet-stream")];
+        let frame = request("GET", &format!("{instance}/frames/1"), &octets).await;
+        assert_eq!((frame.status, frame.body.to_vec()), (200, pixels.clone()), "{policy:?}: frame 1 is the inflated pixels");
+        let bulk = metadata[0]["7FE00010"]["BulkDataURI"].as_str().unwrap();
+        let bulk = request("GET", bulk, &octets).await;
+        assert_eq!((bulk.status, bulk.body.to_vec()), (200, pixels.clone()), "{policy:?}: Pixel Data bulk from the inflated copy");
+        let object = request("GET", &instance, &[("accept", "application/dicom")]).await;
+        assert_eq!(object.status, 200, "{policy:?}: {}", String::from_utf8_lossy(&object.body));
+        let raw = get(&server.url("d", "d/s/deflated.dcm", "")).await;
+        assert_eq!(raw.body, object.body, "{policy:?}: the raw route and WADO-RS hand out one object");
+        if policy == RawDicom::Original {
+            assert_eq!(object.body.to_vec(), stored, "as stored");
+        } else {
+            let read = dicom_object::OpenFileOptions::new().from_reader(&object.body[128..]).expect("a Part 10 object");
+            assert_eq!(read.meta().transfer_syntax().trim_end_matches('\0'), "1.2.840.10008.1.2.1", "inflated to Explicit VR Little Endian");
+            assert_eq!(read.element(tags::PIXEL_DATA).unwrap().to_bytes().unwrap().to_vec(), pixels, "the same pixels");
+            assert_eq!(read.element(tags::PATIENT_IDENTITY_REMOVED).unwrap().to_str().unwrap(), "YES");
+            for planted in sample::PLANTED {
+                assert!(!object.body.windows(planted.len()).any(|w| w == planted.as_bytes()), "{planted} left");
+            }
+        }
+        server.stop().await;
+    }
 }

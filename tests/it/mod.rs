@@ -7,6 +7,7 @@ mod deployment;
 pub mod deid;
 mod codecs;
 mod connections;
+mod dicom_json;
 mod dicomweb;
 mod dicomweb_browser;
 mod fidelity;

@@ -297,7 +297,8 @@ const PYDICOM_NAMES: &[(&str, [&str; 3])] = &[
     ("chrX2.dcm", ["Wang^XiaoDong", "王^小东", ""]),
 ];
 
-/// The same for the files without Pixel Data, which DICOMweb does not list yet: their names,
+/// The same for the files without Pixel Data (DICOMweb lists the three with UIDs, and
+/// it::dicom_json compares their metadata with pydicom's whole): their names,
 /// and those nested in the chrSQEncoding files' Requested Procedure Code Sequence, whose item
 /// names its own character sets (or inherits them), as pydicom reads them.
 const PYDICOM_NAMES_WITHOUT_PIXELS: &[(&str, bool, &str)] = &[

@@ -13,7 +13,9 @@ use crate::State;
 use crate::deid::Policy;
 use crate::cache::ObjectId;
 use crate::dicom::index::Header;
-use crate::dicom::{DicomError, LoadError};
+use crate::dicom::{DicomError, Indexed, LoadError};
+use dicom_core::VR;
+use dicom_object::InMemDicomObject;
 use crate::http::{ApiError, Ctx, frame, stack};
 
 /// Headers read at once while indexing a study: enough to hide S3 latency, few enough to leave
@@ -61,7 +63,7 @@ impl Catalog {
 #[derive(Clone)]
 pub struct Caches {
     /// Each object version as an instance under a policy (by its fingerprint); `None` for
-    /// objects that are not DICOM images.
+    /// objects that are not DICOM instances it serves.
     instances: Cache<(ObjectId, String), Option<Arc<Instance>>>,
     /// Catalogs, by prefix and listing version.
     catalogs: Cache<String, Arc<Catalog>>,
@@ -106,28 +108,51 @@ pub async fn catalog(ctx: &Ctx<'_>) -> Result<Arc<Catalog>, ApiError> {
     Ok(state.dicomweb.catalogs.try_get_with(key, build).await?)
 }
 
-/// One object version as an instance under `policy`, built once; `None` when it is not a
-/// DICOM image.
+/// One object version as an instance under `policy`, built once: an image, or an object
+/// without Pixel Data where the policy serves those; `None` for anything else.
 pub async fn instance(state: &State, policy: &Policy, object: ObjectId) -> Result<Option<Arc<Instance>>, ApiError> {
     // A stack's JPEG and PNG images are no DICOM instances: not even their headers are read.
     if matches!(object.key.extension().as_deref(), Some("jpg" | "jpeg" | "png")) {
         return Ok(None);
     }
     let build = async {
-        let index = match frame::index_of(state, &object).await {
-            Ok(index) => index,
+        let indexed = match frame::indexed(state, &object).await {
+            Ok(indexed) => indexed,
             Err(e) => match &*e {
-                // Reports, stray files, objects without pixel data: not served as instances.
+                // Reports too large to hold, stray files, damaged objects: not served as instances.
                 LoadError::Dicom(_) => return Ok(None),
                 _ => return Err(ApiError::from(e)),
             },
         };
-        // A deflated object's header is not kept: it is not served as an instance.
-        let Some(header) = index.header() else { return Ok(None) };
         let policy = policy.clone();
-        let frames = index.frame_count();
-        let transfer_syntax = index.syntax().uid();
-        let built = state.pool.run(move || Ok::<_, DicomError>(describe(header.parse()?, &policy, frames, transfer_syntax))).await??;
+        let (frames, built) = match indexed {
+            Indexed::Image(index) => {
+                // A deflated object's header is not kept: it is not served as an instance.
+                let Some(header) = index.header() else { return Ok(None) };
+                let (frames, transfer_syntax) = (index.frame_count(), index.syntax().uid());
+                let built = state
+                    .pool
+                    .run(move || {
+                        let header = header.parse()?;
+                        let pixel_vr = pixel_vr(&header);
+                        Ok::<_, DicomError>(describe(header.obj, Some(pixel_vr), &policy, frames, transfer_syntax))
+                    })
+                    .await??;
+                (frames, built)
+            }
+            Indexed::HeaderOnly(_) if !policy.serves_objects_without_pixels() => return Ok(None),
+            // No frames and no Pixel Data: the instance is its data set.
+            Indexed::HeaderOnly(whole) => {
+                let built = state
+                    .pool
+                    .run(move || {
+                        let whole = whole.parse()?;
+                        Ok::<_, DicomError>(describe(whole.obj, None, &policy, 0, whole.ts.uid()))
+                    })
+                    .await??;
+                (0, built)
+            }
+        };
         Ok::<_, ApiError>(built.map(|(study, series, sop, json, order)| {
             let body = Bytes::from(serde_json::to_vec(&json).unwrap_or_default());
             Arc::new(Instance { object: object.clone(), study, series, sop, json, body, frames, order })
@@ -138,13 +163,18 @@ pub async fn instance(state: &State, policy: &Policy, object: ObjectId) -> Resul
 
 type Described = (String, String, String, Map<String, Value>, (i64, i64));
 
-/// The shown data set of one header in DICOM JSON, with its UIDs; `None` without the three
-/// UIDs that address an instance. CPU work: run on the pool.
-fn describe(header: Header, policy: &Policy, frames: u32, ts: &str) -> Option<Described> {
+/// The VR an image's Pixel Data is shown with.
+fn pixel_vr(header: &Header) -> VR {
     let bits_allocated = header.obj.get(dicom_dictionary_std::tags::BITS_ALLOCATED).and_then(|e| e.to_int::<u16>().ok()).unwrap_or(16);
     let explicit = header.ts.uid() != dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.uid();
-    let pixel_vr = header.pixel.stated_vr(explicit, bits_allocated);
-    let shown = policy.shown(header.obj);
+    header.pixel.stated_vr(explicit, bits_allocated)
+}
+
+/// The shown data set `obj` in DICOM JSON, with its UIDs; `None` without the three UIDs that
+/// address an instance. `pixel_vr` is `None` for an object without Pixel Data. CPU work: run
+/// on the pool.
+fn describe(obj: InMemDicomObject, pixel_vr: Option<VR>, policy: &Policy, frames: u32, ts: &str) -> Option<Described> {
+    let shown = policy.shown(obj);
     let text = |tag| shown.get(tag).and_then(|e| e.to_str().ok()).map(|v| v.trim_end_matches(['\0', ' ']).trim().to_owned()).filter(|v| !v.is_empty());
     let number = |tag| text(tag).and_then(|v| v.parse::<i64>().ok()).unwrap_or(i64::MAX);
     use dicom_dictionary_std::tags;
@@ -159,7 +189,9 @@ fn describe(header: Header, policy: &Policy, frames: u32, ts: &str) -> Option<De
     if !object.contains_key("00280008") && frames > 1 {
         object.insert("00280008".into(), json::attr("IS", vec![Value::from(frames)]));
     }
-    if policy.serves_bulk() {
+    if let Some(pixel_vr) = pixel_vr
+        && policy.serves_bulk()
+    {
         object.insert("7FE00010".into(), serde_json::json!({ "vr": pixel_vr.to_string(), "BulkDataURI": format!("studies/{study}/series/{series}/instances/{sop}/bulk/7FE00010") }));
     }
     Some((study, series, sop, object, order))

@@ -17,7 +17,7 @@ use super::parts;
 use crate::http::{frame, raw};
 use crate::http::query::FrameQuery;
 use crate::dicom::index::Swap;
-use crate::dicom::Index;
+use crate::dicom::{Index, Indexed};
 use crate::http::respond::{self, Body, Caching};
 use crate::http::{ApiError, Ctx};
 
@@ -407,8 +407,15 @@ async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Resul
         max_age: ctx.max_age(),
         shared: false,
     };
+    let missing = || ApiError::not_found(format!("no bulk data at {:?}", truncated(tag_path)));
     if tag_path.eq_ignore_ascii_case("7FE00010") {
-        let index = frame::index_of(ctx.state, &instance.object).await?;
+        // An object without Pixel Data has no such bulk data: its metadata names none.
+        let Indexed::Image(index) = frame::indexed(ctx.state, &instance.object).await? else { return Err(missing()) };
+        // A deflated object's value, inflated: little endian, held.
+        if let Some((_, held)) = index.inflated_pixel_data() {
+            let length = held.len() as u64;
+            return raw::ranged(ctx, &caching, "application/octet-stream", length, |span| async move { Ok(respond::full(held.slice(span.start as usize..span.end as usize))) }).await;
+        }
         let Some((value, swap)) = index.native_pixel_data() else {
             return Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, "the pixel data of this object is served by its frames"));
         };
@@ -424,12 +431,17 @@ async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Resul
         })
         .await;
     }
-    let missing = || ApiError::not_found(format!("no bulk data at {:?}", truncated(tag_path)));
     let state = ctx.state;
-    let index = frame::index_of(state, &instance.object).await?;
-    let header = index.header().ok_or_else(missing)?;
     let policy = ctx.policy();
-    let shown = state.pool.run(move || header.parse().map(|h| policy.shown(h.obj))).await??;
+    // An image's header, or the whole data set of an object without Pixel Data (a waveform's
+    // samples, an encapsulated document).
+    let shown = match frame::indexed(state, &instance.object).await? {
+        Indexed::Image(index) => {
+            let header = index.header().ok_or_else(missing)?;
+            state.pool.run(move || header.parse().map(|h| policy.shown(h.obj))).await??
+        }
+        Indexed::HeaderOnly(whole) => state.pool.run(move || whole.parse().map(|w| policy.shown(w.obj))).await??,
+    };
     let value = super::json::value_at(&shown, tag_path).ok_or_else(missing)?;
     let total = value.len() as u64;
     raw::ranged(ctx, &caching, "application/octet-stream", total, |span| async move { Ok(respond::full(value.slice(span.start as usize..span.end as usize))) }).await
