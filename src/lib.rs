@@ -23,6 +23,8 @@
 //!   into JPEG.
 //! - [`pool`]: bounded CPU work within a memory budget; [`cache`]: moka caches keyed by object
 //!   version.
+//! - [`reformat`]: coronal, sagittal and oblique planes through a series of parallel, evenly
+//!   spaced slices, from their samples; pure, windowed by [`render`] like any frame.
 //! - [`stack`]: the ordered frames of a folder or multi-frame object, grouped into series, for viewers.
 //! - [`deid`]: de-identified DICOM headers (PS3.15 Annex E, with three of its options) for the
 //!   raw route, DICOMweb and ingest, and JPEG and PNG images without their metadata;
@@ -57,6 +59,7 @@ pub mod key;
 pub mod logs;
 pub mod metrics;
 pub mod pool;
+pub mod reformat;
 pub mod render;
 pub mod sample;
 pub mod server;
@@ -157,7 +160,8 @@ impl Default for Settings {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         Settings {
-            cache: cache::CacheSizes { frame_bytes: 512 << 20, index_bytes: 64 << 20 },
+            // Half the render memory: kept volumes hold it.
+            cache: cache::CacheSizes { frame_bytes: 512 << 20, index_bytes: 64 << 20, volume_bytes: 1 << 30 },
             render_threads: cores,
             render_queue: cores * 16,
             render_memory: 2 << 30,

@@ -18,6 +18,7 @@ mod ingest;
 mod ingest_browser;
 mod nginx;
 mod order;
+mod reformat;
 mod overlays;
 mod privacy;
 mod pydicom;
