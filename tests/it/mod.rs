@@ -1,6 +1,7 @@
 mod browser;
 mod viewer;
 mod viewer_ux;
+mod viewer_mpr;
 mod cli;
 mod deployment;
 pub mod deid;
