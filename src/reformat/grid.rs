@@ -144,3 +144,15 @@ impl Grid {
         std::array::from_fn(|a| self.origin[a] + i * self.column_spacing * self.row_dir[a] + j * self.row_spacing * self.column_dir[a] + k * self.step[a])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_normal_is_row_cross_column() {
+        assert_eq!(cross([1.0, 0.0, 0.0], [0.0, 1.0, 0.0]), [0.0, 0.0, 1.0]);
+        // A sagittal slice: rows run towards posterior, columns down.
+        assert_eq!(cross([0.0, 1.0, 0.0], [0.0, 0.0, -1.0]), [-1.0, 0.0, 0.0]);
+    }
+}

@@ -258,3 +258,32 @@ fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
 fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn planes_parse_from_their_url_names_and_nothing_else() {
+        for plane in [Plane::Axial, Plane::Coronal, Plane::Sagittal, Plane::Oblique(0), Plane::Oblique(45), Plane::Oblique(179)] {
+            assert_eq!(Plane::parse(&plane.name()), Some(plane));
+        }
+        for bad in ["", "Coronal", "oblique", "oblique-", "oblique-180", "oblique-045", "oblique--1", "oblique-1.5", "oblique-9999"] {
+            assert_eq!(Plane::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn planes_are_named_by_the_patient_axis_they_are_normal_to() {
+        assert_eq!(plane_name([0.0, 0.0, -1.0]), "axial");
+        assert_eq!(plane_name([0.1, 0.99, 0.0]), "coronal");
+        assert_eq!(plane_name([-1.0, 0.0, 0.2]), "sagittal");
+    }
+
+    #[test]
+    fn whole_pixels_cover_a_length_that_rounding_would_shorten() {
+        assert_eq!(pixels(59.0 * 2.5, 2.5), 60);
+        assert_eq!(pixels(0.3 * 3.0, 0.3), 4);
+        assert_eq!(pixels(10.0, 3.0), 4);
+    }
+}

@@ -224,6 +224,12 @@ async fn a_plane_has_a_frames_token_and_cache_rules() {
     // A token for another series opens nothing here; one for the study opens every series.
     let r = get(&server.url("ct/b", "ct/a", "/-/reformat/coronal/1.jpg")).await;
     assert_eq!((r.status, r.error()), (403, "forbidden".to_owned()));
+    // A token made for another purpose (NGINX's static route, uploads) opens no plane.
+    for purpose in [framegate::token::Purpose::Files, framegate::token::Purpose::Upload] {
+        let token = server.keys.sign_for(purpose, &key("ct/a"), now() + 3600);
+        let r = get(&format!("{}/v1/{token}/ct/a/-/reformat/coronal/1.jpg", server.base())).await;
+        assert_eq!((r.status, r.error()), (403, "forbidden".to_owned()), "{purpose:?}");
+    }
     let r = get(&server.url("ct", "ct/a", "/-/reformat/coronal/1.jpg")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-framegate-transcode"), Some("rendered"));
