@@ -90,3 +90,29 @@ async fn a_phone_switches_to_coronal_scrolls_it_and_sees_where_the_other_planes_
     std::fs::write(screenshot_path("viewer-phone-axial-lines.png"), client.screenshot().await.unwrap()).unwrap();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_sideways_phone_keeps_the_plane_control_in_reach_and_the_image_its_height() {
+    let Some((_driver, client)) = browser_at(844, 390, true, 3.0).await else { return skip("chromium and chromedriver") };
+    let server = Server::start().await;
+    ct_series(&server, "ct", 60, 256).await;
+    client.goto(&server.url("ct", "ct", "/-/view")).await.unwrap();
+    until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
+    client.find(Locator::Id("plane")).await.unwrap().select_by_value("sagittal").await.unwrap();
+    let s = until(&client, "the middle sagittal image", |s| s["shownIndex"] == 128 && s["shown"] == s["expected"]).await;
+    // Front on the left, head at the top.
+    assert_eq!(s["markers"], serde_json::json!({ "left": "A", "right": "P", "top": "H", "bottom": "F" }));
+    let layout = js(
+        &client,
+        "const r = document.getElementById('plane').getBoundingClientRect(), c = document.getElementById('canvas').getBoundingClientRect();
+        return { plane: [r.left, r.top, r.right, r.bottom], canvas: [c.width, c.height], vw: innerWidth, vh: innerHeight };",
+    )
+    .await;
+    let plane: Vec<f64> = layout["plane"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let (vw, vh) = (layout["vw"].as_f64().unwrap(), layout["vh"].as_f64().unwrap());
+    assert!(plane[0] >= 0.0 && plane[1] >= 0.0 && plane[2] <= vw && plane[3] <= vh && plane[3] - plane[1] >= 44.0, "the plane control is out of reach: {layout}");
+    // The controls sit beside the image, which keeps the screen's whole height.
+    assert_eq!(layout["canvas"][1].as_f64(), Some(vh), "{layout}");
+    std::fs::write(screenshot_path("viewer-phone-landscape-sagittal.png"), client.screenshot().await.unwrap()).unwrap();
+    server.stop().await;
+}
