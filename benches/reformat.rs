@@ -55,17 +55,30 @@ async fn main() {
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let url = |base: &str, token: &str, rest: &str| format!("{base}/v1/{token}/{PREFIX}/-/{rest}");
 
-    // Cold: a fresh server each run, the viewer's first request of the plane.
+    let served = || (0..SLICES).map(|i| s3.s3.served(&format!("{PREFIX}/{i:03}.dcm")).iter().sum::<u64>()).sum::<u64>();
+    // Cold: a fresh server each run, the plane asked for first; then, as the viewer does, after
+    // stack.json (which reads and keeps every header).
     let mut cold = Vec::new();
+    let mut after_stack = Vec::new();
+    let mut stack_cold = Vec::new();
     let mut phone = 0;
+    let mut read = 0;
     for _ in 0..COLD_RUNS {
         let fg = s3.framegate(KEYS, PREFIX).await;
+        let before = served();
         let (t, len) = fetch(&client, &url(&fg.base, &fg.token, "reformat/coronal/257.jpg")).await;
+        read = served() - before;
         cold.push(t);
         phone = len;
         let _ = fg.stop.send(());
+        let fg = s3.framegate(KEYS, PREFIX).await;
+        stack_cold.push(fetch(&client, &url(&fg.base, &fg.token, "stack.json")).await.0);
+        after_stack.push(fetch(&client, &url(&fg.base, &fg.token, "reformat/coronal/257.jpg")).await.0);
+        let _ = fg.stop.send(());
     }
     cold.sort();
+    after_stack.sort();
+    stack_cold.sort();
 
     // Warm: the volume kept, other planes (what scrolling asks for), then the same image again.
     let fg = s3.framegate(KEYS, PREFIX).await;
@@ -89,6 +102,13 @@ async fn main() {
     println!("| measure | value |");
     println!("|---|---|");
     println!("| first coronal image, cold (fresh server), median of {COLD_RUNS} | {:.0} ms (runs {:?}) |", median(&cold), cold.iter().map(|d| ms(*d).round()).collect::<Vec<_>>());
+    println!("| bytes read from S3 for it / the series' bytes | {:.3} |", read as f64 / series_bytes as f64);
+    println!("| stack.json, cold (500 headers), median of {COLD_RUNS} | {:.0} ms |", median(&stack_cold));
+    println!(
+        "| first coronal image after stack.json (as the viewer asks), median of {COLD_RUNS} | {:.0} ms (runs {:?}) |",
+        median(&after_stack),
+        after_stack.iter().map(|d| ms(*d).round()).collect::<Vec<_>>()
+    );
     println!("| first coronal image on the bench's warm server (cold too) | {:.0} ms |", ms(first));
     println!("| another coronal image, volume kept, median of 20 | {:.1} ms |", median(&warm));
     println!("| a sagittal image, volume kept, median of 20 | {:.1} ms |", median(&sagittal_times));

@@ -1,11 +1,12 @@
 //! framegate: signed URLs in, DICOM frames out as JPEG, read lazily from a folder or S3.
 //!
 //! A request flows through these modules, in order; layers point down, and no core module
-//! (`token`, `key`, `store`, `dicom`, `render`, `deid`) imports `http` or this root:
+//! (`token`, `key`, `store`, `dicom`, `render`, `reformat`, `deid`) imports `http` or this root:
 //! - [`http`]: parses the route, verifies the token with [`token`] before any storage access,
-//!   then runs the operation (raw bytes, a frame, info.json, DICOMweb's QIDO-RS and WADO-RS
-//!   under `http/dicomweb`) and maps every error to a status. Each route is a shell over a core
-//!   that returns data: a rendered frame (`frame::frame`), an object as the policy hands it out
+//!   then runs the operation (raw bytes, a frame, a reformatted plane, info.json, DICOMweb's
+//!   QIDO-RS and WADO-RS under `http/dicomweb`) and maps every error to a status. Each route is a
+//!   shell over a core that returns data: a rendered frame (`frame::frame`), a plane
+//!   (`reformat::reformat`), an object as the policy hands it out
 //!   (`raw::dicom_object`), a prefix's listing (`stack::listing`); DICOMweb calls the same cores.
 //! - [`key`]: object keys, validated segment by segment; nothing can name a path outside a store.
 //! - [`store`]: the [`store::Store`] trait (size and version, ranged reads, streams, writes

@@ -82,7 +82,7 @@ async fn series(state: &State, prefix: &ObjectKey, listed: Vec<crate::store::Lis
         .into_iter()
         .map(|member| match member {
             Member::Dicom { key, meta, index } => Ok((key, meta, index)),
-            Member::Image { .. } => Err(ReformatError::Colour.into()),
+            Member::Image { .. } => Err(ReformatError::NotDicom.into()),
         })
         .collect()
 }

@@ -17,6 +17,8 @@ pub use volume::Volume;
 pub enum ReformatError {
     #[error("a reformat needs at least {MIN_SLICES} slices, the series has {0}")]
     TooFewSlices(usize),
+    #[error("only DICOM series are reformatted")]
+    NotDicom,
     #[error("multi-frame objects are not reformatted")]
     MultiFrame,
     #[error("colour images are not reformatted")]

@@ -120,15 +120,14 @@ impl Grid {
     /// The stack of `plane` through this grid: refused when the series' own slices are that
     /// plane, or when its images would be too large.
     pub fn view(&self, plane: Plane) -> Result<View, ReformatError> {
-        let cut = match plane.axis() {
-            Some(axis) if dominant(self.column_dir) == axis => Cut::Row,
-            Some(axis) if dominant(self.row_dir) == axis => Cut::Column,
-            Some(_) => return Err(ReformatError::Acquired(plane.anatomy().unwrap_or_default())),
-            None => {
-                let Plane::Oblique(degrees) = plane else { unreachable!("only oblique planes have no axis") };
+        let cut = match (plane, plane.axis()) {
+            (Plane::Oblique(degrees), _) => {
                 let (sin, cos) = f64::from(degrees).to_radians().sin_cos();
                 Cut::Turned { cos, sin }
             }
+            (_, Some(axis)) if dominant(self.column_dir) == axis => Cut::Row,
+            (_, Some(axis)) if dominant(self.row_dir) == axis => Cut::Column,
+            _ => return Err(ReformatError::Acquired(plane.anatomy().unwrap_or_default())),
         };
         let (cols, rows) = (f64::from(self.format.columns), f64::from(self.format.rows));
         let (sc, sr) = (self.column_spacing, self.row_spacing);

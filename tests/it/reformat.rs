@@ -155,6 +155,9 @@ async fn series_that_cannot_be_reformatted_true_to_the_anatomy_are_refused() {
         colour.put(DataElement::new(tags::INSTANCE_NUMBER, VR::IS, PrimitiveValue::from(format!("{}", i + 1))));
         server.put(&format!("colour/{i:03}.dcm"), sample::to_bytes(colour).unwrap()).await;
     }
+    for n in 1..=4 {
+        framegate::sample::write_stack_image(n, 16, &server.path(&format!("jpegs/img{n}.jpg"))).unwrap();
+    }
     put_series(&server, "study/a", SLICES, 1.0, 1.0, |_, _| {}).await;
     put_series(&server, "study/b", SLICES, 1.0, 1.0, |_, _| {}).await;
     put_series(&server, "ok", SLICES, 1.0, 1.0, |_, _| {}).await;
@@ -165,6 +168,7 @@ async fn series_that_cannot_be_reformatted_true_to_the_anatomy_are_refused() {
         ("turned", "sagittal", "the slices are not parallel"),
         ("sizes", "coronal", "the slices differ in size or sample format"),
         ("colour", "coronal", "colour images are not reformatted"),
+        ("jpegs", "coronal", "only DICOM series are reformatted"),
         ("study", "coronal", "the prefix holds 2 series: reformat one series' folder"),
         ("ok", "axial", "the series' own slices are the axial plane"),
     ] {
