@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::dicom::{Indexed, LoadError};
 use crate::key::ObjectKey;
+use crate::pool::Held;
+use crate::reformat::Volume;
 use crate::render::{RenderParams, VoiFunction};
 use crate::store::ObjectMeta;
 
@@ -87,6 +89,59 @@ pub struct FrameKey {
     pub format: Format,
 }
 
+/// Everything that changes a rendered reformat's bytes: the plane, and a frame's key whose
+/// object is the series' prefix at the digest of every version listed under it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PlaneKey {
+    /// The plane's URL name (`coronal`, `oblique-30`).
+    pub plane: String,
+    /// The series as an object, the image number, window, viewport, quality and format.
+    pub frame: FrameKey,
+}
+
+impl PlaneKey {
+    /// The key of image `number` of `plane` through the series under `prefix` at `version`.
+    pub fn new(prefix: ObjectKey, version: String, plane: String, number: u32, params: &RenderParams, quality: Option<u8>, format: Format) -> Self {
+        let series = ObjectId { key: prefix, meta: ObjectMeta { size: 0, etag: version } };
+        PlaneKey { plane, frame: FrameKey::new(series, number, params, quality, format) }
+    }
+
+    /// A strong ETag, as [`FrameKey::etag`]: stable across processes, and new whenever any
+    /// object under the prefix changes.
+    pub fn etag(&self) -> String {
+        let f = &self.frame;
+        let params = format!("{}|{}|{:?}|{:?}|{:?}|{:?}", self.plane, f.frame, f.window, f.viewport, f.quality, f.format);
+        let digest = digest(&[f.object.key.as_str().as_bytes(), f.object.meta.etag.as_bytes(), params.as_bytes()]);
+        format!("\"r{}\"", &digest[..32])
+    }
+}
+
+/// What the rendered cache holds: frames of objects, and planes reformatted from series.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum RenderKey {
+    Frame(FrameKey),
+    Plane(PlaneKey),
+}
+
+impl RenderKey {
+    fn weight(&self) -> usize {
+        match self {
+            RenderKey::Frame(k) => k.object.key.as_str().len(),
+            RenderKey::Plane(k) => k.frame.object.key.as_str().len() + k.frame.object.meta.etag.len() + k.plane.len(),
+        }
+    }
+}
+
+/// A series' decoded samples, holding their part of the render pool's memory budget for as
+/// long as the cache keeps them.
+#[derive(Debug)]
+pub struct HeldVolume {
+    /// The samples.
+    pub volume: Volume,
+    /// The budget they hold, given back when the cache lets the volume go.
+    pub _memory: Held,
+}
+
 /// A frame as the cache holds it.
 #[derive(Debug, Clone)]
 pub struct Rendered {
@@ -142,6 +197,9 @@ pub struct CacheSizes {
     pub frame_bytes: u64,
     /// Approximate bytes of indexes.
     pub index_bytes: u64,
+    /// Bytes of decoded series kept for reformats; they count against the render memory
+    /// budget too, so this is at most what that budget can spare.
+    pub volume_bytes: u64,
 }
 
 /// The caches one server holds.
@@ -149,7 +207,9 @@ pub struct CacheSizes {
 pub struct Caches {
     /// Each object version indexed: an image's frames, or a header-only object's data set.
     indexes: Cache<ObjectId, Indexed>,
-    frames: Cache<FrameKey, Rendered>,
+    frames: Cache<RenderKey, Rendered>,
+    /// Decoded series for reformats, by prefix and listing digest.
+    volumes: Cache<(ObjectKey, String), Arc<HeldVolume>>,
     /// Width and height of JPEG and PNG stack images (`None`: not an image we can size).
     image_sizes: Cache<ObjectId, Option<(u32, u32)>>,
     /// What each object is, for the raw route's policy.
@@ -166,9 +226,10 @@ impl Caches {
     pub fn new(sizes: CacheSizes) -> Self {
         Caches {
             indexes: Cache::builder().max_capacity(sizes.index_bytes).weigher(|_, index: &Indexed| index.weight()).build(),
-            frames: Cache::builder()
-                .max_capacity(sizes.frame_bytes)
-                .weigher(|k: &FrameKey, v: &Rendered| u32::try_from(v.body.len() + k.object.key.as_str().len() + 128).unwrap_or(u32::MAX))
+            frames: Cache::builder().max_capacity(sizes.frame_bytes).weigher(|k: &RenderKey, v: &Rendered| u32::try_from(v.body.len() + k.weight() + 128).unwrap_or(u32::MAX)).build(),
+            volumes: Cache::builder()
+                .max_capacity(sizes.volume_bytes)
+                .weigher(|k: &(ObjectKey, String), v: &Arc<HeldVolume>| u32::try_from(v.volume.bytes() + k.1.len() as u64).unwrap_or(u32::MAX))
                 .build(),
             image_sizes: Cache::builder().max_capacity(sizes.index_bytes).weigher(|k: &ObjectId, _| object_weight(k)).build(),
             kinds: Cache::builder().max_capacity(sizes.index_bytes).weigher(|k: &ObjectId, _| object_weight(k)).build(),
@@ -199,7 +260,25 @@ impl Caches {
         F: Future<Output = Result<Rendered, E>>,
         E: Send + Sync + 'static,
     {
-        self.frames.try_get_with(key, render).await
+        self.frames.try_get_with(RenderKey::Frame(key), render).await
+    }
+
+    /// A rendered reformat, rendered once however many requests ask at the same time.
+    pub async fn plane<F, E>(&self, key: PlaneKey, render: F) -> Result<Rendered, Arc<E>>
+    where
+        F: Future<Output = Result<Rendered, E>>,
+        E: Send + Sync + 'static,
+    {
+        self.frames.try_get_with(RenderKey::Plane(key), render).await
+    }
+
+    /// A series' decoded volume, decoded once however many requests ask at the same time.
+    pub async fn volume<F, E>(&self, prefix: &ObjectKey, version: &str, build: F) -> Result<Arc<HeldVolume>, Arc<E>>
+    where
+        F: Future<Output = Result<HeldVolume, E>>,
+        E: Send + Sync + 'static,
+    {
+        self.volumes.try_get_with((prefix.clone(), version.to_owned()), async { build.await.map(Arc::new) }).await
     }
 
     /// The size of a stack image, read once per version.

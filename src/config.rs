@@ -235,7 +235,8 @@ impl Tuning {
         let defaults = Settings::default();
         let threads = self.render_threads.unwrap_or(defaults.render_threads).max(1);
         Settings {
-            cache: CacheSizes { frame_bytes: self.cache_mb << 20, index_bytes: (self.cache_mb << 20) / 8 },
+            // Kept volumes hold render memory: at most half of it, so renders always have the rest.
+            cache: CacheSizes { frame_bytes: self.cache_mb << 20, index_bytes: (self.cache_mb << 20) / 8, volume_bytes: (self.render_memory_mb.max(1) << 20) / 2 },
             render_threads: threads,
             render_queue: self.render_queue.unwrap_or(threads * 16),
             render_memory: self.render_memory_mb.max(1) << 20,

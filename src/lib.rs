@@ -1,11 +1,12 @@
 //! framegate: signed URLs in, DICOM frames out as JPEG, read lazily from a folder or S3.
 //!
 //! A request flows through these modules, in order; layers point down, and no core module
-//! (`token`, `key`, `store`, `dicom`, `render`, `deid`) imports `http` or this root:
+//! (`token`, `key`, `store`, `dicom`, `render`, `reformat`, `deid`) imports `http` or this root:
 //! - [`http`]: parses the route, verifies the token with [`token`] before any storage access,
-//!   then runs the operation (raw bytes, a frame, info.json, DICOMweb's QIDO-RS and WADO-RS
-//!   under `http/dicomweb`) and maps every error to a status. Each route is a shell over a core
-//!   that returns data: a rendered frame (`frame::frame`), an object as the policy hands it out
+//!   then runs the operation (raw bytes, a frame, a reformatted plane, info.json, DICOMweb's
+//!   QIDO-RS and WADO-RS under `http/dicomweb`) and maps every error to a status. Each route is a
+//!   shell over a core that returns data: a rendered frame (`frame::frame`), a plane
+//!   (`reformat::reformat`), an object as the policy hands it out
 //!   (`raw::dicom_object`), a prefix's listing (`stack::listing`); DICOMweb calls the same cores.
 //! - [`key`]: object keys, validated segment by segment; nothing can name a path outside a store.
 //! - [`store`]: the [`store::Store`] trait (size and version, ranged reads, streams, writes
@@ -24,6 +25,8 @@
 //!   into JPEG.
 //! - [`pool`]: bounded CPU work within a memory budget; [`cache`]: moka caches keyed by object
 //!   version.
+//! - [`reformat`]: coronal, sagittal and oblique planes through a series of parallel, evenly
+//!   spaced slices, from their samples; pure, windowed by [`render`] like any frame.
 //! - [`stack`]: the ordered frames of a folder or multi-frame object, grouped into series, for viewers.
 //! - [`deid`]: de-identified DICOM headers (PS3.15 Annex E, with three of its options) for the
 //!   raw route, DICOMweb and ingest, and JPEG and PNG images without their metadata;
@@ -58,6 +61,7 @@ pub mod key;
 pub mod logs;
 pub mod metrics;
 pub mod pool;
+pub mod reformat;
 pub mod render;
 pub mod sample;
 pub mod server;
@@ -158,7 +162,8 @@ impl Default for Settings {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         Settings {
-            cache: cache::CacheSizes { frame_bytes: 512 << 20, index_bytes: 64 << 20 },
+            // Half the render memory: kept volumes hold it.
+            cache: cache::CacheSizes { frame_bytes: 512 << 20, index_bytes: 64 << 20, volume_bytes: 1 << 30 },
             render_threads: cores,
             render_queue: cores * 16,
             render_memory: 2 << 30,

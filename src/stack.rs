@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 use crate::dicom::Index;
 use crate::key::ObjectKey;
+use crate::reformat::{Grid, Plane, plane_name};
 use crate::render::Window;
+use crate::store::ObjectMeta;
 
 /// Frames at most in one manifest; a prefix holding more is split by the caller.
 pub const MAX_ENTRIES: usize = 50_000;
@@ -20,6 +22,8 @@ pub enum Member {
     Dicom {
         /// Its key.
         key: ObjectKey,
+        /// Its version.
+        meta: ObjectMeta,
         /// Its index.
         index: Arc<Index>,
     },
@@ -148,17 +152,9 @@ fn first_dicom(members: &[Member]) -> Option<&Arc<Index>> {
 /// name; multi-frame objects follow, frame by frame; then JPEG and PNG images in natural order
 /// (img2 before img10). `entries` holds every series' frames, one series after another, and
 /// `series` says where each begins; the top-level attributes are the first series'.
-pub fn manifest(base: &ObjectKey, mut members: Vec<Member>) -> Value {
-    members.sort_by(|a, b| natural(a.key(), b.key()));
-    let mut groups: Vec<(SeriesKey, Vec<Member>)> = Vec::new();
-    for member in members {
-        let key = series_key(base, &member);
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, group)) => group.push(member),
-            None => groups.push((key, vec![member])),
-        }
-    }
-    groups.sort_by(|(a, _), (b, _)| natord::compare(&a.folder, &b.folder).then(a.images.cmp(&b.images)).then(a.number.cmp(&b.number)));
+pub fn manifest(base: &ObjectKey, members: Vec<Member>) -> Value {
+    let groups = groups(base, members);
+    let folders: Vec<String> = groups.iter().map(|(k, _)| k.folder.clone()).collect();
     let mut entries = Vec::new();
     let mut series = Vec::new();
     for (key, group) in groups {
@@ -166,11 +162,15 @@ pub fn manifest(base: &ObjectKey, mut members: Vec<Member>) -> Value {
             break;
         }
         let first = entries.len();
-        let mut summary = series_entries(base, order(group), &mut entries);
+        // A reformat takes every object under a folder: offered only where they are this series.
+        let alone = folders.iter().filter(|f| **f == key.folder || key.folder.is_empty() || f.starts_with(&format!("{}/", key.folder))).count() == 1;
+        let planes = if alone { planes(&reformat_base(base, &key.folder), &group) } else { None };
+        let mut summary = series_entries(base, group, &mut entries);
         summary["first"] = json!(first);
         summary["frames"] = json!(entries.len() - first);
         summary["folder"] = json!(key.folder);
         summary["number"] = json!(key.number);
+        summary["planes"] = json!(planes);
         series.push(summary);
     }
     let first = series.first().cloned().unwrap_or_else(|| json!({}));
@@ -188,6 +188,89 @@ pub fn manifest(base: &ObjectKey, mut members: Vec<Member>) -> Value {
     })
 }
 
+/// The series under `base`, each ordered as a viewer scrolls it: what a reformat of a
+/// series' folder is cut from.
+pub fn series(base: &ObjectKey, members: Vec<Member>) -> Vec<Vec<Member>> {
+    groups(base, members).into_iter().map(|(_, group)| group).collect()
+}
+
+/// The members grouped into series (see [`SeriesKey`]), the series in folder order, each
+/// ordered by [`order`].
+fn groups(base: &ObjectKey, mut members: Vec<Member>) -> Vec<(SeriesKey, Vec<Member>)> {
+    members.sort_by(|a, b| natural(a.key(), b.key()));
+    let mut groups: Vec<(SeriesKey, Vec<Member>)> = Vec::new();
+    for member in members {
+        let key = series_key(base, &member);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, group)) => group.push(member),
+            None => groups.push((key, vec![member])),
+        }
+    }
+    groups.sort_by(|(a, _), (b, _)| natord::compare(&a.folder, &b.folder).then(a.images.cmp(&b.images)).then(a.number.cmp(&b.number)));
+    groups.into_iter().map(|(key, group)| (key, order(group))).collect()
+}
+
+/// Where the reformat route of the series in `folder` (relative to `base`) sits, relative to
+/// the manifest at `{base}/-/stack.json`.
+fn reformat_base(base: &ObjectKey, folder: &str) -> String {
+    if folder.is_empty() {
+        return String::new();
+    }
+    let mut segments = base.segments().to_vec();
+    segments.extend(folder.split('/').map(str::to_owned));
+    let tail = ObjectKey::from_segments(segments[base.depth()..].to_vec()).map(|k| k.to_url_path()).unwrap_or_default();
+    format!("../{tail}/-/")
+}
+
+/// The planes a viewer may show a series in, when its slices can be reformatted: its own
+/// slices' plane first (`url` null: the entries are its images), then each reformat, with
+/// where its images lie in the patient (`origin` of image 1's top left pixel, `step` from one
+/// image to the next, `row` and `column` directions), for orientation letters, the scale bar
+/// and reference lines. `url` holds `{n}` for the image number.
+fn planes(url_base: &str, members: &[Member]) -> Option<Value> {
+    let indexes: Vec<Arc<Index>> = members
+        .iter()
+        .map(|m| match m {
+            Member::Dicom { index, .. } => Some(index.clone()),
+            Member::Image { .. } => None,
+        })
+        .collect::<Option<_>>()?;
+    let grid = Grid::of(&indexes).ok()?;
+    let normal = grid.normal();
+    let mut planes = vec![json!({
+        "name": plane_name(normal),
+        "url": null,
+        "frames": grid.slices,
+        "rows": grid.format.rows,
+        "columns": grid.format.columns,
+        "pixel_spacing": [grid.row_spacing, grid.column_spacing],
+        "origin": grid.origin,
+        "step": grid.step,
+        "row": grid.row_dir,
+        "column": grid.column_dir,
+    })];
+    for plane in [Plane::Axial, Plane::Coronal, Plane::Sagittal, Plane::Oblique(OBLIQUE_OFFERED)] {
+        let Ok(view) = grid.view(plane) else { continue };
+        planes.push(json!({
+            "name": plane.name(),
+            "url": format!("{url_base}reformat/{}/{{n}}.jpg", plane.name()),
+            "frames": view.frames,
+            "rows": view.rows,
+            "columns": view.columns,
+            "pixel_spacing": [view.spacing, view.spacing],
+            "origin": view.origin,
+            "step": view.step,
+            "row": view.row_dir,
+            "column": view.column_dir,
+        }));
+    }
+    Some(json!(planes))
+}
+
+/// The oblique plane a manifest offers: halfway between the two the slices' rows and columns
+/// give. Any other angle is a URL away.
+const OBLIQUE_OFFERED: u16 = 45;
+
 /// Appends one ordered series' frames to `entries` and describes the series.
 fn series_entries(base: &ObjectKey, members: Vec<Member>, entries: &mut Vec<Value>) -> Value {
     let first_index = first_dicom(&members).cloned();
@@ -200,7 +283,7 @@ fn series_entries(base: &ObjectKey, members: Vec<Member>, entries: &mut Vec<Valu
             break;
         }
         match member {
-            Member::Dicom { key, index } => {
+            Member::Dicom { key, index, .. } => {
                 burned_in |= index.geometry().burned_in().is_some();
                 let pos = position(index, normal);
                 if index.frame_count() == 1 {

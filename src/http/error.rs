@@ -11,6 +11,7 @@ use crate::dicom::{DicomError, LoadError};
 use crate::encode::EncodeError;
 use crate::key::KeyError;
 use crate::pool::PoolError;
+use crate::reformat::ReformatError;
 use crate::render::RenderError;
 use crate::store::StoreError;
 use crate::token::TokenError;
@@ -159,5 +160,12 @@ impl From<PoolError> for ApiError {
             PoolError::Panicked => Self::internal(StatusCode::INTERNAL_SERVER_ERROR, "internal error", e),
             PoolError::TooLarge { .. } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
         }
+    }
+}
+
+impl From<ReformatError> for ApiError {
+    fn from(e: ReformatError) -> Self {
+        // Each names what about the series keeps it from being reformatted: the request was fine.
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
     }
 }

@@ -3,6 +3,7 @@
 use crate::cache::Format;
 use crate::http::error::ApiError;
 use crate::key::ObjectKey;
+use crate::reformat::Plane;
 
 /// What a request asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -31,6 +32,8 @@ pub enum Op {
     Raw,
     /// Frame `n` (from 1) rendered.
     Frame(u32, Format),
+    /// Image `n` (from 1) of a plane's stack reformatted from the series under the prefix.
+    Reformat(Plane, u32, Format),
     /// Viewer-facing metadata.
     Info,
     /// The ordered frames of a prefix or object.
@@ -49,6 +52,7 @@ impl Op {
         match self {
             Op::Raw => "raw",
             Op::Frame(..) => "frame",
+            Op::Reformat(..) => "reformat",
             Op::Info => "info",
             Op::Stack => "stack",
             Op::View => "view",
@@ -89,16 +93,27 @@ fn operation(segments: &[&str]) -> Result<Op, ApiError> {
         ["dicomweb", ..] => Ok(Op::DicomWeb),
         ["upload"] => Ok(Op::Upload),
         ["frames", file] => {
-            let (number, ext) = file.split_once('.').ok_or_else(|| ApiError::bad_request("frame needs an extension"))?;
-            let format = match ext {
-                "jpg" | "jpeg" => Format::Jpeg,
-                "png" => Format::Png,
-                _ => return Err(ApiError::bad_request("frame format must be jpg or png")),
-            };
-            Ok(Op::Frame(frame_number(number)?, format))
+            let (number, format) = numbered(file)?;
+            Ok(Op::Frame(number, format))
+        }
+        ["reformat", plane, file] => {
+            let plane = Plane::parse(plane).ok_or_else(|| ApiError::bad_request("plane must be axial, coronal, sagittal or oblique-0 to oblique-179"))?;
+            let (number, format) = numbered(file)?;
+            Ok(Op::Reformat(plane, number, format))
         }
         _ => Err(ApiError::not_found("no such operation")),
     }
+}
+
+/// `{n}.jpg` or `{n}.png`: a frame's number and format.
+fn numbered(file: &str) -> Result<(u32, Format), ApiError> {
+    let (number, ext) = file.split_once('.').ok_or_else(|| ApiError::bad_request("frame needs an extension"))?;
+    let format = match ext {
+        "jpg" | "jpeg" => Format::Jpeg,
+        "png" => Format::Png,
+        _ => return Err(ApiError::bad_request("frame format must be jpg or png")),
+    };
+    Ok((frame_number(number)?, format))
 }
 
 fn frame_number(s: &str) -> Result<u32, ApiError> {
@@ -127,6 +142,8 @@ mod tests {
         assert_eq!(object("/v1/T/ct/a.dcm/-/info.json"), ("T".into(), "ct/a.dcm".into(), Op::Info));
         assert_eq!(object("/v1/T/a%20b.dcm"), ("T".into(), "a b.dcm".into(), Op::Raw));
         assert_eq!(parse("/healthz").unwrap(), Route::Health);
+        assert_eq!(object("/v1/T/ct/s1/-/reformat/coronal/3.png"), ("T".into(), "ct/s1".into(), Op::Reformat(Plane::Coronal, 3, Format::Png)));
+        assert_eq!(object("/v1/T/ct/s1/-/reformat/oblique-45/1.jpg").2, Op::Reformat(Plane::Oblique(45), 1, Format::Jpeg));
     }
 
     #[test]
@@ -146,6 +163,10 @@ mod tests {
         assert_eq!(status("/v1/T/a/-/frames/99999999999.jpg"), 400);
         assert_eq!(status("/v1/T/a/-/frames/1.gif"), 400);
         assert_eq!(status("/v1/T/a/-/nope"), 404);
+        assert_eq!(status("/v1/T/a/-/reformat/diagonal/1.jpg"), 400);
+        assert_eq!(status("/v1/T/a/-/reformat/oblique-180/1.jpg"), 400);
+        assert_eq!(status("/v1/T/a/-/reformat/oblique-045/1.jpg"), 400);
+        assert_eq!(status("/v1/T/a/-/reformat/coronal/0.jpg"), 400);
         assert_eq!(status("/v1/T/a/-/info.json/-/x"), 404);
     }
 }

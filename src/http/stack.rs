@@ -47,23 +47,29 @@ pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         return Ok(caching.not_modified_response());
     }
     let build = async {
-        let members: Vec<Member> = stream::iter(listed).map(|listed| member(ctx, listed)).buffer_unordered(CONCURRENCY).try_filter_map(|m| async move { Ok(m) }).try_collect().await?;
-        if members.is_empty() {
-            return Err(ApiError::not_found("no DICOM, JPEG or PNG objects under this prefix"));
-        }
+        let members = members(ctx.state, listed).await?;
         // Ordering and writing out tens of thousands of members is CPU work.
         let prefix = ctx.key.clone();
         let json = ctx.state.pool.run(move || serde_json::to_vec(&manifest(&prefix, members))).await?;
-        Ok(Bytes::from(json.unwrap_or_default()))
+        Ok::<_, ApiError>(Bytes::from(json.unwrap_or_default()))
     };
     let body = ctx.state.caches.stack(format!("{}\u{0}{}", ctx.key.as_str(), caching.etag), build).await?;
     Ok(respond::bytes("application/json", body, &caching, ctx.head))
 }
 
+/// The listed objects that are DICOM images or JPEG/PNG, each with its index or size: what a
+/// stack and a reformat are built from.
+pub async fn members(state: &State, listed: Vec<Listed>) -> Result<Vec<Member>, ApiError> {
+    let members: Vec<Member> = stream::iter(listed).map(|listed| member(state, listed)).buffer_unordered(CONCURRENCY).try_filter_map(|m| async move { Ok(m) }).try_collect().await?;
+    if members.is_empty() {
+        return Err(ApiError::not_found("no DICOM, JPEG or PNG objects under this prefix"));
+    }
+    Ok(members)
+}
+
 /// One listed object as a stack member; `None` for objects that are neither DICOM images nor
 /// JPEG/PNG (reports, stray files), which a stack leaves out.
-async fn member(ctx: &Ctx<'_>, listed: Listed) -> Result<Option<Member>, ApiError> {
-    let state = ctx.state;
+async fn member(state: &State, listed: Listed) -> Result<Option<Member>, ApiError> {
     let object = ObjectId { key: listed.key, meta: listed.meta };
     if matches!(object.key.extension().as_deref(), Some("jpg" | "jpeg" | "png")) {
         let size = state
@@ -77,7 +83,7 @@ async fn member(ctx: &Ctx<'_>, listed: Listed) -> Result<Option<Member>, ApiErro
         return Ok(size.map(|(width, height)| Member::Image { key: object.key, width, height }));
     }
     match super::frame::index_of(state, &object).await {
-        Ok(index) => Ok(Some(Member::Dicom { key: object.key, index })),
+        Ok(index) => Ok(Some(Member::Dicom { key: object.key, meta: object.meta, index })),
         Err(e) => match &*e {
             LoadError::Dicom(_) => Ok(None),
             LoadError::Store(_) | LoadError::Pool(_) => Err(e.into()),

@@ -23,6 +23,7 @@ const SCRIPT: &str = concat!(
     include_str!("viewer/input.js"),
     include_str!("viewer/cine.js"),
     include_str!("viewer/series.js"),
+    include_str!("viewer/plane.js"),
 );
 
 /// The page: its markup with the style sheet and the script inlined, assembled once.

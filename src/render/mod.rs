@@ -150,9 +150,10 @@ fn stored_values(px: &Pixels) -> Result<Vec<i32>, RenderError> {
     Ok((0..count).map(|i| decode.value(decode.raw(&px.data, i))).collect())
 }
 
-/// How to read one sample.
+/// How to read one sample of a frame: its stored value, masked to Bits Stored and
+/// sign-extended. Reformats read the slices' samples through it as the renderer does.
 #[derive(Clone, Copy)]
-struct Sample {
+pub struct Sample {
     bits_allocated: u16,
     shift: u32,
     mask: u32,
@@ -161,7 +162,8 @@ struct Sample {
 }
 
 impl Sample {
-    fn new(px: &Pixels) -> Self {
+    /// The reader of samples laid out as `px`.
+    pub fn new(px: &SampleFormat) -> Self {
         let bits = u32::from(px.bits_stored.clamp(1, 32));
         Sample {
             bits_allocated: px.bits_allocated,
@@ -172,7 +174,15 @@ impl Sample {
         }
     }
 
-    fn bytes_for(&self, count: usize) -> usize {
+    /// The stored value of sample `i` of `data`; `data` must hold at least [`Sample::bytes_for`]
+    /// of `i + 1` samples.
+    #[inline]
+    pub fn at(&self, data: &[u8], i: usize) -> i32 {
+        self.value(self.raw(data, i))
+    }
+
+    /// The bytes `count` samples take.
+    pub fn bytes_for(&self, count: usize) -> usize {
         match self.bits_allocated {
             1 => count.div_ceil(8),
             b => count * usize::from(b / 8),

@@ -212,7 +212,9 @@ async fn deflate_bombs_and_broken_streams_are_refused_without_inflating_them_who
     assert_eq!(r.error(), "unsupported image: deflated objects over 1 MiB");
     // An index cache of 2 MiB keeps inflated objects of 1 MiB at most: a larger one would be
     // inflated again on every request.
-    let small_cache = Server::start_with(framegate::Settings { cache: framegate::cache::CacheSizes { frame_bytes: 8 << 20, index_bytes: 2 << 20 }, ..Default::default() }).await;
+    let small_cache =
+        Server::start_with(framegate::Settings { cache: framegate::cache::CacheSizes { frame_bytes: 8 << 20, index_bytes: 2 << 20, volume_bytes: 8 << 20 }, ..Default::default() })
+            .await;
     small_cache.put("d/bomb.dcm", deflated(&file[data_set_start(&file)..])).await;
     let r = get(&small_cache.url("d", "d/bomb.dcm", "/-/frames/1.jpg")).await;
     assert_eq!((r.status, r.error()), (415, "unsupported image: deflated objects over 1 MiB".to_owned()));

@@ -50,6 +50,7 @@ function draw() {
   ctx2d.filter = fg.invert ? "invert(1)" : "none";
   ctx2d.drawImage(fg.preview ? previewCanvas() : displayed.bitmap, 0, 0, e.columns, e.rows);
   ctx2d.filter = "none";
+  drawReferenceLines(m);
   drawMeasures(m);
   drawScaleBar(e, dpr);
   drawLoupe(dpr);
@@ -90,7 +91,7 @@ function drawMeasures(m) {
     ctx2d.fillText(`${mm(line.a, line.b).toFixed(1)} mm`, b.x + 8 * dpr, b.y - 8 * dpr);
   }
 }
-const linesHere = () => fg.measures.filter((l) => l.series === fg.series && l.index === fg.shownIndex);
+const linesHere = () => fg.measures.filter((l) => l.series === fg.series && l.plane === fg.plane && l.index === fg.shownIndex);
 function drawScaleBar(e, dpr) {
   const sp = spacing();
   if (!sp) return;
@@ -118,7 +119,8 @@ function letters(v) {
     .map((k) => axes[k][v[k] > 0 ? 0 : 1]).join("");
 }
 function markers() {
-  const o = fg.stack && series().orientation;
+  // A reformat's image lies along its own directions.
+  const o = fg.stack && (plane() ? [...plane().row, ...plane().column] : series().orientation);
   const ids = ["left", "right", "top", "bottom"];
   if (!o || !displayed) { ids.forEach((id) => { $("mk-" + id).textContent = ""; }); fg.markers = null; return; }
   const inv = imageMatrix(displayed.entry).inverse(), zero = inv.transformPoint({ x: 0, y: 0 });

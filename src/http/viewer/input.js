@@ -99,7 +99,7 @@ stage.addEventListener("pointerdown", (e) => {
     const hit = endPointAt(e.offsetX, e.offsetY, e.pointerType === "touch" ? 28 : 10);
     if (hit) gesture = { kind: "measure", line: hit.line, end: hit.end };
     else {
-      const a = imagePoint(e.offsetX, e.offsetY), line = { series: fg.series, index: fg.shownIndex, a, b: a };
+      const a = imagePoint(e.offsetX, e.offsetY), line = { series: fg.series, plane: fg.plane, index: fg.shownIndex, a, b: a };
       fg.measures.push(line);
       gesture = { kind: "measure", line, end: "b", fresh: true };
     }

@@ -4,7 +4,8 @@ function overlay() {
   const s = series(), i = fg.shownIndex, e = i === null ? null : entry(i);
   $("counter").textContent = i === null ? `– / ${fg.count}` : `${i + 1} / ${fg.count}`;
   $("position").textContent = e && e.position != null ? t("pos", e.position.toFixed(1)) : "";
-  $("thickness").textContent = s.slice_thickness ? t("thk", +s.slice_thickness.toFixed(2)) : "";
+  // A reformat is one voxel thick, not the slices' thickness; its plane is named instead.
+  $("thickness").textContent = plane() ? planeLabel(fg.plane) : s.slice_thickness ? t("thk", +s.slice_thickness.toFixed(2)) : "";
   const win = fg.window || (e && e.window);
   $("wl").textContent = windowable() && win ? `W ${Math.round(win.width)} L ${Math.round(win.center)}` : "";
   $("zoom").textContent = e ? t("zoomLabel", Math.round(drawScale(e) * (window.devicePixelRatio || 1) * 100)) : "";

@@ -16,9 +16,11 @@ function findGaps() {
 // series and slice, so they come back with it.
 const places = {};
 function selectSeries(k, slice) {
-  if (fg.count) places[fg.series] = { index: fg.index, window: fg.window };
+  // From a reformat, the series' place is the slice its own plane was last on.
+  const ownIndex = fg.plane ? fg.planeIndex[planes()[0].name] : fg.index;
+  if (fg.count) places[fg.series] = { index: ownIndex != null ? ownIndex : 0, window: fg.window };
   forgetSeries();
-  fg.series = k; fg.first = series().first; fg.count = series().frames;
+  fg.series = k; fg.first = series().first; fg.count = series().frames; fg.plane = null; fg.planeIndex = {};
   const place = places[k];
   fg.index = Math.max(0, Math.min(fg.count - 1, slice ? slice - 1 : place ? place.index : 0));
   fg.shownIndex = null; fg.shown = null; fg.frameError = null; fg.selected = null; fg.window = null; fg.zoom = 1; fg.panX = fg.panY = 0;
@@ -33,7 +35,7 @@ function selectSeries(k, slice) {
   $("warning").hidden = !series().burned_in_annotation; $("warning").textContent = t("burned");
   $("slider").max = fg.count; $("slider").value = fg.index + 1;
   document.querySelectorAll("#seriesbar button").forEach((b, i) => b.setAttribute("aria-pressed", i === k));
-  buildPresets(); findGaps();
+  buildPresets(); buildPlanes(); findGaps();
   const w = (options.get("window") || "").split(",").map(Number);
   options.delete("window");
   if (w.length === 2 && w.every(Number.isFinite) && windowable()) setWindow(w[0], w[1]);

@@ -1,9 +1,11 @@
 // --- The stack and its series -------------------------------------------------------------
 const series = () => fg.stack.series[fg.series];
-const entry = (i) => fg.stack.entries[fg.first + i];
-function isDicom(e) { return e.url.includes("/-/frames/") || e.url.startsWith("frames/"); }
+// The image `i` of the stack on screen: the series' own, or a reformat's (plane.js).
+const entry = (i) => (fg.plane && plane() ? planeEntry(plane(), i) : fg.stack.entries[fg.first + i]);
+// A frame or a reformat: rendered by the server, so it takes a window and a viewport.
+function isDicom(e) { return /\/-\/(frames|reformat)\//.test(e.url) || /^(frames|reformat)\//.test(e.url); }
 const windowable = () => series().dicom && !series().color;
-const spacing = () => series().pixel_spacing || series().region_spacing;
+const spacing = () => (plane() ? plane().pixel_spacing : series().pixel_spacing || series().region_spacing);
 
 // Fetch at the canvas's device-pixel size when that is smaller than the image: a phone gets a
 // fraction of the bytes. Sizes come in steps so that small zooms reuse what was fetched.

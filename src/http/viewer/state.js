@@ -35,7 +35,7 @@ const STRINGS = {
     frameFailed: "Image {0} cannot be shown: {1}. Scroll on to the next one.", busy: "the server is busy",
     network: "the network failed", missing: "it is missing", gap: "Gap: {0} missing before this image",
     wlHint: "Drag on the image to change window/level", burned: "Burned-in annotation", thk: "Thk {0} mm", pos: "Pos {0} mm", zoomLabel: "Zoom {0}%",
-    image: "{0} image, slice {1} of {2}", series: "Series", help: "Help", gestures: "Touch", deleteLine: "Delete line",
+    image: "{0} image, slice {1} of {2}", series: "Series", axial: "Axial", coronal: "Coronal", sagittal: "Sagittal", oblique: "Oblique {0}°", help: "Help", gestures: "Touch", deleteLine: "Delete line",
     offline: "Image {0} is not loaded: you are offline. It will load when the connection returns.",
     unreachable: "Image {0} is not loaded: the connection failed. It will load when the connection works again." },
   de: { reset: "Zurücksetzen", tools: "Werkzeuge", measure: "Messen", invert: "Invertieren", rotate: "Drehen", flip: "Spiegeln", fit: "Einpassen",
@@ -48,7 +48,7 @@ const STRINGS = {
     frameFailed: "Bild {0} kann nicht angezeigt werden: {1}. Blättern Sie weiter.", busy: "der Server ist ausgelastet",
     network: "das Netzwerk ist ausgefallen", missing: "es fehlt", gap: "Lücke: {0} fehlen vor diesem Bild",
     wlHint: "Ziehen Sie auf dem Bild, um Fenster/Level zu ändern", burned: "Eingebrannte Beschriftung", thk: "SD {0} mm", pos: "Pos {0} mm", zoomLabel: "Zoom {0}%",
-    image: "{0}-Bild, Schicht {1} von {2}", series: "Serie", help: "Hilfe", gestures: "Berührung", deleteLine: "Linie löschen",
+    image: "{0}-Bild, Schicht {1} von {2}", series: "Serie", axial: "Axial", coronal: "Koronar", sagittal: "Sagittal", oblique: "Schräg {0}°", help: "Hilfe", gestures: "Berührung", deleteLine: "Linie löschen",
     offline: "Bild {0} ist nicht geladen: keine Verbindung. Es lädt, sobald die Verbindung zurück ist.",
     unreachable: "Bild {0} ist nicht geladen: die Verbindung ist gestört. Es lädt, sobald sie wieder geht." },
   fr: { reset: "Réinitialiser", tools: "Outils", measure: "Mesurer", invert: "Inverser", rotate: "Pivoter", flip: "Miroir", fit: "Ajuster",
@@ -61,7 +61,7 @@ const STRINGS = {
     frameFailed: "L'image {0} ne peut pas être affichée : {1}. Passez à la suivante.", busy: "le serveur est occupé",
     network: "le réseau a échoué", missing: "elle est absente", gap: "Lacune : {0} manquantes avant cette image",
     wlHint: "Glissez sur l'image pour changer la fenêtre", burned: "Annotation incrustée", thk: "Ép {0} mm", pos: "Pos {0} mm", zoomLabel: "Zoom {0} %",
-    image: "Image {0}, coupe {1} sur {2}", series: "Série", help: "Aide", gestures: "Tactile", deleteLine: "Supprimer la ligne",
+    image: "Image {0}, coupe {1} sur {2}", series: "Série", axial: "Axial", coronal: "Coronal", sagittal: "Sagittal", oblique: "Oblique {0}°", help: "Aide", gestures: "Tactile", deleteLine: "Supprimer la ligne",
     offline: "L'image {0} n'est pas chargée : hors ligne. Elle se chargera au retour de la connexion.",
     unreachable: "L'image {0} n'est pas chargée : la connexion a échoué. Elle se chargera quand elle refonctionnera." },
 };
@@ -94,6 +94,9 @@ const fg = window.fg = {
   retries: 0,              // 503s and network failures retried
   dragging: false,         // the slider is held: only the latest wanted frame is fetched
   gaps: {},                // index -> missing slices before it
+  plane: null,             // the reformat on screen (its name), or null for the series' own slices
+  planeIndex: {},          // plane name -> the image last shown in it: where its reference line lies
+  refLines: [],            // {name, index, a, b}: the other planes' lines drawn, in image pixels
   scaleBar: null, markers: null, events: [],
   shownAt: {},             // index -> when (performance.now()) the frame was first on screen, this series
   fillStarted: false,      // the first image is on screen: the rest of the series may come
