@@ -11,6 +11,7 @@ mod error;
 mod frame;
 mod info;
 mod raw;
+mod region;
 pub mod respond;
 pub mod query;
 mod route;
@@ -191,6 +192,7 @@ async fn dispatch(state: &State, req: &Request<()>, body: Incoming, route_name: 
             match op {
                 Op::Raw => raw::serve(&ctx).await,
                 Op::Frame(n, format) => frame::serve(&ctx, n, format).await,
+                Op::Region(n) => region::serve(&ctx, n).await,
                 Op::Info => info::serve(&ctx).await,
                 Op::Stack => stack::serve(&ctx).await,
                 Op::View => view::serve(&ctx),

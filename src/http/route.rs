@@ -31,6 +31,8 @@ pub enum Op {
     Raw,
     /// Frame `n` (from 1) rendered.
     Frame(u32, Format),
+    /// The modality values under a point or region of frame `n` (from 1), as JSON.
+    Region(u32),
     /// Viewer-facing metadata.
     Info,
     /// The ordered frames of a prefix or object.
@@ -49,6 +51,7 @@ impl Op {
         match self {
             Op::Raw => "raw",
             Op::Frame(..) => "frame",
+            Op::Region(_) => "region",
             Op::Info => "info",
             Op::Stack => "stack",
             Op::View => "view",
@@ -88,6 +91,7 @@ fn operation(segments: &[&str]) -> Result<Op, ApiError> {
         ["view"] => Ok(Op::View),
         ["dicomweb", ..] => Ok(Op::DicomWeb),
         ["upload"] => Ok(Op::Upload),
+        ["frames", number, "region"] => Ok(Op::Region(frame_number(number)?)),
         ["frames", file] => {
             let (number, ext) = file.split_once('.').ok_or_else(|| ApiError::bad_request("frame needs an extension"))?;
             let format = match ext {
@@ -125,6 +129,7 @@ mod tests {
         assert_eq!(object("/v1/T/ct/s1/a.dcm"), ("T".into(), "ct/s1/a.dcm".into(), Op::Raw));
         assert_eq!(object("/v1/T/ct/a.dcm/-/frames/12.jpg"), ("T".into(), "ct/a.dcm".into(), Op::Frame(12, Format::Jpeg)));
         assert_eq!(object("/v1/T/ct/a.dcm/-/info.json"), ("T".into(), "ct/a.dcm".into(), Op::Info));
+        assert_eq!(object("/v1/T/ct/a.dcm/-/frames/3/region"), ("T".into(), "ct/a.dcm".into(), Op::Region(3)));
         assert_eq!(object("/v1/T/a%20b.dcm"), ("T".into(), "a b.dcm".into(), Op::Raw));
         assert_eq!(parse("/healthz").unwrap(), Route::Health);
     }
@@ -145,6 +150,8 @@ mod tests {
         assert_eq!(status("/v1/T/a/-/frames/x.jpg"), 400);
         assert_eq!(status("/v1/T/a/-/frames/99999999999.jpg"), 400);
         assert_eq!(status("/v1/T/a/-/frames/1.gif"), 400);
+        assert_eq!(status("/v1/T/a/-/frames/0/region"), 400);
+        assert_eq!(status("/v1/T/a/-/frames/1/nope"), 404);
         assert_eq!(status("/v1/T/a/-/nope"), 404);
         assert_eq!(status("/v1/T/a/-/info.json/-/x"), 404);
     }

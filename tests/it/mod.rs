@@ -20,6 +20,7 @@ mod nginx;
 mod order;
 mod overlays;
 mod privacy;
+mod regions;
 mod pydicom;
 mod routes;
 mod s3;
