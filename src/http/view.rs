@@ -17,6 +17,7 @@ const SCRIPT: &str = concat!(
     include_str!("viewer/load.js"),
     include_str!("viewer/show.js"),
     include_str!("viewer/draw.js"),
+    include_str!("viewer/annotate.js"),
     include_str!("viewer/overlay.js"),
     include_str!("viewer/window.js"),
     include_str!("viewer/transform.js"),

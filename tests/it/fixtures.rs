@@ -457,8 +457,13 @@ pub(super) fn hu_square_value(index: usize, size: u16, col: u16, row: u16) -> i3
 /// Slice `index` of `slices` of the CT phantom's series (spacing 0.9765625 mm, rescale
 /// intercept -1024) with its pixels replaced by [`hu_square_value`]'s: values a test knows.
 pub(super) fn hu_square(index: usize, slices: usize, size: u16) -> Vec<u8> {
+    sample::to_bytes(hu_square_object(index, slices, size)).unwrap()
+}
+
+/// [`hu_square`]'s object, for a test to change before storing it.
+pub(super) fn hu_square_object(index: usize, slices: usize, size: u16) -> InMemDicomObject {
     let mut obj = sample::ct_slice(index, slices, size);
     let pixels: Vec<u8> = (0..size).flat_map(|row| (0..size).flat_map(move |col| ((hu_square_value(index, size, col, row) + 1024) as u16).to_le_bytes())).collect();
     obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::from(pixels)));
-    sample::to_bytes(obj).unwrap()
+    obj
 }

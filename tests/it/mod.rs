@@ -1,6 +1,7 @@
 mod browser;
 mod viewer;
 mod viewer_ux;
+mod viewer_tools;
 mod cli;
 mod deployment;
 pub mod deid;

@@ -31,6 +31,7 @@ function selectSeries(k, slice) {
   // A mouse has its right button for window/level; only touch needs a mode for the swipe.
   $("mode").hidden = !windowable() || !matchMedia("(pointer: coarse)").matches; $("lossless").hidden = !dicom;
   $("measure").hidden = !spacing();
+  if (fg.measuring) showAnnotationTools();
   $("warning").hidden = !series().burned_in_annotation; $("warning").textContent = t("burned");
   $("slider").max = fg.count; $("slider").value = fg.index + 1;
   document.querySelectorAll("#seriesbar button").forEach((b, i) => b.setAttribute("aria-pressed", i === k));
