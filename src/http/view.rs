@@ -22,6 +22,7 @@ const SCRIPT: &str = concat!(
     include_str!("viewer/window.js"),
     include_str!("viewer/transform.js"),
     include_str!("viewer/input.js"),
+    include_str!("viewer/fullimage.js"),
     include_str!("viewer/cine.js"),
     include_str!("viewer/series.js"),
 );

@@ -451,7 +451,7 @@ pub(super) fn hu_square_value(index: usize, size: u16, col: u16, row: u16) -> i3
     if !span.contains(&col) || !span.contains(&row) {
         return -1000;
     }
-    100 + 10 * index as i32 + if (col + row) % 2 == 0 { -10 } else { 10 }
+    100 + 10 * index as i32 + if (col + row).is_multiple_of(2) { -10 } else { 10 }
 }
 
 /// Slice `index` of `slices` of the CT phantom's series (spacing 0.9765625 mm, rescale

@@ -2,6 +2,7 @@ mod browser;
 mod viewer;
 mod viewer_ux;
 mod viewer_tools;
+mod viewer_fullimage;
 mod cli;
 mod deployment;
 pub mod deid;

@@ -43,7 +43,7 @@ document.addEventListener("keydown", (e) => {
   else if (action) { e.preventDefault(); action(); }
 });
 
-const GESTURES = [["swipe up / down", "previous / next image"], ["pinch, two-finger drag", "zoom, pan"], ["double tap", "fit the image to the screen"],
+const GESTURES = [["swipe up / down", "previous / next image"], ["pinch, two-finger drag", "zoom, pan"], ["double tap", "fit the image to the screen"], ["tap", "hide or show the controls"],
   ["Swipe: W/L, then swipe", "window / level"], ["Measure, then drag", "draw the chosen tool: a line, an angle (then tap its third point), a rectangle or an ellipse (mean, SD, area), or a value probe; drag a handle to move it"],
   ["Delete, ↶ ↷, ☰", "remove the selected annotation; undo, redo; the list of measurements"], ["Tools", "invert, rotate, flip, 1:1, cine speed"], ["Reset", "everything back as it was opened"]];
 const HELP = [["↑ ↓ ← →", "previous / next image"], ["Page Up/Down", "10 images"], ["Home / End", "first / last"], ["Space", "play / pause"],
@@ -173,8 +173,12 @@ function endPointer(e) {
     if (g && !g.moved && e.pointerType === "touch" && e.type === "pointerup") {
       const now = e.timeStamp;
       // A double tap fits the image again; the window and the lines are work, and stay.
-      if (lastTap && now - lastTap.at < 350 && Math.hypot(e.offsetX - lastTap.x, e.offsetY - lastTap.y) < 30) { fit(); lastTap = null; }
-      else lastTap = { at: now, x: e.offsetX, y: e.offsetY };
+      if (lastTap && now - lastTap.at < 350 && Math.hypot(e.offsetX - lastTap.x, e.offsetY - lastTap.y) < 30) { fit(); lastTap = null; doubleTapOnImage(); }
+      else {
+        lastTap = { at: now, x: e.offsetX, y: e.offsetY };
+        // A tap that places a point is measuring, not asking for the whole screen.
+        if (g.kind !== "measure") tapOnImage();
+      }
     }
   } else if (g && g.kind === "pinch") {
     const [p] = [...pointers.values()];

@@ -12,8 +12,9 @@ function overlay() {
   const here = linesHere(), line = here.includes(fg.selected) ? fg.selected : here[here.length - 1];
   $("length").textContent = line ? labelLines(line).join("\n") : "";
   $("delete").hidden = !here.includes(fg.selected);
-  // Which series this is, when there are several: its number and folder, never patient data.
-  $("series-label").textContent = fg.stack.series.length > 1 ? seriesName(s, fg.series) : "";
+  // Which series this is, when there are several: its number and folder; and its description
+  // where the server's privacy policy lets it out (stack.json carries it only then).
+  $("series-label").textContent = [fg.stack.series.length > 1 ? seriesName(s, fg.series) : "", s.description].filter(Boolean).join(" · ");
   stage.setAttribute("aria-label", i === null ? t("loadingSeries") : t("image", s.modality || "", i + 1, fg.count));
 }
 let announceTimer = null;

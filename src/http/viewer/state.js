@@ -10,7 +10,8 @@ const $ = (id) => document.getElementById(id);
 const canvas = $("canvas"), ctx2d = canvas.getContext("2d"), stage = $("stage");
 
 const STRINGS = {
-  en: { line: "Line", angle: "Angle", rect: "Rectangle", ellipse: "Ellipse", probe: "Value", undo: "Undo", redo: "Redo", listbtn: "Measurements",
+  en: { keyImage: "Save image", hintTap: "tap", hintTapDoes: "hide or show the controls", hintOk: "Touch the image to start",
+    line: "Line", angle: "Angle", rect: "Rectangle", ellipse: "Ellipse", probe: "Value", undo: "Undo", redo: "Redo", listbtn: "Measurements",
     thirdPoint: "tap the third point", mean: "mean", min: "min", max: "max", noMeasures: "No measurements yet.", sliceShort: "Slice", delete: "Delete",
     reset: "Reset", tools: "Tools", measure: "Measure", invert: "Invert", rotate: "Rotate", flip: "Flip", fit: "Fit",
     native: "1:1", fullscreen: "Full screen", lossless: "Lossless", loop: "Bounce", keys: "Keys", close: "Close", retry: "Retry",
@@ -25,7 +26,8 @@ const STRINGS = {
     image: "{0} image, slice {1} of {2}", series: "Series", help: "Help", gestures: "Touch", deleteLine: "Delete",
     offline: "Image {0} is not loaded: you are offline. It will load when the connection returns.",
     unreachable: "Image {0} is not loaded: the connection failed. It will load when the connection works again." },
-  de: { line: "Linie", angle: "Winkel", rect: "Rechteck", ellipse: "Ellipse", probe: "Wert", undo: "Rückgängig", redo: "Wiederholen", listbtn: "Messungen",
+  de: { keyImage: "Bild speichern", hintTap: "Tippen", hintTapDoes: "Bedienelemente aus- oder einblenden", hintOk: "Bild berühren, um zu beginnen",
+    line: "Linie", angle: "Winkel", rect: "Rechteck", ellipse: "Ellipse", probe: "Wert", undo: "Rückgängig", redo: "Wiederholen", listbtn: "Messungen",
     thirdPoint: "dritten Punkt tippen", mean: "Mittel", min: "min", max: "max", noMeasures: "Noch keine Messungen.", sliceShort: "Schicht", delete: "Löschen",
     reset: "Zurücksetzen", tools: "Werkzeuge", measure: "Messen", invert: "Invertieren", rotate: "Drehen", flip: "Spiegeln", fit: "Einpassen",
     native: "1:1", fullscreen: "Vollbild", lossless: "Verlustfrei", loop: "Pendeln", keys: "Tasten", close: "Schließen", retry: "Erneut",
@@ -40,7 +42,8 @@ const STRINGS = {
     image: "{0}-Bild, Schicht {1} von {2}", series: "Serie", help: "Hilfe", gestures: "Berührung", deleteLine: "Löschen",
     offline: "Bild {0} ist nicht geladen: keine Verbindung. Es lädt, sobald die Verbindung zurück ist.",
     unreachable: "Bild {0} ist nicht geladen: die Verbindung ist gestört. Es lädt, sobald sie wieder geht." },
-  fr: { line: "Ligne", angle: "Angle", rect: "Rectangle", ellipse: "Ellipse", probe: "Valeur", undo: "Annuler", redo: "Rétablir", listbtn: "Mesures",
+  fr: { keyImage: "Enregistrer l'image", hintTap: "toucher", hintTapDoes: "masquer ou afficher les commandes", hintOk: "Touchez l'image pour commencer",
+    line: "Ligne", angle: "Angle", rect: "Rectangle", ellipse: "Ellipse", probe: "Valeur", undo: "Annuler", redo: "Rétablir", listbtn: "Mesures",
     thirdPoint: "touchez le troisième point", mean: "moy.", min: "min", max: "max", noMeasures: "Aucune mesure.", sliceShort: "Coupe", delete: "Supprimer",
     reset: "Réinitialiser", tools: "Outils", measure: "Mesurer", invert: "Inverser", rotate: "Pivoter", flip: "Miroir", fit: "Ajuster",
     native: "1:1", fullscreen: "Plein écran", lossless: "Sans perte", loop: "Aller-retour", keys: "Touches", close: "Fermer", retry: "Réessayer",
