@@ -61,12 +61,15 @@ pub fn stats(px: &Pixels, presentation: &Presentation, shape: Shape) -> Result<S
     if px.data.len() < want {
         return Err(RegionError::Size { got: px.data.len(), want });
     }
-    let modality = |stored: i32| match &presentation.modality_lut {
-        Some(lut) => f64::from(lut.get(i64::from(stored))),
-        None => f64::from(stored) * presentation.rescale_slope + presentation.rescale_intercept,
-    };
+    // Sums are taken of whole numbers (stored values, or a Modality LUT's entries), exactly, and
+    // the rescale line is applied to the results: per pixel that is integer work only.
+    let lut = presentation.modality_lut.as_ref();
+    let (slope, intercept) = if lut.is_some() { (1.0, 0.0) } else { (presentation.rescale_slope, presentation.rescale_intercept) };
     let mut acc = Accumulator::default();
-    let mut visit = |c: usize, r: usize| acc.add(modality(sample.value(sample.raw(&px.data, r * columns + c))));
+    let mut visit = |c: usize, r: usize| {
+        let stored = sample.value(sample.raw(&px.data, r * columns + c));
+        acc.add(lut.map_or(i64::from(stored), |lut| i64::from(lut.get(i64::from(stored)))));
+    };
     match shape {
         Shape::Point { x, y } => {
             let (c, r) = (x.floor(), y.floor());
@@ -98,7 +101,7 @@ pub fn stats(px: &Pixels, presentation: &Presentation, shape: Shape) -> Result<S
             }
         }
     }
-    acc.finish().ok_or(RegionError::Outside)
+    acc.finish(slope, intercept).ok_or(RegionError::Outside)
 }
 
 /// The indices `i` in `0..len` whose pixel centre `i + 0.5` lies between `a` and `b`.
@@ -110,32 +113,42 @@ fn centres(a: f64, b: f64, len: usize) -> std::ops::Range<usize> {
     (first.min(end) as usize)..(end as usize)
 }
 
-/// Running sums, with Welford's update so that a large region of large values keeps its
-/// standard deviation exact.
+/// Exact running sums of whole numbers: a region of up to 2^32 values of up to 32 bits keeps
+/// its sums of squares within an `i128`, so the SD is exact however large its values are.
 #[derive(Default)]
 struct Accumulator {
     count: u64,
-    mean: f64,
-    m2: f64,
-    min: f64,
-    max: f64,
+    sum: i128,
+    squares: i128,
+    min: i64,
+    max: i64,
 }
 
 impl Accumulator {
-    fn add(&mut self, v: f64) {
+    #[inline]
+    fn add(&mut self, v: i64) {
         if self.count == 0 {
             (self.min, self.max) = (v, v);
         }
         self.count += 1;
-        let delta = v - self.mean;
-        self.mean += delta / self.count as f64;
-        self.m2 += delta * (v - self.mean);
+        self.sum += i128::from(v);
+        self.squares += i128::from(v) * i128::from(v);
         self.min = self.min.min(v);
         self.max = self.max.max(v);
     }
 
-    fn finish(self) -> Option<Stats> {
-        (self.count > 0).then(|| Stats { count: self.count, mean: self.mean, sd: (self.m2 / self.count as f64).sqrt(), min: self.min, max: self.max })
+    /// The statistics of `slope * v + intercept` over the values added.
+    fn finish(self, slope: f64, intercept: f64) -> Option<Stats> {
+        if self.count == 0 {
+            return None;
+        }
+        let n = i128::from(self.count);
+        let mean = self.sum as f64 / n as f64;
+        // n² · variance, exact: Σv² · n − (Σv)².
+        let spread = (self.squares * n - self.sum * self.sum) as f64;
+        let sd = (spread / (n as f64 * n as f64)).sqrt();
+        let (a, b) = (self.min as f64 * slope + intercept, self.max as f64 * slope + intercept);
+        Some(Stats { count: self.count, mean: mean * slope + intercept, sd: sd * slope.abs(), min: a.min(b), max: a.max(b) })
     }
 }
 
@@ -172,6 +185,15 @@ mod tests {
         assert_eq!(all.count, 16);
         assert_eq!(stats(&px, &pres, Shape::Rect { x0: 5.0, y0: 0.0, x1: 9.0, y1: 4.0 }), Err(RegionError::Outside));
         assert_eq!(stats(&px, &pres, Shape::Rect { x0: 1.6, y0: 1.6, x1: 1.9, y1: 1.9 }), Err(RegionError::Outside));
+    }
+
+    #[test]
+    fn a_falling_rescale_line_swaps_min_and_max_and_keeps_the_sd_positive() {
+        let (px, _) = frame();
+        let pres = Presentation { rescale_slope: -0.5, rescale_intercept: 10.0, ..Presentation::default() };
+        let s = stats(&px, &pres, Shape::Rect { x0: 1.0, y0: 1.0, x1: 3.0, y1: 3.0 }).unwrap();
+        assert_eq!((s.mean, s.min, s.max), (10.0 - 0.5 * 16.5, 10.0 - 0.5 * 22.0, 10.0 - 0.5 * 11.0));
+        assert!((s.sd - 0.5 * 25.25f64.sqrt()).abs() < 1e-12, "{s:?}");
     }
 
     #[test]
