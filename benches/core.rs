@@ -80,5 +80,17 @@ fn render_encode(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, token, index_parse, render_encode);
+/// The region route's core: a value probe, and ROI statistics over an ellipse of about 100 px
+/// across and over the whole frame (what the largest region a request can name costs).
+fn region_stats(c: &mut Criterion) {
+    use framegate::render::region::{Shape, stats};
+    let (_, pixels, presentation) = ct_frame();
+    c.bench_function("region/point 512x512 16-bit", |b| b.iter(|| stats(black_box(&pixels), &presentation, Shape::Point { x: 256.5, y: 256.5 }).unwrap()));
+    let ellipse = Shape::Ellipse { x0: 200.0, y0: 200.0, x1: 300.0, y1: 300.0 };
+    c.bench_function("region/ellipse 100 px 512x512 16-bit", |b| b.iter(|| stats(black_box(&pixels), &presentation, ellipse).unwrap()));
+    let all = Shape::Rect { x0: -1e9, y0: -1e9, x1: 1e9, y1: 1e9 };
+    c.bench_function("region/rect whole 512x512 16-bit", |b| b.iter(|| stats(black_box(&pixels), &presentation, all).unwrap()));
+}
+
+criterion_group!(benches, token, index_parse, render_encode, region_stats);
 criterion_main!(benches);

@@ -152,7 +152,9 @@ fn first_dicom(members: &[Member]) -> Option<&Arc<Index>> {
 /// name; multi-frame objects follow, frame by frame; then JPEG and PNG images in natural order
 /// (img2 before img10). `entries` holds every series' frames, one series after another, and
 /// `series` says where each begins; the top-level attributes are the first series'.
-pub fn manifest(base: &ObjectKey, members: Vec<Member>) -> Value {
+/// `describe` is the privacy policy's answer for a series' description: what it returns is
+/// all that leaves of it.
+pub fn manifest(base: &ObjectKey, members: Vec<Member>, describe: &dyn Fn(&str) -> Option<String>) -> Value {
     let groups = groups(base, members);
     let folders: Vec<String> = groups.iter().map(|(k, _)| k.folder.clone()).collect();
     let mut entries = Vec::new();
@@ -165,7 +167,9 @@ pub fn manifest(base: &ObjectKey, members: Vec<Member>) -> Value {
         // A reformat takes every object under a folder: offered only where they are this series.
         let alone = folders.iter().filter(|f| **f == key.folder || key.folder.is_empty() || f.starts_with(&format!("{}/", key.folder))).count() == 1;
         let planes = if alone { planes(&reformat_base(base, &key.folder), &group) } else { None };
+        let description = first_dicom(&group).and_then(|i| i.geometry().series_description.as_deref()).and_then(describe);
         let mut summary = series_entries(base, group, &mut entries);
+        summary["description"] = json!(description);
         summary["first"] = json!(first);
         summary["frames"] = json!(entries.len() - first);
         summary["folder"] = json!(key.folder);
@@ -351,7 +355,7 @@ mod tests {
     #[test]
     fn images_sort_naturally() {
         let members = ["img10.jpg", "img2.jpg", "img1.jpg"].map(|n| Member::Image { key: key(&format!("s/{n}")), width: 4, height: 3 });
-        let m = manifest(&key("s"), members.to_vec());
+        let m = manifest(&key("s"), members.to_vec(), &|_| None);
         let urls: Vec<&str> = m["entries"].as_array().unwrap().iter().map(|e| e["url"].as_str().unwrap()).collect();
         assert_eq!(urls, ["../img1.jpg", "../img2.jpg", "../img10.jpg"]);
         assert_eq!(m["entries"][0]["rows"], 3);
@@ -360,7 +364,7 @@ mod tests {
     #[test]
     fn series_are_the_folders_under_the_prefix_each_ordered_on_its_own() {
         let members = ["study/b/img2.jpg", "study/a/img10.jpg", "study/b/img1.jpg", "study/a/img9.jpg", "study/top.png"].map(|k| Member::Image { key: key(k), width: 4, height: 3 });
-        let m = manifest(&key("study"), members.to_vec());
+        let m = manifest(&key("study"), members.to_vec(), &|_| None);
         let urls: Vec<&str> = m["entries"].as_array().unwrap().iter().map(|e| e["url"].as_str().unwrap()).collect();
         assert_eq!(urls, ["../top.png", "../a/img9.jpg", "../a/img10.jpg", "../b/img1.jpg", "../b/img2.jpg"]);
         let series: Vec<(String, u64, u64)> =

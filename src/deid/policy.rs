@@ -169,6 +169,18 @@ impl Policy {
         }
     }
 
+    /// Series Description `text` as this policy lets it out, for the viewer's manifest: the
+    /// rule that decides for a whole data set decides here (as stored under `original`; the
+    /// de-identification profile's rule under `deidentify`, which removes it; the allow-list
+    /// under `deny`, which has no free text).
+    pub fn series_description(&self, text: &str) -> Option<String> {
+        let obj = InMemDicomObject::from_element_iter([DataElement::new(tags::SERIES_DESCRIPTION, VR::LO, PrimitiveValue::from(text))]);
+        let shown = self.shown(obj);
+        let kept = shown.get(tags::SERIES_DESCRIPTION)?.to_str().ok()?;
+        let kept = kept.trim_matches(['\0', ' ']);
+        (!kept.is_empty()).then(|| kept.to_owned())
+    }
+
     /// One allow-listed attribute of `obj` as `deny` shows it.
     fn allowed(&self, obj: &InMemDicomObject, tag: Tag) -> Option<DataElement<InMemDicomObject>> {
         let element = obj.get(tag)?;
@@ -202,6 +214,15 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_series_description_leaves_only_where_the_rule_keeps_it() {
+        let policy = |mode| Policy::new(mode, PseudonymScope::Server, Pseudonyms::new(vec![7; 32]));
+        assert_eq!(policy(RawDicom::Original).series_description("AXIAL 5mm "), Some("AXIAL 5mm".into()));
+        assert_eq!(policy(RawDicom::Deidentify).series_description("AXIAL 5mm"), None);
+        assert_eq!(policy(RawDicom::Deny).series_description("AXIAL 5mm"), None);
+        assert_eq!(policy(RawDicom::Original).series_description(""), None);
+    }
 
     #[test]
     fn deny_shows_the_allow_list_with_pseudonyms_and_never_a_sequence() {

@@ -99,6 +99,9 @@ pub struct Geometry {
     /// Row and column spacing in mm of the first ultrasound region calibrated in cm, for
     /// ultrasound images that carry no Pixel Spacing.
     pub region_spacing: Option<[f64; 2]>,
+    /// Series Description: free text, which may name a person, so the one field here that
+    /// leaves only as `deid::Policy::series_description` lets it.
+    pub series_description: Option<String>,
 }
 
 /// One frame's place in the patient, from an enhanced object's functional groups.
@@ -412,6 +415,7 @@ impl Geometry {
             series_uid: get(obj, tags::SERIES_INSTANCE_UID).and_then(|e| e.to_str().ok()).map(|v| v.trim_matches(['\0', ' ']).to_owned()).filter(|v| !v.is_empty()),
             frame_planes,
             region_spacing: region_spacing(obj),
+            series_description: get(obj, tags::SERIES_DESCRIPTION).and_then(|e| e.to_str().ok()).map(|v| v.trim_matches(['\0', ' ']).to_owned()).filter(|v| !v.is_empty()),
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::key::KeyError;
 use crate::pool::PoolError;
 use crate::reformat::ReformatError;
 use crate::render::RenderError;
+use crate::render::region::RegionError;
 use crate::store::StoreError;
 use crate::token::TokenError;
 
@@ -142,6 +143,16 @@ impl From<RenderError> for ApiError {
         match e {
             RenderError::Photometric(_) => Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, e.to_string()),
             RenderError::Resize(_) => Self::internal(StatusCode::INTERNAL_SERVER_ERROR, "internal error", e),
+            _ => Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        }
+    }
+}
+
+impl From<RegionError> for ApiError {
+    fn from(e: RegionError) -> Self {
+        match e {
+            // What the request named: a place off the image, or values of a colour image.
+            RegionError::Outside | RegionError::NotGrey(_) => Self::bad_request(e.to_string()),
             _ => Self::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
         }
     }

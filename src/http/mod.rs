@@ -12,6 +12,7 @@ mod frame;
 mod info;
 mod raw;
 mod reformat;
+mod region;
 pub mod respond;
 pub mod query;
 mod route;
@@ -193,6 +194,7 @@ async fn dispatch(state: &State, req: &Request<()>, body: Incoming, route_name: 
                 Op::Raw => raw::serve(&ctx).await,
                 Op::Frame(n, format) => frame::serve(&ctx, n, format).await,
                 Op::Reformat(plane, n, format) => reformat::serve(&ctx, plane, n, format).await,
+                Op::Region(n) => region::serve(&ctx, n).await,
                 Op::Info => info::serve(&ctx).await,
                 Op::Stack => stack::serve(&ctx).await,
                 Op::View => view::serve(&ctx),

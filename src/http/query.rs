@@ -70,7 +70,7 @@ impl FrameQuery {
     }
 }
 
-fn number(s: &str) -> Option<f64> {
+pub(super) fn number(s: &str) -> Option<f64> {
     // Plain decimals only: no "inf", "NaN" or exponents that f64::from_str would take.
     let plain = !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+');
     plain.then(|| s.parse::<f64>().ok()).flatten().filter(|v| v.is_finite())

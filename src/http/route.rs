@@ -34,6 +34,8 @@ pub enum Op {
     Frame(u32, Format),
     /// Image `n` (from 1) of a plane's stack reformatted from the series under the prefix.
     Reformat(Plane, u32, Format),
+    /// The modality values under a point or region of frame `n` (from 1), as JSON.
+    Region(u32),
     /// Viewer-facing metadata.
     Info,
     /// The ordered frames of a prefix or object.
@@ -53,6 +55,7 @@ impl Op {
             Op::Raw => "raw",
             Op::Frame(..) => "frame",
             Op::Reformat(..) => "reformat",
+            Op::Region(_) => "region",
             Op::Info => "info",
             Op::Stack => "stack",
             Op::View => "view",
@@ -92,6 +95,7 @@ fn operation(segments: &[&str]) -> Result<Op, ApiError> {
         ["view"] => Ok(Op::View),
         ["dicomweb", ..] => Ok(Op::DicomWeb),
         ["upload"] => Ok(Op::Upload),
+        ["frames", number, "region"] => Ok(Op::Region(frame_number(number)?)),
         ["frames", file] => {
             let (number, format) = numbered(file)?;
             Ok(Op::Frame(number, format))
@@ -140,6 +144,7 @@ mod tests {
         assert_eq!(object("/v1/T/ct/s1/a.dcm"), ("T".into(), "ct/s1/a.dcm".into(), Op::Raw));
         assert_eq!(object("/v1/T/ct/a.dcm/-/frames/12.jpg"), ("T".into(), "ct/a.dcm".into(), Op::Frame(12, Format::Jpeg)));
         assert_eq!(object("/v1/T/ct/a.dcm/-/info.json"), ("T".into(), "ct/a.dcm".into(), Op::Info));
+        assert_eq!(object("/v1/T/ct/a.dcm/-/frames/3/region"), ("T".into(), "ct/a.dcm".into(), Op::Region(3)));
         assert_eq!(object("/v1/T/a%20b.dcm"), ("T".into(), "a b.dcm".into(), Op::Raw));
         assert_eq!(parse("/healthz").unwrap(), Route::Health);
         assert_eq!(object("/v1/T/ct/s1/-/reformat/coronal/3.png"), ("T".into(), "ct/s1".into(), Op::Reformat(Plane::Coronal, 3, Format::Png)));
@@ -162,6 +167,8 @@ mod tests {
         assert_eq!(status("/v1/T/a/-/frames/x.jpg"), 400);
         assert_eq!(status("/v1/T/a/-/frames/99999999999.jpg"), 400);
         assert_eq!(status("/v1/T/a/-/frames/1.gif"), 400);
+        assert_eq!(status("/v1/T/a/-/frames/0/region"), 400);
+        assert_eq!(status("/v1/T/a/-/frames/1/nope"), 404);
         assert_eq!(status("/v1/T/a/-/nope"), 404);
         assert_eq!(status("/v1/T/a/-/reformat/diagonal/1.jpg"), 400);
         assert_eq!(status("/v1/T/a/-/reformat/oblique-180/1.jpg"), 400);

@@ -41,7 +41,10 @@ pub async fn listing(state: &State, key: &ObjectKey) -> Result<(Vec<Listed>, Str
 /// Serves `{key}/-/stack.json`.
 pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
     let (listed, version) = listing(ctx.state, &ctx.key).await?;
-    let etag = format!("\"s{}\"", &version[..32]);
+    // The policy decides what the manifest says of a series (its description): a manifest made
+    // under one policy is never another's.
+    let policy = ctx.policy();
+    let etag = format!("\"s{}\"", &digest(&[version.as_bytes(), policy.fingerprint().as_bytes()])[..32]);
     let caching = Caching { etag, max_age: ctx.max_age(), shared: true };
     if caching.not_modified(ctx.headers) {
         return Ok(caching.not_modified_response());
@@ -50,7 +53,7 @@ pub async fn serve(ctx: &Ctx<'_>) -> Result<Response<Body>, ApiError> {
         let members = members(ctx.state, listed).await?;
         // Ordering and writing out tens of thousands of members is CPU work.
         let prefix = ctx.key.clone();
-        let json = ctx.state.pool.run(move || serde_json::to_vec(&manifest(&prefix, members))).await?;
+        let json = ctx.state.pool.run(move || serde_json::to_vec(&manifest(&prefix, members, &|text| policy.series_description(text)))).await?;
         Ok::<_, ApiError>(Bytes::from(json.unwrap_or_default()))
     };
     let body = ctx.state.caches.stack(format!("{}\u{0}{}", ctx.key.as_str(), caching.etag), build).await?;

@@ -6,6 +6,7 @@
 mod color;
 pub mod model;
 mod overlay;
+pub mod region;
 mod window;
 
 pub use model::{Lut, Overlay, OverlayBits, OverlayKind, Palette, Presentation, packed_bit};

@@ -437,3 +437,33 @@ pub(super) fn overlay_geometry(group: u16) -> Vec<(Tag, VR, PrimitiveValue)> {
         (Tag(group, 0x0102), VR::US, us(0)),
     ]
 }
+
+/// The side of [`hu_square`]'s square, and where it starts on both axes, for a `size`² slice.
+pub(super) fn hu_square_span(size: u16) -> std::ops::Range<u16> {
+    size / 4..size / 2
+}
+
+/// The HU of [`hu_square`]'s pixel: -1000 (air) outside the square, and inside it a checker of
+/// `100 + 10 * index - 10` and `+ 10`, so that the square's mean is `100 + 10 * index` HU with a
+/// standard deviation of 10 HU, its minimum and maximum 10 HU either side.
+pub(super) fn hu_square_value(index: usize, size: u16, col: u16, row: u16) -> i32 {
+    let span = hu_square_span(size);
+    if !span.contains(&col) || !span.contains(&row) {
+        return -1000;
+    }
+    100 + 10 * index as i32 + if (col + row).is_multiple_of(2) { -10 } else { 10 }
+}
+
+/// Slice `index` of `slices` of the CT phantom's series (spacing 0.9765625 mm, rescale
+/// intercept -1024) with its pixels replaced by [`hu_square_value`]'s: values a test knows.
+pub(super) fn hu_square(index: usize, slices: usize, size: u16) -> Vec<u8> {
+    sample::to_bytes(hu_square_object(index, slices, size)).unwrap()
+}
+
+/// [`hu_square`]'s object, for a test to change before storing it.
+pub(super) fn hu_square_object(index: usize, slices: usize, size: u16) -> InMemDicomObject {
+    let mut obj = sample::ct_slice(index, slices, size);
+    let pixels: Vec<u8> = (0..size).flat_map(|row| (0..size).flat_map(move |col| ((hu_square_value(index, size, col, row) + 1024) as u16).to_le_bytes())).collect();
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::from(pixels)));
+    obj
+}

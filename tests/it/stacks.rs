@@ -221,3 +221,27 @@ async fn enhanced_multiframe_frames_have_their_own_positions() {
     assert_eq!(stack["entries"][2]["orientation"], serde_json::json!([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]), "each frame says its plane");
     server.stop().await;
 }
+
+/// A CT slice with Series Description `description`.
+fn described(description: &str) -> Vec<u8> {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    let mut obj = sample::ct_slice(0, 1, 16);
+    obj.put(DataElement::new(dicom_dictionary_std::tags::SERIES_DESCRIPTION, VR::LO, PrimitiveValue::from(description)));
+    sample::to_bytes(obj).unwrap()
+}
+
+#[tokio::test]
+async fn a_series_description_is_in_stack_json_only_where_the_policy_keeps_it() {
+    use framegate::RawDicom;
+    for (mode, want) in [(RawDicom::Original, serde_json::json!("AXIAL 5mm")), (RawDicom::Deidentify, serde_json::Value::Null), (RawDicom::Deny, serde_json::Value::Null)] {
+        let server = Server::start_with(framegate::Settings { raw_dicom: mode, ..Default::default() }).await;
+        server.put("ct/s1/a.dcm", described("AXIAL 5mm")).await;
+        let r = get(&server.url("ct", "ct", "/-/stack.json")).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["series"][0]["description"], want, "{mode:?}");
+        if want.is_null() {
+            assert!(!String::from_utf8_lossy(&r.body).contains("AXIAL"), "{mode:?}: the description leaves");
+        }
+        server.stop().await;
+    }
+}

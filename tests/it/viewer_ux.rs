@@ -15,7 +15,7 @@ use super::support::*;
 use super::viewer::{Cdp, ct_series, js, until, view};
 
 /// The viewer of folder `prefix` open, its first frame shown.
-async fn open_viewer(client: &Client, server: &Server, prefix: &str) {
+pub(super) async fn open_viewer(client: &Client, server: &Server, prefix: &str) {
     client.goto(&server.url(prefix, prefix, "/-/view")).await.unwrap();
     until(client, "the first frame", |s| s["shownIndex"] == 0).await;
 }
@@ -37,14 +37,14 @@ async fn offline(client: &Client, on: bool) {
 }
 
 /// Runs `script` once the browser has laid out and painted twice: what a person sees next.
-async fn after_paint(client: &Client, script: &str) -> Value {
+pub(super) async fn after_paint(client: &Client, script: &str) -> Value {
     js(client, &format!("return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r((() => {{ {script} }})()))))")).await
 }
 
 /// Where the image and the overlays are on screen: the canvas' box, the viewport, and which
 /// overlays (corner texts, orientation letters, the scale bar) meet one another, leave the
 /// canvas or lie under a toolbar.
-const LAYOUT: &str = "
+pub(super) const LAYOUT: &str = "
     const $ = (id) => document.getElementById(id);
     const box = (el) => { const r = el.getBoundingClientRect(); return { l: r.left, t: r.top, r: r.right, b: r.bottom, w: r.width, h: r.height }; };
     const visible = (el) => el && !el.hidden && el.getClientRects().length > 0 && el.textContent.trim() !== '';
@@ -219,7 +219,7 @@ async fn a_network_failure_says_offline_and_heals_when_the_connection_returns() 
 }
 
 /// One finger on the canvas at `from` (CSS px from its centre), dragged by `by`.
-async fn finger_drag(client: &Client, from: (f64, f64), by: (f64, f64)) {
+pub(super) async fn finger_drag(client: &Client, from: (f64, f64), by: (f64, f64)) {
     let canvas = client.find(Locator::Id("canvas")).await.unwrap();
     let drag = TouchActions::new("finger".into())
         .then(PointerAction::MoveToElement { element: canvas, duration: None, x: from.0, y: from.1 })
@@ -230,7 +230,7 @@ async fn finger_drag(client: &Client, from: (f64, f64), by: (f64, f64)) {
 }
 
 /// Chooses `tool` from the Tools menu, opening it first unless it is open, as a finger does.
-async fn choose_tool(client: &Client, tool: &str) {
+pub(super) async fn choose_tool(client: &Client, tool: &str) {
     if js(client, &format!("return document.getElementById('{tool}').getClientRects().length === 0")).await == true {
         client.find(Locator::Id("more")).await.unwrap().click().await.unwrap();
     }

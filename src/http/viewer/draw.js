@@ -76,19 +76,13 @@ const mm = (a, b) => { const [rs, cs] = spacing() || [1, 1]; return Math.hypot((
 function drawMeasures(m) {
   const dpr = window.devicePixelRatio || 1;
   ctx2d.setTransform(1, 0, 0, 1, 0, 0);
-  ctx2d.lineWidth = 2 * dpr; ctx2d.strokeStyle = "#fd4"; ctx2d.fillStyle = "#fd4"; ctx2d.font = `${13 * dpr}px system-ui, sans-serif`;
-  // End points a finger can see around: bigger, with a dark ring; the selected line is brighter.
+  ctx2d.font = `${13 * dpr}px system-ui, sans-serif`;
+  // End points a finger can see around: bigger, with a dark ring; the selected one is brighter.
   const dot = (matchMedia("(pointer: coarse)").matches ? 6 : 3.5) * dpr;
-  for (const line of linesHere()) {
-    const a = m.transformPoint(line.a), b = m.transformPoint(line.b), colour = line === fg.selected ? "#ffe680" : "#fd4";
-    ctx2d.beginPath(); ctx2d.moveTo(a.x, a.y); ctx2d.lineTo(b.x, b.y);
-    if (line === fg.selected) { ctx2d.strokeStyle = "rgba(0,0,0,.8)"; ctx2d.lineWidth = 6 * dpr; ctx2d.stroke(); }
-    ctx2d.strokeStyle = colour; ctx2d.fillStyle = colour; ctx2d.lineWidth = (line === fg.selected ? 3 : 2) * dpr; ctx2d.stroke();
-    for (const p of [a, b]) {
-      ctx2d.beginPath(); ctx2d.arc(p.x, p.y, dot, 0, 7); ctx2d.fill();
-      ctx2d.lineWidth = dpr; ctx2d.strokeStyle = "#000"; ctx2d.stroke(); ctx2d.strokeStyle = colour;
-    }
-    ctx2d.fillText(`${mm(line.a, line.b).toFixed(1)} mm`, b.x + 8 * dpr, b.y - 8 * dpr);
+  for (const item of linesHere()) {
+    // Values are asked for once the annotation rests, not on every step of a drag.
+    if (!(gesture && gesture.line === item)) refreshStats(item);
+    drawAnnotation(item, m, dpr, dot);
   }
 }
 const linesHere = () => fg.measures.filter((l) => l.series === fg.series && l.plane === fg.plane && l.index === fg.shownIndex);

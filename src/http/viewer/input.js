@@ -20,8 +20,11 @@ stage.addEventListener("wheel", (e) => {
 }, { passive: false });
 
 document.addEventListener("keydown", (e) => {
-  if (e.ctrlKey || e.metaKey || e.altKey) return;
   const tag = e.target.tagName;
+  // Undo and redo the annotations: Ctrl/Cmd-Z, Shift-Ctrl/Cmd-Z (and Ctrl-Y, as on Windows).
+  const z = (e.ctrlKey || e.metaKey) && !e.altKey && tag !== "INPUT" && tag !== "TEXTAREA" ? e.key.toLowerCase() : "";
+  if (z === "z" || z === "y") { e.preventDefault(); if (e.shiftKey || z === "y") redo(); else undo(); return; }
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
   // A list that is open for typing and a button reached by Tab keep their own keys. The slider
   // does not: its keys are the image's, so ↓ moves it the way ↓ moves the image. A button
   // clicked with the mouse gives its focus back (see "click" below), so keys act on the image.
@@ -40,12 +43,12 @@ document.addEventListener("keydown", (e) => {
   else if (action) { e.preventDefault(); action(); }
 });
 
-const GESTURES = [["swipe up / down", "previous / next image"], ["pinch, two-finger drag", "zoom, pan"], ["double tap", "fit the image to the screen"],
-  ["Swipe: W/L, then swipe", "window / level"], ["Measure, then drag", "measure a length; drag an end point to move it"],
-  ["Delete line", "remove the selected line"], ["Tools", "invert, rotate, flip, 1:1, cine speed"], ["Reset", "everything back as it was opened"]];
+const GESTURES = [["swipe up / down", "previous / next image"], ["pinch, two-finger drag", "zoom, pan"], ["double tap", "fit the image to the screen"], ["tap", "hide or show the controls"],
+  ["Swipe: W/L, then swipe", "window / level"], ["Measure, then drag", "draw the chosen tool: a line, an angle (then tap its third point), a rectangle or an ellipse (mean, SD, area), or a value probe; drag a handle to move it"],
+  ["Delete, ↶ ↷, ☰", "remove the selected annotation; undo, redo; the list of measurements"], ["Tools", "invert, rotate, flip, 1:1, cine speed"], ["Reset", "everything back as it was opened"]];
 const HELP = [["↑ ↓ ← →", "previous / next image"], ["Page Up/Down", "10 images"], ["Home / End", "first / last"], ["Space", "play / pause"],
   ["0", "default window"], ["1 – 4", "CT presets"], ["i", "invert"], ["r", "rotate 90°"], ["h", "flip"], ["f", "fit"], ["n", "1:1"],
-  ["m", "measure"], ["Delete", "remove the selected line"], ["l", "lossless PNG"], ["Esc", "reset"], ["?", "this help"],
+  ["m", "measure"], ["Delete", "remove the selected annotation"], ["Ctrl/⌘ + Z", "undo"], ["Shift + Ctrl/⌘ + Z", "redo"], ["l", "lossless PNG"], ["Esc", "reset"], ["?", "this help"],
   ["wheel", "scroll images"], ["ctrl + wheel", "zoom"], ["drag", "pan"], ["right drag", "window / level"]];
 function fillHelp(table, rows, kbd) {
   if (table.rows.length) return;
@@ -90,18 +93,23 @@ stage.addEventListener("pointerdown", (e) => {
     // The first finger of a pinch may have drifted enough to scroll: the pinch was never meant
     // to change the slice, so it goes back. A line the first finger began is dropped.
     if (gesture && gesture.kind === "scroll") go(gesture.index);
-    if (gesture && gesture.kind === "measure" && gesture.fresh) dropLine(gesture.line);
+    if (gesture && gesture.kind === "measure" && gesture.third) delete gesture.line.c;
+    else if (gesture && gesture.kind === "measure" && gesture.fresh) dropLine(gesture.line);
     fg.loupe = null;
     const [a, b] = [...pointers.values()];
     gesture = { kind: "pinch", dist: Math.hypot(a.x - b.x, a.y - b.y), mx: (a.x + b.x) / 2, my: (a.y + b.y) / 2 };
   } else if (fg.measuring && displayed && e.button === 0) {
-    // On an end point, the point moves; elsewhere a new line starts.
+    // On a handle, the point moves; elsewhere a new annotation starts, or an angle drawn to two
+    // points gets its third.
     const hit = endPointAt(e.offsetX, e.offsetY, e.pointerType === "touch" ? 28 : 10);
+    const a = imagePoint(e.offsetX, e.offsetY), open = fg.tool === "angle" && linesHere().find((l) => kindOf(l) === "angle" && !l.c);
     if (hit) gesture = { kind: "measure", line: hit.line, end: hit.end };
+    else if (open) { open.c = a; gesture = { kind: "measure", line: open, end: "c", third: true }; }
     else {
-      const a = imagePoint(e.offsetX, e.offsetY), line = { series: fg.series, plane: fg.plane, index: fg.shownIndex, a, b: a };
+      const line = fg.tool === "probe" ? { kind: "probe", series: fg.series, plane: fg.plane, index: fg.shownIndex, a }
+        : { kind: fg.tool, series: fg.series, plane: fg.plane, index: fg.shownIndex, a, b: a };
       fg.measures.push(line);
-      gesture = { kind: "measure", line, end: "b", fresh: true };
+      gesture = { kind: "measure", line, end: line.b ? "b" : "a", fresh: true };
     }
     fg.selected = gesture.line;
     gesture.touch = e.pointerType === "touch";
@@ -154,12 +162,23 @@ function endPointer(e) {
     gesture = null;
     // The drag settled: the server renders the window exactly.
     if (g && g.kind === "wl" && g.moved) { clearTimeout(wlSettle); setWindow(fg.window.center, fg.window.width, true); }
-    if (g && g.kind === "measure") { fg.loupe = null; if (g.fresh && mm(g.line.a, g.line.b) < 0.5) dropLine(g.line); draw(); overlay(); }
+    if (g && g.kind === "measure") {
+      fg.loupe = null;
+      // A tap is no line; an angle waits for its third point; anything else that changed is a step.
+      if (g.fresh && g.line.b && mm(g.line.a, g.line.b) < 0.5) dropLine(g.line);
+      else if (kindOf(g.line) === "angle" && !g.line.c) { /* its third point comes next */ }
+      else if (g.moved || g.fresh || g.third) remember();
+      draw(); overlay();
+    }
     if (g && !g.moved && e.pointerType === "touch" && e.type === "pointerup") {
       const now = e.timeStamp;
       // A double tap fits the image again; the window and the lines are work, and stay.
-      if (lastTap && now - lastTap.at < 350 && Math.hypot(e.offsetX - lastTap.x, e.offsetY - lastTap.y) < 30) { fit(); lastTap = null; }
-      else lastTap = { at: now, x: e.offsetX, y: e.offsetY };
+      if (lastTap && now - lastTap.at < 350 && Math.hypot(e.offsetX - lastTap.x, e.offsetY - lastTap.y) < 30) { fit(); lastTap = null; doubleTapOnImage(); }
+      else {
+        lastTap = { at: now, x: e.offsetX, y: e.offsetY };
+        // A tap that places a point is measuring, not asking for the whole screen.
+        if (g.kind !== "measure") tapOnImage();
+      }
     }
   } else if (g && g.kind === "pinch") {
     const [p] = [...pointers.values()];
@@ -173,7 +192,7 @@ function endPointAt(x, y, radius) {
   if (!displayed) return null;
   const m = imageMatrix(displayed.entry);
   let best = null;
-  for (const line of linesHere()) for (const end of ["a", "b"]) {
+  for (const line of linesHere()) for (const end of handlesOf(line)) {
     const p = m.transformPoint(line[end]), d = Math.hypot(p.x - x, p.y - y);
     if (d <= radius && (!best || d < best.d)) best = { line, end, d };
   }

@@ -11,10 +11,11 @@ function overlay() {
   $("zoom").textContent = e ? t("zoomLabel", Math.round(drawScale(e) * (window.devicePixelRatio || 1) * 100)) : "";
   $("gap").textContent = i !== null && fg.gaps[i] ? t("gap", fg.gaps[i]) : "";
   const here = linesHere(), line = here.includes(fg.selected) ? fg.selected : here[here.length - 1];
-  $("length").textContent = line ? `${mm(line.a, line.b).toFixed(1)} mm` : "";
+  $("length").textContent = line ? labelLines(line).join("\n") : "";
   $("delete").hidden = !here.includes(fg.selected);
-  // Which series this is, when there are several: its number and folder, never patient data.
-  $("series-label").textContent = fg.stack.series.length > 1 ? seriesName(s, fg.series) : "";
+  // Which series this is, when there are several: its number and folder; and its description
+  // where the server's privacy policy lets it out (stack.json carries it only then).
+  $("series-label").textContent = [fg.stack.series.length > 1 ? seriesName(s, fg.series) : "", s.description].filter(Boolean).join(" · ");
   stage.setAttribute("aria-label", i === null ? t("loadingSeries") : t("image", s.modality || "", i + 1, fg.count));
 }
 let announceTimer = null;

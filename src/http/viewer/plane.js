@@ -53,6 +53,7 @@ function selectPlane(name) {
   $("slider").max = fg.count; $("slider").value = fg.index + 1;
   $("plane").value = name;
   $("measure").hidden = !spacing();
+  showAnnotationTools();
   findGaps(); request(); overlay();
 }
 

@@ -32,6 +32,7 @@ function selectSeries(k, slice) {
   // A mouse has its right button for window/level; only touch needs a mode for the swipe.
   $("mode").hidden = !windowable() || !matchMedia("(pointer: coarse)").matches; $("lossless").hidden = !dicom;
   $("measure").hidden = !spacing();
+  if (fg.measuring) showAnnotationTools();
   $("warning").hidden = !series().burned_in_annotation; $("warning").textContent = t("burned");
   $("slider").max = fg.count; $("slider").value = fg.index + 1;
   document.querySelectorAll("#seriesbar button").forEach((b, i) => b.setAttribute("aria-pressed", i === k));
@@ -48,6 +49,7 @@ function seriesBar() {
   const bar = $("seriesbar");
   bar.hidden = fg.stack.series.length < 2;
   if (bar.hidden) return;
+  $("strip-toggle").hidden = false;
   fg.stack.series.forEach((s, k) => {
     const b = document.createElement("button"), img = document.createElement("img");
     const mid = fg.stack.entries[s.first + Math.floor(s.frames / 2)];
@@ -55,12 +57,13 @@ function seriesBar() {
     img.src = isDicom(mid) ? `${mid.url}${mid.url.includes("?") ? "&" : "?"}viewport=128,128` : mid.url;
     img.alt = "";
     const label = document.createElement("span");
-    label.textContent = [s.folder.split("/").pop(), s.number != null ? `#${s.number}` : "", s.modality || "", `(${s.frames})`].filter(Boolean).join(" ");
+    label.textContent = [s.folder.split("/").pop(), s.number != null ? `#${s.number}` : "", s.modality || "", `(${s.frames})`, s.description].filter(Boolean).join(" ");
     b.append(img, label);
     b.setAttribute("aria-label", `${t("series")} ${k + 1}: ${label.textContent}`);
     b.addEventListener("click", () => selectSeries(k));
     bar.append(b);
   });
+  foldStrip(stored(STRIP_KEY) === "folded");
 }
 
 function start(stack) {
@@ -89,6 +92,7 @@ if (/^(none|0|false)$/.test(options.get("controls") || "")) document.body.classL
 new ResizeObserver(() => { draw(); overlay(); refetchIfSizeChanged(); }).observe(stage);
 window.addEventListener("resize", chooseLayout);
 chooseLayout();
+showHint();
 // Safari zooms the page on its own gesture events, whatever touch-action says.
 for (const type of ["gesturestart", "gesturechange"]) document.addEventListener(type, (e) => e.preventDefault());
 document.addEventListener("touchmove", (e) => { if (e.touches.length > 1 && !stage.contains(e.target)) e.preventDefault(); }, { passive: false });

@@ -25,7 +25,10 @@ const $ = (id) => document.getElementById(id);
 const canvas = $("canvas"), ctx2d = canvas.getContext("2d"), stage = $("stage");
 
 const STRINGS = {
-  en: { reset: "Reset", tools: "Tools", measure: "Measure", invert: "Invert", rotate: "Rotate", flip: "Flip", fit: "Fit",
+  en: { keyImage: "Save image", hintTap: "tap", hintTapDoes: "hide or show the controls", hintOk: "Touch the image to start",
+    line: "Line", angle: "Angle", rect: "Rectangle", ellipse: "Ellipse", probe: "Value", undo: "Undo", redo: "Redo", listbtn: "Measurements",
+    thirdPoint: "tap the third point", mean: "mean", min: "min", max: "max", noMeasures: "No measurements yet.", sliceShort: "Slice", delete: "Delete",
+    reset: "Reset", tools: "Tools", measure: "Measure", invert: "Invert", rotate: "Rotate", flip: "Flip", fit: "Fit",
     native: "1:1", fullscreen: "Full screen", lossless: "Lossless", loop: "Bounce", keys: "Keys", close: "Close", retry: "Retry",
     play: "Play", pause: "Pause", swipeSlices: "Swipe: slices", swipeWl: "Swipe: W/L", defaultWindow: "Default window", custom: "Custom window",
     brain: "Brain", lung: "Lung", bone: "Bone", abdomen: "Abdomen", native_speed: "Native speed", fps: "fps",
@@ -35,10 +38,13 @@ const STRINGS = {
     frameFailed: "Image {0} cannot be shown: {1}. Scroll on to the next one.", busy: "the server is busy",
     network: "the network failed", missing: "it is missing", gap: "Gap: {0} missing before this image",
     wlHint: "Drag on the image to change window/level", burned: "Burned-in annotation", thk: "Thk {0} mm", pos: "Pos {0} mm", zoomLabel: "Zoom {0}%",
-    image: "{0} image, slice {1} of {2}", series: "Series", axial: "Axial", coronal: "Coronal", sagittal: "Sagittal", oblique: "Oblique {0}°", help: "Help", gestures: "Touch", deleteLine: "Delete line",
+    image: "{0} image, slice {1} of {2}", series: "Series", axial: "Axial", coronal: "Coronal", sagittal: "Sagittal", oblique: "Oblique {0}°", help: "Help", gestures: "Touch", deleteLine: "Delete",
     offline: "Image {0} is not loaded: you are offline. It will load when the connection returns.",
     unreachable: "Image {0} is not loaded: the connection failed. It will load when the connection works again." },
-  de: { reset: "Zurücksetzen", tools: "Werkzeuge", measure: "Messen", invert: "Invertieren", rotate: "Drehen", flip: "Spiegeln", fit: "Einpassen",
+  de: { keyImage: "Bild speichern", hintTap: "Tippen", hintTapDoes: "Bedienelemente aus- oder einblenden", hintOk: "Bild berühren, um zu beginnen",
+    line: "Linie", angle: "Winkel", rect: "Rechteck", ellipse: "Ellipse", probe: "Wert", undo: "Rückgängig", redo: "Wiederholen", listbtn: "Messungen",
+    thirdPoint: "dritten Punkt tippen", mean: "Mittel", min: "min", max: "max", noMeasures: "Noch keine Messungen.", sliceShort: "Schicht", delete: "Löschen",
+    reset: "Zurücksetzen", tools: "Werkzeuge", measure: "Messen", invert: "Invertieren", rotate: "Drehen", flip: "Spiegeln", fit: "Einpassen",
     native: "1:1", fullscreen: "Vollbild", lossless: "Verlustfrei", loop: "Pendeln", keys: "Tasten", close: "Schließen", retry: "Erneut",
     play: "Abspielen", pause: "Pause", swipeSlices: "Wischen: Schichten", swipeWl: "Wischen: Fenster", defaultWindow: "Standardfenster", custom: "Eigenes Fenster",
     brain: "Hirn", lung: "Lunge", bone: "Knochen", abdomen: "Abdomen", native_speed: "Originaltempo", fps: "B/s",
@@ -48,10 +54,13 @@ const STRINGS = {
     frameFailed: "Bild {0} kann nicht angezeigt werden: {1}. Blättern Sie weiter.", busy: "der Server ist ausgelastet",
     network: "das Netzwerk ist ausgefallen", missing: "es fehlt", gap: "Lücke: {0} fehlen vor diesem Bild",
     wlHint: "Ziehen Sie auf dem Bild, um Fenster/Level zu ändern", burned: "Eingebrannte Beschriftung", thk: "SD {0} mm", pos: "Pos {0} mm", zoomLabel: "Zoom {0}%",
-    image: "{0}-Bild, Schicht {1} von {2}", series: "Serie", axial: "Axial", coronal: "Koronar", sagittal: "Sagittal", oblique: "Schräg {0}°", help: "Hilfe", gestures: "Berührung", deleteLine: "Linie löschen",
+    image: "{0}-Bild, Schicht {1} von {2}", series: "Serie", axial: "Axial", coronal: "Koronar", sagittal: "Sagittal", oblique: "Schräg {0}°", help: "Hilfe", gestures: "Berührung", deleteLine: "Löschen",
     offline: "Bild {0} ist nicht geladen: keine Verbindung. Es lädt, sobald die Verbindung zurück ist.",
     unreachable: "Bild {0} ist nicht geladen: die Verbindung ist gestört. Es lädt, sobald sie wieder geht." },
-  fr: { reset: "Réinitialiser", tools: "Outils", measure: "Mesurer", invert: "Inverser", rotate: "Pivoter", flip: "Miroir", fit: "Ajuster",
+  fr: { keyImage: "Enregistrer l'image", hintTap: "toucher", hintTapDoes: "masquer ou afficher les commandes", hintOk: "Touchez l'image pour commencer",
+    line: "Ligne", angle: "Angle", rect: "Rectangle", ellipse: "Ellipse", probe: "Valeur", undo: "Annuler", redo: "Rétablir", listbtn: "Mesures",
+    thirdPoint: "touchez le troisième point", mean: "moy.", min: "min", max: "max", noMeasures: "Aucune mesure.", sliceShort: "Coupe", delete: "Supprimer",
+    reset: "Réinitialiser", tools: "Outils", measure: "Mesurer", invert: "Inverser", rotate: "Pivoter", flip: "Miroir", fit: "Ajuster",
     native: "1:1", fullscreen: "Plein écran", lossless: "Sans perte", loop: "Aller-retour", keys: "Touches", close: "Fermer", retry: "Réessayer",
     play: "Lecture", pause: "Pause", swipeSlices: "Glisser : coupes", swipeWl: "Glisser : fenêtre", defaultWindow: "Fenêtre par défaut", custom: "Fenêtre libre",
     brain: "Cerveau", lung: "Poumon", bone: "Os", abdomen: "Abdomen", native_speed: "Vitesse d'origine", fps: "i/s",
@@ -61,7 +70,7 @@ const STRINGS = {
     frameFailed: "L'image {0} ne peut pas être affichée : {1}. Passez à la suivante.", busy: "le serveur est occupé",
     network: "le réseau a échoué", missing: "elle est absente", gap: "Lacune : {0} manquantes avant cette image",
     wlHint: "Glissez sur l'image pour changer la fenêtre", burned: "Annotation incrustée", thk: "Ép {0} mm", pos: "Pos {0} mm", zoomLabel: "Zoom {0} %",
-    image: "Image {0}, coupe {1} sur {2}", series: "Série", axial: "Axial", coronal: "Coronal", sagittal: "Sagittal", oblique: "Oblique {0}°", help: "Aide", gestures: "Tactile", deleteLine: "Supprimer la ligne",
+    image: "Image {0}, coupe {1} sur {2}", series: "Série", axial: "Axial", coronal: "Coronal", sagittal: "Sagittal", oblique: "Oblique {0}°", help: "Aide", gestures: "Tactile", deleteLine: "Supprimer",
     offline: "L'image {0} n'est pas chargée : hors ligne. Elle se chargera au retour de la connexion.",
     unreachable: "L'image {0} n'est pas chargée : la connexion a échoué. Elle se chargera quand elle refonctionnera." },
 };
@@ -84,8 +93,8 @@ const fg = window.fg = {
   window: null,            // {center, width} chosen by the user, or null for the server default
   preview: false,          // a local approximation of `window` is on screen, the exact render pending
   wlMode: false, measuring: false, playing: false,
-  measures: [],            // {series, index, a, b}: lines in image pixels, each on its slice
-  selected: null,          // the line last drawn or touched, which Delete removes
+  measures: [],            // {kind, series, index, a, b, c}: annotations in image pixels, each on its slice
+  selected: null,          // the annotation last drawn or touched, which Delete removes
   loupe: null,             // {x, y}: where a finger drags an end point, magnified beside it
   buffering: false, bounce: false, fps: 0,
   error: null,             // what stopped the whole viewer (410, 403...)

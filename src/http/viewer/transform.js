@@ -8,7 +8,9 @@ function native() {
   draw(); overlay(); refetchIfSizeChanged();
 }
 function reset() {
-  fg.zoom = 1; fg.panX = fg.panY = 0; fg.rotation = 0; fg.flip = false; fg.invert = false; fg.measures = []; fg.selected = null;
+  fg.zoom = 1; fg.panX = fg.panY = 0; fg.rotation = 0; fg.flip = false; fg.invert = false;
+  // Clearing the annotations is one step back with undo.
+  if (fg.measures.length) { fg.measures = []; fg.selected = null; remember(); }
   $("invert").setAttribute("aria-pressed", "false"); $("flip").setAttribute("aria-pressed", "false");
   if (fg.window) defaultWindow(); else { draw(); overlay(); refetchIfSizeChanged(); }
   draw(); overlay();
@@ -16,17 +18,14 @@ function reset() {
 function seriesName(s, k) {
   return [`${t("series")} ${s.number != null ? s.number : k + 1}`, s.folder.split("/").pop(), s.modality].filter(Boolean).join(" · ");
 }
-function deleteSelected() {
-  if (!fg.selected) return;
-  fg.measures = fg.measures.filter((l) => l !== fg.selected);
-  fg.selected = null;
-  draw(); overlay();
-}
 function toggleInvert() { fg.invert = !fg.invert; $("invert").setAttribute("aria-pressed", fg.invert); draw(); }
 // Clockwise on screen: under a flip, that is the other way round in the image.
 function rotate() { fg.rotation = (fg.rotation + (fg.flip ? 3 : 1)) % 4; draw(); overlay(); refetchIfSizeChanged(); }
 function toggleFlip() { fg.flip = !fg.flip; $("flip").setAttribute("aria-pressed", fg.flip); draw(); }
-function toggleMeasure() { fg.measuring = !fg.measuring; $("measure").setAttribute("aria-pressed", fg.measuring); stage.classList.toggle("measure", fg.measuring); }
+function toggleMeasure() {
+  fg.measuring = !fg.measuring; $("measure").setAttribute("aria-pressed", fg.measuring); stage.classList.toggle("measure", fg.measuring);
+  showAnnotationTools();
+}
 function setLossless(on) { fg.lossless = on; $("lossless").setAttribute("aria-pressed", on); request(); }
 
 function zoomAt(factor, x, y) {
