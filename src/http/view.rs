@@ -15,6 +15,8 @@ const SCRIPT: &str = concat!(
     include_str!("viewer/state.js"),
     include_str!("viewer/stack.js"),
     include_str!("viewer/load.js"),
+    include_str!("viewer/readahead.js"),
+    include_str!("viewer/fill.js"),
     include_str!("viewer/show.js"),
     include_str!("viewer/draw.js"),
     include_str!("viewer/annotate.js"),

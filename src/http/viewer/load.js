@@ -6,8 +6,7 @@
 // series, fetched in the background once the first image is on screen).
 const net = new Map();     // url -> {promise, abort, kind, index, from}: requests on the wire
 const blobs = new Map();   // url -> {blob, index}: compressed frames held
-const unfillable = new Map();   // url -> status: the fill failed there; the read-ahead tries when it is near
-let busyUntil = 0, fillTimer = null;   // a busy server's Retry-After holds the fill back until then
+let busyUntil = 0;         // a busy server's Retry-After holds the fill back until then
 let fetchMs = 0;           // how long a frame request of the read-ahead takes, smoothed
 
 const sleep = (ms, signal) => new Promise((resolve, reject) => {
@@ -188,117 +187,6 @@ function decodeCount() {
   const e = entry(fg.index), k = isDicom(e) ? scaleStep(e) : 1;
   const pixels = Math.max(1, (e.columns || 1024) * k) * Math.max(1, (e.rows || 1024) * k);
   return Math.max(2, Math.floor(DECODED_BUDGET / (4 * pixels)) - 1);
-}
-
-// The scroll's direction and speed, from the steps `go` takes: the read-ahead leans into it.
-const motion = { dir: 1, rate: 0, at: -Infinity };
-function noteStep(from, to) {
-  const now = performance.now(), step = to - from, dt = now - motion.at;
-  if (!step) return;
-  const dir = Math.sign(step), turned = dir !== motion.dir;
-  motion.dir = dir;
-  // A jump (the slider, the track, a host's "go") is no scroll, and a turn starts a new one.
-  if (Math.abs(step) > READ_AHEAD || turned || dt > MOTION_IDLE_MS) motion.rate = 0;
-  else {
-    const rate = Math.min(240, (Math.abs(step) * 1000) / Math.max(dt, 1));
-    motion.rate = motion.rate ? 0.7 * motion.rate + 0.3 * rate : rate;
-  }
-  motion.at = now;
-}
-const scrolling = () => motion.rate > 0 && performance.now() - motion.at < MOTION_IDLE_MS;
-
-// Scrolling faster than requests come back, the frames the scroll passes before an answer could
-// arrive are not asked for: the answer would come too late to be shown, and take a connection
-// from a frame the scroll can still meet. The scroll counts as going on until a step is
-// overdue; the frame it rests on, and the series' last in the direction of travel, are never
-// too late.
-function tooLate(index) {
-  if (!(motion.rate > 0) || performance.now() - motion.at > Math.max(50, 2500 / motion.rate)) return false;
-  const d = (index - fg.index) * motion.dir, left = motion.dir > 0 ? fg.count - 1 - fg.index : fg.index;
-  return d >= 0 && d < left && d < (motion.rate * fetchMs) / 1000;
-}
-
-// The frames to have ready, nearest first: ahead in the direction of travel, then behind.
-function neighbourhood() {
-  const n = fg.count, out = [];
-  if (fg.playing) {
-    const ahead = Math.max(READ_AHEAD, Math.round(cineFps() * 2)), dir = fg.bounce ? cineDir : 1;
-    for (let d = 1; d <= ahead; d++) { const i = fg.index + d * dir; if (i >= 0 && i < n) out.push(i); else if (!fg.bounce) out.push((i + n) % n); }
-    return [...new Set(out)].filter((i) => i !== fg.index);
-  }
-  const moving = scrolling();
-  const ahead = moving ? Math.min(MAX_AHEAD, Math.max(READ_AHEAD, Math.round((motion.rate * LOOKAHEAD_MS) / 1000))) : READ_AHEAD;
-  const behind = moving ? READ_BEHIND_MOVING : READ_BEHIND;
-  for (let d = 1; d <= ahead; d++) { const i = fg.index + d * motion.dir; if (i >= 0 && i < n) out.push(i); }
-  for (let d = 1; d <= behind; d++) { const i = fg.index - d * motion.dir; if (i >= 0 && i < n) out.push(i); }
-  return out;
-}
-
-// Prefetch keeps the neighbourhood queued and cancels what is no longer near: read-ahead the
-// scroll left behind at once, fill work once the viewer moved away from it (a jump), to be
-// fetched again when its turn comes. While the slider is held nothing is prefetched: the
-// frames it passes over are not worth a request.
-function prefetch() {
-  const near = fg.dragging ? [] : neighbourhood();
-  const decode = decodeCount();
-  queue = near.map((index, k) => ({ index, url: frameUrl(index), decode: k < decode }));
-  const keep = new Set([frameUrl(fg.index), foreground, ...queue.map((q) => q.url)]);
-  for (const [url, r] of net) {
-    if (keep.has(url)) continue;
-    if (r.kind === "fill" && !fg.dragging && Math.abs(r.index - fg.index) <= Math.abs(r.index - r.from) + READ_AHEAD) continue;
-    cancel(url, r);
-  }
-  pump();
-}
-
-// Starts what the read-ahead waits for, nearest first, then the fill. Decoding bytes already
-// held takes no connection.
-function pump() {
-  if (fg.error || !fg.stack) return;
-  queue = queue.filter(({ index, url, decode }) => {
-    if (decode ? cache.has(url) : blobs.has(url) || net.has(url) || cache.has(url)) return false;
-    const free = blobs.has(url) || net.has(url);
-    if (!free && tooLate(index)) return false;
-    if (!free && net.size >= MAX_PARALLEL) return true;
-    if (decode) load(index, url).catch(() => {});
-    else bytesOf(url, index, "ahead").catch(() => {});
-    return false;
-  });
-  fill();
-}
-
-// The rest of the series, once the first image is on screen: the nearest frame not held, ahead
-// in the direction of travel counting as twice as near as behind. A person who asked the
-// browser to save data gets the read-ahead only.
-function fill() {
-  if (!fg.fillStarted || fg.dragging || queue.length || (navigator.connection && navigator.connection.saveData)) return;
-  const wait = busyUntil - performance.now();
-  if (wait > 0) { clearTimeout(fillTimer); fillTimer = setTimeout(pump, wait); return; }
-  if (fg.loads.bytes > 0.9 * FILL_BUDGET) evictBytes(0.8 * FILL_BUDGET, true);
-  let fills = 0;
-  for (const r of net.values()) if (r.kind === "fill") fills++;
-  while (fills < FILL_PARALLEL && net.size < MAX_PARALLEL - 1 && fg.loads.bytes <= 0.9 * FILL_BUDGET) {
-    const index = nextFill();
-    if (index === null) return;
-    const url = frameUrl(index);
-    bytesOf(url, index, "fill").catch((e) => {
-      if (e.name === "AbortError") return;
-      if (e.status === 410 || e.status === 403) fail(e.status);
-      else unfillable.set(url, e.status);
-    });
-    fills++;
-  }
-}
-function nextFill() {
-  const n = fg.count, dir = motion.dir;
-  for (let k = 1; k <= 2 * n; k++) {
-    for (const i of k % 2 ? [fg.index + dir * k] : [fg.index + dir * k, fg.index - (dir * k) / 2]) {
-      if (i < 0 || i >= n) continue;
-      const url = frameUrl(i), item = cache.get(url);
-      if (!blobs.has(url) && !net.has(url) && !unfillable.has(url) && !(item && (item.bitmap || item.error))) return i;
-    }
-  }
-  return null;
 }
 
 // Another series: what was on its way or held for this one goes.
