@@ -10,9 +10,10 @@
 //! fresh Chromium profile that has loaded OHIF's code once (a returning user's browser), and a
 //! fresh framegate (empty caches); Orthanc keeps its index and gzips (`HttpCompressionEnabled`).
 //! The slices are the pydicom wheel's real 512×512 CT (`J2K_pixelrep_mismatch.dcm`, decoded by
-//! gdcmconv), given 60 instance UIDs and positions by dcmodify: real CT noise, 60 times.
+//! gdcmconv, its samples sign-extended by pydicom), given 60 instance UIDs and positions by
+//! dcmodify: real CT noise, 60 times.
 //!
-//! `cargo bench --bench wire`. Needs chromium and chromedriver, nginx, dcmtk and gdcm (as
+//! `cargo bench --bench wire`. Needs chromium and chromedriver, nginx, dcmtk, gdcm and pydicom (as
 //! .ci/run installs them), OHIF's dist in target/ohif, and Orthanc, which CI does not install:
 //! `apt-get install -y orthanc orthanc-dicomweb`. Anything missing: skipped with a message.
 
@@ -39,7 +40,7 @@ fn have(tool: &str) -> bool {
 
 /// What is missing to run, if anything.
 fn missing(dist: &Path, source: &Path) -> Option<String> {
-    for tool in ["chromium", "chromedriver", "nginx", "gdcmconv", "dcmodify"] {
+    for tool in ["chromium", "chromedriver", "nginx", "gdcmconv", "dcmodify", "python3"] {
         if !have(tool) {
             return Some(format!("{tool} is not installed (.ci/run installs it)"));
         }
@@ -66,6 +67,11 @@ fn slices(source: &Path, dir: &Path) -> Vec<PathBuf> {
     std::fs::create_dir_all(dir).unwrap();
     let native = dir.join("native.dcm.tmp");
     run("gdcmconv", &["--raw", source.to_str().unwrap(), native.to_str().unwrap()]);
+    // Its 13 stored bits of signed samples are not sign-extended in their 16 (the "pixel
+    // representation mismatch" it is named for), which OHIF draws black from raw samples:
+    // stored again as plain 16-bit signed samples, as a scanner writes them.
+    let fix = "import sys, pydicom\nd = pydicom.dcmread(sys.argv[1])\nd.PixelData = d.pixel_array.astype('<i2').tobytes()\nd.BitsStored, d.HighBit = 16, 15\nd.save_as(sys.argv[1])";
+    run("python3", &["-c", fix, native.to_str().unwrap()]);
     let mut files = Vec::new();
     for i in 0..SLICES {
         let file = dir.join(format!("{i:03}.dcm"));
