@@ -38,6 +38,7 @@
 //! - [`logs`]: log lines gathered in memory and written in batches by one thread; [`audit`]:
 //!   the access log, a JSON line per request that presented a token, on the same writer.
 //! - [`sniff`] tells a file's kind by its first bytes, for the raw route and ingest;
+//!   [`coding`] chooses an answer's content coding by `Accept-Encoding` and compresses it;
 //!   [`transcode`] makes a frame's samples an HTJ2K codestream for clients that ask for one.
 //! - [`config`] is the only reader of flags and environment, and resolves them (keys, stores,
 //!   S3 timeouts, ingest sources and destination) reporting every bad value at once; [`sample`]
@@ -49,6 +50,7 @@
 
 pub mod audit;
 pub mod cache;
+pub mod coding;
 pub mod config;
 pub mod deid;
 pub mod dicom;

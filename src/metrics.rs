@@ -39,6 +39,13 @@ pub struct OpLabel {
     pub op: &'static str,
 }
 
+/// A content coding.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodingLabel {
+    /// `gzip`, `br` or `zstd`.
+    pub coding: &'static str,
+}
+
 fn latency() -> Histogram {
     // 0.25 ms to about 4 s.
     Histogram::new(exponential_buckets(0.000_25, 2.0, 15))
@@ -57,6 +64,9 @@ pub struct Metrics {
     pub store_bytes: Family<OpLabel, Counter>,
     /// Store latency (to the first byte for streams), by operation.
     pub store_seconds: Family<OpLabel, Histogram, fn() -> Histogram>,
+    /// Answers compressed, by coding: each is made once and kept, so this grows with the
+    /// answers made, not with the requests served.
+    pub compressions: Family<CodingLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -72,7 +82,9 @@ impl Default for Metrics {
         registry.register("store_requests", "Store requests by operation and outcome", store_requests.clone());
         registry.register("store_bytes", "Bytes read from the store", store_bytes.clone());
         registry.register("store_seconds", "Store latency by operation", store_seconds.clone());
-        Metrics { registry, http_requests, http_seconds, store_requests, store_bytes, store_seconds }
+        let compressions = Family::default();
+        registry.register("compressions", "Answers compressed, by content coding", compressions.clone());
+        Metrics { registry, http_requests, http_seconds, store_requests, store_bytes, store_seconds, compressions }
     }
 }
 

@@ -10,6 +10,7 @@ use hyper::{Request, Response, StatusCode};
 
 use super::error::ApiError;
 use crate::State;
+use crate::coding::Coding;
 
 /// Every response body: in memory or streamed from the store.
 pub type Body = UnsyncBoxBody<Bytes, io::Error>;
@@ -121,6 +122,15 @@ pub fn streamed(content_type: &str, body: Body, caching: &Caching, head: bool) -
 pub fn bytes(content_type: &str, body: Bytes, caching: &Caching, head: bool) -> Response<Body> {
     let length = body.len() as u64;
     ok(StatusCode::OK, content_type, length, full(body), caching, head)
+}
+
+/// A successful response from bytes in memory already compressed in `coding`, which it names.
+pub fn coded(content_type: &str, body: Bytes, coding: Coding, caching: &Caching, head: bool) -> Response<Body> {
+    let mut response = bytes(content_type, body, caching, head);
+    if let Some(name) = coding.name() {
+        response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
+    }
+    response
 }
 
 /// A small uncached text answer.

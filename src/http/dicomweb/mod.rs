@@ -13,8 +13,6 @@ mod parts;
 mod qido;
 mod wado;
 
-use std::io::Write;
-
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
@@ -22,6 +20,7 @@ use hyper::{Response, StatusCode};
 pub use catalog::Caches;
 
 use crate::cache::digest;
+use crate::coding::Coding;
 use crate::http::respond::{self, Body, Caching};
 use crate::http::{ApiError, Ctx};
 
@@ -221,14 +220,18 @@ fn accepts_json(ctx: &Ctx<'_>) -> Result<(), ApiError> {
     if ok { Ok(()) } else { Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, format!("cannot answer {:?}: only application/dicom+json", truncated(accept)))) }
 }
 
-/// Whether the client takes gzip.
-fn wants_gzip(ctx: &Ctx<'_>) -> bool {
-    ctx.headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|coding| {
-        let mut parts = coding.split(';');
-        let name = parts.next().unwrap_or("").trim();
-        let refused = parts.any(|p| matches!(p.trim().strip_prefix("q=").map(str::trim), Some("0" | "0.0" | "0.00" | "0.000")));
-        (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-    })
+/// The content coding the client's `Accept-Encoding` chooses.
+fn coding(ctx: &Ctx<'_>) -> Coding {
+    Coding::choose(ctx.headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()))
+}
+
+/// `body` compressed in `coding`, counted. CPU work: run on the render pool.
+fn compressed(metrics: &crate::metrics::Metrics, coding: Coding, body: &[u8]) -> Result<Bytes, ApiError> {
+    let packed = coding.compress(body).map_err(|e| ApiError::internal(StatusCode::INTERNAL_SERVER_ERROR, "internal error", e))?;
+    if let Some(name) = coding.name() {
+        metrics.compressions.get_or_create(&crate::metrics::CodingLabel { coding: name }).inc();
+    }
+    Ok(Bytes::from(packed))
 }
 
 /// A DICOM JSON answer made by `build` once per `version` (what the body depends on besides
@@ -240,11 +243,11 @@ where
     F: FnOnce() -> Result<Vec<u8>, ApiError> + Send + 'static,
 {
     accepts_json(ctx)?;
-    let gzip = wants_gzip(ctx);
+    let coding = coding(ctx);
     let mut parts: Vec<&[u8]> = vec![root.url.as_bytes(), ctx.query.unwrap_or("").as_bytes()];
     parts.extend_from_slice(version);
     let tag = digest(&parts);
-    let etag = format!("\"w{}{}\"", &tag[..32], if gzip { "-gz" } else { "" });
+    let etag = format!("\"w{}{}\"", &tag[..32], coding.etag_suffix());
     let caching = Caching { etag: etag.clone(), max_age: ctx.max_age(), shared: false };
     let mut response = if caching.not_modified(ctx.headers) {
         caching.not_modified_response()
@@ -255,29 +258,12 @@ where
             .bodies
             .try_get_with(etag, async {
                 let base = root.url.clone();
-                let body = state
-                    .pool
-                    .run(move || {
-                        let body = Root::resolve_at(&base, &build()?);
-                        if !gzip {
-                            return Ok::<_, ApiError>(body);
-                        }
-                        // Large metadata compresses tenfold; the fastest level gets most of that.
-                        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                        encoder
-                            .write_all(&body)
-                            .and_then(|()| encoder.finish())
-                            .map_err(|e| ApiError { cause: Some(e.to_string()), ..ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error") })
-                    })
-                    .await??;
-                Ok::<_, ApiError>(Bytes::from(body))
+                let metrics = state.metrics.clone();
+                // Large metadata compresses tenfold or more, in every coding.
+                state.pool.run(move || compressed(&metrics, coding, &Root::resolve_at(&base, &build()?))).await?
             })
             .await?;
-        let mut response = respond::bytes(DICOM_JSON, body, &caching, ctx.head);
-        if gzip {
-            response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        }
-        response
+        respond::coded(DICOM_JSON, body, coding, &caching, ctx.head)
     };
     response.headers_mut().append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     Ok(response)

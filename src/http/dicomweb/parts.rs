@@ -11,6 +11,7 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use http_body_util::{BodyExt, StreamBody};
 
 use crate::cache::ObjectId;
+use crate::coding::Coding;
 use crate::dicom::{Index, blank_frame_metadata, decode_frame, fragments, native};
 use crate::http::ApiError;
 use crate::http::respond::Body;
@@ -113,16 +114,10 @@ pub fn whole(part: Part, framing: Option<&Framing>) -> Bytes {
     }
 }
 
-/// The whole answer of one part (framed when `framing` says so), gzipped at the fastest level:
-/// a 16-bit CT slice shrinks to about half or less, and level 1 costs a few milliseconds where
-/// higher levels add little (BENCHMARKS.md). CPU work: run on the pool.
-pub fn gzipped(part: Part, framing: Option<&Framing>) -> Result<Bytes, ApiError> {
-    use std::io::Write;
-    let body = whole(part, framing);
-    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 2), flate2::Compression::fast());
-    encoder.write_all(&body).map_err(|e| ApiError::internal(http::StatusCode::INTERNAL_SERVER_ERROR, "internal error", e))?;
-    let zipped = encoder.finish().map_err(|e| ApiError::internal(http::StatusCode::INTERNAL_SERVER_ERROR, "internal error", e))?;
-    Ok(Bytes::from(zipped))
+/// The whole answer of one part (framed when `framing` says so), compressed in `coding`: the
+/// content coding covers the whole body, framing and all. CPU work: run on the pool.
+pub fn compressed(metrics: &crate::metrics::Metrics, part: Part, framing: Option<&Framing>, coding: Coding) -> Result<Bytes, ApiError> {
+    super::compressed(metrics, coding, &whole(part, framing))
 }
 
 /// What stands around each part of a multipart body.

@@ -13,6 +13,7 @@ use hyper::{Response, StatusCode};
 use super::catalog::{self, Instance};
 use super::{Scope, truncated};
 use crate::cache::{Format, digest};
+use crate::coding::Coding;
 use super::parts;
 use crate::http::{frame, raw};
 use crate::http::query::FrameQuery;
@@ -227,11 +228,12 @@ pub async fn frames(ctx: &Ctx<'_>, scope: Scope<'_>, list: &str) -> Result<Respo
     let tag = digest(&[instance.object.key.as_str().as_bytes(), instance.object.meta.etag.as_bytes(), policy.as_bytes(), list.as_bytes(), format!("{answer:?}").as_bytes()]);
     // Samples compress (a CT slice to about half or less); compressed streams do not, and are
     // never compressed again. One frame is what viewers ask for at a time, and is compressed
-    // once and kept; a longer list is streamed as it is made.
-    let gzip = numbers.len() == 1 && answer.is_samples(native) && super::wants_gzip(ctx);
-    // A one-frame answer that costs work to make (gzip, HTJ2K) is made once and kept.
-    let kept = numbers.len() == 1 && (gzip || answer.htj2k.is_some());
-    let caching = Caching { etag: format!("\"r{}{}\"", &tag[..32], if gzip { "-gz" } else { "" }), max_age: ctx.max_age(), shared: false };
+    // once and kept; a longer list is streamed as it is made, and sent as it is: compressing it
+    // would mean holding the whole list, or compressing it again for every request.
+    let coding = if numbers.len() == 1 && answer.is_samples(native) { super::coding(ctx) } else { Coding::Identity };
+    // A one-frame answer that costs work to make (compressed, HTJ2K) is made once and kept.
+    let kept = numbers.len() == 1 && (coding != Coding::Identity || answer.htj2k.is_some());
+    let caching = Caching { etag: format!("\"r{}{}\"", &tag[..32], coding.etag_suffix()), max_age: ctx.max_age(), shared: false };
     let mut response = if caching.not_modified(ctx.headers) {
         caching.not_modified_response()
     } else {
@@ -246,13 +248,18 @@ pub async fn frames(ctx: &Ctx<'_>, scope: Scope<'_>, list: &str) -> Result<Respo
             let framing = answer.multipart.then(|| parts::Framing::new(&boundary, &part_type));
             let build = async {
                 let first = maker.part(numbers[0] - 1).await?;
-                if gzip { state.pool.run(move || parts::gzipped(first, framing.as_ref())).await? } else { Ok(parts::whole(first, framing.as_ref())) }
+                if coding == Coding::Identity {
+                    Ok(parts::whole(first, framing.as_ref()))
+                } else {
+                    {
+                        let metrics = state.metrics.clone();
+                        state.pool.run(move || parts::compressed(&metrics, first, framing.as_ref(), coding)).await?
+                    }
+                }
             };
             let body = state.dicomweb.bodies.try_get_with(caching.etag.clone(), build).await?;
-            if gzip {
-                let mut response = respond::bytes(&content_type, body, &caching, ctx.head);
-                response.headers_mut().insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                response
+            if coding != Coding::Identity {
+                respond::coded(&content_type, body, coding, &caching, ctx.head)
             } else if !answer.multipart {
                 // One part alone honours Range: Cornerstone3D reads the first bytes of an HTJ2K
                 // codestream to draw a lower resolution before the rest arrives.
@@ -360,14 +367,12 @@ fn in_one_part(ctx: &Ctx<'_>, response: Response<Body>, part_type: &str, instanc
         }
     }
     head.headers.append(header::VARY, HeaderValue::from_static("Accept"));
-    let boundary = format!("framegate-{}", &digest(&[instance.object.meta.etag.as_bytes()])[..24]);
-    let opening = Bytes::from(format!("--{boundary}\r\nContent-Type: {part_type}\r\n\r\n"));
-    let closing = Bytes::from(format!("\r\n--{boundary}--\r\n"));
+    let OnePart { content_type, opening, closing } = OnePart::new(part_type, instance);
     let length = head.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     let total = length + opening.len() as u64 + closing.len() as u64;
     head.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(total));
     head.headers.remove(header::ACCEPT_RANGES);
-    if let Ok(v) = HeaderValue::from_str(&format!("multipart/related; type=\"{part_type}\"; boundary={boundary}")) {
+    if let Ok(v) = HeaderValue::from_str(&content_type) {
         head.headers.insert(header::CONTENT_TYPE, v);
     }
     let body = if ctx.head {
@@ -379,6 +384,25 @@ fn in_one_part(ctx: &Ctx<'_>, response: Response<Body>, part_type: &str, instanc
         StreamBody::new(chunks).boxed_unsync()
     };
     Response::from_parts(head, body)
+}
+
+/// What makes one value the one part of a `multipart/related` body.
+struct OnePart {
+    content_type: String,
+    opening: Bytes,
+    closing: Bytes,
+}
+
+impl OnePart {
+    /// For a part of `part_type` from `instance`: the boundary follows the object's version.
+    fn new(part_type: &str, instance: &Instance) -> Self {
+        let boundary = format!("framegate-{}", &digest(&[instance.object.meta.etag.as_bytes()])[..24]);
+        OnePart {
+            content_type: format!("multipart/related; type=\"{part_type}\"; boundary={boundary}"),
+            opening: Bytes::from(format!("--{boundary}\r\nContent-Type: {part_type}\r\n\r\n")),
+            closing: Bytes::from(format!("\r\n--{boundary}--\r\n")),
+        }
+    }
 }
 
 /// A bulk data value by tag path: the stored native Pixel Data (ranges allowed), or a long
@@ -397,16 +421,111 @@ pub async fn bulk(ctx: &Ctx<'_>, scope: Scope<'_>, tag_path: &str) -> Result<Res
             _ => None,
         })
         .ok_or_else(|| ApiError::new(StatusCode::NOT_ACCEPTABLE, "bulk data is application/octet-stream, alone or in multipart/related"))?;
-    let response = bulk_value(ctx, &instance, tag_path).await?;
-    Ok(if multipart { in_one_part(ctx, response, "application/octet-stream", &instance) } else { response })
+    // A range is of the stored bytes, which a client asking for one reads as they are.
+    let coding = if ctx.headers.contains_key(header::RANGE) { Coding::Identity } else { super::coding(ctx) };
+    let coded = if coding == Coding::Identity { None } else { coded_bulk(ctx, &instance, tag_path, multipart, coding).await? };
+    let mut response = match coded {
+        Some(response) => response,
+        None => {
+            let response = bulk_value(ctx, &instance, tag_path).await?;
+            if multipart { in_one_part(ctx, response, "application/octet-stream", &instance) } else { response }
+        }
+    };
+    // Accept chose one part or none, and Accept-Encoding the coding: caches keep each apart.
+    response.headers_mut().insert(header::VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
+    Ok(response)
 }
 
-async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Result<Response<Body>, ApiError> {
+/// Native Pixel Data values larger than this are sent as stored, streamed and uncompressed:
+/// compressing means holding the value whole (a multi-frame value can be gigabytes), where a
+/// viewer reads large objects by their frames, which are compressed one at a time.
+const MAX_CODED_BULK: u64 = 16 << 20;
+
+/// Bulk data compressed in `coding`, whole (framed in its one part when `multipart`), once and
+/// kept with the finished answers; `None` for a Pixel Data value too large to hold, or not
+/// native, which the plain path answers.
+async fn coded_bulk(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str, multipart: bool, coding: Coding) -> Result<Option<Response<Body>>, ApiError> {
+    let pixels = tag_path.eq_ignore_ascii_case("7FE00010");
+    let state = ctx.state;
+    let mut length = 0;
+    if pixels {
+        // An object without Pixel Data, and a deflated one held inflated, are the plain path's.
+        let Indexed::Image(index) = frame::indexed(state, &instance.object).await? else { return Ok(None) };
+        let Some((value, _)) = index.native_pixel_data() else { return Ok(None) };
+        length = value.end - value.start;
+        if length > MAX_CODED_BULK {
+            return Ok(None);
+        }
+    }
     let caching = Caching {
-        etag: format!("\"b{}\"", &digest(&[instance.object.meta.etag.as_bytes(), super::policy_tag(ctx).as_bytes(), tag_path.as_bytes()])[..32]),
+        etag: format!("{}{}{}\"", bulk_etag(ctx, instance, tag_path).trim_end_matches('"'), if multipart { "-m" } else { "" }, coding.etag_suffix()),
         max_age: ctx.max_age(),
         shared: false,
     };
+    if caching.not_modified(ctx.headers) {
+        return Ok(Some(caching.not_modified_response()));
+    }
+    let one_part = OnePart::new("application/octet-stream", instance);
+    let build = async {
+        // The value, its framing and its compressed form, held against the pool's budget.
+        let _held = state.pool.hold(2 * length)?;
+        let value = if pixels { native_pixel_value(ctx, instance).await? } else { header_value(ctx, instance, tag_path).await? };
+        let framing = multipart.then(|| (one_part.opening.clone(), one_part.closing.clone()));
+        let metrics = state.metrics.clone();
+        state
+            .pool
+            .run(move || match framing {
+                Some((opening, closing)) => super::compressed(&metrics, coding, &[&opening[..], &value[..], &closing[..]].concat()),
+                None => super::compressed(&metrics, coding, &value),
+            })
+            .await?
+    };
+    let body = state.dicomweb.bodies.try_get_with(caching.etag.clone(), build).await?;
+    let content_type = if multipart { one_part.content_type.as_str() } else { "application/octet-stream" };
+    Ok(Some(respond::coded(content_type, body, coding, &caching, ctx.head)))
+}
+
+/// The validator of a bulk data value as stored: the object's version, the policy, the path.
+fn bulk_etag(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> String {
+    format!("\"b{}\"", &digest(&[instance.object.meta.etag.as_bytes(), super::policy_tag(ctx).as_bytes(), tag_path.as_bytes()])[..32])
+}
+
+/// The whole native Pixel Data value, little endian.
+async fn native_pixel_value(ctx: &Ctx<'_>, instance: &Instance) -> Result<Bytes, ApiError> {
+    let index = frame::index_of(ctx.state, &instance.object).await?;
+    let Some((value, swap)) = index.native_pixel_data() else {
+        return Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, "the pixel data of this object is served by its frames"));
+    };
+    let bytes = ctx.state.store.read(&instance.object.key, &instance.object.meta, value).await?;
+    Ok(match swap {
+        Swap::None => bytes,
+        swap => {
+            let mut bytes = bytes.to_vec();
+            swap.apply(&mut bytes);
+            Bytes::from(bytes)
+        }
+    })
+}
+
+/// A long binary value of the header as metadata shows it, by tag path.
+async fn header_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Result<Bytes, ApiError> {
+    let missing = || ApiError::not_found(format!("no bulk data at {:?}", truncated(tag_path)));
+    let state = ctx.state;
+    let policy = ctx.policy();
+    // An image's header, or the whole data set of an object without Pixel Data (a waveform's
+    // samples, an encapsulated document).
+    let shown = match frame::indexed(state, &instance.object).await? {
+        Indexed::Image(index) => {
+            let header = index.header().ok_or_else(missing)?;
+            state.pool.run(move || header.parse().map(|h| policy.shown(h.obj))).await??
+        }
+        Indexed::HeaderOnly(whole) => state.pool.run(move || whole.parse().map(|w| policy.shown(w.obj))).await??,
+    };
+    super::json::value_at(&shown, tag_path).ok_or_else(missing)
+}
+
+async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Result<Response<Body>, ApiError> {
+    let caching = Caching { etag: bulk_etag(ctx, instance, tag_path), max_age: ctx.max_age(), shared: false };
     let missing = || ApiError::not_found(format!("no bulk data at {:?}", truncated(tag_path)));
     if tag_path.eq_ignore_ascii_case("7FE00010") {
         // An object without Pixel Data has no such bulk data: its metadata names none.
@@ -431,18 +550,7 @@ async fn bulk_value(ctx: &Ctx<'_>, instance: &Instance, tag_path: &str) -> Resul
         })
         .await;
     }
-    let state = ctx.state;
-    let policy = ctx.policy();
-    // An image's header, or the whole data set of an object without Pixel Data (a waveform's
-    // samples, an encapsulated document).
-    let shown = match frame::indexed(state, &instance.object).await? {
-        Indexed::Image(index) => {
-            let header = index.header().ok_or_else(missing)?;
-            state.pool.run(move || header.parse().map(|h| policy.shown(h.obj))).await??
-        }
-        Indexed::HeaderOnly(whole) => state.pool.run(move || whole.parse().map(|w| policy.shown(w.obj))).await??,
-    };
-    let value = super::json::value_at(&shown, tag_path).ok_or_else(missing)?;
+    let value = header_value(ctx, instance, tag_path).await?;
     let total = value.len() as u64;
     raw::ranged(ctx, &caching, "application/octet-stream", total, |span| async move { Ok(respond::full(value.slice(span.start as usize..span.end as usize))) }).await
 }
