@@ -155,6 +155,9 @@ pub struct Caches {
     /// stack.json bodies, by prefix and the versions of everything listed under it: costly to
     /// build for a large series, and the same until an object changes.
     stacks: Cache<String, Bytes>,
+    /// Study catalog versions already taken into `indexes`: one is read again only once it
+    /// changes, so a warm study costs no catalog read.
+    catalogs: Cache<ObjectId, ()>,
 }
 
 impl Caches {
@@ -173,6 +176,7 @@ impl Caches {
                 .weigher(|k: &(ObjectId, String), d: &Arc<Deidentified>| object_weight(&k.0).saturating_add(u32::try_from(d.header.len() + k.1.len()).unwrap_or(u32::MAX)))
                 .build(),
             stacks: Cache::builder().max_capacity(sizes.index_bytes).weigher(|k: &String, body: &Bytes| u32::try_from(k.len() + body.len()).unwrap_or(u32::MAX)).build(),
+            catalogs: Cache::builder().max_capacity(sizes.index_bytes / 64).weigher(|k: &ObjectId, _| object_weight(k)).build(),
         }
     }
 
@@ -182,6 +186,22 @@ impl Caches {
         F: Future<Output = Result<Index, LoadError>>,
     {
         self.indexes.try_get_with_by_ref(object, async { load.await.map(Arc::new) }).await
+    }
+
+    /// Whether the index of `object` is held.
+    pub fn has_index(&self, object: &ObjectId) -> bool {
+        self.indexes.contains_key(object)
+    }
+
+    /// Holds `index` as the index of `object` (built from a study catalog), unless one is held.
+    pub async fn offer_index(&self, object: ObjectId, index: Arc<Index>) {
+        self.indexes.entry(object).or_insert(index).await;
+    }
+
+    /// Runs `take` (which reads the catalog version `catalog` into the indexes) once per
+    /// version however many requests ask at the same time; later asks wait for it, or return.
+    pub async fn take_catalog<F: Future<Output = ()>>(&self, catalog: &ObjectId, take: F) {
+        self.catalogs.get_with_by_ref(catalog, take).await;
     }
 
     /// A rendered frame, rendering it once however many requests ask at the same time.
