@@ -4,6 +4,7 @@ mod viewer_ux;
 mod cli;
 mod deployment;
 pub mod deid;
+mod catalog;
 mod codecs;
 mod connections;
 mod dicomweb;
