@@ -188,41 +188,25 @@ async fn ingest(args: IngestArgs) -> Result<()> {
 
 async fn catalog(args: CatalogArgs) -> Result<()> {
     let (store, roots) = args.plan()?.open().await?;
-    let bar = indicatif::ProgressBar::new(0);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} studies, {msg} {elapsed}") {
-        bar.set_style(style);
+    let progress = Bar::new();
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} studies {elapsed}") {
+        progress.bar.set_style(style);
     }
     let pool = framegate::pool::RenderPool::new(2, 64, 1 << 30);
     let limits = framegate::dicom::Limits::default();
     let (mut studies, mut objects, mut failed) = (0, 0, 0);
     for root in &roots {
-        let results = framegate::catalog::backfill(
-            store.as_ref(),
-            root,
-            args.shard.unwrap_or_default(),
-            args.jobs,
-            &limits,
-            &pool,
-            |n| bar.inc_length(n as u64),
-            |_, result| {
-                bar.inc(1);
-                if let Ok(built) = result {
-                    bar.set_message(format!("{} objects", built.catalogued));
-                }
-            },
-        )
-        .await?;
-        for (folder, result) in results {
+        for (folder, result) in framegate::catalog::backfill(store.as_ref(), root, args.shard.unwrap_or_default(), args.jobs, &limits, &pool, &progress).await? {
             match result {
                 Ok(built) => (studies, objects) = (studies + usize::from(built.catalogued > 0), objects + built.catalogued),
                 Err(e) => {
                     failed += 1;
-                    bar.suspend(|| eprintln!("framegate catalog: {}: {e}", folder.as_str()));
+                    progress.bar.suspend(|| eprintln!("framegate catalog: {}: {e}", folder.as_str()));
                 }
             }
         }
     }
-    bar.finish_and_clear();
+    progress.bar.finish_and_clear();
     eprintln!("framegate catalog: {studies} studies catalogued, {objects} objects in them, {failed} failed");
     if failed > 0 {
         return Err(format!("{failed} catalogs could not be written").into());

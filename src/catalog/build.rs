@@ -72,8 +72,8 @@ pub async fn write(store: &dyn Store, folder: &ObjectKey, limits: &Limits, pool:
 }
 
 /// Writes the catalog of every study folder under `root` that `shard` takes, `jobs` at once,
-/// telling `done` of each as it ends (with its folder's outcome) after `found` says how many
-/// there are. Study folders are told apart by [`super::study_folder`].
+/// telling `progress` how many study folders there are and when each is done (as ingest tells
+/// of files). Study folders are told apart by [`super::study_folder`].
 pub async fn backfill(
     store: &dyn Store,
     root: &ObjectKey,
@@ -81,20 +81,18 @@ pub async fn backfill(
     jobs: usize,
     limits: &Limits,
     pool: &RenderPool,
-    found: impl FnOnce(usize),
-    done: impl Fn(&ObjectKey, &Result<Built, BuildError>),
+    progress: &dyn crate::ingest::Progress,
 ) -> Result<Vec<(ObjectKey, Result<Built, BuildError>)>, BuildError> {
     let listed = store.list(root).await.map_err(BuildError::List)?;
     let mut folders: Vec<ObjectKey> =
         listed.iter().filter(|l| !super::is_catalog(&l.key)).map(|l| super::study_folder(&l.key, root)).filter(|f| shard.takes_name(&f.as_str())).collect();
     folders.sort_by_key(ObjectKey::as_str);
     folders.dedup();
-    found(folders.len());
-    let done = &done;
+    progress.found(folders.len() as u64);
     Ok(stream::iter(folders)
         .map(|folder| async move {
             let result = write(store, &folder, limits, pool).await;
-            done(&folder, &result);
+            progress.done(0);
             (folder, result)
         })
         .buffer_unordered(jobs.max(1))

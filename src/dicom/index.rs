@@ -143,6 +143,10 @@ pub struct Index {
     pub(super) header: Option<HeldHeader>,
 }
 
+/// What a study catalog keeps of an index: the held header bytes, and for encapsulated data the
+/// frame ranges and the end of Pixel Data.
+pub type StoredHeader<'a> = (Bytes, Option<(&'a [Range<u64>], u64)>);
+
 /// The prefix of a file that [`parse_header`] needs to give its header back.
 #[derive(Clone)]
 pub struct HeldHeader {
@@ -375,7 +379,7 @@ impl Index {
     /// [`from_stored`](Self::from_stored): the held header bytes, and for encapsulated data the
     /// frame ranges and the end of Pixel Data. `None` for a deflated object, which is read the
     /// old way.
-    pub fn stored_header(&self) -> Option<(Bytes, Option<(&[Range<u64>], u64)>)> {
+    pub fn stored_header(&self) -> Option<StoredHeader<'_>> {
         let header = self.header.as_ref()?;
         let frames = match &self.layout {
             Layout::Native { .. } => None,

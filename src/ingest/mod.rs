@@ -305,10 +305,11 @@ impl Job {
         let Object { key, place, kind, source_bytes, instance, head, size, duplicate, conflict } = object;
         let seen = || self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // An instance sits at study/series/sop.dcm under the destination.
-        if instance.is_some() && key.depth() > 2 {
-            if let Ok(study) = ObjectKey::from_segments(key.segments()[..key.depth() - 2].to_vec()) {
-                self.studies.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(study);
-            }
+        if instance.is_some()
+            && key.depth() > 2
+            && let Ok(study) = ObjectKey::from_segments(key.segments()[..key.depth() - 2].to_vec())
+        {
+            self.studies.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(study);
         }
         if !seen().insert(key.clone()) {
             return self.manifest.refuse(place, kind, source_bytes, Refusal::Skip(duplicate.into()));
