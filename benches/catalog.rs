@@ -26,21 +26,29 @@ const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>;
 
 async fn get(client: &HttpClient, url: &str) -> Bytes {
+    let (status, body) = fetch(client, url).await;
+    assert_eq!(status, 200, "{url}");
+    body
+}
+
+async fn fetch(client: &HttpClient, url: &str) -> (u16, Bytes) {
     let resp = client.request(hyper::Request::get(url).body(Empty::new()).unwrap()).await.unwrap();
-    assert_eq!(resp.status(), 200, "{url}");
-    resp.into_body().collect().await.unwrap().to_bytes()
+    let status = resp.status().as_u16();
+    (status, resp.into_body().collect().await.unwrap().to_bytes())
 }
 
 /// The cold time of `path` under `scope`, each sample on a fresh framegate: the median and the
-/// extremes, and the body's size.
-async fn cold(s3: &S3Server, client: &HttpClient, scope: &str, path: &str, samples: usize) -> (Duration, Duration, Duration, usize) {
+/// extremes, and the body's size (or, when an answer was not a 200, its status, so that the
+/// uncatalogued 10,000-instance stack.json's timeout is reported rather than hidden).
+async fn cold(s3: &S3Server, client: &HttpClient, scope: &str, path: &str, samples: usize) -> (Duration, Duration, Duration, String) {
     let mut times = Vec::with_capacity(samples);
-    let mut size = 0;
+    let mut size = String::new();
     for _ in 0..samples {
         let fg = s3.framegate(KEYS, scope).await;
         let url = format!("{}/v1/{}/{scope}{path}", fg.base, fg.token);
         let started = Instant::now();
-        size = get(client, &url).await.len();
+        let (status, body) = fetch(client, &url).await;
+        size = if status == 200 { format!("{} KiB", body.len() / 1024) } else { format!("status {status}") };
         times.push(started.elapsed());
         let _ = fg.stop.send(());
     }
@@ -56,8 +64,8 @@ fn main() {
     let sizes: Vec<usize> = std::env::var("CATALOG_BENCH_SIZES").unwrap_or_else(|_| "1000,10000".into()).split(',').filter_map(|s| s.trim().parse().ok()).collect();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    println!("| instances | measure | without catalog | with catalog | body |");
-    println!("|---|---|---|---|---|");
+    println!("| instances | measure | without catalog (median, range), answer | with catalog (median, range), answer |");
+    println!("|---|---|---|---|");
     for n in sizes {
         let dir = tempfile::tempdir().unwrap();
         let s3 = rt.block_on(S3Server::start(dir.path()));
@@ -86,10 +94,7 @@ fn main() {
         for (measure, path) in [("study metadata", format!("/-/dicomweb/studies/{study}/metadata")), ("stack.json", "/-/stack.json".to_owned())] {
             let (plain, plain_min, plain_max, plain_size) = rt.block_on(cold(&s3, &client, "without", &path, without));
             let (cat, cat_min, cat_max, cat_size) = rt.block_on(cold(&s3, &client, "catalog", &path, with));
-            if measure == "stack.json" {
-                assert_eq!(plain_size, cat_size, "the same stack either way");
-            }
-            println!("| {n} | cold {measure} | {} ({}–{}) | **{}** ({}–{}) | {} KiB |", ms(plain), ms(plain_min), ms(plain_max), ms(cat), ms(cat_min), ms(cat_max), cat_size / 1024);
+            println!("| {n} | cold {measure} | {} ({}–{}), {plain_size} | **{}** ({}–{}), {cat_size} |", ms(plain), ms(plain_min), ms(plain_max), ms(cat), ms(cat_min), ms(cat_max));
         }
     }
 }
