@@ -65,17 +65,23 @@ async fn take_catalogs(state: &State, key: &ObjectKey, listed: &[Listed], mut ca
         }
     }
     let wanted: HashMap<&ObjectKey, &ObjectMeta> = listed.iter().map(|l| (&l.key, &l.meta)).collect();
-    for listed_catalog in &catalogs {
-        let object = ObjectId { key: listed_catalog.key.clone(), meta: listed_catalog.meta.clone() };
-        state
-            .caches
-            .take_catalog(&object, async {
-                for (object, index) in catalog::covered(state.store.as_ref(), &state.pool, &state.limits, listed_catalog, &wanted).await {
-                    state.caches.offer_index(object, index).await;
-                }
-            })
-            .await;
-    }
+    // A prefix of many studies shows many catalogs: read as many at once as headers are.
+    stream::iter(&catalogs)
+        .for_each_concurrent(CONCURRENCY, |listed_catalog| {
+            let wanted = &wanted;
+            async move {
+                let object = ObjectId { key: listed_catalog.key.clone(), meta: listed_catalog.meta.clone() };
+                state
+                    .caches
+                    .take_catalog(&object, async {
+                        for (object, index) in catalog::covered(state.store.as_ref(), &state.pool, &state.limits, listed_catalog, wanted).await {
+                            state.caches.offer_index(object, index).await;
+                        }
+                    })
+                    .await;
+            }
+        })
+        .await;
     Ok(())
 }
 

@@ -244,3 +244,28 @@ fn the_backfill_command_catalogs_a_folder() {
         assert!(names.iter().all(|n| n.starts_with("4.")), "{names:?}");
     }
 }
+
+/// A prefix of several studies (a site's folder) lists each study's catalog: a cold search
+/// over it reads every catalog once and no instance.
+#[tokio::test]
+async fn a_prefix_of_several_studies_reads_each_catalog_once() {
+    let server = Server::start().await;
+    let pool = RenderPool::new(1, 8, 1 << 30);
+    for study in ["a", "b"] {
+        for i in 0..SLICES {
+            server.put_ct(&format!("site/{study}/s1/{i}.dcm"), i, SLICES, 32).await;
+        }
+        let built = catalog::write(server.store.as_ref(), &key(&format!("site/{study}")), &Limits::default(), &pool).await.unwrap();
+        assert_eq!(built.catalogued, SLICES);
+    }
+    server.store.clear();
+    let before = server.store.calls();
+    let search = get(&server.url("site", "site", "/-/dicomweb/instances")).await;
+    assert_eq!(search.status, 200);
+    assert_eq!(search.json().as_array().unwrap().len(), 2 * SLICES);
+    assert_eq!(server.store.calls() - before, 4, "head of the prefix, listing, two catalogs");
+    for study in ["a", "b"] {
+        assert_eq!(server.store.reads_of(&format!("site/{study}/.framegate-catalog")).len(), 1);
+    }
+    server.stop().await;
+}
