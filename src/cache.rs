@@ -8,7 +8,7 @@ use bytes::Bytes;
 use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
-use crate::dicom::{Indexed, LoadError};
+use crate::dicom::{Index, Indexed, LoadError};
 use crate::key::ObjectKey;
 use crate::pool::Held;
 use crate::reformat::Volume;
@@ -219,6 +219,9 @@ pub struct Caches {
     /// stack.json bodies, by prefix and the versions of everything listed under it: costly to
     /// build for a large series, and the same until an object changes.
     stacks: Cache<String, Bytes>,
+    /// Study catalog versions already taken into `indexes`: one is read again only once it
+    /// changes, so a warm study costs no catalog read.
+    catalogs: Cache<ObjectId, ()>,
 }
 
 impl Caches {
@@ -243,6 +246,7 @@ impl Caches {
                 })
                 .build(),
             stacks: Cache::builder().max_capacity(sizes.index_bytes).weigher(|k: &String, body: &Bytes| u32::try_from(k.len() + body.len()).unwrap_or(u32::MAX)).build(),
+            catalogs: Cache::builder().max_capacity(sizes.index_bytes / 64).weigher(|k: &ObjectId, _| object_weight(k)).build(),
         }
     }
 
@@ -252,6 +256,22 @@ impl Caches {
         F: Future<Output = Result<Indexed, LoadError>>,
     {
         self.indexes.try_get_with_by_ref(object, load).await
+    }
+
+    /// Whether the index of `object` is held.
+    pub fn has_index(&self, object: &ObjectId) -> bool {
+        self.indexes.contains_key(object)
+    }
+
+    /// Holds `index` as the index of `object` (built from a study catalog), unless one is held.
+    pub async fn offer_index(&self, object: ObjectId, index: Arc<Index>) {
+        self.indexes.entry(object).or_insert(Indexed::Image(index)).await;
+    }
+
+    /// Runs `take` (which reads the catalog version `catalog` into the indexes) once per
+    /// version however many requests ask at the same time; later asks wait for it, or return.
+    pub async fn take_catalog<F: Future<Output = ()>>(&self, catalog: &ObjectId, take: F) {
+        self.catalogs.get_with_by_ref(catalog, take).await;
     }
 
     /// A rendered frame, rendering it once however many requests ask at the same time.

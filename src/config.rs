@@ -13,10 +13,12 @@ use crate::dicom::Limits;
 use crate::store::s3::S3Options;
 use crate::{RawDicom, ServerSettings, Settings};
 
+mod catalog;
 mod errors;
 mod ingest;
 mod serve;
 
+pub use catalog::CatalogTarget;
 pub use errors::ConfigErrors;
 pub use ingest::{DestinationSpec, INGEST_S3_TIMEOUT, IngestPlan, SourceSpec};
 pub use serve::{ServePlan, StoreSpec};
@@ -64,6 +66,24 @@ pub enum Command {
     /// De-identify DICOM files, folders, ZIP archives, images or an S3 prefix into a folder or
     /// bucket, so that no patient data is stored.
     Ingest(IngestArgs),
+    /// Write the study catalog of every study already under a folder or s3://bucket/prefix, so
+    /// that `serve` opens each cold study with one read.
+    Catalog(CatalogArgs),
+}
+
+/// `framegate catalog`.
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// A folder, or s3://bucket/prefix, holding studies (as ingest writes them: study/series/object).
+    pub target: String,
+    #[command(flatten)]
+    pub s3: S3Args,
+    /// Studies catalogued at once.
+    #[arg(long, default_value_t = 4)]
+    pub jobs: usize,
+    /// Take share i of n (from 0), so that n processes split one large bucket.
+    #[arg(long, value_parser = crate::ingest::Shard::parse)]
+    pub shard: Option<crate::ingest::Shard>,
 }
 
 /// `framegate serve`.

@@ -27,6 +27,8 @@
 //!   version.
 //! - [`reformat`]: coronal, sagittal and oblique planes through a series of parallel, evenly
 //!   spaced slices, from their samples; pure, windowed by [`render`] like any frame.
+//! - [`catalog`]: the stored study catalog (one GET gives a study's indexes), its format, its
+//!   writer and its check against a listing; an input to the index, never trusted over it.
 //! - [`stack`]: the ordered frames of a folder or multi-frame object, grouped into series, for viewers.
 //! - [`deid`]: de-identified DICOM headers (PS3.15 Annex E, with three of its options) for the
 //!   raw route, DICOMweb and ingest, and JPEG and PNG images without their metadata;
@@ -51,6 +53,7 @@
 pub mod audit;
 pub mod cache;
 pub mod coding;
+pub mod catalog;
 pub mod config;
 pub mod deid;
 pub mod dicom;

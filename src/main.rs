@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use framegate::config::{Cli, Command, DemoArgs, IngestArgs, LogFormat, ServeArgs, SignArgs};
+use framegate::config::{CatalogArgs, Cli, Command, DemoArgs, IngestArgs, LogFormat, ServeArgs, SignArgs};
 use framegate::dicom::{Index, describe};
 use framegate::key::ObjectKey;
 use framegate::store::Store;
@@ -77,6 +77,7 @@ fn run(cli: Cli) -> Result<()> {
                     Command::Inspect { file } => inspect(&file).await,
                     Command::Demo(args) => demo(args).await,
                     Command::Ingest(args) => ingest(args).await,
+                    Command::Catalog(args) => catalog(args).await,
                     Command::Keygen | Command::Sign(_) => Ok(()),
                 }
             });
@@ -181,6 +182,34 @@ async fn ingest(args: IngestArgs) -> Result<()> {
     eprintln!("framegate ingest: {}", manifest.summary());
     if manifest.totals.failed > 0 {
         return Err(format!("{} files could not be ingested: the manifest says why", manifest.totals.failed).into());
+    }
+    Ok(())
+}
+
+async fn catalog(args: CatalogArgs) -> Result<()> {
+    let (store, roots) = args.plan()?.open().await?;
+    let progress = Bar::new();
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} studies {elapsed}") {
+        progress.bar.set_style(style);
+    }
+    let pool = framegate::pool::RenderPool::new(2, 64, 1 << 30);
+    let limits = framegate::dicom::Limits::default();
+    let (mut studies, mut objects, mut failed) = (0, 0, 0);
+    for root in &roots {
+        for (folder, result) in framegate::catalog::backfill(store.as_ref(), root, args.shard.unwrap_or_default(), args.jobs, &limits, &pool, &progress).await? {
+            match result {
+                Ok(built) => (studies, objects) = (studies + usize::from(built.catalogued > 0), objects + built.catalogued),
+                Err(e) => {
+                    failed += 1;
+                    progress.bar.suspend(|| eprintln!("framegate catalog: {}: {e}", folder.as_str()));
+                }
+            }
+        }
+    }
+    progress.bar.finish_and_clear();
+    eprintln!("framegate catalog: {studies} studies catalogued, {objects} objects in them, {failed} failed");
+    if failed > 0 {
+        return Err(format!("{failed} catalogs could not be written").into());
     }
     Ok(())
 }

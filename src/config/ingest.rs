@@ -132,7 +132,7 @@ impl IngestPlan {
     }
 }
 
-async fn s3_store(options: &S3Options) -> Result<Arc<dyn Store>, String> {
+pub(super) async fn s3_store(options: &S3Options) -> Result<Arc<dyn Store>, String> {
     let store = S3Store::connect(options).await;
     store.check().await.map_err(|e| format!("s3 bucket {:?}: {e}", options.bucket))?;
     Ok(Arc::new(store))

@@ -143,6 +143,10 @@ pub struct Index {
     pub(super) header: Option<HeldHeader>,
 }
 
+/// What a study catalog keeps of an index: the held header bytes, and for encapsulated data the
+/// frame ranges and the end of Pixel Data.
+pub type StoredHeader<'a> = (Bytes, Option<(&'a [Range<u64>], u64)>);
+
 /// The prefix of a file that [`parse_header`] needs to give its header back.
 #[derive(Clone)]
 pub struct HeldHeader {
@@ -370,19 +374,68 @@ impl Index {
         } else {
             native_layout(&header.pixel, header.ts.endianness() == Endianness::Big, &mut image)?
         };
+        let held = HeldHeader::keep(&prefix, &header.pixel, meta.size);
+        Ok(Index::assemble(header, image, layout, pixel_end, held, prefix.len() as u64))
+    }
+
+    /// The index a study catalog holds for one object version: its held header (what
+    /// [`stored_header`](Self::stored_header) gave) and, for encapsulated data, its frame ranges
+    /// and where Pixel Data ends. No I/O: a catalogued object is indexed without reading it.
+    /// Every range is checked against `file_size`, as a read would be.
+    pub fn from_stored(prefix: Bytes, file_size: u64, encapsulated: Option<(Vec<Range<u64>>, u64)>, limits: &Limits) -> Result<Index, DicomError> {
+        if prefix.len() as u64 > limits.max_header_bytes.min(file_size) {
+            return Err(DicomError::HeaderTooLarge(limits.max_header_bytes));
+        }
+        let header = match parse_header(&prefix, file_size)? {
+            Parsed::Done(header) => header,
+            _ => return Err(DicomError::Truncated),
+        };
+        let mut image = image_within(&header.obj, limits)?;
+        let (layout, pixel_end) = match (header.ts.is_encapsulated_pixel_data(), encapsulated) {
+            (true, Some((frames, pixel_end))) => {
+                let inside = |r: &Range<u64>| r.start >= header.pixel.value_offset && r.start < r.end && r.end <= pixel_end && r.end - r.start <= limits.max_frame_bytes;
+                if image.frames == 0 || frames.len() != image.frames as usize || pixel_end > file_size || !frames.iter().all(inside) {
+                    return Err(DicomError::Malformed("catalogued frame ranges do not fit the object"));
+                }
+                (Layout::Encapsulated { frames }, pixel_end)
+            }
+            (false, None) => native_layout(&header.pixel, header.ts.endianness() == Endianness::Big, &mut image)?,
+            _ => return Err(DicomError::Malformed("catalogued layout does not match the transfer syntax")),
+        };
+        if pixel_end > file_size {
+            return Err(DicomError::Truncated);
+        }
+        let held = HeldHeader { prefix: prefix.clone(), file_size };
+        Ok(Index::assemble(header, image, layout, pixel_end, held, prefix.len() as u64))
+    }
+
+    /// What a study catalog keeps of this index to build it again with
+    /// [`from_stored`](Self::from_stored): the held header bytes, and for encapsulated data the
+    /// frame ranges and the end of Pixel Data. `None` for a deflated object, which is read the
+    /// old way.
+    pub fn stored_header(&self) -> Option<StoredHeader<'_>> {
+        let header = self.header.as_ref()?;
+        let frames = match &self.layout {
+            Layout::Native { .. } => None,
+            Layout::Encapsulated { frames } => Some((frames.as_slice(), self.pixel_end)),
+            Layout::Inflated { .. } => return None,
+        };
+        Some((header.prefix.clone(), frames))
+    }
+
+    fn assemble(header: Header, image: Image, layout: Layout, pixel_end: u64, held: HeldHeader, header_bytes: u64) -> Index {
         let overlays = overlay::planes(&header.obj, &image, !header.ts.is_encapsulated_pixel_data());
-        let index = Index {
+        Index {
             transfer_syntax: header.ts,
             presentation: Presentation { overlays, ..super::attrs::presentation(&header.obj) },
             geometry: Geometry::from_obj(&header.obj).with_meta_sop_class(header.meta.media_storage_sop_class_uid()),
             image,
             layout,
-            header_bytes: prefix.len() as u64,
-            header: Some(HeldHeader::keep(&prefix, &header.pixel, meta.size)),
+            header_bytes,
+            header: Some(held),
             pixel: header.pixel,
             pixel_end,
-        };
-        Ok(index)
+        }
     }
 }
 

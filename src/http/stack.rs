@@ -7,12 +7,15 @@ use hyper::Response;
 
 use super::respond::{self, Body, Caching};
 use super::{ApiError, Ctx};
+use std::collections::HashMap;
+
 use crate::State;
+use crate::catalog;
 use crate::cache::{ObjectId, digest};
 use crate::key::ObjectKey;
 use crate::dicom::LoadError;
 use crate::stack::{Member, manifest};
-use crate::store::{Listed, StoreError};
+use crate::store::{Listed, ObjectMeta, StoreError};
 
 /// Headers read at once while indexing a series: enough to hide S3 latency, few enough to
 /// leave the store to other requests.
@@ -24,18 +27,62 @@ const IMAGE_PREFIX: u64 = 64 * 1024;
 /// and versions: what stack.json and the DICOMweb catalog are built from and cached by.
 pub async fn listing(state: &State, key: &ObjectKey) -> Result<(Vec<Listed>, String), ApiError> {
     let store = &state.store;
-    let listed = match store.head(key).await {
-        Ok(meta) => vec![Listed { key: key.clone(), meta }],
-        Err(StoreError::NotFound) => store.list(key).await?,
+    let (listed, catalogs) = match store.head(key).await {
+        Ok(meta) => (vec![Listed { key: key.clone(), meta }], Vec::new()),
+        // A study catalog is no object of the prefix: it only feeds the index.
+        Err(StoreError::NotFound) => store.list(key).await?.into_iter().partition(|l| !catalog::is_catalog(&l.key)),
         Err(e) => return Err(e.into()),
     };
     if listed.is_empty() {
         return Err(ApiError::not_found("no objects under this prefix"));
     }
+    if listed.len() > 1 || !catalogs.is_empty() {
+        take_catalogs(state, key, &listed, catalogs).await?;
+    }
     let mut names: Vec<String> = listed.iter().map(|l| format!("{}\u{0}{}", l.key.as_str(), l.meta.etag)).collect();
     names.sort();
     let version = digest(&[names.join("\u{1}").as_bytes()]);
     Ok((listed, version))
+}
+
+/// Fills the index cache from the study catalogs a listing of `key` shows (or, for a series
+/// folder, from its study folder's), for the listed objects whose version a catalog holds.
+/// Nothing is read when every listed object's index is held already.
+async fn take_catalogs(state: &State, key: &ObjectKey, listed: &[Listed], mut catalogs: Vec<Listed>) -> Result<(), ApiError> {
+    let is_image = |l: &&Listed| !matches!(l.key.extension().as_deref(), Some("jpg" | "jpeg" | "png"));
+    let missing = listed.iter().filter(is_image).any(|l| !state.caches.has_index(&ObjectId { key: l.key.clone(), meta: l.meta.clone() }));
+    if !missing {
+        return Ok(());
+    }
+    if catalogs.is_empty() && key.depth() > 1 {
+        let parent = ObjectKey::from_segments(key.segments()[..key.depth() - 1].to_vec()).ok();
+        if let Some(above) = parent.as_ref().and_then(catalog::key_in) {
+            match state.store.head(&above).await {
+                Ok(meta) => catalogs.push(Listed { key: above, meta }),
+                Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let wanted: HashMap<&ObjectKey, &ObjectMeta> = listed.iter().map(|l| (&l.key, &l.meta)).collect();
+    // A prefix of many studies shows many catalogs: read as many at once as headers are.
+    stream::iter(&catalogs)
+        .for_each_concurrent(CONCURRENCY, |listed_catalog| {
+            let wanted = &wanted;
+            async move {
+                let object = ObjectId { key: listed_catalog.key.clone(), meta: listed_catalog.meta.clone() };
+                state
+                    .caches
+                    .take_catalog(&object, async {
+                        for (object, index) in catalog::covered(state.store.as_ref(), &state.pool, &state.limits, listed_catalog, wanted).await {
+                            state.caches.offer_index(object, index).await;
+                        }
+                    })
+                    .await;
+            }
+        })
+        .await;
+    Ok(())
 }
 
 /// Serves `{key}/-/stack.json`.

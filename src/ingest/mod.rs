@@ -188,6 +188,8 @@ struct Job {
     manifest: Arc<Builder>,
     /// Keys written by this run: a second file holding the same instance is not copied twice.
     seen: std::sync::Mutex<std::collections::HashSet<ObjectKey>>,
+    /// Study folders this run wrote to (or found unchanged): each gets its catalog at the end.
+    studies: std::sync::Mutex<std::collections::HashSet<ObjectKey>>,
 }
 
 /// Reads up to `n` bytes, fewer only at the end of the stream.
@@ -205,7 +207,7 @@ impl Job {
     fn new(handle: Handle, destination: Destination, pseudonyms: Pseudonyms, options: Options, progress: Arc<dyn Progress>) -> Self {
         let manifest = Arc::new(Builder::new(destination.label.clone(), &options));
         let writer = Writer::new(handle.clone(), destination.store.clone(), options.jobs.max(1), manifest.clone());
-        Job { handle, destination, pseudonyms, options, progress, writer, manifest, seen: Default::default() }
+        Job { handle, destination, pseudonyms, options, progress, writer, manifest, seen: Default::default(), studies: Default::default() }
     }
 
     fn sources(self, sources: Vec<Source>) -> Result<Manifest, IngestError> {
@@ -223,7 +225,27 @@ impl Job {
             self.entry(entry);
         }
         self.writer.wait();
+        self.catalogs();
         Ok(self.manifest.finish())
+    }
+
+    /// Writes the catalog of every study folder this run touched, now that each of its objects is
+    /// whole. A catalog that cannot be written is only a slower first open: it is logged, and
+    /// `framegate catalog` can write it later.
+    fn catalogs(&self) {
+        let studies = std::mem::take(&mut *self.studies.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        if studies.is_empty() {
+            return;
+        }
+        let limits = crate::dicom::Limits { max_header_bytes: self.options.limits.max_header_bytes, max_frame_bytes: self.options.limits.max_frame_bytes, ..Default::default() };
+        // Deflated objects, which would need inflating, are left out of a catalog anyway.
+        let pool = crate::pool::RenderPool::new(1, 64, 1 << 30);
+        let store = self.destination.store.clone();
+        for study in studies {
+            if let Err(e) = self.handle.block_on(crate::catalog::write(store.as_ref(), &study, &limits, &pool)) {
+                tracing::warn!(error = %e, "study catalog not written");
+            }
+        }
     }
 
     /// One entry of a source: a file or object, which may be an archive of more.
@@ -282,6 +304,13 @@ impl Job {
     fn write(&self, object: Object<'_>, rest: impl FnOnce(&mut Out) -> io::Result<()>) {
         let Object { key, place, kind, source_bytes, instance, head, size, duplicate, conflict } = object;
         let seen = || self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // An instance sits at study/series/sop.dcm under the destination.
+        if instance.is_some()
+            && key.depth() > 2
+            && let Ok(study) = ObjectKey::from_segments(key.segments()[..key.depth() - 2].to_vec())
+        {
+            self.studies.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(study);
+        }
         if !seen().insert(key.clone()) {
             return self.manifest.refuse(place, kind, source_bytes, Refusal::Skip(duplicate.into()));
         }

@@ -80,6 +80,14 @@ impl Shard {
     pub fn takes(&self, place: &Place) -> bool {
         self.count == 1 || place.shard % self.count == self.index
     }
+
+    /// Whether this shard takes the thing named `name` (a study folder, for the catalog
+    /// backfill): by a hash of the name, so every process agrees.
+    pub fn takes_name(&self, name: &str) -> bool {
+        let digest = crate::cache::digest(&[name.as_bytes()]);
+        let hash = u64::from_str_radix(&digest[..15], 16).unwrap_or_default();
+        self.count == 1 || hash % self.count == self.index
+    }
 }
 
 /// One file or object of a source.

@@ -8,6 +8,7 @@ mod viewer_fullimage;
 mod cli;
 mod deployment;
 pub mod deid;
+mod catalog;
 mod codecs;
 mod connections;
 mod dicom_json;
