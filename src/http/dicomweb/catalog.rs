@@ -21,6 +21,9 @@ use crate::http::{ApiError, Ctx, frame, stack};
 /// Headers read at once while indexing a study: enough to hide S3 latency, few enough to leave
 /// the store to other requests (as stack.json does).
 const CONCURRENCY: usize = 16;
+/// Instances built in one pool job: enough that the hand-offs cost little next to the work,
+/// few enough (a few milliseconds of work) that a render queued behind them barely waits.
+const BATCH: usize = 32;
 
 /// One DICOM object of a prefix, as DICOMweb shows it under the server's `--raw-dicom` policy.
 #[derive(Debug)]
@@ -93,12 +96,43 @@ pub async fn catalog(ctx: &Ctx<'_>) -> Result<Arc<Catalog>, ApiError> {
     let policy = ctx.policy();
     let fingerprint = policy.fingerprint();
     let build = async {
-        let mut instances: Vec<Arc<Instance>> = stream::iter(listed)
-            .map(|l| instance(state, &policy, ObjectId { key: l.key, meta: l.meta }))
+        // Instances built before come from their cache. The others are indexed (from a study
+        // catalog, or by their headers) and built BATCH at a time on the pool: at thousands of
+        // instances, handing each to a pool thread and back cost more than building it.
+        let mut instances = Vec::new();
+        let mut unbuilt = Vec::new();
+        for l in listed {
+            if matches!(l.key.extension().as_deref(), Some("jpg" | "jpeg" | "png")) {
+                continue;
+            }
+            let object = ObjectId { key: l.key, meta: l.meta };
+            match state.dicomweb.instances.get(&(object.clone(), fingerprint.clone())).await {
+                Some(built) => instances.extend(built),
+                None => unbuilt.push(object),
+            }
+        }
+        let indexed: Vec<(ObjectId, Indexed)> = stream::iter(unbuilt)
+            .map(|object| async move { Ok::<_, ApiError>(indexed(state, &object).await?.map(|i| (object, i))) })
             .buffer_unordered(CONCURRENCY)
             .try_filter_map(|i| async move { Ok(i) })
             .try_collect()
             .await?;
+        let batches: Vec<Vec<(ObjectId, Indexed)>> = indexed.chunks(BATCH).map(<[_]>::to_vec).collect();
+        let built: Vec<Vec<(ObjectId, Option<Arc<Instance>>)>> = stream::iter(batches)
+            .map(|batch| {
+                let policy = policy.clone();
+                async move {
+                    let job = move || batch.into_iter().map(|(object, indexed)| Ok((object.clone(), built(object, indexed, &policy)?))).collect::<Result<Vec<_>, DicomError>>();
+                    Ok::<_, ApiError>(state.pool.run(job).await??)
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (object, instance) in built.into_iter().flatten() {
+            state.dicomweb.instances.insert((object, fingerprint.clone()), instance.clone()).await;
+            instances.extend(instance);
+        }
         instances.sort_by(|a, b| {
             (&a.study, a.order.0, &a.series, a.order.1).cmp(&(&b.study, b.order.0, &b.series, b.order.1)).then_with(|| natord::compare(&a.object.key.as_str(), &b.object.key.as_str()))
         });
@@ -108,57 +142,41 @@ pub async fn catalog(ctx: &Ctx<'_>) -> Result<Arc<Catalog>, ApiError> {
     Ok(state.dicomweb.catalogs.try_get_with(key, build).await?)
 }
 
-/// One object version as an instance under `policy`, built once: an image, or an object
-/// without Pixel Data where the policy serves those; `None` for anything else.
-pub async fn instance(state: &State, policy: &Policy, object: ObjectId) -> Result<Option<Arc<Instance>>, ApiError> {
-    // A stack's JPEG and PNG images are no DICOM instances: not even their headers are read.
-    if matches!(object.key.extension().as_deref(), Some("jpg" | "jpeg" | "png")) {
-        return Ok(None);
+/// The object as indexed; `None` for what is not served as an instance (reports too large to
+/// hold, stray files, damaged objects).
+async fn indexed(state: &State, object: &ObjectId) -> Result<Option<Indexed>, ApiError> {
+    match frame::indexed(state, object).await {
+        Ok(indexed) => Ok(Some(indexed)),
+        Err(e) => match &*e {
+            LoadError::Dicom(_) => Ok(None),
+            _ => Err(ApiError::from(e)),
+        },
     }
-    let build = async {
-        let indexed = match frame::indexed(state, &object).await {
-            Ok(indexed) => indexed,
-            Err(e) => match &*e {
-                // Reports too large to hold, stray files, damaged objects: not served as instances.
-                LoadError::Dicom(_) => return Ok(None),
-                _ => return Err(ApiError::from(e)),
-            },
-        };
-        let policy = policy.clone();
-        let (frames, built) = match indexed {
-            Indexed::Image(index) => {
-                // A deflated object's header is not kept: it is not served as an instance.
-                let Some(header) = index.header() else { return Ok(None) };
-                let (frames, transfer_syntax) = (index.frame_count(), index.syntax().uid());
-                let built = state
-                    .pool
-                    .run(move || {
-                        let header = header.parse()?;
-                        let pixel_vr = pixel_vr(&header);
-                        Ok::<_, DicomError>(describe(header.obj, Some(pixel_vr), &policy, frames, transfer_syntax))
-                    })
-                    .await??;
-                (frames, built)
-            }
-            Indexed::HeaderOnly(_) if !policy.serves_objects_without_pixels() => return Ok(None),
-            // No frames and no Pixel Data: the instance is its data set.
-            Indexed::HeaderOnly(whole) => {
-                let built = state
-                    .pool
-                    .run(move || {
-                        let whole = whole.parse()?;
-                        Ok::<_, DicomError>(describe(whole.obj, None, &policy, 0, whole.ts.uid()))
-                    })
-                    .await??;
-                (0, built)
-            }
-        };
-        Ok::<_, ApiError>(built.map(|(study, series, sop, json, order)| {
-            let body = Bytes::from(serde_json::to_vec(&json).unwrap_or_default());
-            Arc::new(Instance { object: object.clone(), study, series, sop, json, body, frames, order })
-        }))
+}
+
+/// An indexed object as an instance under `policy`: an image, or an object without Pixel Data
+/// where the policy serves those. CPU work: run on the pool.
+fn built(object: ObjectId, indexed: Indexed, policy: &Policy) -> Result<Option<Arc<Instance>>, DicomError> {
+    let (frames, built) = match indexed {
+        Indexed::Image(index) => {
+            // A deflated object's header is not kept: it is not served as an instance.
+            let Some(header) = index.header() else { return Ok(None) };
+            let (frames, transfer_syntax) = (index.frame_count(), index.syntax().uid());
+            let header = header.parse()?;
+            let pixel_vr = pixel_vr(&header);
+            (frames, describe(header.obj, Some(pixel_vr), policy, frames, transfer_syntax))
+        }
+        Indexed::HeaderOnly(_) if !policy.serves_objects_without_pixels() => return Ok(None),
+        // No frames and no Pixel Data: the instance is its data set.
+        Indexed::HeaderOnly(whole) => {
+            let whole = whole.parse()?;
+            (0, describe(whole.obj, None, policy, 0, whole.ts.uid()))
+        }
     };
-    Ok(state.dicomweb.instances.try_get_with((object.clone(), policy.fingerprint()), build).await?)
+    Ok(built.map(|(study, series, sop, json, order)| {
+        let body = Bytes::from(serde_json::to_vec(&json).unwrap_or_default());
+        Arc::new(Instance { object, study, series, sop, json, body, frames, order })
+    }))
 }
 
 type Described = (String, String, String, Map<String, Value>, (i64, i64));
