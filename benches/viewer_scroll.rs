@@ -16,15 +16,14 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use fantoccini::{Client, ClientBuilder};
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::InMemDicomObject;
 use framegate::key::ObjectKey;
 use framegate::token::Keyring;
+use framegate_testkit::chromium::{self, Cdp};
 use serde_json::{Value, json};
 
 const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
@@ -36,102 +35,30 @@ const RUNS: usize = 3;
 /// CT had 23 KB), 2.0 and 2.5 s of the link's time for a 3.3 s scroll.
 const NOISES: [i32; 2] = [8, 12];
 
-/// A DevTools command sent through chromedriver.
-#[derive(Debug)]
-struct Cdp(&'static str, Value);
-
-impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
-    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
-        base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
-    }
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(json!({ "cmd": self.0, "params": self.1 }).to_string()))
-    }
-}
-
-/// chromedriver and the Chromium it starts, both stopped by their ids on drop.
-struct Browser {
-    driver: Child,
-    profile: tempfile::TempDir,
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-        // The browser processes of this run are the ones started with its own profile folder.
-        let flag = format!("--user-data-dir={}", self.profile.path().display());
-        let Ok(procs) = std::fs::read_dir("/proc") else { return };
-        for pid in procs.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()) {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if cmdline.split(|b| *b == 0).any(|a| a == flag.as_bytes()) {
-                let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            }
+/// Resident memory of a browser's renderer processes (the page's), in MiB: the descendants of
+/// the browser started with `flag` (its profile folder) that are renderers.
+fn renderer_mib(flag: &str) -> u64 {
+    let Ok(procs) = std::fs::read_dir("/proc") else { return 0 };
+    let procs: Vec<(u32, u32, Vec<u8>)> = procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid = stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid, std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()))
+        })
+        .collect();
+    // A renderer rewrites its command line into one string: search it, don't split it.
+    let has = |cmdline: &[u8], arg: &[u8]| cmdline.windows(arg.len()).any(|w| w == arg);
+    let mut ours: Vec<u32> = procs.iter().filter(|(_, _, c)| has(c, flag.as_bytes())).map(|(pid, _, _)| *pid).collect();
+    loop {
+        let more: Vec<u32> = procs.iter().filter(|(pid, ppid, _)| ours.contains(ppid) && !ours.contains(pid)).map(|(pid, _, _)| *pid).collect();
+        if more.is_empty() {
+            break;
         }
+        ours.extend(more);
     }
-}
-
-impl Browser {
-    /// Resident memory of this browser's renderer processes (the page's), in MiB: the
-    /// descendants of the browser started with this run's profile that are renderers.
-    fn renderer_mib(&self) -> u64 {
-        let flag = format!("--user-data-dir={}", self.profile.path().display());
-        let Ok(procs) = std::fs::read_dir("/proc") else { return 0 };
-        let procs: Vec<(u32, u32, Vec<u8>)> = procs
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .filter_map(|pid| {
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-                let ppid = stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()?;
-                Some((pid, ppid, std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default()))
-            })
-            .collect();
-        // A renderer rewrites its command line into one string: search it, don't split it.
-        let has = |cmdline: &[u8], arg: &[u8]| cmdline.windows(arg.len()).any(|w| w == arg);
-        let mut ours: Vec<u32> = procs.iter().filter(|(_, _, c)| has(c, flag.as_bytes())).map(|(pid, _, _)| *pid).collect();
-        loop {
-            let more: Vec<u32> = procs.iter().filter(|(pid, ppid, _)| ours.contains(ppid) && !ours.contains(pid)).map(|(pid, _, _)| *pid).collect();
-            if more.is_empty() {
-                break;
-            }
-            ours.extend(more);
-        }
-        procs.iter().filter(|(pid, _, c)| ours.contains(pid) && has(c, b"--type=renderer")).map(|(pid, _, _)| common::rss_mib(*pid)).sum()
-    }
-}
-
-/// A phone: 390×844 CSS px at DPR 3 with touch, in headless Chromium.
-async fn phone() -> (Browser, Client) {
-    let port = common::free_port();
-    let driver = Command::new("chromedriver").arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("chromedriver is installed");
-    let browser = Browser { driver, profile: tempfile::tempdir().unwrap() };
-    let args = [
-        "--headless".to_owned(),
-        "--no-sandbox".into(),
-        "--disable-gpu".into(),
-        "--disable-quic".into(),
-        "--no-first-run".into(),
-        "--disable-background-networking".into(),
-        "--disable-component-update".into(),
-        "--disable-sync".into(),
-        "--disable-dev-shm-usage".into(),
-        "--touch-events=enabled".into(),
-        "--window-size=390,844".into(),
-        format!("--user-data-dir={}", browser.profile.path().display()),
-    ];
-    let options = json!({
-        "binary": "/usr/bin/chromium", "args": args,
-        "mobileEmulation": { "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 3.0, "touch": true, "mobile": true } },
-    });
-    let mut caps = serde_json::Map::new();
-    caps.insert("goog:chromeOptions".into(), options);
-    let address = format!("http://127.0.0.1:{port}");
-    let client = framegate_testkit::poll(Duration::from_secs(30), || async {
-        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new()).capabilities(caps.clone()).connect(&address).await
-    })
-    .await
-    .expect("chromium starts through chromedriver");
-    (browser, client)
+    procs.iter().filter(|(pid, _, c)| ours.contains(pid) && has(c, b"--type=renderer")).map(|(pid, _, _)| common::rss_mib(*pid)).sum()
 }
 
 /// Installed before the viewer's script runs: records each frame the viewer displays, with when.
@@ -189,7 +116,7 @@ struct Run {
 
 async fn run(dir: &std::path::Path, folder: &str, token: &str) -> Run {
     let (mut server, port) = common::framegate(&dir.join("root"), &dir.join("keys"), &[], "warn");
-    let (browser, client) = phone().await;
+    let (browser, client) = chromium::start(390, 844, Some(3.0)).await;
     client.goto("about:blank").await.unwrap();
     client.issue_cmd(Cdp("Page.addScriptToEvaluateOnNewDocument", json!({ "source": RECORD }))).await.unwrap();
     client.issue_cmd(Cdp("Network.enable", json!({}))).await.unwrap();
@@ -217,7 +144,7 @@ async fn run(dir: &std::path::Path, folder: &str, token: &str) -> Run {
         last_after_notch_ms: r["lastShownAt"].as_f64().map(|t| t - f(&r["lastNotch"])),
         scroll_ms: f(&r["lastNotch"]) - f(&r["t0"]),
         heap_mib: f(&heap["usedSize"]) / 1048576.0,
-        renderer_mib: browser.renderer_mib(),
+        renderer_mib: renderer_mib(&browser.profile_flag()),
         requested: r["requested"].as_u64().unwrap_or(0),
         loads: r["loads"].clone(),
         wire: r["wire"].clone(),

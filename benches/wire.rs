@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use fantoccini::{Client, ClientBuilder};
 use framegate::key::ObjectKey;
 use framegate::token::Keyring;
+use framegate_testkit::chromium::{self, Cdp};
 use serde_json::{Value, json};
 
 const KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
@@ -187,51 +187,6 @@ fn orthanc_source(root: &str) -> Value {
     }]}})
 }
 
-/// A Chrome DevTools command through chromedriver, as tests/it/viewer.rs sends them.
-#[derive(Debug)]
-struct Cdp(&'static str, Value);
-
-impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
-    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
-        base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
-    }
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(json!({ "cmd": self.0, "params": self.1 }).to_string()))
-    }
-}
-
-/// Headless Chromium with a fresh profile, through chromedriver, with the flags
-/// tests/it/browser.rs starts it with.
-async fn browser(profile: &Path) -> (Running, Client) {
-    let port = common::free_port();
-    let driver = Command::new("chromedriver").arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let args = [
-        "--headless".to_owned(),
-        "--no-sandbox".into(),
-        "--disable-gpu".into(),
-        "--disable-quic".into(),
-        "--no-first-run".into(),
-        "--disable-background-networking".into(),
-        "--disable-component-update".into(),
-        "--disable-sync".into(),
-        "--disable-dev-shm-usage".into(),
-        format!("--user-data-dir={}", profile.display()),
-        "--window-size=1280,900".into(),
-    ];
-    let mut caps = serde_json::Map::new();
-    caps.insert("goog:chromeOptions".into(), json!({ "binary": "/usr/bin/chromium", "args": args }));
-    let address = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    loop {
-        let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-        match builder.capabilities(caps.clone()).connect(&address).await {
-            Ok(client) => return (Running(driver), client),
-            Err(e) if started.elapsed() > Duration::from_secs(30) => panic!("cannot start chromium: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-}
-
 /// Watches the page from its first script: the time the OHIF canvas first shows an image (any
 /// two pixels differ: the empty viewport is one flat black), checked every 10 ms.
 const PROBE: &str = "window.__wire = { first: null };
@@ -263,8 +218,7 @@ struct Figures {
 
 /// OHIF at `viewer`, through `origin`, on loopback or on `four_g`.
 async fn measure(origin: &str, viewer: &str, four_g: bool) -> Figures {
-    let profile = tempfile::tempdir().unwrap();
-    let (_driver, client) = browser(profile.path()).await;
+    let (_browser, client) = chromium::start(1280, 900, None).await;
     // A returning user: OHIF's code is in the browser's cache before the study is opened.
     client.goto(&format!("{origin}/")).await.unwrap();
     tokio::time::sleep(Duration::from_secs(4)).await;

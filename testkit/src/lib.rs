@@ -1,7 +1,8 @@
 //! What framegate's integration tests (`tests/`) and benches (`benches/`) share, so that neither
 //! borrows the other's files: the in-process S3 server, nginx run with the shipped config, the
-//! token mutations, a free port, and waiting for a condition with a deadline.
+//! token mutations, headless Chromium, a free port, and waiting for a condition with a deadline.
 
+pub mod chromium;
 pub mod mutate;
 pub mod nginxproc;
 pub mod s3server;

@@ -1,57 +1,20 @@
 //! The viewer in a real headless Chromium, driven over WebDriver (chromedriver): scrolling by
 //! wheel, keys and touch, pinch, window/level, prefetch, an expired token, and screenshots.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::actions::{InputSource, MOUSE_BUTTON_RIGHT, MouseActions, PointerAction, TouchActions, WheelAction, WheelActions};
 use fantoccini::key::Key;
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::{Value, json};
+use fantoccini::{Client, Locator};
+use serde_json::Value;
 
 use super::dicomweb_browser::encode;
 use super::support::*;
 
 const SLICES: usize = 100;
 
-/// chromedriver on a free loopback port, stopped (by its pid) on drop, with the Chromium it
-/// started: a test that fails before closing its session would otherwise leave that browser
-/// running, orphaned.
-pub(super) struct Driver {
-    child: Child,
-    port: u16,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // This driver's browser processes are the ones started with its own profile folder. They
-        // must be gone before the profile is removed, or their last writes leave it behind in /tmp.
-        let flag = format!("--user-data-dir={}", self._profile.path().display());
-        for pid in processes_with_arg(&flag) {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !processes_with_arg(&flag).is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// Live processes with `arg` on their command line (a zombie's command line reads empty).
-fn processes_with_arg(arg: &str) -> Vec<u32> {
-    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
-    procs
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            cmdline.split(|b| *b == 0).any(|a| a == arg.as_bytes())
-        })
-        .collect()
-}
+/// chromedriver and the Chromium it started, both stopped on drop.
+pub(super) use framegate_testkit::chromium::Chromium as Driver;
 
 pub(super) async fn browser(width: u32, height: u32, mobile: bool) -> Option<(Driver, Client)> {
     browser_at(width, height, mobile, 2.0).await
@@ -62,42 +25,7 @@ pub(super) async fn browser_at(width: u32, height: u32, mobile: bool, dpr: f64) 
     if !have_tool("chromedriver") || !have_tool("chromium") {
         return None;
     }
-    let port = free_port();
-    let child = Command::new("chromedriver").arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let profile = tempfile::tempdir().unwrap();
-    let driver = Driver { child, port, _profile: profile };
-    let mut args = vec![
-        "--headless".to_owned(),
-        "--no-sandbox".into(),
-        "--disable-gpu".into(),
-        "--disable-quic".into(),
-        "--no-first-run".into(),
-        "--disable-background-networking".into(),
-        "--disable-component-update".into(),
-        "--disable-sync".into(),
-        "--disable-dev-shm-usage".into(),
-        format!("--user-data-dir={}", driver._profile.path().display()),
-        format!("--window-size={width},{height}"),
-    ];
-    if mobile {
-        args.push("--touch-events=enabled".into());
-    }
-    let mut options = json!({ "binary": "/usr/bin/chromium", "args": args });
-    if mobile {
-        options["mobileEmulation"] = json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": dpr, "touch": true, "mobile": true } });
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert("goog:chromeOptions".into(), options);
-    // chromedriver answers once it listens; until then each attempt is refused.
-    let address = format!("http://127.0.0.1:{}", driver.port);
-    let connect = || async {
-        let mut builder = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-        builder.capabilities(caps.clone()).connect(&address).await
-    };
-    match super::support::poll(PATIENCE, connect).await {
-        Ok(client) => Some((driver, client)),
-        Err(e) => panic!("cannot start chromium through chromedriver: {e}"),
-    }
+    Some(framegate_testkit::chromium::start(width, height, mobile.then_some(dpr)).await)
 }
 
 async fn state(client: &Client) -> Value {

@@ -16,18 +16,7 @@ use serde_json::{Value, json};
 use super::browser::{browser, press, screenshot_path};
 use super::support::*;
 
-/// A Chrome DevTools command through chromedriver (`goog/cdp/execute`).
-#[derive(Debug)]
-pub(super) struct Cdp(pub(super) &'static str, pub(super) Value);
-
-impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
-    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
-        base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
-    }
-    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
-        (http::Method::POST, Some(json!({ "cmd": self.0, "params": self.1 }).to_string()))
-    }
-}
+pub(super) use framegate_testkit::chromium::Cdp;
 
 /// Slows the page's network: `latency` ms each way and `kbps` kilobits per second down.
 pub(super) async fn throttle(client: &Client, latency: u32, kbps: u32) {
