@@ -405,6 +405,34 @@ fn broken_slice(index: usize, slices: usize) -> Vec<u8> {
     framegate::sample::to_bytes_in(obj, "1.2.840.10008.1.2.4.50").unwrap()
 }
 
+/// Opens `url` while the server's one render thread is taken, so that stack.json is refused with
+/// 503; the thread is freed as soon as the page has been refused once, however slow the machine,
+/// and its retry, whenever it comes, succeeds. The server must have one render thread and no
+/// queue.
+async fn open_with_the_pool_taken(server: &Server, client: &Client, url: &str) {
+    let (state, (started, running), (release, held)) = (server.state.clone(), std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+    let busy = tokio::spawn(async move {
+        state
+            .pool
+            .run(move || {
+                started.send(()).unwrap();
+                let _ = held.recv_timeout(Duration::from_secs(20));
+            })
+            .await
+    });
+    tokio::task::spawn_blocking(move || running.recv()).await.unwrap().unwrap();
+    client.goto(url).await.unwrap();
+    super::support::until("stack.json refused", PATIENCE, || async {
+        match answered(server, "stack", 503).await {
+            0 => Err("no 503 yet"),
+            _ => Ok(()),
+        }
+    })
+    .await;
+    release.send(()).unwrap();
+    busy.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn a_broken_slice_a_gap_and_a_busy_server_leave_a_usable_viewer() {
     let Some((_driver, client)) = browser(1280, 800, false).await else { return };
@@ -422,28 +450,7 @@ async fn a_broken_slice_a_gap_and_a_busy_server_leave_a_usable_viewer() {
     let broken = get(&server.url("ct/s1", "ct/s1/slice004.dcm", "/-/frames/1.jpg")).await;
     assert!(matches!(broken.status, 415 | 422), "{}", broken.status);
     // The pool is taken when the page opens: stack.json itself is refused (503) and retried.
-    // It is held until the page has been refused once, however slow the machine.
-    let (state, (started, running), (release, held)) = (server.state.clone(), std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
-    let busy = tokio::spawn(async move {
-        state
-            .pool
-            .run(move || {
-                started.send(()).unwrap();
-                let _ = held.recv_timeout(Duration::from_secs(20));
-            })
-            .await
-    });
-    tokio::task::spawn_blocking(move || running.recv()).await.unwrap().unwrap();
-    client.goto(&server.url("ct/s1", "ct/s1", "/-/view")).await.unwrap();
-    super::support::until("stack.json refused", PATIENCE, || async {
-        match answered(&server, "stack", 503).await {
-            0 => Err("no 503 yet"),
-            _ => Ok(()),
-        }
-    })
-    .await;
-    release.send(()).unwrap();
-    busy.await.unwrap().unwrap();
+    open_with_the_pool_taken(&server, &client, &server.url("ct/s1", "ct/s1", "/-/view")).await;
     until(&client, "the first frame", |s| s["shownIndex"] == 0).await;
     // Prefetching 10 ahead through a pool of one is refused, retried, and gets there.
     until(&client, "prefetch done", |s| s["retries"].as_u64() > Some(0)).await;
@@ -798,30 +805,9 @@ async fn a_busy_server_is_asked_again_no_sooner_than_its_retry_after() {
     // One render at a time and none waiting, and that one taken: stack.json is refused with 503.
     let server = Server::start_with(framegate::Settings { render_threads: 1, render_queue: 0, ..Default::default() }).await;
     ct_series(&server, "ct/s1", 3, 64).await;
-    let (state, (started, running), (release, held)) = (server.state.clone(), std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
-    let busy = tokio::spawn(async move {
-        state
-            .pool
-            .run(move || {
-                started.send(()).unwrap();
-                let _ = held.recv_timeout(Duration::from_secs(20));
-            })
-            .await
-    });
-    tokio::task::spawn_blocking(move || running.recv()).await.unwrap().unwrap();
     client.goto("about:blank").await.unwrap();
     record_fetches(&client).await;
-    client.goto(&server.url("ct/s1", "ct/s1", "/-/view")).await.unwrap();
-    // Freed as soon as the page has been refused once: its retry, whenever it comes, succeeds.
-    super::support::until("stack.json refused", PATIENCE, || async {
-        match answered(&server, "stack", 503).await {
-            0 => Err("no 503 yet"),
-            _ => Ok(()),
-        }
-    })
-    .await;
-    release.send(()).unwrap();
-    busy.await.unwrap().unwrap();
+    open_with_the_pool_taken(&server, &client, &server.url("ct/s1", "ct/s1", "/-/view")).await;
 
     // The person sees the slice, drawn, with no error left over.
     let s = until(&client, "the first slice", |s| s["shownIndex"] == 0).await;
