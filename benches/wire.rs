@@ -10,8 +10,8 @@
 //! fresh Chromium profile that has loaded OHIF's code once (a returning user's browser), and a
 //! fresh framegate (empty caches); Orthanc keeps its index and gzips (`HttpCompressionEnabled`).
 //! The slices are the pydicom wheel's real 512×512 CT (`J2K_pixelrep_mismatch.dcm`, decoded by
-//! gdcmconv, its samples sign-extended by pydicom), given 60 instance UIDs and positions by
-//! dcmodify: real CT noise, 60 times.
+//! gdcmconv, its samples sign-extended and its character set declared Latin-1 by pydicom), given
+//! 60 instance UIDs and positions by dcmodify: real CT noise, 60 times.
 //!
 //! `cargo bench --bench wire`. Needs chromium and chromedriver, nginx, dcmtk, gdcm and pydicom (as
 //! .ci/run installs them), OHIF's dist in target/ohif, and Orthanc, which CI does not install:
@@ -69,8 +69,14 @@ fn slices(source: &Path, dir: &Path) -> Vec<PathBuf> {
     run("gdcmconv", &["--raw", source.to_str().unwrap(), native.to_str().unwrap()]);
     // Its 13 stored bits of signed samples are not sign-extended in their 16 (the "pixel
     // representation mismatch" it is named for), which OHIF draws black from raw samples:
-    // stored again as plain 16-bit signed samples, as a scanner writes them.
-    let fix = "import sys, pydicom\nd = pydicom.dcmread(sys.argv[1])\nd.PixelData = d.pixel_array.astype('<i2').tobytes()\nd.BitsStored, d.HighBit = 16, 15\nd.save_as(sys.argv[1])";
+    // stored again as plain 16-bit signed samples, as a scanner writes them. Its Specific
+    // Character Set is Japanese (ISO 2022 IR 13\ISO 2022 IR 87) though all its text is ASCII;
+    // Orthanc before 1.12.9 decodes JIS X 0201's 0x5C as ¥ before splitting values on it, so its
+    // DICOMweb metadata loses every multi-valued number (ImagePositionPatient, -Orientation-,
+    // PixelSpacing, Window*: `"Value": []`) and OHIF cannot place the slices (RangeError:
+    // "Invalid number of values for array setter (origin)", viewport black). Declared Latin-1,
+    // as most scanners do, which changes no character of the text.
+    let fix = "import sys, pydicom\nd = pydicom.dcmread(sys.argv[1])\nd.PixelData = d.pixel_array.astype('<i2').tobytes()\nd.BitsStored, d.HighBit = 16, 15\nd.SpecificCharacterSet = 'ISO_IR 100'\nd.save_as(sys.argv[1])";
     run("python3", &["-c", fix, native.to_str().unwrap()]);
     let mut files = Vec::new();
     for i in 0..SLICES {

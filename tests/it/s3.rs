@@ -131,3 +131,42 @@ async fn faults_end_in_a_frame_or_a_clean_5xx_and_the_server_goes_on() {
     assert_eq!(get(&format!("{}/healthz", server.base())).await.status, 200);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_listing_pages_and_tags_every_object_as_its_head_does() {
+    // The test S3 server lists as AWS does, ETags included, in pages of 1,000; framegate HEADs
+    // each object only when a store lists none. Both ways must give the same objects and versions.
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start(dir.path()).await;
+    let store = S3Store::from_sdk(&server.sdk(ACCESS_KEY, SECRET_KEY), &server.options(BUCKET));
+    let folder = dir.path().join(BUCKET).join("st").join("s1");
+    std::fs::create_dir_all(&folder).unwrap();
+    for i in 0..2100 {
+        std::fs::write(folder.join(format!("{i:05}.dcm")), format!("slice {i}")).unwrap();
+    }
+    std::fs::write(dir.path().join(BUCKET).join("stray.dcm"), "outside the prefix").unwrap();
+    // One object stored through PUT, whose ETag s3s-fs records rather than computes.
+    let put = key("st/s2/put.dcm");
+    store.put(&put, Box::pin(futures_util::stream::once(async { Ok(bytes::Bytes::from_static(b"put through S3")) }))).await.unwrap();
+    let sorted = |listed: Vec<framegate::store::Listed>| {
+        let mut listed: Vec<_> = listed.into_iter().map(|l| (l.key.as_str().to_owned(), l.meta.size, l.meta.etag)).collect();
+        listed.sort();
+        listed
+    };
+    let listed = |untagged: bool| {
+        server.s3.faults.untagged_listing.store(untagged, Ordering::SeqCst);
+        let store = &store;
+        async move { sorted(store.list(&key("st")).await.unwrap()) }
+    };
+    let tagged = listed(false).await;
+    assert_eq!(tagged.len(), 2101, "every object under the prefix, none outside it");
+    assert_eq!(tagged[0].0, "st/s1/00000.dcm");
+    assert_eq!(tagged[0].1, 7);
+    assert_eq!(tagged, listed(true).await, "the listing's ETags are the HEADs'");
+    // A file replaced under the same size gets a new version in the listing.
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(folder.join("00000.dcm"), "SLICE 0").unwrap();
+    let replaced = listed(false).await;
+    assert_ne!(replaced[0].2, tagged[0].2);
+    assert_eq!(replaced, listed(true).await);
+}
