@@ -50,7 +50,9 @@ async fn cold(s3: &S3Server, client: &HttpClient, scope: &str, path: &str, sampl
         let (status, body) = fetch(client, &url).await;
         size = if status == 200 { format!("{} KiB", body.len() / 1024) } else { format!("status {status}") };
         times.push(started.elapsed());
+        // The next sample starts once this framegate and its caches are gone, as after a restart.
         let _ = fg.stop.send(());
+        let _ = fg.ended.await;
     }
     times.sort();
     (times[times.len() / 2], times[0], times[times.len() - 1], size)
@@ -61,6 +63,12 @@ fn ms(d: Duration) -> String {
 }
 
 fn main() {
+    // As the binary's main does (see `library_backtraces_off` there): what is measured is
+    // framegate as it runs.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: first, on the bench's only thread.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
     let sizes: Vec<usize> = std::env::var("CATALOG_BENCH_SIZES").unwrap_or_else(|_| "1000,10000".into()).split(',').filter_map(|s| s.trim().parse().ok()).collect();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();

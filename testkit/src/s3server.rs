@@ -259,6 +259,8 @@ pub struct Framegate {
     pub token: String,
     /// Stops the server when sent or dropped.
     pub stop: tokio::sync::oneshot::Sender<()>,
+    /// The server, ended (its state dropped) once stopped and its connections are done.
+    pub ended: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 pub struct S3Server {
@@ -346,12 +348,12 @@ impl S3Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(framegate::run(listener, state, async {
+        let ended = tokio::spawn(framegate::run(listener, state, async {
             let _ = stopped.await;
         }));
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
         let token = Keyring::parse(keys).unwrap().sign(&ObjectKey::parse_plain(scope).unwrap(), now + 3600);
-        Framegate { base, token, stop }
+        Framegate { base, token, stop, ended }
     }
 
     pub async fn put(&self, key: &str, bytes: Vec<u8>) {
