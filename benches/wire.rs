@@ -153,6 +153,7 @@ http {{
     root {dist};
     location = /app-config.js {{ alias {d}/app-config.js; }}
     location = /orthanc.json {{ alias {d}/orthanc.json; }}
+    location = /framegate-samples.json {{ alias {d}/framegate-samples.json; }}
     location /v1/ {{ {fg} }}
     location /dicom-web/ {{ {or} }}
     location / {{ try_files $uri /index.html; }}
@@ -206,9 +207,15 @@ setInterval(() => {
 
 /// What the page reports: first image (ms from navigation), frames received, the last frame's
 /// end (ms), DICOMweb bytes on the wire (headers and bodies, as Chromium counts them).
-const REPORT: &str = "const rs = performance.getEntriesByType('resource').filter(e => e.name.includes('/dicom-web/') || e.name.includes('/v1/'));
+const REPORT: &str = "const rs = performance.getEntriesByType('resource').filter(e => e.name.includes('/dicom-web/') || e.name.includes('/v1/') || e.name.endsWith('orthanc.json') || e.name.endsWith('framegate-samples.json'));
 const frames = rs.filter(e => e.name.includes('/frames/'));
-return { first: window.__wire ? window.__wire.first : null, frames: frames.length,
+// Where the first image's time goes: each DICOMweb request before the first frame's answer
+// ended, and that frame, as what it asked for and when (ms from navigation).
+const firstFrameEnd = Math.min(...frames.map(e => e.responseEnd));
+const kind = e => e.name.includes('/frames/') ? 'frame' : e.name.includes('/metadata') ? 'metadata' : e.name.endsWith('.json') ? 'config' : 'search';
+const timeline = rs.filter(e => e.startTime <= firstFrameEnd).slice(0, 12).map(e => `${kind(e)} ${Math.round(e.startTime)}-${Math.round(e.responseEnd)}`).join(', ')
+  + performance.getEntriesByType('resource').filter(e => e.name.endsWith('.wasm')).map(e => `; ${e.name.split('/').pop()} ${Math.round(e.startTime)}-${Math.round(e.responseEnd)}`).join('');
+return { first: window.__wire ? window.__wire.first : null, frames: frames.length, timeline,
          last: Math.max(0, ...frames.map(e => e.responseEnd)),
          bytes: rs.reduce((n, e) => n + e.transferSize, 0), frame_bytes: frames.reduce((n, e) => n + e.transferSize, 0) };";
 
@@ -223,11 +230,13 @@ struct Figures {
 }
 
 /// OHIF at `viewer`, through `origin`, on loopback or on `four_g`.
-async fn measure(origin: &str, viewer: &str, four_g: bool) -> Figures {
+async fn measure(warm_up: &str, viewer: &str, four_g: bool) -> Figures {
     let (_browser, client) = chromium::start(1280, 900, None).await;
-    // A returning user: OHIF's code is in the browser's cache before the study is opened.
-    client.goto(&format!("{origin}/")).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // A returning user: OHIF's code, its HTJ2K decoder included, is in the browser's cache
+    // before the study is opened, from another study seen through framegate (other URLs, so
+    // none of the measured study's answers is cached).
+    client.goto(warm_up).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(6)).await;
     client.issue_cmd(Cdp("Page.enable", json!({}))).await.unwrap();
     client.issue_cmd(Cdp("Page.addScriptToEvaluateOnNewDocument", json!({ "source": PROBE }))).await.unwrap();
     client.issue_cmd(Cdp("Network.enable", json!({}))).await.unwrap();
@@ -255,6 +264,7 @@ async fn measure(origin: &str, viewer: &str, four_g: bool) -> Figures {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     client.close().await.unwrap();
+    println!("  requests until the first frame's answer (ms from navigation): {}", report["timeline"].as_str().unwrap_or(""));
     Figures {
         first_ms: report["first"].as_f64().unwrap_or(f64::NAN),
         all_ms: report["last"].as_f64().unwrap(),
@@ -277,6 +287,15 @@ fn size(url: &str, headers: &[(&str, &str)]) -> (u64, String) {
     (words.next().unwrap().parse().unwrap(), words.next().unwrap_or("").to_owned())
 }
 
+/// One slice of another study under `dir`, for the browser's warm-up.
+fn warm_up_study(slice: &Path, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let file = dir.join("warm.dcm");
+    std::fs::copy(slice, &file).unwrap();
+    let f = file.to_str().unwrap();
+    run("dcmodify", &["-nb", "-i", "(0020,000D)=2.25.26122026999", "-i", "(0020,000E)=2.25.26122026998", "-i", "(0008,0018)=2.25.26122026997", f]);
+}
+
 fn main() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dist = std::env::var_os("FRAMEGATE_OHIF_DIR").map(PathBuf::from).unwrap_or_else(|| manifest.join("target/ohif/package/dist"));
@@ -293,6 +312,8 @@ fn main() {
     std::fs::write(&keys, KEYS).unwrap();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let token = Keyring::parse(KEYS).unwrap().sign(&ObjectKey::parse_plain("ct").unwrap(), now + 3 * 3600);
+    let warm_token = Keyring::parse(KEYS).unwrap().sign(&ObjectKey::parse_plain("warm").unwrap(), now + 3 * 3600);
+    warm_up_study(&files[0], &root.join("warm"));
 
     let orthanc = Orthanc::start(dir.path());
     for file in &files {
@@ -326,19 +347,37 @@ fn main() {
         studies[0]["0020000D"]["Value"][0].as_str().unwrap().to_owned()
     };
     let viewer = |config: &str, study: &str| format!("{origin}/viewer/dicomwebproxy?url={}&StudyInstanceUIDs={study}&studyInstanceUIDs={study}", urlencode(config));
-    let fg_viewer = {
+    // framegate as shipped (its ohif.json: HTJ2K first), and the same configuration asking for
+    // the stored samples (`transfer-syntax=*`, zstd on the wire) as Orthanc's does: what the
+    // HTJ2K decoder costs OHIF's first image, against what it saves on the wire.
+    let (fg_viewer, fg_samples_viewer) = {
         let _fg = start_framegate();
-        viewer(&format!("{fg_root}/ohif.json"), &study(&fg_root))
+        let out = Command::new("curl").args(["-sf", &format!("{fg_root}/ohif.json")]).output().unwrap();
+        let mut samples: Value = serde_json::from_slice(&out.stdout).expect("framegate serves ohif.json");
+        samples["servers"]["dicomWeb"][0]["acceptHeader"] = json!(["multipart/related; type=application/octet-stream; transfer-syntax=*"]);
+        std::fs::write(dir.path().join("framegate-samples.json"), samples.to_string()).unwrap();
+        let study = study(&fg_root);
+        (viewer(&format!("{fg_root}/ohif.json"), &study), viewer(&format!("{origin}/framegate-samples.json"), &study))
+    };
+    let warm_viewer = {
+        let _fg = start_framegate();
+        let warm_root = format!("{origin}/v1/{warm_token}/warm/-/dicomweb");
+        viewer(&format!("{warm_root}/ohif.json"), &study(&warm_root))
     };
     let orthanc_viewer = viewer(&format!("{origin}/orthanc.json"), &study(&format!("{origin}/dicom-web")));
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let mut results = Vec::new();
     for four_g in [false, true] {
-        for peer in ["framegate", "Orthanc"] {
-            let fg = (peer == "framegate").then(start_framegate);
-            let url = if peer == "framegate" { &fg_viewer } else { &orthanc_viewer };
-            let figures = rt.block_on(measure(&origin, url, four_g));
+        for peer in ["framegate", "framegate, samples", "Orthanc"] {
+            // Running for Orthanc's measurement too, idle, for the warm-up study.
+            let fg = start_framegate();
+            let url = match peer {
+                "framegate" => &fg_viewer,
+                "Orthanc" => &orthanc_viewer,
+                _ => &fg_samples_viewer,
+            };
+            let figures = rt.block_on(measure(&warm_viewer, url, four_g));
             drop(fg);
             let network = if four_g { "4G" } else { "loopback" };
             println!("{network} {peer}: {figures:?}");
