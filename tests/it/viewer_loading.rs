@@ -204,3 +204,32 @@ async fn the_read_ahead_leans_into_the_scroll_and_reaches_further_the_faster_it_
     client.close().await.unwrap();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_fill_waits_while_the_person_scrolls_and_resumes_when_the_scroll_rests() {
+    let Some((_driver, client)) = browser(1024, 700, false).await else { return };
+    let server = Server::start().await;
+    const SLICES: usize = 160;
+    ct_series(&server, "ct", SLICES, 128).await;
+    client.goto("about:blank").await.unwrap();
+    record_fetches(&client).await;
+    // A slow link, so the fill is far from done when the scroll starts.
+    throttle(&client, 150, 200).await;
+    client.goto(&format!("{}?slice=40", server.url("ct", "ct", "/-/view"))).await.unwrap();
+    until(&client, "slice 40", |s| s["shownIndex"] == 39).await;
+    until_loads(&client, "the fill under way", |l| l["fill"].as_u64() >= Some(1)).await;
+    // Down 40 notches at 30 a second; the fill's count read in the same task as the first notch,
+    // and again in the same task as the last, so nothing can start between read and scroll.
+    let script = "const done = arguments[0], stage = document.getElementById('stage'), t0 = performance.now(), before = fg.loads.fill; let sent = 0;
+         const notch = () => {
+           stage.dispatchEvent(new WheelEvent('wheel', { deltaY: 100, clientX: 200, clientY: 200, bubbles: true, cancelable: true }));
+           if (++sent < 40) setTimeout(notch, Math.max(0, t0 + (sent * 1000) / 30 - performance.now())); else done([before, fg.loads.fill]);
+         };
+         notch();";
+    let counts = client.execute_async(script, vec![]).await.unwrap();
+    let (before, during) = (counts[0].as_u64().unwrap(), counts[1].as_u64().unwrap());
+    assert_eq!(during, before, "no fill request starts while the person scrolls");
+    until_loads(&client, "the fill resumed at rest", |l| l["fill"].as_u64() > Some(during)).await;
+    client.close().await.unwrap();
+    server.stop().await;
+}

@@ -2,12 +2,13 @@
 // The frames around the one shown, leaning into the scroll: which to have, which are too late
 // to ask for, and which requests the scroll left behind.
 // The scroll's direction and speed, from the steps `go` takes: the read-ahead leans into it.
-const motion = { dir: 1, rate: 0, at: -Infinity };
+const motion = { dir: 1, rate: 0, at: -Infinity, jump: false };
 function noteStep(from, to) {
   const now = performance.now(), step = to - from, dt = now - motion.at;
   if (!step) return;
   const dir = Math.sign(step), turned = dir !== motion.dir;
   motion.dir = dir;
+  motion.jump = Math.abs(step) > READ_AHEAD;
   // A jump (the slider, the track, a host's "go") is no scroll, and a turn starts a new one.
   if (Math.abs(step) > READ_AHEAD || turned || dt > MOTION_IDLE_MS) motion.rate = 0;
   else {
@@ -17,6 +18,9 @@ function noteStep(from, to) {
   motion.at = now;
 }
 const scrolling = () => motion.rate > 0 && performance.now() - motion.at < MOTION_IDLE_MS;
+// A step that was no jump, within the idle time: a scroll's first step already counts, before it
+// has a rate.
+const stepping = () => !motion.jump && performance.now() - motion.at < MOTION_IDLE_MS;
 
 // Scrolling faster than requests come back, the frames the scroll passes before an answer could
 // arrive are not asked for: the answer would come too late to be shown, and take a connection
