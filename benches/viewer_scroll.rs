@@ -88,7 +88,8 @@ const SCROLL: &str = "
     const last = benchShown.find(([i]) => i === fg.count - 1);
     if (last || performance.now() - lastNotch > 10000) {
       const shown = new Set(benchShown.map(([i]) => i));
-      done({ t0, lastNotch, lastShownAt: last ? last[1] : null, shown: shown.size, count: fg.count,
+      const missed = [...Array(fg.count).keys()].filter((i) => !shown.has(i));
+      done({ t0, lastNotch, lastShownAt: last ? last[1] : null, shown: shown.size, count: fg.count, missed,
              loads: fg.loads || null, requested: fg.requested.length, heap: performance.memory ? performance.memory.usedJSHeapSize : null,
              wire: frameTimes() });
     } else setTimeout(wait, 5);
@@ -104,6 +105,8 @@ const SCROLL: &str = "
 struct Run {
     first_image_ms: f64,
     shown: u64,
+    /// The slices never shown, by index.
+    missed: Value,
     count: u64,
     last_after_notch_ms: Option<f64>,
     scroll_ms: f64,
@@ -140,6 +143,7 @@ async fn run(dir: &std::path::Path, folder: &str, token: &str) -> Run {
     let run = Run {
         first_image_ms,
         shown: r["shown"].as_u64().unwrap(),
+        missed: r["missed"].clone(),
         count: r["count"].as_u64().unwrap(),
         last_after_notch_ms: r["lastShownAt"].as_f64().map(|t| t - f(&r["lastNotch"])),
         scroll_ms: f(&r["lastNotch"]) - f(&r["t0"]),
@@ -199,11 +203,12 @@ async fn main() {
             let r = run(dir.path(), &name, &token).await;
             let last = r.last_after_notch_ms.map_or("never".to_owned(), |ms| format!("{ms:.0} ms"));
             println!(
-                "run {k} (load {load}): first image {:.0} ms; shown {}/{} ({:.1}%); last slice {last} after the last notch (scroll {:.0} ms); {} frame requests (on the wire: {}); JS heap {:.1} MiB, renderer RSS {} MiB; viewer counters {}",
+                "run {k} (load {load}): first image {:.0} ms; shown {}/{} ({:.1}%; not shown: {}); last slice {last} after the last notch (scroll {:.0} ms); {} frame requests (on the wire: {}); JS heap {:.1} MiB, renderer RSS {} MiB; viewer counters {}",
                 r.first_image_ms,
                 r.shown,
                 r.count,
                 100.0 * r.shown as f64 / r.count.max(1) as f64,
+                r.missed,
                 r.scroll_ms,
                 r.requested,
                 r.wire,
