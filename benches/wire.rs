@@ -1,14 +1,16 @@
 //! The wire (issue 26): OHIF's built viewer (target/ohif) opening the same 60-slice 512×512 CT
-//! through framegate and through Orthanc with its DICOMweb plugin, in one run, on loopback and on
+//! through framegate, through framegate asked for the stored samples as Orthanc is asked (what
+//! HTJ2K costs OHIF's first image), and through Orthanc with its DICOMweb plugin, in one run, on loopback and on
 //! Chromium's DevTools-emulated 4G (40 ms latency, 2.5 MB/s down, over CDP). For each: the first
 //! image on screen, all 60 frames received, and the DICOMweb bytes on the wire, against the goals
-//! (all frames on 4G ≤ 0.8× Orthanc's, first image ≤ 0.6× Orthanc's). Then the bytes of one frame
-//! in each form framegate serves.
+//! (all frames on 4G ≤ 0.8× Orthanc's, first image ≤ 0.6× Orthanc's), and the requests until
+//! the first frame's answer, which show where the first image's time goes. Then the bytes of one
+//! frame in each form framegate serves.
 //!
 //! Both servers sit behind one nginx that also serves OHIF, so the page reaches both from its own
 //! origin (Orthanc sends no CORS headers) and neither pays preflights. Each measurement starts a
-//! fresh Chromium profile that has loaded OHIF's code once (a returning user's browser), and a
-//! fresh framegate (empty caches); Orthanc keeps its index and gzips (`HttpCompressionEnabled`).
+//! fresh Chromium profile that has opened another study through framegate once (a returning
+//! user's browser: OHIF's code and its HTJ2K decoder cached), and a fresh framegate (empty caches); Orthanc keeps its index and gzips (`HttpCompressionEnabled`).
 //! The slices are the pydicom wheel's real 512×512 CT (`J2K_pixelrep_mismatch.dcm`, decoded by
 //! gdcmconv, its samples sign-extended and its character set declared Latin-1 by pydicom), given
 //! 60 instance UIDs and positions by dcmodify: real CT noise, 60 times.
@@ -213,8 +215,7 @@ const frames = rs.filter(e => e.name.includes('/frames/'));
 // ended, and that frame, as what it asked for and when (ms from navigation).
 const firstFrameEnd = Math.min(...frames.map(e => e.responseEnd));
 const kind = e => e.name.includes('/frames/') ? 'frame' : e.name.includes('/metadata') ? 'metadata' : e.name.endsWith('.json') ? 'config' : 'search';
-const timeline = rs.filter(e => e.startTime <= firstFrameEnd).slice(0, 12).map(e => `${kind(e)} ${Math.round(e.startTime)}-${Math.round(e.responseEnd)}`).join(', ')
-  + performance.getEntriesByType('resource').filter(e => e.name.endsWith('.wasm')).map(e => `; ${e.name.split('/').pop()} ${Math.round(e.startTime)}-${Math.round(e.responseEnd)}`).join('');
+const timeline = rs.filter(e => e.startTime <= firstFrameEnd).slice(0, 12).map(e => `${kind(e)} ${Math.round(e.startTime)}-${Math.round(e.responseEnd)}`).join(', ');
 return { first: window.__wire ? window.__wire.first : null, frames: frames.length, timeline,
          last: Math.max(0, ...frames.map(e => e.responseEnd)),
          bytes: rs.reduce((n, e) => n + e.transferSize, 0), frame_bytes: frames.reduce((n, e) => n + e.transferSize, 0) };";
@@ -229,7 +230,7 @@ struct Figures {
     frame_bytes: u64,
 }
 
-/// OHIF at `viewer`, through `origin`, on loopback or on `four_g`.
+/// OHIF at `viewer`, after the browser has opened `warm_up`, on loopback or on `four_g`.
 async fn measure(warm_up: &str, viewer: &str, four_g: bool) -> Figures {
     let (_browser, client) = chromium::start(1280, 900, None).await;
     // A returning user: OHIF's code, its HTJ2K decoder included, is in the browser's cache
