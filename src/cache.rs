@@ -222,6 +222,10 @@ pub struct Caches {
     /// Study catalog versions already taken into `indexes`: one is read again only once it
     /// changes, so a warm study costs no catalog read.
     catalogs: Cache<ObjectId, ()>,
+    /// Where a listing of each study catalog version's objects may be cut (its every 1,000th
+    /// key), so that the listings of a study large enough to take several pages are read as
+    /// ranges at once, its catalog read once per version.
+    catalog_cuts: Cache<ObjectId, Arc<Vec<ObjectKey>>>,
 }
 
 impl Caches {
@@ -247,6 +251,12 @@ impl Caches {
                 .build(),
             stacks: Cache::builder().max_capacity(sizes.index_bytes).weigher(|k: &String, body: &Bytes| u32::try_from(k.len() + body.len()).unwrap_or(u32::MAX)).build(),
             catalogs: Cache::builder().max_capacity(sizes.index_bytes / 64).weigher(|k: &ObjectId, _| object_weight(k)).build(),
+            catalog_cuts: Cache::builder()
+                .max_capacity(sizes.index_bytes / 64)
+                .weigher(|k: &ObjectId, cuts: &Arc<Vec<ObjectKey>>| {
+                    object_weight(k).saturating_add(u32::try_from(cuts.iter().map(|c| c.as_str().len() + 32).sum::<usize>()).unwrap_or(u32::MAX))
+                })
+                .build(),
         }
     }
 
@@ -272,6 +282,16 @@ impl Caches {
     /// version however many requests ask at the same time; later asks wait for it, or return.
     pub async fn take_catalog<F: Future<Output = ()>>(&self, catalog: &ObjectId, take: F) {
         self.catalogs.get_with_by_ref(catalog, take).await;
+    }
+
+    /// The cuts of the catalog version `catalog`, if known.
+    pub async fn catalog_cuts(&self, catalog: &ObjectId) -> Option<Arc<Vec<ObjectKey>>> {
+        self.catalog_cuts.get(catalog).await
+    }
+
+    /// Keeps `cuts` as where a listing of the catalog version `catalog`'s objects may be cut.
+    pub async fn keep_catalog_cuts(&self, catalog: ObjectId, cuts: Arc<Vec<ObjectKey>>) {
+        self.catalog_cuts.insert(catalog, cuts).await;
     }
 
     /// A rendered frame, rendering it once however many requests ask at the same time.

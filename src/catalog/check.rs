@@ -27,6 +27,13 @@ pub type Covered = Vec<(ObjectId, Arc<Index>)>;
 /// large, or has another format gives nothing, with a warning that names no object: the caller
 /// reads everything the old way.
 pub async fn covered(store: &dyn Store, pool: &RenderPool, limits: &Limits, catalog: &Listed, wanted: &HashMap<&ObjectKey, &ObjectMeta>) -> Covered {
+    let entries = entries(store, pool, catalog).await;
+    covered_by(entries, &catalog.key, pool, limits, wanted).await
+}
+
+/// The entries of the catalog `catalog` (as listed), read with one GET; none, with a warning
+/// that names no object, when it cannot be read, is too large or has another format.
+pub async fn entries(store: &dyn Store, pool: &RenderPool, catalog: &Listed) -> Vec<Entry> {
     if catalog.meta.size > MAX_CATALOG_BYTES {
         tracing::warn!(bytes = catalog.meta.size, "study catalog is too large; ignored");
         return Vec::new();
@@ -38,26 +45,29 @@ pub async fn covered(store: &dyn Store, pool: &RenderPool, limits: &Limits, cata
             return Vec::new();
         }
     };
-    let entries = match pool.run(move || format::decode(&bytes)).await {
+    match pool.run(move || format::decode(&bytes)).await {
         Ok(Ok(entries)) => entries,
         Ok(Err(e @ FormatError::UnknownVersion(_))) => {
             tracing::warn!(error = %e, "study catalog has another format; ignored, rebuild it with this version's `framegate catalog`");
-            return Vec::new();
+            Vec::new()
         }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "study catalog ignored");
-            return Vec::new();
+            Vec::new()
         }
         Err(e) => {
             tracing::warn!(error = %e, "study catalog not indexed");
-            return Vec::new();
+            Vec::new()
         }
-    };
-    let folder = &catalog.key.segments()[..catalog.key.depth() - 1];
+    }
+}
+
+/// The entries of the catalog `catalog` (its key) that `wanted` shows unchanged, indexed.
+pub async fn covered_by(entries: Vec<Entry>, catalog: &ObjectKey, pool: &RenderPool, limits: &Limits, wanted: &HashMap<&ObjectKey, &ObjectMeta>) -> Covered {
     let current: Vec<(ObjectId, Entry)> = entries
         .into_iter()
         .filter_map(|entry| {
-            let key = ObjectKey::from_segments(folder.iter().cloned().chain(entry.name.split('/').map(str::to_owned)).collect()).ok()?;
+            let key = key_of(catalog, &entry)?;
             let meta = wanted.get(&key)?;
             (meta.size == entry.size && meta.etag == entry.etag).then(|| (ObjectId { key, meta: (*meta).clone() }, entry))
         })
@@ -70,6 +80,23 @@ pub async fn covered(store: &dyn Store, pool: &RenderPool, limits: &Limits, cata
     });
     // A chunk the pool turned away is read the old way.
     join_all(jobs).await.into_iter().filter_map(Result::ok).flatten().collect()
+}
+
+/// Where a listing of the objects of `entries` (the catalog `catalog`) may be cut: every
+/// `every`th key in order, so that each range between two cuts is about one page of a listing.
+/// The cuts fall half a page after each page's end would: the first page of the listing ends
+/// near the `every`th key, and a cut there would make a range of a few keys.
+pub fn cuts(entries: &[Entry], catalog: &ObjectKey, every: usize) -> Vec<ObjectKey> {
+    let every = every.max(2);
+    let mut keys: Vec<ObjectKey> = entries.iter().filter_map(|e| key_of(catalog, e)).collect();
+    keys.sort_by_cached_key(ObjectKey::as_str);
+    keys.into_iter().skip(every / 2 - 1).step_by(every).collect()
+}
+
+/// The full key of a catalogued object: its name is relative to the catalog's folder.
+fn key_of(catalog: &ObjectKey, entry: &Entry) -> Option<ObjectKey> {
+    let folder = &catalog.segments()[..catalog.depth() - 1];
+    ObjectKey::from_segments(folder.iter().cloned().chain(entry.name.split('/').map(str::to_owned)).collect()).ok()
 }
 
 fn chunks<T>(items: Vec<T>) -> Vec<Vec<T>> {

@@ -14,7 +14,7 @@ pub mod check;
 pub mod format;
 
 pub use build::{BuildError, Built, backfill, write};
-pub use check::{Covered, covered};
+pub use check::{Covered, covered, covered_by, cuts, entries};
 
 /// The catalog's name in its folder. A listing sees it and leaves it out of the objects it
 /// serves; a dot keeps it out of a casual `ls`.

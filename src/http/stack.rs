@@ -8,6 +8,9 @@ use hyper::Response;
 use super::respond::{self, Body, Caching};
 use super::{ApiError, Ctx};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures_util::future::BoxFuture;
 
 use crate::State;
 use crate::catalog;
@@ -20,6 +23,8 @@ use crate::store::{Listed, ObjectMeta, StoreError};
 /// Headers read at once while indexing a series: enough to hide S3 latency, few enough to
 /// leave the store to other requests.
 const CONCURRENCY: usize = 16;
+/// Keys between two cuts of a long listing: one page of S3's.
+const CUT_EVERY: usize = 1000;
 /// How much of a JPEG or PNG is read to learn its size.
 const IMAGE_PREFIX: u64 = 64 * 1024;
 
@@ -27,17 +32,24 @@ const IMAGE_PREFIX: u64 = 64 * 1024;
 /// and versions: what stack.json and the DICOMweb catalog are built from and cached by.
 pub async fn listing(state: &State, key: &ObjectKey) -> Result<(Vec<Listed>, String), ApiError> {
     let store = &state.store;
+    // What cutting a long listing learnt of the study catalog, handed on to the index.
+    let found: Mutex<Option<Found>> = Mutex::new(None);
     let (listed, catalogs) = match store.head(key).await {
         Ok(meta) => (vec![Listed { key: key.clone(), meta }], Vec::new()),
         // A study catalog is no object of the prefix: it only feeds the index.
-        Err(StoreError::NotFound) => store.list(key).await?.into_iter().partition(|l| !catalog::is_catalog(&l.key)),
+        Err(StoreError::NotFound) => {
+            let found = &found;
+            let cuts = move |page: Vec<Listed>| -> BoxFuture<'_, Vec<ObjectKey>> { Box::pin(cuts(state, key, page, found)) };
+            store.list_cut(key, &cuts).await?.into_iter().partition(|l| !catalog::is_catalog(&l.key))
+        }
         Err(e) => return Err(e.into()),
     };
     if listed.is_empty() {
         return Err(ApiError::not_found("no objects under this prefix"));
     }
     if listed.len() > 1 || !catalogs.is_empty() {
-        take_catalogs(state, key, &listed, catalogs).await?;
+        let found = found.into_inner().unwrap_or_else(PoisonError::into_inner);
+        take_catalogs(state, key, &listed, catalogs, found).await?;
     }
     let mut names: Vec<String> = listed.iter().map(|l| format!("{}\u{0}{}", l.key.as_str(), l.meta.etag)).collect();
     names.sort();
@@ -45,25 +57,78 @@ pub async fn listing(state: &State, key: &ObjectKey) -> Result<(Vec<Listed>, Str
     Ok((listed, version))
 }
 
+/// The study catalog a long listing was cut by: the one its first page showed or its study
+/// folder's (`None`: there is none), and its entries when they were read to cut it.
+struct Found {
+    catalog: Option<Listed>,
+    entries: Option<Vec<catalog::format::Entry>>,
+}
+
+/// Where a listing of `key`, whose first page is `page`, may be cut: from the study catalog the
+/// page shows (or, for a series folder, its study folder's), each version read once; what was
+/// found is left in `found` for the index. None when there is no catalog.
+async fn cuts(state: &State, key: &ObjectKey, page: Vec<Listed>, found: &Mutex<Option<Found>>) -> Vec<ObjectKey> {
+    let shown = page.into_iter().find(|l| catalog::is_catalog(&l.key) && l.key.depth() == key.depth() + 1);
+    let catalog = match shown {
+        Some(shown) => Some(shown),
+        None => match parent_catalog(state, key).await {
+            Ok(above) => above,
+            // The index asks again, and answers the error.
+            Err(_) => return Vec::new(),
+        },
+    };
+    let keep = |entries| *found.lock().unwrap_or_else(PoisonError::into_inner) = Some(Found { catalog: catalog.clone(), entries });
+    let Some(listed) = catalog.as_ref() else {
+        keep(None);
+        return Vec::new();
+    };
+    let version = ObjectId { key: listed.key.clone(), meta: listed.meta.clone() };
+    if let Some(cuts) = state.caches.catalog_cuts(&version).await {
+        keep(None);
+        return cuts.as_ref().clone();
+    }
+    let entries = catalog::entries(state.store.as_ref(), &state.pool, listed).await;
+    let cuts = catalog::cuts(&entries, &listed.key, CUT_EVERY);
+    state.caches.keep_catalog_cuts(version, Arc::new(cuts.clone())).await;
+    keep(Some(entries));
+    cuts
+}
+
+/// The study folder's catalog of the series folder `key`, if there is one.
+async fn parent_catalog(state: &State, key: &ObjectKey) -> Result<Option<Listed>, StoreError> {
+    if key.depth() < 2 {
+        return Ok(None);
+    }
+    let parent = ObjectKey::from_segments(key.segments()[..key.depth() - 1].to_vec()).ok();
+    let Some(above) = parent.as_ref().and_then(catalog::key_in) else { return Ok(None) };
+    match state.store.head(&above).await {
+        Ok(meta) => Ok(Some(Listed { key: above, meta })),
+        Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Fills the index cache from the study catalogs a listing of `key` shows (or, for a series
-/// folder, from its study folder's), for the listed objects whose version a catalog holds.
-/// Nothing is read when every listed object's index is held already.
-async fn take_catalogs(state: &State, key: &ObjectKey, listed: &[Listed], mut catalogs: Vec<Listed>) -> Result<(), ApiError> {
+/// folder, from its study folder's), for the listed objects whose version a catalog holds; what
+/// cutting the listing `found` is not asked or read again. Nothing is read when every listed
+/// object's index is held already.
+async fn take_catalogs(state: &State, key: &ObjectKey, listed: &[Listed], mut catalogs: Vec<Listed>, found: Option<Found>) -> Result<(), ApiError> {
     let is_image = |l: &&Listed| !matches!(l.key.extension().as_deref(), Some("jpg" | "jpeg" | "png"));
     let missing = listed.iter().filter(is_image).any(|l| !state.caches.has_index(&ObjectId { key: l.key.clone(), meta: l.meta.clone() }));
     if !missing {
         return Ok(());
     }
-    if catalogs.is_empty() && key.depth() > 1 {
-        let parent = ObjectKey::from_segments(key.segments()[..key.depth() - 1].to_vec()).ok();
-        if let Some(above) = parent.as_ref().and_then(catalog::key_in) {
-            match state.store.head(&above).await {
-                Ok(meta) => catalogs.push(Listed { key: above, meta }),
-                Err(StoreError::NotFound) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+    let (above, entries) = match found {
+        Some(Found { catalog, entries }) => (catalog, entries),
+        None if catalogs.is_empty() => (parent_catalog(state, key).await?, None),
+        None => (None, None),
+    };
+    if catalogs.is_empty() {
+        catalogs.extend(above.clone());
     }
+    // The entries read to cut the listing, for the catalog they came from.
+    let read = Mutex::new(above.zip(entries));
+    let read = &read;
     let wanted: HashMap<&ObjectKey, &ObjectMeta> = listed.iter().map(|l| (&l.key, &l.meta)).collect();
     // A prefix of many studies shows many catalogs: read as many at once as headers are.
     stream::iter(&catalogs)
@@ -71,10 +136,17 @@ async fn take_catalogs(state: &State, key: &ObjectKey, listed: &[Listed], mut ca
             let wanted = &wanted;
             async move {
                 let object = ObjectId { key: listed_catalog.key.clone(), meta: listed_catalog.meta.clone() };
+                // The catalog read to cut the listing, if it is this one.
+                let entries =
+                    read.lock().unwrap_or_else(PoisonError::into_inner).take_if(|(found, _)| found.key == listed_catalog.key && found.meta == listed_catalog.meta).map(|(_, e)| e);
                 state
                     .caches
                     .take_catalog(&object, async {
-                        for (object, index) in catalog::covered(state.store.as_ref(), &state.pool, &state.limits, listed_catalog, wanted).await {
+                        let covered = match entries {
+                            Some(entries) => catalog::covered_by(entries, &listed_catalog.key, &state.pool, &state.limits, wanted).await,
+                            None => catalog::covered(state.store.as_ref(), &state.pool, &state.limits, listed_catalog, wanted).await,
+                        };
+                        for (object, index) in covered {
                             state.caches.offer_index(object, index).await;
                         }
                     })

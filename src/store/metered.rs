@@ -7,7 +7,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 
-use super::{ByteStream, Listed, ObjectMeta, Store, StoreError};
+use super::{ByteStream, Cuts, Listed, ObjectMeta, Store, StoreError};
 use crate::key::ObjectKey;
 use crate::metrics::{Metrics, OpLabel, StoreLabels};
 
@@ -70,6 +70,13 @@ impl Store for Metered {
     async fn list(&self, prefix: &ObjectKey) -> Result<Vec<Listed>, StoreError> {
         let started = Instant::now();
         let result = self.inner.list(prefix).await;
+        self.record("list", started, &result);
+        result
+    }
+
+    async fn list_cut(&self, prefix: &ObjectKey, cuts: Cuts<'_>) -> Result<Vec<Listed>, StoreError> {
+        let started = Instant::now();
+        let result = self.inner.list_cut(prefix, cuts).await;
         self.record("list", started, &result);
         result
     }

@@ -11,6 +11,7 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 use futures_util::Stream;
+use futures_util::future::BoxFuture;
 
 use crate::key::ObjectKey;
 
@@ -31,6 +32,11 @@ pub struct ObjectMeta {
     /// modification time for files), without quotes.
     pub etag: String,
 }
+
+/// Where a long listing may be cut to be read as ranges at once, asked once its first page is
+/// known: keys under the prefix, in any order. Whatever it answers, the listing is the same;
+/// keys that exist and are evenly spaced only make it faster.
+pub type Cuts<'c> = &'c (dyn Fn(Vec<Listed>) -> BoxFuture<'c, Vec<ObjectKey>> + Send + Sync);
 
 /// One entry of a listing.
 #[derive(Debug, Clone)]
@@ -70,6 +76,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Objects whose key starts with the segments of `prefix`, at any depth, in no set order.
     async fn list(&self, prefix: &ObjectKey) -> Result<Vec<Listed>, StoreError>;
+
+    /// [`list`](Self::list), for a store that pages its listings: when the first page is not
+    /// the whole listing, `cuts` is asked where the rest may be cut, and the ranges between the
+    /// cuts are listed at once instead of page after page. A store whose listing is one call
+    /// lists as `list` does.
+    async fn list_cut(&self, prefix: &ObjectKey, cuts: Cuts<'_>) -> Result<Vec<Listed>, StoreError> {
+        let _ = cuts;
+        self.list(prefix).await
+    }
 
     /// Stores `body` as `key`, replacing any object there, and answers the bytes written. Nothing
     /// is visible under `key` until the body has ended well: a body that ends in an error leaves

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use moka::future::Cache;
 
-use super::{ByteStream, Listed, ObjectMeta, Store, StoreError};
+use super::{ByteStream, Cuts, Listed, ObjectMeta, Store, StoreError};
 use crate::key::ObjectKey;
 
 /// Versions kept at most: a few MiB, whatever the number of objects served.
@@ -80,13 +80,18 @@ impl Store for Revalidating {
     }
 
     async fn list(&self, prefix: &ObjectKey) -> Result<Vec<Listed>, StoreError> {
+        self.list_cut(prefix, &|_| Box::pin(async { Vec::new() })).await
+    }
+
+    /// A cut listing is the listing: it is kept and reused as one.
+    async fn list_cut(&self, prefix: &ObjectKey, cuts: Cuts<'_>) -> Result<Vec<Listed>, StoreError> {
         if self.off {
-            return self.inner.list(prefix).await;
+            return self.inner.list_cut(prefix, cuts).await;
         }
         if let Some(listed) = self.listings.get(prefix).await {
             return Ok(listed.as_ref().clone());
         }
-        let listed = self.inner.list(prefix).await?;
+        let listed = self.inner.list_cut(prefix, cuts).await?;
         self.listings.insert(prefix.clone(), Arc::new(listed.clone())).await;
         Ok(listed)
     }

@@ -19,7 +19,9 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
 use tokio_util::io::ReaderStream;
 
-use super::{ByteStream, Listed, ObjectMeta, Store, StoreError};
+use aws_sdk_s3::types::Object;
+
+use super::{ByteStream, Cuts, Listed, ObjectMeta, Store, StoreError};
 use crate::key::ObjectKey;
 
 /// Bytes per chunk when streaming an object to a client.
@@ -28,6 +30,8 @@ const STREAM_CHUNK: usize = 64 * 1024;
 const MAX_LISTED: usize = 100_000;
 /// HEADs at once for listed objects that came without an ETag.
 const LIST_HEADS: usize = 16;
+/// Ranges of a cut listing read at once.
+const LIST_RANGES: usize = 8;
 /// Bytes per part of a multipart upload; an object smaller than one part is one PUT. S3 wants
 /// parts of 5 MiB or more, and 10,000 parts at most: 8 MiB parts reach 78 GiB.
 const PART: usize = 8 << 20;
@@ -81,6 +85,69 @@ pub struct S3Store {
 }
 
 impl S3Store {
+    /// One page of the listing of `full`: the first, the one after the continuation `token`,
+    /// or the first after the key `after`; and the continuation, when there is more.
+    async fn page(&self, full: &str, token: Option<String>, after: Option<String>) -> Result<(Vec<Object>, Option<String>), StoreError> {
+        let page = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(full)
+            .set_continuation_token(token)
+            .set_start_after(after)
+            .send()
+            .await
+            .map_err(|e| classify(e, "list objects"))?;
+        let more = if page.is_truncated() == Some(true) { page.next_continuation_token().map(str::to_owned) } else { None };
+        Ok((page.contents().to_vec(), more))
+    }
+
+    /// The objects of the listing of `full` after the key `after`, through `until` (or to the
+    /// end), page after page.
+    async fn range(&self, full: &str, after: String, until: Option<String>) -> Result<Vec<Object>, StoreError> {
+        let mut out = Vec::new();
+        let (mut objects, mut more) = self.page(full, None, Some(after)).await?;
+        loop {
+            for object in objects {
+                if let (Some(until), Some(key)) = (&until, object.key())
+                    && key > until.as_str()
+                {
+                    return Ok(out);
+                }
+                out.push(object);
+            }
+            if out.len() > MAX_LISTED {
+                return Err(too_many());
+            }
+            // A page that ends at the range's end ends the range: the next would start past it.
+            let ended = until.is_some() && out.last().and_then(|o| o.key()) == until.as_deref();
+            match more {
+                Some(token) if !ended => (objects, more) = self.page(full, Some(token), None).await?,
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Listed objects as framegate keys: those with an ETag, those without (to be asked), and
+    /// how many have keys no framegate URL can name.
+    fn listed(&self, objects: &[Object]) -> (Vec<Listed>, Vec<ObjectKey>, u64) {
+        let (mut out, mut untagged, mut unaddressable) = (Vec::with_capacity(objects.len()), Vec::new(), 0);
+        for object in objects {
+            let Some(name) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) else { continue };
+            // Keys that are not valid framegate keys cannot be addressed by a URL anyway.
+            let Ok(key) = ObjectKey::parse_plain(name) else {
+                unaddressable += 1;
+                continue;
+            };
+            let size = object.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
+            match object.e_tag().map(unquote).filter(|e| !e.is_empty()) {
+                Some(etag) => out.push(Listed { key, meta: ObjectMeta { size, etag } }),
+                None => untagged.push(key),
+            }
+        }
+        (out, untagged, unaddressable)
+    }
+
     /// Connects with credentials and region from the standard AWS chain (environment,
     /// profile, web identity, instance metadata), as production does.
     pub async fn connect(options: &S3Options) -> Self {
@@ -238,6 +305,10 @@ fn permission(op: &str) -> &'static str {
     }
 }
 
+fn too_many() -> StoreError {
+    StoreError::Unavailable(format!("more than {MAX_LISTED} objects under one prefix"))
+}
+
 fn unquote(etag: &str) -> String {
     etag.trim_start_matches("W/").trim_matches('"').to_owned()
 }
@@ -272,30 +343,36 @@ impl Store for S3Store {
     }
 
     async fn list(&self, prefix: &ObjectKey) -> Result<Vec<Listed>, StoreError> {
+        self.list_cut(prefix, &|_| Box::pin(async { Vec::new() })).await
+    }
+
+    /// The first page, then, when there is more, the ranges between the cuts at once: S3 pages
+    /// a listing 1,000 keys at a time, one after another, at a round trip each.
+    async fn list_cut(&self, prefix: &ObjectKey, cuts: Cuts<'_>) -> Result<Vec<Listed>, StoreError> {
         let full = format!("{}{}/", self.prefix, prefix.as_str());
-        let mut pages = self.client.list_objects_v2().bucket(&self.bucket).prefix(&full).into_paginator().send();
-        let mut out = Vec::new();
-        let mut untagged = Vec::new();
-        let mut unaddressable = 0u64;
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify(e, "list objects"))?;
-            for object in page.contents() {
-                let Some(name) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) else { continue };
-                // Keys that are not valid framegate keys cannot be addressed by a URL anyway.
-                let Ok(key) = ObjectKey::parse_plain(name) else {
-                    unaddressable += 1;
-                    continue;
-                };
-                let size = object.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0);
-                match object.e_tag().map(unquote).filter(|e| !e.is_empty()) {
-                    Some(etag) => out.push(Listed { key, meta: ObjectMeta { size, etag } }),
-                    None => untagged.push(key),
-                }
-            }
-            if out.len() + untagged.len() > MAX_LISTED {
-                return Err(StoreError::Unavailable(format!("more than {MAX_LISTED} objects under one prefix")));
+        let (mut objects, more) = self.page(&full, None, None).await?;
+        if more.is_some() {
+            let Some(last) = objects.last().and_then(|o| o.key()).map(str::to_owned) else {
+                return Err(StoreError::Unavailable("a listing page named no key".into()));
+            };
+            let (shown, _, _) = self.listed(&objects);
+            let mut bounds: Vec<String> = cuts(shown).await.iter().map(|k| format!("{}{}", self.prefix, k.as_str())).filter(|k| k.starts_with(&full) && *k > last).collect();
+            bounds.sort_unstable();
+            bounds.dedup();
+            // However many cuts a catalog gives, no more ranges than a listing can have pages.
+            let step = bounds.len().div_ceil(MAX_LISTED / 1000).max(1);
+            let bounds: Vec<String> = bounds.into_iter().step_by(step).collect();
+            // Ranges (last, b1], (b1, b2], … (bn, end): each key in exactly one, whatever the cuts.
+            let lows: Vec<String> = std::iter::once(last).chain(bounds.iter().cloned()).collect();
+            let highs = bounds.into_iter().map(Some).chain(std::iter::once(None));
+            let ranges: Vec<Vec<Object>> =
+                futures_util::stream::iter(lows.into_iter().zip(highs)).map(|(after, until)| self.range(&full, after, until)).buffered(LIST_RANGES).try_collect().await?;
+            objects.extend(ranges.into_iter().flatten());
+            if objects.len() > MAX_LISTED {
+                return Err(too_many());
             }
         }
+        let (mut out, untagged, unaddressable) = self.listed(&objects);
         if unaddressable > 0 {
             // Counted, never named: a key can hold a patient's name. Ingest of a bucket relies on
             // this line to tell an operator that objects were passed over.

@@ -54,6 +54,9 @@ pub struct Faults {
     /// List as s3s-fs does, without ETags (as some S3-compatible stores do), so that framegate
     /// must HEAD each listed object.
     pub untagged_listing: AtomicBool,
+    /// Milliseconds every request waits before it is answered: a round trip to a real S3
+    /// region rather than loopback (for the benches).
+    pub latency_ms: AtomicU32,
 }
 
 fn take(counter: &AtomicU32) -> bool {
@@ -72,10 +75,22 @@ pub struct TestS3 {
     uploads: Arc<Mutex<std::collections::HashMap<String, (String, String)>>>,
     /// ETags the listing computed, as S3 keeps them with each object.
     etags: Arc<listing::ETags>,
+    /// The key each ListObjectsV2 request started after (`None`: from the start, or a
+    /// continuation), in order.
+    listings: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 impl TestS3 {
+    /// The round trip the benches may ask for.
+    async fn delay(&self) {
+        let latency = self.faults.latency_ms.load(Ordering::SeqCst);
+        if latency > 0 {
+            tokio::time::sleep(Duration::from_millis(u64::from(latency))).await;
+        }
+    }
+
     async fn inject(&self) -> S3Result<()> {
+        self.delay().await;
         if take(&self.faults.stalled) {
             tokio::time::sleep(Duration::from_millis(u64::from(self.faults.stall_ms.load(Ordering::SeqCst)))).await;
         }
@@ -83,6 +98,12 @@ impl TestS3 {
             return Err(s3_error!(ServiceUnavailable, "injected fault"));
         }
         Ok(())
+    }
+
+    /// Where each ListObjectsV2 request so far started: after this key, or (`None`) at the start
+    /// or at a continuation.
+    pub fn listings(&self) -> Vec<Option<String>> {
+        self.listings.lock().unwrap().clone()
     }
 
     /// Bytes of GET bodies served for `key` so far.
@@ -154,6 +175,8 @@ impl S3 for TestS3 {
     }
 
     async fn list_objects_v2(&self, req: S3Request<s3s::dto::ListObjectsV2Input>) -> S3Result<S3Response<s3s::dto::ListObjectsV2Output>> {
+        self.listings.lock().unwrap().push(req.input.start_after.clone().filter(|_| req.input.continuation_token.is_none()));
+        self.delay().await;
         if req.input.delimiter.is_some() || self.faults.untagged_listing.load(Ordering::SeqCst) {
             return self.fs.list_objects_v2(req).await;
         }
@@ -285,6 +308,7 @@ impl S3Server {
             served: Arc::default(),
             uploads: Arc::default(),
             etags: Arc::default(),
+            listings: Arc::default(),
         };
         let service = {
             let mut b = s3s::service::S3ServiceBuilder::new(s3.clone());

@@ -269,3 +269,52 @@ async fn a_prefix_of_several_studies_reads_each_catalog_once() {
     }
     server.stop().await;
 }
+
+/// A study of `n` small slices in one series folder of the S3 bucket, written as files (the
+/// in-process server keeps each bucket as a folder), catalogued or not.
+async fn long_study(n: usize, catalogued: bool) -> Server {
+    let server = Server::start_on(Backend::S3, Settings::default()).await;
+    let folder = server.dir.path().join(BUCKET).join("st").join("s1");
+    std::fs::create_dir_all(&folder).unwrap();
+    for i in 0..n {
+        sample::write(sample::ct_slice(i, n, 16), &folder.join(format!("{i:05}.dcm"))).unwrap();
+    }
+    if catalogued {
+        assert_eq!(write_catalog(&server).await.catalogued, n);
+        server.store.clear();
+    }
+    server
+}
+
+#[tokio::test]
+async fn a_long_listing_is_cut_at_the_catalogs_keys_and_its_ranges_read_at_once() {
+    // S3 pages a listing 1,000 keys at a time, one after another. With a catalog, the pages
+    // after the first start at its every 1,000th key, all at once; the answer is the same.
+    const N: usize = 2600;
+    let plain = long_study(N, false).await;
+    let cut = long_study(N, true).await;
+    let s3 = |server: &Server| server.s3.as_ref().unwrap().s3.listings();
+    let (plain_before, cut_before) = (s3(&plain).len(), s3(&cut).len());
+    let calls = cut.store.calls();
+    let answer = get(&cut.url("st", "st", "/-/stack.json")).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(cut.store.calls() - calls, 3, "head of the prefix, listing, catalog");
+    assert_eq!(cut.store.reads_of(CATALOG).len(), 1, "the catalog is read once, to cut the listing and to index");
+    assert_eq!(cut.store.reads_of("st/s1/00000.dcm"), vec![], "no instance is read");
+    let expected = get(&plain.url("st", "st", "/-/stack.json")).await;
+    assert_eq!(relative(&answer.body), relative(&expected.body));
+    assert_eq!(answer.json()["frames"].as_u64(), Some(N as u64));
+    // The first page (the catalog and slices 0 to 998), then a range after it to the first cut
+    // (slice 1,499), and one after each cut (1,499 and 2,499): one request each.
+    let starts: Vec<Option<String>> = s3(&cut)[cut_before..].to_vec();
+    assert_eq!(starts[0], None, "{starts:?}");
+    let mut rest = starts[1..].to_vec();
+    rest.sort();
+    let after = |i: usize| Some(format!("st/s1/{i:05}.dcm"));
+    assert_eq!(rest, vec![after(998), after(1499), after(2499)], "{starts:?}");
+    // Without a catalog: page after page, the rest as one range after the first page.
+    let plain_starts = s3(&plain)[plain_before..].to_vec();
+    assert_eq!(plain_starts, vec![None, after(999), None], "{plain_starts:?}");
+    cut.stop().await;
+    plain.stop().await;
+}

@@ -170,3 +170,40 @@ async fn a_listing_pages_and_tags_every_object_as_its_head_does() {
     assert_ne!(replaced[0].2, tagged[0].2);
     assert_eq!(replaced, listed(true).await);
 }
+
+#[tokio::test]
+async fn a_listing_cut_anywhere_is_the_whole_listing() {
+    // Cuts come from a study catalog, which may be stale or wrong: whatever they are, a cut
+    // listing holds every object once.
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start(dir.path()).await;
+    let store = S3Store::from_sdk(&server.sdk(ACCESS_KEY, SECRET_KEY), &server.options(BUCKET));
+    let folder = dir.path().join(BUCKET).join("st").join("s1");
+    std::fs::create_dir_all(&folder).unwrap();
+    for i in 0..2300 {
+        std::fs::write(folder.join(format!("{i:05}.dcm")), format!("slice {i}")).unwrap();
+    }
+    let sorted = |listed: Vec<framegate::store::Listed>| {
+        let mut keys: Vec<String> = listed.into_iter().map(|l| l.key.as_str()).collect();
+        keys.sort();
+        keys
+    };
+    let whole = sorted(store.list(&key("st")).await.unwrap());
+    assert_eq!(whole.len(), 2300);
+    let cases: Vec<Vec<&str>> = vec![
+        vec![],
+        vec!["st/s1/01500.dcm"],
+        // Unsorted, repeated, missing, before the first page's end, outside the prefix.
+        vec!["st/s1/02200.dcm", "st/s1/01001.dcm", "st/s1/01001.dcm", "st/s1/01234-missing.dcm", "st/s1/00010.dcm", "other/x.dcm", "st/s1/99999.dcm"],
+        // One at every key after the first page: ranges of one key each.
+        (1000..1010).map(|i| Box::leak(format!("st/s1/{i:05}.dcm").into_boxed_str()) as &str).collect(),
+    ];
+    for cuts in cases {
+        let keys: Vec<framegate::key::ObjectKey> = cuts.iter().map(|k| key(k)).collect();
+        let given: framegate::store::Cuts<'_> = &move |_| {
+            let keys = keys.clone();
+            Box::pin(async move { keys })
+        };
+        assert_eq!(sorted(store.list_cut(&key("st"), given).await.unwrap()), whole, "cut at {cuts:?}");
+    }
+}

@@ -82,6 +82,10 @@ impl Store for Counting {
         self.count();
         self.inner.list(prefix).await
     }
+    async fn list_cut(&self, prefix: &ObjectKey, cuts: framegate::store::Cuts<'_>) -> Result<Vec<Listed>, StoreError> {
+        self.count();
+        self.inner.list_cut(prefix, cuts).await
+    }
     async fn put(&self, key: &ObjectKey, body: ByteStream) -> Result<u64, StoreError> {
         self.count();
         self.inner.put(key, body).await
