@@ -84,8 +84,8 @@ pub async fn covered_by(entries: Vec<Entry>, catalog: &ObjectKey, pool: &RenderP
 
 /// Where a listing of the objects of `entries` (the catalog `catalog`) may be cut: every
 /// `every`th key in order, so that each range between two cuts is about one page of a listing.
-/// The cuts fall half a page after each page's end would: the first page of the listing ends
-/// near the `every`th key, and a cut there would make a range of a few keys.
+/// The cuts sit half a page into each page: a listing's first page ends near the `every`th
+/// key, and a cut there would leave a range of a few keys.
 pub fn cuts(entries: &[Entry], catalog: &ObjectKey, every: usize) -> Vec<ObjectKey> {
     let every = every.max(2);
     let mut keys: Vec<ObjectKey> = entries.iter().filter_map(|e| key_of(catalog, e)).collect();
