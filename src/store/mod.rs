@@ -38,6 +38,11 @@ pub struct ObjectMeta {
 /// keys that exist and are evenly spaced only make it faster.
 pub type Cuts<'c> = &'c (dyn Fn(Vec<Listed>) -> BoxFuture<'c, Vec<ObjectKey>> + Send + Sync);
 
+/// No cuts: the listing page after page.
+pub fn uncut<'c>(_: Vec<Listed>) -> BoxFuture<'c, Vec<ObjectKey>> {
+    Box::pin(async { Vec::new() })
+}
+
 /// One entry of a listing.
 #[derive(Debug, Clone)]
 pub struct Listed {

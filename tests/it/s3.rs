@@ -132,27 +132,36 @@ async fn faults_end_in_a_frame_or_a_clean_5xx_and_the_server_goes_on() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_listing_pages_and_tags_every_object_as_its_head_does() {
-    // The test S3 server lists as AWS does, ETags included, in pages of 1,000; framegate HEADs
-    // each object only when a store lists none. Both ways must give the same objects and versions.
+/// `n` small files in the bucket's folder `st/s1` (the in-process server keeps each bucket as a
+/// folder), its server, a store over it, and that folder.
+async fn listed_folder(n: usize) -> (tempfile::TempDir, S3Server, S3Store, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let server = S3Server::start(dir.path()).await;
     let store = S3Store::from_sdk(&server.sdk(ACCESS_KEY, SECRET_KEY), &server.options(BUCKET));
     let folder = dir.path().join(BUCKET).join("st").join("s1");
     std::fs::create_dir_all(&folder).unwrap();
-    for i in 0..2100 {
+    for i in 0..n {
         std::fs::write(folder.join(format!("{i:05}.dcm")), format!("slice {i}")).unwrap();
     }
+    (dir, server, store, folder)
+}
+
+/// A listing as (key, size, version), in key order.
+fn sorted(listed: Vec<framegate::store::Listed>) -> Vec<(String, u64, String)> {
+    let mut listed: Vec<_> = listed.into_iter().map(|l| (l.key.as_str(), l.meta.size, l.meta.etag)).collect();
+    listed.sort();
+    listed
+}
+
+#[tokio::test]
+async fn a_listing_pages_and_tags_every_object_as_its_head_does() {
+    // The test S3 server lists as AWS does, ETags included, in pages of 1,000; framegate HEADs
+    // each object only when a store lists none. Both ways must give the same objects and versions.
+    let (dir, server, store, folder) = listed_folder(2100).await;
     std::fs::write(dir.path().join(BUCKET).join("stray.dcm"), "outside the prefix").unwrap();
     // One object stored through PUT, whose ETag s3s-fs records rather than computes.
     let put = key("st/s2/put.dcm");
     store.put(&put, Box::pin(futures_util::stream::once(async { Ok(bytes::Bytes::from_static(b"put through S3")) }))).await.unwrap();
-    let sorted = |listed: Vec<framegate::store::Listed>| {
-        let mut listed: Vec<_> = listed.into_iter().map(|l| (l.key.as_str().to_owned(), l.meta.size, l.meta.etag)).collect();
-        listed.sort();
-        listed
-    };
     let listed = |untagged: bool| {
         server.s3.faults.untagged_listing.store(untagged, Ordering::SeqCst);
         let store = &store;
@@ -175,28 +184,17 @@ async fn a_listing_pages_and_tags_every_object_as_its_head_does() {
 async fn a_listing_cut_anywhere_is_the_whole_listing() {
     // Cuts come from a study catalog, which may be stale or wrong: whatever they are, a cut
     // listing holds every object once.
-    let dir = tempfile::tempdir().unwrap();
-    let server = S3Server::start(dir.path()).await;
-    let store = S3Store::from_sdk(&server.sdk(ACCESS_KEY, SECRET_KEY), &server.options(BUCKET));
-    let folder = dir.path().join(BUCKET).join("st").join("s1");
-    std::fs::create_dir_all(&folder).unwrap();
-    for i in 0..2300 {
-        std::fs::write(folder.join(format!("{i:05}.dcm")), format!("slice {i}")).unwrap();
-    }
-    let sorted = |listed: Vec<framegate::store::Listed>| {
-        let mut keys: Vec<String> = listed.into_iter().map(|l| l.key.as_str()).collect();
-        keys.sort();
-        keys
-    };
+    let (_dir, _server, store, _) = listed_folder(2300).await;
     let whole = sorted(store.list(&key("st")).await.unwrap());
     assert_eq!(whole.len(), 2300);
-    let cases: Vec<Vec<&str>> = vec![
+    let slice = |i: usize| format!("st/s1/{i:05}.dcm");
+    let cases: Vec<Vec<String>> = vec![
         vec![],
-        vec!["st/s1/01500.dcm"],
+        vec![slice(1500)],
         // Unsorted, repeated, missing, before the first page's end, outside the prefix.
-        vec!["st/s1/02200.dcm", "st/s1/01001.dcm", "st/s1/01001.dcm", "st/s1/01234-missing.dcm", "st/s1/00010.dcm", "other/x.dcm", "st/s1/99999.dcm"],
+        vec![slice(2200), slice(1001), slice(1001), "st/s1/01234-missing.dcm".into(), slice(10), "other/x.dcm".into(), slice(99999)],
         // One at every key after the first page: ranges of one key each.
-        (1000..1010).map(|i| Box::leak(format!("st/s1/{i:05}.dcm").into_boxed_str()) as &str).collect(),
+        (1000..1010).map(slice).collect(),
     ];
     for cuts in cases {
         let keys: Vec<framegate::key::ObjectKey> = cuts.iter().map(|k| key(k)).collect();

@@ -41,16 +41,23 @@ async fn settled(client: &fantoccini::Client) {
 /// Sends `notches` wheel notches at `rate` a second to the image (down for a positive `sign`)
 /// and waits until the last has been sent.
 async fn wheel(client: &fantoccini::Client, notches: u32, rate: f64, sign: i32) {
+    wheel_reading(client, notches, rate, sign, "null").await;
+}
+
+/// [`wheel`], answering the page's value of `read` in the same task as the first notch (before
+/// it) and as the last (after it), so that nothing the page does can come between.
+async fn wheel_reading(client: &fantoccini::Client, notches: u32, rate: f64, sign: i32, read: &str) -> (Value, Value) {
     let script = format!(
-        "const done = arguments[0], stage = document.getElementById('stage'), t0 = performance.now(); let sent = 0;
+        "const done = arguments[0], stage = document.getElementById('stage'), t0 = performance.now(), first = {read}; let sent = 0;
          const notch = () => {{
            stage.dispatchEvent(new WheelEvent('wheel', {{ deltaY: {} * 100, clientX: 200, clientY: 200, bubbles: true, cancelable: true }}));
-           if (++sent < {notches}) setTimeout(notch, Math.max(0, t0 + (sent * 1000) / {rate} - performance.now())); else done(null);
+           if (++sent < {notches}) setTimeout(notch, Math.max(0, t0 + (sent * 1000) / {rate} - performance.now())); else done([first, {read}]);
          }};
          notch();",
         sign.signum()
     );
-    client.execute_async(&script, vec![]).await.unwrap();
+    let read = client.execute_async(&script, vec![]).await.unwrap();
+    (read[0].clone(), read[1].clone())
 }
 
 fn loads(s: &Value) -> Value {
@@ -218,16 +225,10 @@ async fn the_fill_waits_while_the_person_scrolls_and_resumes_when_the_scroll_res
     client.goto(&format!("{}?slice=40", server.url("ct", "ct", "/-/view"))).await.unwrap();
     until(&client, "slice 40", |s| s["shownIndex"] == 39).await;
     until_loads(&client, "the fill under way", |l| l["fill"].as_u64() >= Some(1)).await;
-    // Down 40 notches at 30 a second; the fill's count read in the same task as the first notch,
-    // and again in the same task as the last, so nothing can start between read and scroll.
-    let script = "const done = arguments[0], stage = document.getElementById('stage'), t0 = performance.now(), before = fg.loads.fill; let sent = 0;
-         const notch = () => {
-           stage.dispatchEvent(new WheelEvent('wheel', { deltaY: 100, clientX: 200, clientY: 200, bubbles: true, cancelable: true }));
-           if (++sent < 40) setTimeout(notch, Math.max(0, t0 + (sent * 1000) / 30 - performance.now())); else done([before, fg.loads.fill]);
-         };
-         notch();";
-    let counts = client.execute_async(script, vec![]).await.unwrap();
-    let (before, during) = (counts[0].as_u64().unwrap(), counts[1].as_u64().unwrap());
+    // Down 40 notches at 30 a second; the fill's count read with the first and the last notch,
+    // so nothing can start between read and scroll.
+    let (before, during) = wheel_reading(&client, 40, 30.0, 1, "fg.loads.fill").await;
+    let (before, during) = (before.as_u64().unwrap(), during.as_u64().unwrap());
     assert_eq!(during, before, "no fill request starts while the person scrolls");
     until_loads(&client, "the fill resumed at rest", |l| l["fill"].as_u64() > Some(during)).await;
     client.close().await.unwrap();
